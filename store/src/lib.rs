@@ -1,0 +1,29 @@
+//! The append-only event log of Bomizzel on SQLite (embedded default) and
+//! PostgreSQL (several nodes).
+//!
+//! Invariant everything else rests on: positions are dense and become
+//! visible in order, so a reader that has seen position P never later finds
+//! a newly committed event at a position <= P. Projection checkpoints and
+//! client cursors are plain positions because of it.
+//!
+//! Appends go through one group-commit writer per store ([`writer`]), which
+//! decides a whole batch against the stored stream versions and idempotency
+//! keys ([`plan`]) and writes it in one transaction.
+
+mod cqrs;
+mod error;
+mod model;
+mod plan;
+mod postgres;
+mod row;
+mod sqlite;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod writer;
+
+pub use cqrs::CqrsRepository;
+pub use error::{Result, StoreError};
+pub use model::{AppendRequest, Appended, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+pub use postgres::CHANNEL as POSTGRES_NOTIFY_CHANNEL;
+pub use store::{Database, EventStore};

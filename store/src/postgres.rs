@@ -1,0 +1,254 @@
+//! The event log in PostgreSQL, shared by any number of nodes. A batch takes
+//! a transaction-scoped advisory lock before it reads the head and assigns
+//! positions, so batches commit one after another and positions become
+//! visible in order. Commits are announced with NOTIFY so that tailers on
+//! every node wake up.
+
+use std::time::Duration;
+
+use sqlx::Row;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::model::{AppendRequest, Appended, RecordedEvent};
+use crate::plan::{LogState, Plan, StoredKey, plan};
+use crate::row::{StoredRow, decode_all};
+use crate::writer::{BatchCommitter, BatchOutcome, advance};
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// The NOTIFY channel; its payload is the last position of the batch.
+pub const CHANNEL: &str = "bomizzel_events";
+const POOL_CONNECTIONS: u32 = 16;
+const SELECT_EVENTS: &str = "SELECT position, stream_id, version, event_type, event_version, \
+     payload::text, metadata::text, event_id, recorded_at FROM events";
+
+pub(crate) async fn connect(url: &str) -> Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(POOL_CONNECTIONS)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await?)
+}
+
+/// Writes decided batches through connections of the shared pool.
+#[derive(Debug)]
+pub(crate) struct PostgresCommitter {
+    pub pool: PgPool,
+}
+
+impl BatchCommitter for PostgresCommitter {
+    async fn commit(&mut self, requests: &[AppendRequest]) -> Result<BatchOutcome> {
+        let metadata = crate::plan::metadata_json(requests)?;
+        let mut transaction = self.pool.begin().await?;
+        let state = read_state(&mut transaction, requests).await?;
+        let plan = plan(requests, &metadata, state);
+        insert(&mut transaction, &plan).await?;
+        transaction.commit().await?;
+        let head = plan.last_position();
+        Ok((plan.outcomes, head))
+    }
+}
+
+async fn read_state(
+    transaction: &mut sqlx::PgConnection,
+    requests: &[AppendRequest],
+) -> Result<LogState> {
+    let streams: Vec<&str> = requests.iter().map(|r| r.stream_id.as_str()).collect();
+    let keys: Vec<&str> = requests
+        .iter()
+        .filter_map(|r| r.idempotency_key())
+        .collect();
+    let rows = sqlx::query("SELECT * FROM events_lock_and_read($1, $2)")
+        .bind(&streams)
+        .bind(&keys)
+        .fetch_all(&mut *transaction)
+        .await?;
+    let mut state = LogState::default();
+    for row in rows {
+        let kind: &str = row.get(0);
+        match kind {
+            "head" => state.head = row.get(4),
+            "stream" => {
+                state
+                    .stream_versions
+                    .insert(row.get(1), row.get::<i64, _>(5) as u64);
+            }
+            _ => {
+                let stored = StoredKey {
+                    stream_id: row.get(2),
+                    appended: Appended {
+                        first_position: row.get(3),
+                        last_position: row.get(4),
+                        version: row.get::<i64, _>(5) as u64,
+                        duplicate: true,
+                    },
+                };
+                state.keys.insert(row.get(1), stored);
+            }
+        }
+    }
+    Ok(state)
+}
+
+/// Events, keys and the NOTIFY go in one statement, one round trip.
+async fn insert(transaction: &mut sqlx::PgConnection, plan: &Plan<'_>) -> Result<()> {
+    let Some(last_position) = plan.last_position() else {
+        return Ok(());
+    };
+    let events = &plan.events;
+    let keys = &plan.keys;
+    let payloads: Vec<String> = events.iter().map(|r| r.event.payload.to_string()).collect();
+    sqlx::query(
+        "WITH new_events AS ( \
+           INSERT INTO events (position, stream_id, version, event_type, event_version, \
+             payload, metadata, event_id, recorded_at) \
+           SELECT p, s, v, t, sv, pl::json, md::json, id, $9 FROM UNNEST( \
+             $1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int4[], $6::text[], \
+             $7::text[], $8::uuid[]) AS x(p, s, v, t, sv, pl, md, id)), \
+         new_keys AS ( \
+           INSERT INTO idempotency_keys (key, stream_id, first_position, last_position, \
+             version, recorded_at) \
+           SELECT k, s, f, l, v, $9 FROM UNNEST( \
+             $10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[]) \
+             AS y(k, s, f, l, v)) \
+         SELECT pg_notify($15, $16)",
+    )
+    .bind(events.iter().map(|r| r.position).collect::<Vec<_>>())
+    .bind(events.iter().map(|r| r.stream_id).collect::<Vec<_>>())
+    .bind(events.iter().map(|r| r.version).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|r| r.event.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|r| r.event.schema_version)
+            .collect::<Vec<_>>(),
+    )
+    .bind(payloads)
+    .bind(events.iter().map(|r| r.metadata).collect::<Vec<_>>())
+    .bind(events.iter().map(|r| r.event_id).collect::<Vec<Uuid>>())
+    .bind(plan.recorded_at)
+    .bind(keys.iter().map(|k| k.key).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.stream_id).collect::<Vec<_>>())
+    .bind(
+        keys.iter()
+            .map(|k| k.appended.first_position)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        keys.iter()
+            .map(|k| k.appended.last_position)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        keys.iter()
+            .map(|k| k.appended.version as i64)
+            .collect::<Vec<_>>(),
+    )
+    .bind(CHANNEL)
+    .bind(last_position.to_string())
+    .execute(&mut *transaction)
+    .await?;
+    Ok(())
+}
+
+/// Follows NOTIFYs from every node and moves `head` forward. Stops when
+/// `stop` fires or its sender is dropped. Missed notifications only delay
+/// tailers until their polling fallback.
+pub(crate) fn spawn_listener(
+    pool: PgPool,
+    head: watch::Sender<i64>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    tokio::spawn(async move {
+        let mut listener = loop {
+            match listen(&pool).await {
+                Ok(listener) => break listener,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot LISTEN for new events; retrying");
+                    tokio::select! {
+                        _ = &mut stop => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                received = listener.recv() => match received {
+                    Ok(notification) => {
+                        if let Ok(position) = notification.payload().parse() {
+                            advance(&head, position);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "event notifications interrupted");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+            }
+        }
+    });
+}
+
+async fn listen(pool: &PgPool) -> Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+fn stored_row(row: &PgRow) -> StoredRow {
+    StoredRow {
+        position: row.get(0),
+        stream_id: row.get(1),
+        version: row.get(2),
+        event_type: row.get(3),
+        schema_version: row.get(4),
+        payload: row.get(5),
+        metadata: row.get(6),
+        event_id: Ok(row.get(7)),
+        recorded_at: Ok(row.get(8)),
+    }
+}
+
+pub(crate) async fn read_all(pool: &PgPool, after: i64, limit: u32) -> Result<Vec<RecordedEvent>> {
+    let rows = sqlx::query(&format!(
+        "{SELECT_EVENTS} WHERE position > $1 ORDER BY position LIMIT $2"
+    ))
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    decode_all(rows.iter().map(stored_row).collect())
+}
+
+pub(crate) async fn read_stream(
+    pool: &PgPool,
+    stream_id: &str,
+    from_version: u64,
+) -> Result<Vec<RecordedEvent>> {
+    let rows = sqlx::query(&format!(
+        "{SELECT_EVENTS} WHERE stream_id = $1 AND version >= $2 ORDER BY version"
+    ))
+    .bind(stream_id)
+    .bind(from_version as i64)
+    .fetch_all(pool)
+    .await?;
+    decode_all(rows.iter().map(stored_row).collect())
+}
+
+pub(crate) async fn head(pool: &PgPool) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(pool)
+            .await?,
+    )
+}

@@ -1,0 +1,132 @@
+//! [`EventStore`]: the one handle the rest of the system uses to append to
+//! and read the log, whichever database is behind it.
+
+use std::sync::Arc;
+
+use sqlx::{PgPool, SqlitePool};
+use tokio::sync::{oneshot, watch};
+
+use crate::error::{Result, StoreError};
+use crate::model::{AppendRequest, Appended, RecordedEvent};
+use crate::writer::Writer;
+use crate::{postgres, sqlite};
+
+/// The database behind a store. Read models live in the same database, so
+/// projections use these pools directly.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A cheap-to-clone handle to the event log.
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    database: Database,
+    writer: Writer,
+    head: watch::Sender<i64>,
+    /// Dropping it stops the PostgreSQL notification listener.
+    _stop_listener: Option<oneshot::Sender<()>>,
+}
+
+impl EventStore {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://…`) and applies any
+    /// pending migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        let store = Self::connect(url).await?;
+        store.migrate().await?;
+        let head = store.head().await?;
+        crate::writer::advance(&store.inner.head, head);
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let (head, _) = watch::channel(0);
+        let inner = if url.starts_with("sqlite:") {
+            let options = sqlite::options(url)?;
+            let (pool, committer) = sqlite::connect(&options).await?;
+            Inner {
+                database: Database::Sqlite(pool),
+                writer: Writer::spawn(committer, head.clone()),
+                head,
+                _stop_listener: None,
+            }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = postgres::connect(url).await?;
+            let (stop, stopped) = oneshot::channel();
+            postgres::spawn_listener(pool.clone(), head.clone(), stopped);
+            let committer = postgres::PostgresCommitter { pool: pool.clone() };
+            Inner {
+                database: Database::Postgres(pool),
+                writer: Writer::spawn(committer, head.clone()),
+                head,
+                _stop_listener: Some(stop),
+            }
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Applies the migrations of this store's backend.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.inner.database {
+            Database::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await?,
+            Database::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.inner.database
+    }
+
+    /// Appends one command's events atomically, batched with whatever other
+    /// appends are waiting (group commit).
+    pub async fn append(&self, request: AppendRequest) -> Result<Appended> {
+        self.inner.writer.append(request).await
+    }
+
+    /// The events of `stream_id` with version >= `from_version`, in order.
+    pub async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>> {
+        match &self.inner.database {
+            Database::Sqlite(pool) => sqlite::read_stream(pool, stream_id, from_version).await,
+            Database::Postgres(pool) => postgres::read_stream(pool, stream_id, from_version).await,
+        }
+    }
+
+    /// Up to `limit` events after position `after`, in position order.
+    pub async fn read_all(&self, after: i64, limit: u32) -> Result<Vec<RecordedEvent>> {
+        match &self.inner.database {
+            Database::Sqlite(pool) => sqlite::read_all(pool, after, limit).await,
+            Database::Postgres(pool) => postgres::read_all(pool, after, limit).await,
+        }
+    }
+
+    /// The position of the last committed event (0 when the log is empty).
+    pub async fn head(&self) -> Result<i64> {
+        match &self.inner.database {
+            Database::Sqlite(pool) => sqlite::head(pool).await,
+            Database::Postgres(pool) => postgres::head(pool).await,
+        }
+    }
+
+    /// Wake-ups for tailers: the value is the newest head this process knows
+    /// of, from its own appends and, on PostgreSQL, other nodes' NOTIFYs.
+    /// Tailers still poll now and then: a wake-up can be missed.
+    pub fn wakeups(&self) -> watch::Receiver<i64> {
+        self.inner.head.subscribe()
+    }
+}
