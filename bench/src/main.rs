@@ -1,1 +1,45 @@
-fn main() {}
+//! `bomizzel-bench`: benchmarks of the Bomizzel event store and server.
+//!
+//! Each subcommand is one benchmark in its own module; they share the
+//! throw-away databases of [`backend`] and the histograms, tables and JSON
+//! output of [`report`]. Build in release mode:
+//!
+//! ```text
+//! cargo run --release -p bomizzel-bench -- append --backend both --concurrency 1,64
+//! ```
+
+mod append;
+mod backend;
+mod report;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "bomizzel-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Append throughput and latency: N concurrent appenders, one ticket
+    /// stream each, against a fresh database per run.
+    Append(append::AppendArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // The store reports failed group commits through tracing; show them.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Append(args) => append::run(args).await,
+    }
+}

@@ -316,8 +316,11 @@ mod tests {
 
     #[test]
     fn schema_versions_outside_the_known_range_are_unsupported() {
-        for (event_type, version) in [("TicketCreated", 3), ("TicketCreated", 0), ("TicketMoved", 2)]
-        {
+        for (event_type, version) in [
+            ("TicketCreated", 3),
+            ("TicketCreated", 0),
+            ("TicketMoved", 2),
+        ] {
             let error = TicketEvent::decode(event_type, version, json!({})).unwrap_err();
             assert!(
                 matches!(error, DecodeError::UnsupportedSchemaVersion { schema_version, .. } if schema_version == version),

@@ -25,13 +25,19 @@ pub enum TicketCommand {
         tags: Vec<String>,
     },
     /// Give the ticket to an agent (replacing any current assignee).
-    Assign { assignee_id: String },
+    Assign {
+        assignee_id: String,
+    },
     /// Remove the assignee.
     Unassign,
     /// Move through the status machine (see [`Status`]). The only command a closed ticket
     /// accepts, to reopen it.
-    ChangeStatus { status: Status },
-    ChangePriority { priority: Priority },
+    ChangeStatus {
+        status: Status,
+    },
+    ChangePriority {
+        priority: Priority,
+    },
     /// Edit text and tags; `None` leaves a field as it is. `tags` replaces the whole list.
     Update {
         title: Option<String>,
@@ -49,5 +55,8 @@ pub enum TicketCommand {
     },
     /// Move to another queue; `team_id` is the team owning that queue. The assignee is kept:
     /// the domain does not know team membership, so the API unassigns separately if needed.
-    Move { queue_id: String, team_id: String },
+    Move {
+        queue_id: String,
+        team_id: String,
+    },
 }

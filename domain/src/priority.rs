@@ -9,17 +9,7 @@ use crate::error::{ParseValueError, parse_named};
 
 /// How soon a ticket needs attention. `Ord` follows urgency: `Low < Medium < High < Urgent`.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    Serialize,
-    Deserialize,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {

@@ -24,9 +24,7 @@ use crate::error::{ParseValueError, parse_named};
 /// A resolved ticket is either confirmed (closed) or reopened (open / in_progress); it does not
 /// go back to waiting on the customer. A closed ticket can only be reopened, and while closed it
 /// refuses every other command (see [`crate::DomainError::TicketClosed`]).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// New or reopened; waiting for an agent. Every ticket starts here.

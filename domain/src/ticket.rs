@@ -113,10 +113,12 @@ impl Ticket {
 /// The state after applying `events` in order; the state at version N is the fold of the
 /// stream's first N events.
 pub fn fold(events: impl IntoIterator<Item = TicketEvent>) -> Ticket {
-    events.into_iter().fold(Ticket::default(), |mut ticket, event| {
-        ticket.apply(event);
-        ticket
-    })
+    events
+        .into_iter()
+        .fold(Ticket::default(), |mut ticket, event| {
+            ticket.apply(event);
+            ticket
+        })
 }
 
 impl Aggregate for Ticket {

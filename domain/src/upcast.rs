@@ -57,7 +57,10 @@ mod tests {
 
     #[test]
     fn there_is_no_step_past_the_current_versions() {
-        assert_eq!(step("TicketCreated", TICKET_CREATED_SCHEMA, json!({})), None);
+        assert_eq!(
+            step("TicketCreated", TICKET_CREATED_SCHEMA, json!({})),
+            None
+        );
         assert_eq!(step("TicketAssigned", FIRST_SCHEMA, json!({})), None);
     }
 }

@@ -4,10 +4,11 @@
 //! visible in order. Commits are announced with NOTIFY so that tailers on
 //! every node wake up.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Row;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
@@ -25,11 +26,16 @@ const POOL_CONNECTIONS: u32 = 16;
 const SELECT_EVENTS: &str = "SELECT position, stream_id, version, event_type, event_version, \
      payload::text, metadata::text, event_id, recorded_at FROM events";
 
+/// Read models live in their own schema; the search path lets the same SQL
+/// name their tables unqualified on both backends.
+const SEARCH_PATH: &str = "public,read_models";
+
 pub(crate) async fn connect(url: &str) -> Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)?.options([("search_path", SEARCH_PATH)]);
     Ok(PgPoolOptions::new()
         .max_connections(POOL_CONNECTIONS)
         .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
+        .connect_with(options)
         .await?)
 }
 

@@ -1,0 +1,16 @@
+-- Read models live in their own schema, apart from the event log.
+CREATE SCHEMA IF NOT EXISTS read_models;
+
+-- Where each projection is in the event log. Written in the same transaction
+-- as the projection's read-model changes, so a crash never applies an event
+-- twice or skips one.
+CREATE TABLE read_models.projection_checkpoints (
+    name        TEXT        PRIMARY KEY,
+    position    BIGINT      NOT NULL DEFAULT 0,
+    -- catching_up | live | rebuilding | failed
+    state       TEXT        NOT NULL,
+    -- Bumped by every rebuild; a runner holding an older generation stops.
+    generation  BIGINT      NOT NULL DEFAULT 1,
+    error       TEXT,
+    updated_at  TIMESTAMPTZ NOT NULL
+);

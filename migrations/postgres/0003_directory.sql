@@ -1,0 +1,38 @@
+-- The directory: who exists and who belongs where. Not event-sourced: it is
+-- reference data kept by admins; projections that need memberships read it.
+CREATE TABLE read_models.companies (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE read_models.teams (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE read_models.queues (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    team_id    TEXT NOT NULL REFERENCES read_models.teams (id),
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE read_models.users (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    -- customer | agent | admin | analyst
+    role       TEXT NOT NULL,
+    company_id TEXT REFERENCES read_models.companies (id),
+    -- Tokens issued before this instant are refused (logout).
+    not_before TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE read_models.team_members (
+    team_id TEXT NOT NULL REFERENCES read_models.teams (id),
+    user_id TEXT NOT NULL REFERENCES read_models.users (id),
+    PRIMARY KEY (team_id, user_id)
+);
+CREATE INDEX team_members_by_user ON read_models.team_members (user_id);

@@ -1,0 +1,52 @@
+//! One SQL text for both backends. Read-model SQL is written once with `$N`
+//! placeholders (which SQLite accepts too) in the dialect both share; the
+//! [`on_tx!`](crate::on_tx) and [`on_pool!`](crate::on_pool) macros expand it
+//! once per backend, so each expansion is checked against its own driver.
+
+use sqlx::{Postgres, Sqlite, Transaction};
+
+/// A read-model transaction on either backend.
+#[derive(Debug)]
+pub enum ReadModelTx<'c> {
+    Sqlite(Transaction<'c, Sqlite>),
+    Postgres(Transaction<'c, Postgres>),
+}
+
+impl ReadModelTx<'_> {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(tx) => tx.commit().await,
+            Self::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection
+/// (`&mut *$conn` is an executor) on whichever backend `$tx` is.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::db::ReadModelTx::Sqlite(transaction) => {
+                let $conn = &mut **transaction;
+                $body
+            }
+            $crate::db::ReadModelTx::Postgres(transaction) => {
+                let $conn = &mut **transaction;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool on whichever backend
+/// `$database` (a `bomizzel_store::Database`) is.
+#[macro_export]
+macro_rules! on_pool {
+    ($database:expr, $pool:ident => $body:expr) => {
+        match $database {
+            bomizzel_store::Database::Sqlite($pool) => $body,
+            bomizzel_store::Database::Postgres($pool) => $body,
+        }
+    };
+}

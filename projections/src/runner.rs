@@ -1,0 +1,328 @@
+//! Runs one projection: read a batch after the checkpoint, apply it and move
+//! the checkpoint in one transaction, repeat; when caught up, sleep until a
+//! wake-up or the polling interval. On PostgreSQL a session advisory lock
+//! elects one node per projection; the others wait and take over when the
+//! leader's connection goes away.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bomizzel_store::{Database, EventStore};
+use sqlx::{Acquire, PgConnection};
+use tokio::sync::watch;
+
+use crate::checkpoint::{self, Checkpoint, State};
+use crate::db::ReadModelTx;
+use crate::error::ProjectionError;
+use crate::event::ProjectedEvent;
+use crate::projection::Projection;
+
+/// NOTIFY channel on which runners announce `name:position` after a commit,
+/// so followers on other nodes (the gateway) wake up.
+pub const PROJECTION_CHANNEL: &str = "bomizzel_projections";
+
+/// How a runner paces itself.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// Events per transaction.
+    pub batch_size: u32,
+    /// Longest sleep between looks at the log when no wake-up comes, and
+    /// between attempts to take over leadership.
+    pub poll_interval: Duration,
+    /// Longest pause between retries of a failing batch.
+    pub max_backoff: Duration,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            poll_interval: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Drives one projection. Cheap to clone.
+#[derive(Clone)]
+pub struct Runner {
+    store: EventStore,
+    projection: Arc<dyn Projection>,
+    settings: RunnerSettings,
+    committed: watch::Sender<i64>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("projection", &self.projection.name())
+            .finish()
+    }
+}
+
+/// What one look at the log did.
+enum Step {
+    /// Applied a batch; the checkpoint after it.
+    Applied(Checkpoint),
+    /// Nothing new; the (live) checkpoint.
+    Idle(Checkpoint),
+}
+
+/// Where a runner's transactions come from: the shared pool, or on
+/// PostgreSQL the one connection that holds the projection's leadership.
+enum Lease {
+    Shared(Database),
+    Leader(PgConnection),
+}
+
+impl Runner {
+    pub fn new(
+        store: EventStore,
+        projection: Arc<dyn Projection>,
+        settings: RunnerSettings,
+    ) -> Self {
+        let (committed, _) = watch::channel(0);
+        Self {
+            store,
+            projection,
+            settings,
+            committed,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.projection.name()
+    }
+
+    /// The position of this runner's last committed batch.
+    pub fn committed(&self) -> watch::Receiver<i64> {
+        self.committed.subscribe()
+    }
+
+    /// Follows the log until `shutdown` turns true, stopping between batches
+    /// so the checkpoint always matches the read model.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        while !*shutdown.borrow() {
+            let Some(mut lease) = self.lead(&mut shutdown).await else {
+                return;
+            };
+            match self.follow(&mut lease, &mut shutdown).await {
+                Ok(()) => return,
+                Err(ProjectionError::Superseded(_)) => continue,
+                Err(error) if error.is_permanent() => {
+                    self.stop_failed(&error).await;
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(projection = self.name(), %error, retry_in = ?backoff, "projection batch failed");
+                    if sleep_or_shutdown(backoff, &mut shutdown).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(self.settings.max_backoff);
+                }
+            }
+        }
+    }
+
+    /// Applies every event up to the head as it is when called, reporting
+    /// `(position, head)` after each batch; returns the final position.
+    /// Used by rebuilds and tests, without leadership: the conditional
+    /// checkpoint still keeps two runners from applying a batch twice.
+    pub async fn catch_up(
+        &self,
+        mut on_progress: impl FnMut(i64, i64),
+    ) -> Result<i64, ProjectionError> {
+        let head = self.store.head().await?;
+        let mut lease = Lease::Shared(self.store.database().clone());
+        loop {
+            let checkpoint = checkpoint::load(self.store.database(), self.name()).await?;
+            match self.apply_next(&mut lease, checkpoint).await {
+                Ok(Step::Applied(done)) if done.position < head => on_progress(done.position, head),
+                Ok(Step::Applied(done) | Step::Idle(done)) => {
+                    on_progress(done.position, head);
+                    return Ok(done.position);
+                }
+                Err(ProjectionError::Superseded(_)) => continue,
+                Err(error) => {
+                    if error.is_permanent() {
+                        self.stop_failed(&error).await;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    async fn follow(
+        &self,
+        lease: &mut Lease,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), ProjectionError> {
+        let mut wakeups = self.store.wakeups();
+        let mut checkpoint = checkpoint::load(self.store.database(), self.name()).await?;
+        tracing::info!(
+            projection = self.name(),
+            position = checkpoint.position,
+            "projection started"
+        );
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            match self.apply_next(lease, checkpoint).await? {
+                Step::Applied(done) => checkpoint = done,
+                Step::Idle(idle) => {
+                    checkpoint = idle;
+                    tokio::select! {
+                        _ = wakeups.changed() => {}
+                        _ = shutdown.changed() => {}
+                        _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies the next batch after `checkpoint`, or marks the projection
+    /// live when there is nothing new.
+    async fn apply_next(
+        &self,
+        lease: &mut Lease,
+        checkpoint: Checkpoint,
+    ) -> Result<Step, ProjectionError> {
+        let recorded = self
+            .store
+            .read_all(checkpoint.position, self.settings.batch_size)
+            .await?;
+        let caught_up = recorded.len() < self.settings.batch_size as usize;
+        let (events, undecodable) = decode_prefix(recorded);
+        let Some(last) = events.last().map(|e| e.position) else {
+            if let Some(error) = undecodable {
+                return Err(error);
+            }
+            if checkpoint.state == State::Live {
+                return Ok(Step::Idle(checkpoint));
+            }
+            let mut tx = lease.begin().await?;
+            let live =
+                checkpoint::advance(&mut tx, &checkpoint, checkpoint.position, State::Live).await?;
+            tx.commit().await?;
+            return Ok(Step::Idle(live));
+        };
+        let state = match (caught_up && undecodable.is_none(), checkpoint.state) {
+            (true, _) => State::Live,
+            (false, State::Rebuilding) => State::Rebuilding,
+            (false, _) => State::CatchingUp,
+        };
+        let mut tx = lease.begin().await?;
+        self.projection.apply(&mut tx, &events).await?;
+        let done = checkpoint::advance(&mut tx, &checkpoint, last, state).await?;
+        if let ReadModelTx::Postgres(transaction) = &mut tx {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(PROJECTION_CHANNEL)
+                .bind(format!("{}:{last}", self.name()))
+                .execute(&mut **transaction)
+                .await?;
+        }
+        tx.commit().await?;
+        self.committed.send_replace(last);
+        Ok(Step::Applied(done))
+    }
+
+    /// Waits until this node may run the projection.
+    async fn lead(&self, shutdown: &mut watch::Receiver<bool>) -> Option<Lease> {
+        let Database::Postgres(pool) = self.store.database() else {
+            return Some(Lease::Shared(self.store.database().clone()));
+        };
+        let mut waiting_logged = false;
+        loop {
+            match try_lock(pool, self.name()).await {
+                Ok(Some(connection)) => {
+                    tracing::info!(projection = self.name(), "this node runs the projection");
+                    return Some(Lease::Leader(connection));
+                }
+                Ok(None) if !waiting_logged => {
+                    tracing::info!(
+                        projection = self.name(),
+                        "another node runs the projection; standing by"
+                    );
+                    waiting_logged = true;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(projection = self.name(), %error, "cannot take leadership")
+                }
+            }
+            if sleep_or_shutdown(self.settings.poll_interval, shutdown).await {
+                return None;
+            }
+        }
+    }
+
+    async fn stop_failed(&self, error: &ProjectionError) {
+        tracing::error!(projection = self.name(), %error, "projection stopped");
+        let database = self.store.database();
+        let recorded = match checkpoint::load(database, self.name()).await {
+            Ok(checkpoint) => checkpoint::fail(database, &checkpoint, error).await,
+            Err(load_error) => Err(load_error),
+        };
+        if let Err(record_error) = recorded {
+            tracing::error!(projection = self.name(), %record_error, "cannot record the failure");
+        }
+    }
+}
+
+/// Decodes events up to the first that cannot be decoded, so the good ones
+/// before it are still applied and the projection then stops at the bad one.
+fn decode_prefix(
+    recorded: Vec<bomizzel_store::RecordedEvent>,
+) -> (Vec<ProjectedEvent>, Option<ProjectionError>) {
+    let mut events = Vec::with_capacity(recorded.len());
+    for event in recorded {
+        match ProjectedEvent::decode(event) {
+            Ok(event) => events.push(event),
+            Err(error) => return (events, Some(error)),
+        }
+    }
+    (events, None)
+}
+
+/// A dedicated connection holding the projection's advisory lock, or `None`
+/// when another node holds it. The lock goes with the connection.
+async fn try_lock(pool: &sqlx::PgPool, name: &str) -> Result<Option<PgConnection>, sqlx::Error> {
+    let mut connection = pool.acquire().await?.detach();
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+        .bind(format!("bomizzel-projection:{name}"))
+        .fetch_one(&mut connection)
+        .await?;
+    Ok(locked.then_some(connection))
+}
+
+impl Lease {
+    async fn begin(&mut self) -> Result<ReadModelTx<'_>, sqlx::Error> {
+        match self {
+            Self::Shared(database) => begin(database).await,
+            Self::Leader(connection) => Ok(ReadModelTx::Postgres(connection.begin().await?)),
+        }
+    }
+}
+
+/// A write transaction on the shared pool; on SQLite it takes the write lock
+/// up front so that reading then writing cannot fail half-way.
+pub(crate) async fn begin(database: &Database) -> Result<ReadModelTx<'static>, sqlx::Error> {
+    Ok(match database {
+        Database::Sqlite(pool) => ReadModelTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        Database::Postgres(pool) => ReadModelTx::Postgres(pool.begin().await?),
+    })
+}
+
+/// Sleeps for `duration`; true when shutdown was requested meanwhile.
+async fn sleep_or_shutdown(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let stopped = tokio::select! {
+        _ = tokio::time::sleep(duration) => false,
+        _ = shutdown.wait_for(|stop| *stop) => true,
+    };
+    stopped || *shutdown.borrow()
+}

@@ -1,0 +1,38 @@
+//! Composition root of Bomizzel: configuration, the command line and the
+//! server's lifecycle. Business rules live in the crates it wires together.
+
+pub mod cli;
+mod config;
+mod serve;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+
+/// Runs one command line to completion.
+pub fn run(cli: Cli) -> ExitCode {
+    telemetry::init(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let config = config::Config::from_cli(&cli)?;
+        match cli.command {
+            Command::Serve(serve) => serve::serve(&config, serve).await,
+            Command::Migrate => serve::migrate(&config).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

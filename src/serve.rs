@@ -1,0 +1,67 @@
+//! The server's lifecycle: open the store, serve HTTP, shut down gracefully
+//! on SIGTERM or ctrl-c (stop accepting, finish requests in flight).
+
+use anyhow::Context;
+use bomizzel_api::AppState;
+use bomizzel_store::EventStore;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+
+/// Opens the event store, applying migrations.
+async fn open_store(config: &Config) -> anyhow::Result<EventStore> {
+    EventStore::open(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open database {}", config.redacted_database_url()))
+}
+
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    open_store(config).await?;
+    tracing::info!(database = %config.redacted_database_url(), "migrations applied");
+    Ok(())
+}
+
+pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let app = bomizzel_api::router(AppState { store });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(
+        database = %config.redacted_database_url(),
+        "listening on http://{address}"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}

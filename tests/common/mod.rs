@@ -1,0 +1,71 @@
+//! Starts the real `bomizzel` binary for black-box tests and finds the port
+//! it picked from its log.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running server process; killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    pub base_url: String,
+    child: Child,
+}
+
+impl Server {
+    /// Runs `bomizzel serve --listen 127.0.0.1:0` in `workdir` with the given
+    /// extra environment, and waits until it says where it listens.
+    pub fn start(workdir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bomizzel"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(workdir)
+            .env_remove("BOMIZZEL_DATABASE_URL")
+            .env_remove("BOMIZZEL_DATA_DIR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("bomizzel starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (found, address) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let url = url.split_whitespace().next().unwrap_or_default();
+                    let _ = found.send(url.trim_matches('"').to_owned());
+                }
+            }
+        });
+        let base_url = address
+            .recv_timeout(STARTUP_DEADLINE)
+            .expect("the server logs its address");
+        Server { base_url, child }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit on its own.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        self.child.wait().expect("server exits")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
