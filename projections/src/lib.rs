@@ -19,3 +19,10 @@ pub use error::ProjectionError;
 pub use event::ProjectedEvent;
 pub use projection::Projection;
 pub use runner::{PROJECTION_CHANNEL, Runner, RunnerSettings};
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub mod feed;
+pub mod metrics;
+pub mod notifications;
+pub mod tickets;

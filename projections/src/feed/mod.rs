@@ -1,0 +1,1 @@
+//! Read model: feed (being written).

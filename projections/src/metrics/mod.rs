@@ -1,0 +1,1 @@
+//! Read model: metrics (being written).

@@ -1,0 +1,1 @@
+//! Read model: notifications (being written).

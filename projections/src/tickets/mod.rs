@@ -1,0 +1,1 @@
+//! Read model: tickets (being written).
