@@ -19,6 +19,8 @@ use crate::{Projection, Runner, RunnerSettings};
 #[derive(Debug)]
 pub struct TestLog {
     pub store: EventStore,
+    /// The database's URL, to open more stores on it (other "nodes").
+    pub url: String,
     _sqlite: Option<TempSqlite>,
 }
 
@@ -30,6 +32,7 @@ impl TestLog {
             .expect("sqlite store opens");
         Self {
             store,
+            url: file.url.clone(),
             _sqlite: Some(file),
         }
     }
@@ -40,6 +43,7 @@ impl TestLog {
         let store = EventStore::open(&url).await.expect("postgres store opens");
         Some(Self {
             store,
+            url,
             _sqlite: None,
         })
     }

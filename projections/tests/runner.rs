@@ -1,0 +1,293 @@
+//! The projection runner: exactly-once application, catch-up then live,
+//! visible failure on an undecodable event, retries of transient failures,
+//! and leadership hand-over between nodes on PostgreSQL.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bomizzel_domain::{Priority, TicketCommand};
+use bomizzel_projections::testing::{Actor, TestLog, execute};
+use bomizzel_projections::{
+    ProjectedEvent, Projection, ProjectionError, ReadModelTx, Runner, RunnerSettings, State,
+    checkpoint, on_pool, on_tx,
+};
+use bomizzel_store::{AppendRequest, Database, EventStore, ExpectedVersion, Metadata, NewEvent};
+use tokio::sync::watch;
+use tokio::time::timeout;
+use uuid::Uuid;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(bomizzel_projections::testing::TestLog::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(log) = bomizzel_projections::testing::TestLog::postgres(stringify!($name)).await {
+                        super::$name(log).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    catches_up_then_follows_live_events,
+    an_undecodable_event_stops_the_projection_visibly,
+    a_failing_batch_is_retried_until_it_succeeds,
+    a_second_node_takes_over_when_the_leader_dies,
+);
+
+/// Records each applied position once; applying one twice violates the key.
+struct AppliedPositions {
+    failures_left: AtomicUsize,
+}
+
+impl AppliedPositions {
+    fn new() -> Arc<Self> {
+        Self::failing(0)
+    }
+
+    fn failing(times: usize) -> Arc<Self> {
+        Arc::new(Self {
+            failures_left: AtomicUsize::new(times),
+        })
+    }
+}
+
+#[async_trait]
+impl Projection for AppliedPositions {
+    fn name(&self) -> &'static str {
+        "applied_positions"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["applied_positions"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        events: &[ProjectedEvent],
+    ) -> Result<(), ProjectionError> {
+        let fail = self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if fail {
+            return Err(ProjectionError::Database(sqlx::Error::PoolTimedOut));
+        }
+        for event in events {
+            on_tx!(tx, connection => {
+                sqlx::query("INSERT INTO applied_positions (position, stream_id) VALUES ($1, $2)")
+                    .bind(event.position)
+                    .bind(&event.stream_id)
+                    .execute(connection)
+                    .await?;
+            });
+        }
+        Ok(())
+    }
+}
+
+async fn create_table(database: &Database) {
+    on_pool!(database, pool => {
+        sqlx::query("CREATE TABLE applied_positions (position BIGINT PRIMARY KEY, stream_id TEXT NOT NULL)")
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+}
+
+async fn applied(database: &Database) -> Vec<i64> {
+    on_pool!(database, pool => {
+        sqlx::query_scalar("SELECT position FROM applied_positions ORDER BY position")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    })
+}
+
+fn settings() -> RunnerSettings {
+    RunnerSettings {
+        batch_size: 7,
+        poll_interval: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(200),
+    }
+}
+
+/// Creates `tickets` tickets and changes each one's priority: two events each.
+async fn write_tickets(store: &EventStore, tickets: usize) {
+    let actor = Actor::new("agent-1", "agent");
+    for n in 0..tickets {
+        let id = Uuid::now_v7();
+        let create = TicketCommand::Create {
+            id,
+            title: format!("Ticket {n}"),
+            description: "Printer on fire".into(),
+            company_id: "acme".into(),
+            requester_id: "cust-1".into(),
+            queue_id: "q1".into(),
+            team_id: "t1".into(),
+            priority: Priority::Medium,
+            tags: vec![],
+        };
+        execute(store, id, create, &actor).await.unwrap();
+        let urgent = TicketCommand::ChangePriority {
+            priority: Priority::Urgent,
+        };
+        execute(store, id, urgent, &actor).await.unwrap();
+    }
+}
+
+/// Waits until the runner has committed `position`.
+async fn wait_committed(committed: &mut watch::Receiver<i64>, position: i64) {
+    timeout(DEADLINE, committed.wait_for(|at| *at >= position))
+        .await
+        .expect("the runner reaches the position in time")
+        .unwrap();
+}
+
+async fn catches_up_then_follows_live_events(log: TestLog) {
+    create_table(log.database()).await;
+    write_tickets(&log.store, 10).await;
+    let runner = Runner::new(log.store.clone(), AppliedPositions::new(), settings());
+    let mut committed = runner.committed();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(runner.run(shutdown));
+
+    wait_committed(&mut committed, 20).await;
+    write_tickets(&log.store, 5).await;
+    wait_committed(&mut committed, 30).await;
+    stop.send_replace(true);
+    timeout(DEADLINE, task)
+        .await
+        .expect("stops on shutdown")
+        .unwrap();
+
+    assert_eq!(applied(log.database()).await, (1..=30).collect::<Vec<_>>());
+    let checkpoint = checkpoint::load(log.database(), "applied_positions")
+        .await
+        .unwrap();
+    assert_eq!((checkpoint.position, checkpoint.state), (30, State::Live));
+}
+
+async fn an_undecodable_event_stops_the_projection_visibly(log: TestLog) {
+    create_table(log.database()).await;
+    write_tickets(&log.store, 2).await;
+    let broken = NewEvent {
+        event_type: "TicketTeleported".into(),
+        schema_version: 1,
+        payload: serde_json::json!({}),
+    };
+    log.store
+        .append(AppendRequest {
+            stream_id: "broken-stream".into(),
+            expected_version: ExpectedVersion::Any,
+            events: vec![broken],
+            metadata: Metadata::new("agent-1", "agent"),
+        })
+        .await
+        .unwrap();
+    write_tickets(&log.store, 1).await;
+
+    let runner = Runner::new(log.store.clone(), AppliedPositions::new(), settings());
+    let error = runner.catch_up(|_, _| {}).await.unwrap_err();
+    assert!(error.is_permanent(), "{error}");
+
+    assert_eq!(
+        applied(log.database()).await,
+        vec![1, 2, 3, 4],
+        "events before it are applied, none after"
+    );
+    let checkpoint = checkpoint::load(log.database(), "applied_positions")
+        .await
+        .unwrap();
+    assert_eq!(checkpoint.state, State::Failed);
+    assert_eq!(checkpoint.position, 4);
+    let reason = checkpoint.error.unwrap_or_default();
+    assert!(
+        reason.contains("position 5") && reason.contains("broken-stream"),
+        "the failure names the event: {reason}"
+    );
+}
+
+async fn a_failing_batch_is_retried_until_it_succeeds(log: TestLog) {
+    create_table(log.database()).await;
+    write_tickets(&log.store, 3).await;
+    let runner = Runner::new(log.store.clone(), AppliedPositions::failing(3), settings());
+    let mut committed = runner.committed();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(runner.run(shutdown));
+    wait_committed(&mut committed, 6).await;
+    stop.send_replace(true);
+    task.await.unwrap();
+    assert_eq!(applied(log.database()).await, (1..=6).collect::<Vec<_>>());
+}
+
+/// Two nodes run the same projection; on PostgreSQL one leads, and when its
+/// connection is killed the other takes over from the checkpoint. On SQLite
+/// both run and the conditional checkpoint keeps them from applying twice.
+async fn a_second_node_takes_over_when_the_leader_dies(log: TestLog) {
+    create_table(log.database()).await;
+    write_tickets(&log.store, 20).await;
+    let other_store = EventStore::open(&log.url).await.unwrap();
+    let first = Runner::new(log.store.clone(), AppliedPositions::new(), settings());
+    let second = Runner::new(other_store, AppliedPositions::new(), settings());
+    let (mut first_committed, mut second_committed) = (first.committed(), second.committed());
+    let (stop, shutdown) = watch::channel(false);
+    let tasks = [
+        tokio::spawn(first.run(shutdown.clone())),
+        tokio::spawn(second.run(shutdown)),
+    ];
+    let mut either_reaches = async |position: i64| {
+        timeout(DEADLINE, async {
+            tokio::select! {
+                _ = first_committed.wait_for(|at| *at >= position) => {},
+                _ = second_committed.wait_for(|at| *at >= position) => {},
+            }
+        })
+        .await
+        .expect("a node reaches the position in time");
+    };
+    either_reaches(40).await;
+
+    if let Database::Postgres(pool) = log.database() {
+        let killed: i64 = sqlx::query_scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks \
+             WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND objid::bigint = \
+             (hashtext('bomizzel-projection:applied_positions')::bigint & 4294967295)",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(killed, 1, "exactly one node held the leadership");
+    }
+    write_tickets(&log.store, 10).await;
+    either_reaches(60).await;
+    stop.send_replace(true);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        applied(log.database()).await,
+        (1..=60).collect::<Vec<_>>(),
+        "each event applied once"
+    );
+}
