@@ -37,6 +37,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Inspect or rebuild the projections that build the read models.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Each projection's position, the log's head, the lag and the state.
+    Status,
+    /// Empty a read model and replay the whole log into it.
+    Rebuild {
+        /// A projection's name, or `all`.
+        name: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]

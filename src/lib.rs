@@ -3,12 +3,13 @@
 
 pub mod cli;
 mod config;
+mod projections;
 mod serve;
 mod telemetry;
 
 use std::process::ExitCode;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, ProjectionsCommand};
 
 /// Runs one command line to completion.
 pub fn run(cli: Cli) -> ExitCode {
@@ -25,6 +26,12 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Serve(serve) => serve::serve(&config, serve).await,
             Command::Migrate => serve::migrate(&config).await,
+            Command::Projections(ProjectionsCommand::Status) => {
+                projections::status(&serve::open_store(&config).await?).await
+            }
+            Command::Projections(ProjectionsCommand::Rebuild { name }) => {
+                projections::rebuild(&serve::open_store(&config).await?, &name).await
+            }
         }
     });
     match outcome {

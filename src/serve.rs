@@ -3,13 +3,15 @@
 
 use anyhow::Context;
 use bomizzel_api::AppState;
+use bomizzel_projections::{Runner, RunnerSettings, registry};
 use bomizzel_store::EventStore;
+use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
 
 /// Opens the event store, applying migrations.
-async fn open_store(config: &Config) -> anyhow::Result<EventStore> {
+pub async fn open_store(config: &Config) -> anyhow::Result<EventStore> {
     EventStore::open(&config.database_url)
         .await
         .with_context(|| format!("cannot open database {}", config.redacted_database_url()))
@@ -23,6 +25,14 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     let store = open_store(config).await?;
+    let (stop_projections, shutdown) = watch::channel(false);
+    let projections: Vec<_> = registry::all()
+        .into_iter()
+        .map(|projection| {
+            let runner = Runner::new(store.clone(), projection, RunnerSettings::default());
+            tokio::spawn(runner.run(shutdown.clone()))
+        })
+        .collect();
     let app = bomizzel_api::router(AppState { store });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -36,6 +46,11 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server failed")?;
+    // Runners stop between batches, so every checkpoint matches its read model.
+    stop_projections.send_replace(true);
+    for runner in projections {
+        runner.await.context("a projection runner panicked")?;
+    }
     tracing::info!("shut down");
     Ok(())
 }

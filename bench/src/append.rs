@@ -6,6 +6,9 @@
 //! increasing, so every append is also a version check) with a ~300-byte
 //! payload shaped like `CommentAdded` / `TicketStatusChanged`. Nothing else
 //! runs: this measures the group-commit writer with N commands in flight.
+//! By default an appender keeps its stream for the whole run, so streams grow
+//! to thousands of events; `--stream-length K` moves it to a new ticket
+//! every K events, as real tickets (tens of events) would.
 //!
 //! Appends completing during the warm-up are not measured. Each append's
 //! latency (the `store.append` call, request already built) goes into an
@@ -50,6 +53,10 @@ pub struct AppendArgs {
     /// Numbers of concurrent appenders, one run each.
     #[arg(long, value_delimiter = ',', default_value = "1,64")]
     concurrency: Vec<usize>,
+    /// Events per ticket stream before an appender moves on to a new
+    /// ticket; 0 keeps one stream per appender for the whole run.
+    #[arg(long, default_value_t = 0)]
+    stream_length: u64,
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/append.json")]
     out: PathBuf,
@@ -70,6 +77,8 @@ struct Config {
     warmup_secs: u64,
     duration_secs: u64,
     events_per_append: u64,
+    /// 0: one stream per appender for the whole run.
+    stream_length: u64,
     payload_bytes: Vec<usize>,
 }
 
@@ -91,6 +100,8 @@ struct RunResult {
     verified: bool,
     batches: Option<BatchStats>,
     cpu: Option<CpuUsage>,
+    /// Events acknowledged in each second of the measured window.
+    timeline: Vec<u64>,
 }
 
 /// Group-commit batches of the measured window, told apart by `recorded_at`.
@@ -142,6 +153,7 @@ pub async fn run(args: AppendArgs) -> Result<()> {
             warmup_secs: args.warmup_secs,
             duration_secs: args.duration_secs,
             events_per_append: EVENTS_PER_APPEND,
+            stream_length: args.stream_length,
             payload_bytes: Payloads::new(Uuid::nil()).sizes(),
         },
         runs,
@@ -167,6 +179,7 @@ fn table(runs: &[RunResult]) -> Table {
         "events/batch",
         "bench CPU",
         "pg CPU",
+        "other CPU",
     ]);
     for run in runs {
         let cpu = |f: fn(&CpuUsage) -> f64| {
@@ -191,6 +204,7 @@ fn table(runs: &[RunResult]) -> Table {
                 Backend::Postgres => cpu(|c| c.postgres_cores),
                 Backend::Sqlite => "-".to_owned(),
             },
+            cpu(|c| c.other_cores),
         ]);
     }
     table
@@ -231,7 +245,15 @@ async fn run_once(
     };
     let acknowledged = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..appenders)
-        .map(|i| tokio::spawn(appender(store.clone(), i, clock, Arc::clone(&acknowledged))))
+        .map(|i| {
+            tokio::spawn(appender(
+                store.clone(),
+                i,
+                args.stream_length,
+                clock,
+                Arc::clone(&acknowledged),
+            ))
+        })
         .collect();
 
     let progress = progress_bar(backend, appenders, warmup + duration);
@@ -279,6 +301,7 @@ async fn run_once(
         verified,
         batches,
         cpu: window.cpu,
+        timeline: window.timeline,
     };
     println!(
         "{backend:>8} {appenders:>5} appenders: {:>8.0} events/s  p50 {:.2} ms  p99 {:.2} ms  \
@@ -309,17 +332,24 @@ struct AppenderOutcome {
 async fn appender(
     store: EventStore,
     index: usize,
+    stream_length: u64,
     clock: Clock,
     acknowledged: Arc<AtomicU64>,
 ) -> Result<AppenderOutcome> {
-    let ticket_id = Uuid::new_v4();
-    let stream_id = format!("ticket-{ticket_id}");
     let actor = format!("agent-{index}");
-    let payloads = Payloads::new(ticket_id);
+    let mut ticket_id = Uuid::new_v4();
+    let mut stream_id = format!("ticket-{ticket_id}");
+    let mut payloads = Payloads::new(ticket_id);
     let mut latency = Latency::default();
     let mut measured = 0;
     let mut version = 0;
     loop {
+        if stream_length > 0 && version >= stream_length {
+            ticket_id = Uuid::new_v4();
+            stream_id = format!("ticket-{ticket_id}");
+            payloads = Payloads::new(ticket_id);
+            version = 0;
+        }
         let request = AppendRequest {
             stream_id: stream_id.clone(),
             expected_version: ExpectedVersion::Exact(version),
@@ -371,8 +401,7 @@ impl Payloads {
             "ticket_id": ticket_id,
             "comment_id": Uuid::nil(),
             "author_id": "agent-0017",
-            "body": "Thanks for the details. I reset the billing contact on your account; \
-                     the next invoice should go to the new address. Tell us if it does not.",
+            "body": "Reset the billing contact; the next invoice goes there.",
             "internal": false,
         });
         route(&mut comment);
@@ -423,6 +452,7 @@ struct Window {
     head_after: i64,
     elapsed: Duration,
     cpu: Option<CpuUsage>,
+    timeline: Vec<u64>,
 }
 
 /// Updates the progress bar until the run ends, sampling the head and CPU
@@ -456,9 +486,18 @@ async fn watch_window(
     let cpu = CpuSampler::start();
     let head_before = head();
     let opened = Instant::now();
+    let mut timeline = Vec::new();
+    let mut counted = acknowledged.load(Ordering::Relaxed);
+    let second = Duration::from_secs(1);
+    let mut seconds = tokio::time::interval_at((clock.warmup_end + second).into(), second);
     while Instant::now() < clock.measure_end {
         tokio::select! {
             _ = ticker.tick() => tick("measuring"),
+            _ = seconds.tick() => {
+                let count = acknowledged.load(Ordering::Relaxed);
+                timeline.push(count - counted);
+                counted = count;
+            }
             _ = tokio::time::sleep_until(clock.measure_end.into()) => {}
         }
     }
@@ -467,6 +506,7 @@ async fn watch_window(
         head_after: head(),
         elapsed: opened.elapsed(),
         cpu: cpu.finish(),
+        timeline,
     }
 }
 

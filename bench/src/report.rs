@@ -122,6 +122,8 @@ pub struct CpuUsage {
     pub system_busy_cores: f64,
     /// Whole machine, idle while waiting for I/O.
     pub system_iowait_cores: f64,
+    /// Busy with neither of the above: other work disturbing the benchmark.
+    pub other_cores: f64,
     pub cpus: usize,
 }
 
@@ -152,11 +154,15 @@ impl CpuSampler {
         let cores = |ticks: u64| (ticks as f64 / total * cpus * 100.0).round() / 100.0;
         let idle = after.idle.saturating_sub(before.idle);
         let iowait = after.iowait.saturating_sub(before.iowait);
+        let busy = (total as u64).saturating_sub(idle + iowait);
+        let own = after.own.saturating_sub(before.own);
+        // Backends that exited in between take their ticks with them.
+        let postgres = after.postgres.saturating_sub(before.postgres);
         Some(CpuUsage {
-            bench_process_cores: cores(after.own.saturating_sub(before.own)),
-            // Backends that exited in between take their ticks with them.
-            postgres_cores: cores(after.postgres.saturating_sub(before.postgres)),
-            system_busy_cores: cores((total as u64).saturating_sub(idle + iowait)),
+            bench_process_cores: cores(own),
+            postgres_cores: cores(postgres),
+            system_busy_cores: cores(busy),
+            other_cores: cores(busy.saturating_sub(own + postgres)),
             system_iowait_cores: cores(iowait),
             cpus: after.cpus,
         })

@@ -11,6 +11,7 @@ pub mod db;
 mod error;
 mod event;
 mod projection;
+pub mod registry;
 mod runner;
 
 pub use checkpoint::{Checkpoint, State};

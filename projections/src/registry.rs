@@ -1,0 +1,22 @@
+//! The projections the service runs, by name.
+
+use std::sync::Arc;
+
+use crate::Projection;
+
+/// Every projection, in the order they are started and rebuilt.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![]
+}
+
+/// The projection called `name`, if there is one.
+pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
+    all()
+        .into_iter()
+        .find(|projection| projection.name() == name)
+}
+
+/// Names of every projection, for error messages and help.
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|projection| projection.name()).collect()
+}
