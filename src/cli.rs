@@ -1,6 +1,7 @@
 //! The command line: every flag has an environment fallback.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -21,8 +22,43 @@ pub struct Cli {
     #[arg(long, env = "BOMIZZEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How tokens are verified (and minted, with a shared secret).
+#[derive(Debug, clap::Args)]
+pub struct AuthArgs {
+    /// HS256 shared secret. When neither this nor a public key is given, a
+    /// random secret is generated once and kept in the data directory.
+    #[arg(
+        long,
+        env = "BOMIZZEL_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<String>,
+
+    /// PEM file of an RS256 or ES256 public key; tokens are then verified
+    /// with it (and cannot be minted here).
+    #[arg(
+        long,
+        env = "BOMIZZEL_JWT_PUBLIC_KEY",
+        global = true,
+        conflicts_with = "jwt_secret"
+    )]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// Required `iss` claim, when set.
+    #[arg(long, env = "BOMIZZEL_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` claim, when set.
+    #[arg(long, env = "BOMIZZEL_JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -37,6 +73,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Print a signed token for the configured secret.
+    Token(TokenArgs),
     /// Inspect or rebuild the projections that build the read models.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
@@ -58,4 +96,32 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the log says which).
     #[arg(long, env = "BOMIZZEL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// Origin of the web front end allowed by CORS, e.g. http://localhost:3000.
+    #[arg(long, env = "FRONTEND_URL")]
+    pub frontend_url: Option<String>,
+
+    /// Commands per second each user may send, after the burst.
+    #[arg(long, env = "BOMIZZEL_RATE_LIMIT_PER_SECOND", default_value_t = NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN))]
+    pub rate_limit_per_second: NonZeroU32,
+
+    /// Commands each user may send at once above the steady rate.
+    #[arg(long, env = "BOMIZZEL_RATE_LIMIT_BURST", default_value_t = NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN))]
+    pub rate_limit_burst: NonZeroU32,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The user id (`sub` claim).
+    #[arg(long)]
+    pub sub: String,
+    /// customer, agent, admin or analyst.
+    #[arg(long)]
+    pub role: bomizzel_api::Role,
+    /// The customer's company (required for customers).
+    #[arg(long)]
+    pub company: Option<String>,
+    /// How long the token is valid, e.g. 15m, 1h, 7d.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub ttl: std::time::Duration,
 }

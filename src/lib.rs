@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Serve(serve) => serve::serve(&config, serve).await,
             Command::Migrate => serve::migrate(&config).await,
+            Command::Token(args) => serve::token(&config, args),
             Command::Projections(ProjectionsCommand::Status) => {
                 projections::status(&serve::open_store(&config).await?).await
             }

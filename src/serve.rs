@@ -2,12 +2,15 @@
 //! on SIGTERM or ctrl-c (stop accepting, finish requests in flight).
 
 use anyhow::Context;
-use bomizzel_api::AppState;
+use bomizzel_api::{AppState, RateLimit};
 use bomizzel_projections::{Runner, RunnerSettings, registry};
 use bomizzel_store::EventStore;
 use tokio::sync::watch;
 
-use crate::cli::ServeArgs;
+use bomizzel_api::Role;
+use bomizzel_api::auth::claims_for;
+
+use crate::cli::{ServeArgs, TokenArgs};
 use crate::config::Config;
 
 /// Opens the event store, applying migrations.
@@ -33,7 +36,12 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
             tokio::spawn(runner.run(shutdown.clone()))
         })
         .collect();
-    let app = bomizzel_api::router(AppState { store });
+    let rate_limit = RateLimit {
+        per_second: args.rate_limit_per_second,
+        burst: args.rate_limit_burst,
+    };
+    let state = AppState::new(store, config.keys.clone(), rate_limit);
+    let app = bomizzel_api::router(state, args.frontend_url.as_deref());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -79,4 +87,16 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown requested");
+}
+
+/// Prints a token for `args` signed with the configured secret.
+pub fn token(config: &Config, args: TokenArgs) -> anyhow::Result<()> {
+    if args.role == Role::Customer && args.company.is_none() {
+        anyhow::bail!("a customer token needs --company");
+    }
+    let ttl = time::Duration::try_from(args.ttl).context("--ttl is too long")?;
+    let claims = claims_for(&args.sub, args.role, args.company, ttl);
+    let token = config.keys.mint(&claims).map_err(anyhow::Error::msg)?;
+    println!("{token}");
+    Ok(())
 }

@@ -1,18 +1,134 @@
-//! The HTTP face of Bomizzel. Handlers translate HTTP into store and
-//! read-model calls and back; they hold no business rules of their own.
+//! The HTTP face of Bomizzel. Handlers translate HTTP into commands on the
+//! ticket aggregate and reads of read models, and back; permission rules
+//! live in [`access`], error mapping in [`error`].
 
+pub mod access;
+pub mod auth;
+mod commands;
+pub mod directory;
+pub mod error;
+mod headers;
 mod health;
+mod json;
+pub mod limit;
+mod session;
+pub mod telemetry;
+mod tickets;
+
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::routing::get;
 use bomizzel_store::EventStore;
+use tokio::sync::broadcast;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use auth::{Caller, Role, TokenKeys};
+pub use limit::{CommandLimiter, RateLimit};
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: EventStore,
+    pub keys: TokenKeys,
+    pub limiter: CommandLimiter,
+    /// User ids whose memberships or sessions changed: the gateway re-checks
+    /// their connections' rooms.
+    pub directory_changes: broadcast::Sender<String>,
 }
 
-/// All routes of the service.
-pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::routes()).with_state(state)
+impl AppState {
+    pub fn new(store: EventStore, keys: TokenKeys, rate_limit: RateLimit) -> Self {
+        let (directory_changes, _) = broadcast::channel(1024);
+        Self {
+            store,
+            keys,
+            limiter: CommandLimiter::new(rate_limit),
+            directory_changes,
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Bomizzel", description = "Help desk backend: tickets, live rooms, read models."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The documented routes and their OpenAPI description.
+pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(tickets::routes())
+        .merge(directory::routes())
+        .merge(session::routes())
+        .split_for_parts()
+}
+
+/// All routes of the service, with request ids, tracing, body limit, CORS
+/// for `frontend_url` and metrics.
+pub fn router(state: AppState, frontend_url: Option<&str>) -> Router {
+    let (api, openapi) = api_routes();
+    let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
+    let request_id = HeaderName::from_static(headers::REQUEST_ID);
+    Router::new()
+        .merge(api)
+        .merge(health::routes())
+        .route("/metrics", get(telemetry::render))
+        .route("/openapi.json", get(move || async move { axum::Json(openapi_json) }))
+        .with_state(state)
+        .layer(axum::middleware::from_fn(telemetry::track))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(cors(frontend_url))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let id = request
+                .headers()
+                .get(headers::REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            // The path only: query strings and headers (tokens) stay out of logs.
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+fn cors(frontend_url: Option<&str>) -> CorsLayer {
+    let origin = frontend_url
+        .and_then(|url| HeaderValue::from_str(url.trim_end_matches('/')).ok())
+        .map_or_else(|| AllowOrigin::list([]), AllowOrigin::exact);
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
 }

@@ -25,8 +25,6 @@ CREATE TABLE read_models.users (
     -- customer | agent | admin | analyst
     role       TEXT NOT NULL,
     company_id TEXT REFERENCES read_models.companies (id),
-    -- Tokens issued before this instant are refused (logout).
-    not_before TIMESTAMPTZ,
     created_at TIMESTAMPTZ NOT NULL
 );
 
@@ -36,3 +34,10 @@ CREATE TABLE read_models.team_members (
     PRIMARY KEY (team_id, user_id)
 );
 CREATE INDEX team_members_by_user ON read_models.team_members (user_id);
+
+-- Logout: tokens of this user issued (iat) before `not_before_unix` are refused. Kept
+-- apart from `users` so that it works for any token subject.
+CREATE TABLE read_models.revoked_sessions (
+    user_id    TEXT PRIMARY KEY,
+    not_before_unix BIGINT NOT NULL
+);

@@ -29,10 +29,11 @@ pub enum ProjectionError {
 impl ProjectionError {
     /// Failures that stop the projection until someone looks at it.
     pub fn is_permanent(&self) -> bool {
-        match self {
-            Self::Undecodable { .. } | Self::Rejected { .. } => true,
-            Self::Store(StoreError::Corrupt { .. }) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            Self::Undecodable { .. }
+                | Self::Rejected { .. }
+                | Self::Store(StoreError::Corrupt { .. })
+        )
     }
 }

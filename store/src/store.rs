@@ -115,6 +115,29 @@ impl EventStore {
         }
     }
 
+    /// The first answer recorded for idempotency `key`, with its stream.
+    pub async fn recorded_answer(&self, key: &str) -> Result<Option<(String, Appended)>> {
+        const QUERY: &str = "SELECT stream_id, first_position, last_position, version \
+             FROM idempotency_keys WHERE key = $1";
+        let row: Option<(String, i64, i64, i64)> = match &self.inner.database {
+            Database::Sqlite(pool) => sqlx::query_as(QUERY).bind(key).fetch_optional(pool).await?,
+            Database::Postgres(pool) => {
+                sqlx::query_as(QUERY).bind(key).fetch_optional(pool).await?
+            }
+        };
+        Ok(
+            row.map(|(stream_id, first_position, last_position, version)| {
+                let appended = Appended {
+                    first_position,
+                    last_position,
+                    version: version as u64,
+                    duplicate: true,
+                };
+                (stream_id, appended)
+            }),
+        )
+    }
+
     /// The position of the last committed event (0 when the log is empty).
     pub async fn head(&self) -> Result<i64> {
         match &self.inner.database {

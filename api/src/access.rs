@@ -1,0 +1,93 @@
+//! Who may see and change which ticket. The full matrix is in
+//! docs/permissions.md; every rule of it is here and nowhere else.
+//!
+//! Not visible is 404 (a customer must not learn that another company's
+//! ticket exists); visible but not allowed is 403.
+
+use bomizzel_domain::{Status, Ticket};
+
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult};
+
+/// What a caller wants to do to a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Assign, change priority, edit, move.
+    Manage,
+    /// Change the status to this value.
+    SetStatus(Status),
+    /// Comment, publicly or internally.
+    Comment { internal: bool },
+}
+
+/// Whether `caller` may see `ticket` at all.
+pub fn can_see(caller: &Caller, ticket: &Ticket) -> bool {
+    match caller.role {
+        Role::Admin | Role::Analyst => true,
+        Role::Agent => caller.team_ids.iter().any(|team| team == ticket.team_id()),
+        Role::Customer => caller.company_id.as_deref() == Some(ticket.company_id()),
+    }
+}
+
+/// 404 unless `caller` may see the (existing) ticket.
+pub fn require_visible(caller: &Caller, ticket: &Ticket) -> ApiResult<()> {
+    if ticket.exists() && can_see(caller, ticket) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("no ticket {}", ticket.id())))
+    }
+}
+
+/// 404 unless visible, 403 unless `caller` may do `action`.
+pub fn require_allowed(caller: &Caller, ticket: &Ticket, action: Action) -> ApiResult<()> {
+    require_visible(caller, ticket)?;
+    let allowed = match caller.role {
+        Role::Admin | Role::Agent => true,
+        Role::Analyst => false,
+        Role::Customer => match action {
+            Action::Manage => false,
+            Action::Comment { internal } => !internal,
+            Action::SetStatus(status) => {
+                ticket.requester_id() == caller.user_id
+                    && matches!(status, Status::Closed | Status::Open)
+            }
+        },
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(denial(caller.role, action)))
+    }
+}
+
+fn denial(role: Role, action: Action) -> String {
+    match (role, action) {
+        (Role::Analyst, _) => "analysts read everything and change nothing".into(),
+        (_, Action::Comment { internal: true }) => {
+            "customers cannot write internal comments".into()
+        }
+        (_, Action::SetStatus(_)) => {
+            "customers may only close or reopen tickets they requested".into()
+        }
+        _ => format!("a {role} cannot do this"),
+    }
+}
+
+/// Whether `caller` may open a ticket in a queue of `team_id` for `company_id`.
+pub fn require_may_create(caller: &Caller, team_id: &str, company_id: &str) -> ApiResult<()> {
+    let allowed = match caller.role {
+        Role::Admin => true,
+        Role::Agent => caller.team_ids.iter().any(|team| team == team_id),
+        Role::Customer => caller.company_id.as_deref() == Some(company_id),
+        Role::Analyst => false,
+    };
+    if allowed {
+        Ok(())
+    } else if caller.role == Role::Analyst {
+        Err(ApiError::forbidden(denial(Role::Analyst, Action::Manage)))
+    } else {
+        Err(ApiError::forbidden(
+            "tickets can only be opened in your teams' queues (agents) or for your company (customers)",
+        ))
+    }
+}

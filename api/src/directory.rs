@@ -1,0 +1,606 @@
+//! The directory: companies, teams (with members), queues (each of one
+//! team) and users. Admins create, list and update it; everyone's
+//! permissions are read from it. A membership change is announced so the
+//! gateway can re-check the rooms of that user's connections.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use bomizzel_domain::validate;
+use bomizzel_projections::on_pool;
+use bomizzel_store::Database;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::json::JsonBody;
+
+const NAME_MAX_CHARS: usize = 200;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_company, list_companies))
+        .routes(routes!(update_company))
+        .routes(routes!(create_team, list_teams))
+        .routes(routes!(update_team))
+        .routes(routes!(create_queue, list_queues))
+        .routes(routes!(update_queue))
+        .routes(routes!(create_user, list_users))
+        .routes(routes!(update_user))
+}
+
+/// What permission checks need to know about a token's subject.
+#[derive(Debug, Default)]
+pub struct CallerFacts {
+    pub team_ids: Vec<String>,
+    pub not_before_unix: Option<i64>,
+}
+
+pub async fn caller_facts(database: &Database, user_id: &str) -> Result<CallerFacts, ApiError> {
+    let (team_ids, not_before_unix) = on_pool!(database, pool => {
+        let teams: Vec<String> = sqlx::query_scalar(
+            "SELECT team_id FROM team_members WHERE user_id = $1 ORDER BY team_id",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?;
+        let not_before: Option<i64> =
+            sqlx::query_scalar("SELECT not_before_unix FROM revoked_sessions WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?;
+        (teams, not_before)
+    });
+    Ok(CallerFacts {
+        team_ids,
+        not_before_unix,
+    })
+}
+
+/// The team that owns `queue_id`, or `None` when there is no such queue.
+pub async fn team_of_queue(
+    database: &Database,
+    queue_id: &str,
+) -> Result<Option<String>, ApiError> {
+    Ok(on_pool!(database, pool => {
+        sqlx::query_scalar("SELECT team_id FROM queues WHERE id = $1")
+            .bind(queue_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
+/// Refuses tokens of `user_id` issued before now (logout).
+pub async fn revoke_sessions(database: &Database, user_id: &str) -> Result<(), ApiError> {
+    // Rounded up: a token issued earlier in this very second is refused too.
+    let not_before = OffsetDateTime::now_utc().unix_timestamp() + 1;
+    on_pool!(database, pool => {
+        sqlx::query(
+            "INSERT INTO revoked_sessions (user_id, not_before_unix) VALUES ($1, $2) \
+             ON CONFLICT (user_id) DO UPDATE SET not_before_unix = excluded.not_before_unix",
+        )
+        .bind(user_id)
+        .bind(not_before)
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+fn require_admin(caller: &Caller) -> ApiResult<()> {
+    if caller.is(Role::Admin) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only admins manage the directory"))
+    }
+}
+
+fn valid_name(name: &str) -> ApiResult<String> {
+    let chars = name.trim().chars().count();
+    if chars == 0 || chars > NAME_MAX_CHARS {
+        return Err(ApiError::unprocessable(
+            "validation_failed",
+            format!("name must be 1-{NAME_MAX_CHARS} characters (got {chars})"),
+        )
+        .with_field("name"));
+    }
+    Ok(name.trim().to_owned())
+}
+
+fn valid_id(field: &'static str, id: Option<&str>) -> ApiResult<String> {
+    match id {
+        None => Ok(uuid::Uuid::now_v7().to_string()),
+        Some(id) => validate::id(field, id)
+            .map(|()| id.to_owned())
+            .map_err(ApiError::from),
+    }
+}
+
+/// Maps a unique or foreign-key violation to 409 / 422; anything else is internal.
+fn write_error(error: sqlx::Error, what: &str) -> ApiError {
+    if let sqlx::Error::Database(db) = &error {
+        if db.is_unique_violation() {
+            return ApiError::conflict("already_exists", format!("{what} already exists"));
+        }
+        if db.is_foreign_key_violation() {
+            return ApiError::unprocessable(
+                "unknown_reference",
+                format!("{what} refers to something that does not exist"),
+            );
+        }
+    }
+    ApiError::internal(error)
+}
+
+// ---- companies and teams: a name and an id --------------------------------
+
+/// A company or team.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+/// A team and its members.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    pub member_ids: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNamed {
+    /// Optional; a UUID is generated when absent.
+    pub id: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    pub name: String,
+}
+
+async fn insert_named(state: &AppState, table: &str, body: NewNamed) -> ApiResult<Named> {
+    let id = valid_id("id", body.id.as_deref())?;
+    let name = valid_name(&body.name)?;
+    let now = OffsetDateTime::now_utc();
+    on_pool!(state.store.database(), pool => {
+        sqlx::query(&format!("INSERT INTO {table} (id, name, created_at) VALUES ($1, $2, $3)"))
+            .bind(&id)
+            .bind(&name)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map_err(|e| write_error(e, &format!("{table} {id}")))?;
+    });
+    Ok(Named { id, name })
+}
+
+async fn rename_named(state: &AppState, table: &str, id: &str, body: Rename) -> ApiResult<Named> {
+    let name = valid_name(&body.name)?;
+    let updated = on_pool!(state.store.database(), pool => {
+        sqlx::query(&format!("UPDATE {table} SET name = $1 WHERE id = $2"))
+            .bind(&name)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    if updated == 0 {
+        return Err(ApiError::not_found(format!("no {table} with id {id}")));
+    }
+    Ok(Named {
+        id: id.to_owned(),
+        name,
+    })
+}
+
+async fn select_named(state: &AppState, table: &str) -> ApiResult<Vec<(String, String)>> {
+    Ok(on_pool!(state.store.database(), pool => {
+        sqlx::query_as(&format!("SELECT id, name FROM {table} ORDER BY id"))
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
+/// Create a company (admin).
+#[utoipa::path(post, path = "/api/companies", tag = "directory", request_body = NewNamed,
+    responses((status = 201, body = Named), (status = 409, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn create_company(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<NewNamed>,
+) -> ApiResult<(StatusCode, Json<Named>)> {
+    require_admin(&caller)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(insert_named(&state, "companies", body).await?),
+    ))
+}
+
+/// List companies (admin).
+#[utoipa::path(get, path = "/api/companies", tag = "directory", responses((status = 200, body = [Named])), security(("bearer" = [])))]
+async fn list_companies(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<Named>>> {
+    require_admin(&caller)?;
+    let rows = select_named(&state, "companies").await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(id, name)| Named { id, name })
+            .collect(),
+    ))
+}
+
+/// Rename a company (admin).
+#[utoipa::path(patch, path = "/api/companies/{id}", tag = "directory", request_body = Rename,
+    params(("id" = String, Path)), responses((status = 200, body = Named), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn update_company(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Rename>,
+) -> ApiResult<Json<Named>> {
+    require_admin(&caller)?;
+    Ok(Json(rename_named(&state, "companies", &id, body).await?))
+}
+
+/// Create a team (admin).
+#[utoipa::path(post, path = "/api/teams", tag = "directory", request_body = NewNamed,
+    responses((status = 201, body = Named), (status = 409, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn create_team(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<NewNamed>,
+) -> ApiResult<(StatusCode, Json<Named>)> {
+    require_admin(&caller)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(insert_named(&state, "teams", body).await?),
+    ))
+}
+
+/// List teams with their members (admin).
+#[utoipa::path(get, path = "/api/teams", tag = "directory", responses((status = 200, body = [Team])), security(("bearer" = [])))]
+async fn list_teams(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Vec<Team>>> {
+    require_admin(&caller)?;
+    let teams = select_named(&state, "teams").await?;
+    let members: Vec<(String, String)> = on_pool!(state.store.database(), pool => {
+        sqlx::query_as("SELECT team_id, user_id FROM team_members ORDER BY team_id, user_id")
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(Json(
+        teams
+            .into_iter()
+            .map(|(id, name)| Team {
+                member_ids: members
+                    .iter()
+                    .filter(|(team, _)| *team == id)
+                    .map(|(_, user)| user.clone())
+                    .collect(),
+                id,
+                name,
+            })
+            .collect(),
+    ))
+}
+
+/// Rename a team (admin).
+#[utoipa::path(patch, path = "/api/teams/{id}", tag = "directory", request_body = Rename,
+    params(("id" = String, Path)), responses((status = 200, body = Named), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn update_team(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Rename>,
+) -> ApiResult<Json<Named>> {
+    require_admin(&caller)?;
+    Ok(Json(rename_named(&state, "teams", &id, body).await?))
+}
+
+// ---- queues ------------------------------------------------------------------
+
+/// A queue, owned by one team.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Queue {
+    pub id: String,
+    pub name: String,
+    pub team_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewQueue {
+    pub id: Option<String>,
+    pub name: String,
+    pub team_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueChange {
+    pub name: Option<String>,
+    pub team_id: Option<String>,
+}
+
+/// Create a queue of a team (admin).
+#[utoipa::path(post, path = "/api/queues", tag = "directory", request_body = NewQueue,
+    responses((status = 201, body = Queue), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn create_queue(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<NewQueue>,
+) -> ApiResult<(StatusCode, Json<Queue>)> {
+    require_admin(&caller)?;
+    let queue = Queue {
+        id: valid_id("id", body.id.as_deref())?,
+        name: valid_name(&body.name)?,
+        team_id: body.team_id,
+    };
+    let now = OffsetDateTime::now_utc();
+    on_pool!(state.store.database(), pool => {
+        sqlx::query("INSERT INTO queues (id, name, team_id, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&queue.id)
+            .bind(&queue.name)
+            .bind(&queue.team_id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map_err(|e| write_error(e, &format!("queue {} of team {}", queue.id, queue.team_id)))?;
+    });
+    Ok((StatusCode::CREATED, Json(queue)))
+}
+
+/// List queues. Any signed-in user may list them: they name ticket routes.
+#[utoipa::path(get, path = "/api/queues", tag = "directory", responses((status = 200, body = [Queue])), security(("bearer" = [])))]
+async fn list_queues(
+    _caller: Caller,
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<Queue>>> {
+    Ok(Json(on_pool!(state.store.database(), pool => {
+        sqlx::query_as("SELECT id, name, team_id FROM queues ORDER BY id")
+            .fetch_all(pool)
+            .await?
+    })))
+}
+
+/// Rename a queue or give it to another team (admin).
+#[utoipa::path(patch, path = "/api/queues/{id}", tag = "directory", request_body = QueueChange,
+    params(("id" = String, Path)), responses((status = 200, body = Queue), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn update_queue(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<QueueChange>,
+) -> ApiResult<Json<Queue>> {
+    require_admin(&caller)?;
+    let name = body.name.as_deref().map(valid_name).transpose()?;
+    let found: Option<Queue> = on_pool!(state.store.database(), pool => {
+        sqlx::query_as(
+            "UPDATE queues SET name = COALESCE($1, name), team_id = COALESCE($2, team_id) \
+             WHERE id = $3 RETURNING id, name, team_id",
+        )
+        .bind(name)
+        .bind(body.team_id)
+        .bind(&id)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| write_error(e, &format!("queue {id}")))?
+    });
+    found
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no queue with id {id}")))
+}
+
+// ---- users -------------------------------------------------------------------
+
+/// A user; `id` is the `sub` of their tokens.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub company_id: Option<String>,
+    pub team_ids: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub company_id: Option<String>,
+    #[serde(default)]
+    pub team_ids: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub company_id: Option<String>,
+    pub team_ids: Option<Vec<String>>,
+}
+
+fn check_user(user: &User) -> ApiResult<()> {
+    validate::id("id", &user.id).map_err(ApiError::from)?;
+    if user.role == Role::Customer && user.company_id.is_none() {
+        return Err(
+            ApiError::unprocessable("validation_failed", "a customer needs a company_id")
+                .with_field("company_id"),
+        );
+    }
+    if user.role == Role::Customer && !user.team_ids.is_empty() {
+        return Err(ApiError::unprocessable(
+            "validation_failed",
+            "customers cannot belong to teams",
+        )
+        .with_field("team_ids"));
+    }
+    Ok(())
+}
+
+/// Writes `user` and replaces their memberships, in one transaction.
+async fn save_user(state: &AppState, user: &User, insert: bool) -> ApiResult<()> {
+    check_user(user)?;
+    let now = OffsetDateTime::now_utc();
+    let what = format!("user {}", user.id);
+    on_pool!(state.store.database(), pool => {
+        let mut tx = pool.begin().await?;
+        let saved = if insert {
+            sqlx::query("INSERT INTO users (id, name, role, company_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&user.id)
+                .bind(&user.name)
+                .bind(user.role.as_str())
+                .bind(&user.company_id)
+                .bind(now)
+        } else {
+            sqlx::query("UPDATE users SET name = $2, role = $3, company_id = $4 WHERE id = $1")
+                .bind(&user.id)
+                .bind(&user.name)
+                .bind(user.role.as_str())
+                .bind(&user.company_id)
+        };
+        saved.execute(&mut *tx).await.map_err(|e| write_error(e, &what))?;
+        sqlx::query("DELETE FROM team_members WHERE user_id = $1")
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await?;
+        for team in &user.team_ids {
+            sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)")
+                .bind(team)
+                .bind(&user.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| write_error(e, &format!("membership of {} in team {team}", user.id)))?;
+        }
+        tx.commit().await?;
+    });
+    // Connections of this user may have lost rooms: let the gateway re-check.
+    let _ = state.directory_changes.send(user.id.clone());
+    Ok(())
+}
+
+async fn load_user(state: &AppState, id: &str) -> ApiResult<Option<User>> {
+    let row: Option<(String, String, String, Option<String>)> = on_pool!(state.store.database(), pool => {
+        sqlx::query_as("SELECT id, name, role, company_id FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+    });
+    let Some((id, name, role, company_id)) = row else {
+        return Ok(None);
+    };
+    let team_ids = caller_facts(state.store.database(), &id).await?.team_ids;
+    Ok(Some(User {
+        role: role
+            .parse()
+            .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?,
+        id,
+        name,
+        company_id,
+        team_ids,
+    }))
+}
+
+/// Create a user (admin).
+#[utoipa::path(post, path = "/api/users", tag = "directory", request_body = NewUser,
+    responses((status = 201, body = User), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn create_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<NewUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    require_admin(&caller)?;
+    let user = User {
+        id: body.id,
+        name: valid_name(&body.name)?,
+        role: body.role,
+        company_id: body.company_id,
+        team_ids: body.team_ids,
+    };
+    save_user(&state, &user, true).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// List users with their teams (admin).
+#[utoipa::path(get, path = "/api/users", tag = "directory", responses((status = 200, body = [User])), security(("bearer" = [])))]
+async fn list_users(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Vec<User>>> {
+    require_admin(&caller)?;
+    let rows: Vec<(String, String, String, Option<String>)> = on_pool!(state.store.database(), pool => {
+        sqlx::query_as("SELECT id, name, role, company_id FROM users ORDER BY id")
+            .fetch_all(pool)
+            .await?
+    });
+    let members: Vec<(String, String)> = on_pool!(state.store.database(), pool => {
+        sqlx::query_as("SELECT user_id, team_id FROM team_members ORDER BY team_id")
+            .fetch_all(pool)
+            .await?
+    });
+    let mut users = Vec::with_capacity(rows.len());
+    for (id, name, role, company_id) in rows {
+        users.push(User {
+            team_ids: members
+                .iter()
+                .filter(|(user, _)| *user == id)
+                .map(|(_, team)| team.clone())
+                .collect(),
+            role: role
+                .parse()
+                .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?,
+            id,
+            name,
+            company_id,
+        });
+    }
+    Ok(Json(users))
+}
+
+/// Change a user's name, role, company or teams (admin).
+#[utoipa::path(patch, path = "/api/users/{id}", tag = "directory", request_body = UserChange,
+    params(("id" = String, Path)), responses((status = 200, body = User), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn update_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UserChange>,
+) -> ApiResult<Json<User>> {
+    require_admin(&caller)?;
+    let mut user = load_user(&state, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))?;
+    if let Some(name) = body.name {
+        user.name = valid_name(&name)?;
+    }
+    if let Some(role) = body.role {
+        user.role = role;
+    }
+    if body.company_id.is_some() {
+        user.company_id = body.company_id;
+    }
+    if let Some(team_ids) = body.team_ids {
+        user.team_ids = team_ids;
+    }
+    save_user(&state, &user, false).await?;
+    Ok(Json(user))
+}

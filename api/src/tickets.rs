@@ -1,0 +1,688 @@
+//! Ticket commands (`POST /api/tickets`, `/assign`, `/status`, `/priority`,
+//! `/comments`, `/move`, `PATCH`, `/bulk`) and the per-ticket queries that
+//! read the ticket's own events (state at a version, history).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bomizzel_domain::{Priority, Status, Ticket, TicketCommand, TicketEvent};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::access::{self, Action};
+use crate::auth::{Caller, Role};
+use crate::commands::{self, CommandContext, Executed};
+use crate::directory;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::headers::etag;
+use crate::json::JsonBody;
+
+/// Most tickets one bulk request may change.
+const BULK_MAX: usize = 1000;
+/// Bulk commands in flight at once; the group-commit writer batches them.
+const BULK_CONCURRENCY: usize = 64;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_ticket))
+        .routes(routes!(get_ticket, update_ticket))
+        .routes(routes!(history))
+        .routes(routes!(assign))
+        .routes(routes!(change_status))
+        .routes(routes!(change_priority))
+        .routes(routes!(add_comment))
+        .routes(routes!(move_ticket))
+        .routes(routes!(bulk))
+}
+
+/// A ticket as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub company_id: String,
+    pub requester_id: String,
+    pub queue_id: String,
+    pub team_id: String,
+    pub assignee_id: Option<String>,
+    #[schema(value_type = String, example = "open")]
+    pub status: Status,
+    #[schema(value_type = String, example = "medium")]
+    pub priority: Priority,
+    pub tags: Vec<String>,
+    /// Staff only: customers do not learn how many internal comments exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment_count: Option<u32>,
+    pub version: u64,
+    /// Position of the event this command appended; absent when nothing changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
+}
+
+impl TicketView {
+    fn of(ticket: &Ticket, caller: &Caller, position: Option<i64>) -> Self {
+        Self {
+            id: ticket.id(),
+            title: ticket.title().to_owned(),
+            description: ticket.description().to_owned(),
+            company_id: ticket.company_id().to_owned(),
+            requester_id: ticket.requester_id().to_owned(),
+            queue_id: ticket.queue_id().to_owned(),
+            team_id: ticket.team_id().to_owned(),
+            assignee_id: ticket.assignee_id().map(str::to_owned),
+            status: ticket.status(),
+            priority: ticket.priority(),
+            tags: ticket.tags().to_vec(),
+            comment_count: caller.role.is_staff().then(|| ticket.comment_count()),
+            version: ticket.version(),
+            position,
+        }
+    }
+}
+
+/// A command's answer: the ticket after it, with its version as ETag.
+fn answer(status: StatusCode, executed: &Executed, caller: &Caller) -> Response {
+    let view = TicketView::of(&executed.ticket, caller, executed.position);
+    let mut response = (status, Json(view)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag(executed.ticket.version())) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+fn parse_id(id: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| {
+        ApiError::bad_request("invalid_id", format!("{id:?} is not a ticket id (a UUID)"))
+            .with_field("id")
+    })
+}
+
+fn rate_limit(state: &AppState, caller: &Caller) -> ApiResult<()> {
+    state.limiter.check(&caller.user_id)
+}
+
+/// Runs one command on ticket `id` for the caller, with the checks of `action`.
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    context: &CommandContext,
+    id: Uuid,
+    action: Action,
+    command: impl Fn(&Ticket) -> ApiResult<TicketCommand>,
+) -> ApiResult<Executed> {
+    commands::execute(
+        &state.store,
+        id,
+        caller,
+        context,
+        |ticket| access::require_allowed(caller, ticket, action),
+        command,
+    )
+    .await
+}
+
+async fn run_answer(
+    state: &AppState,
+    caller: &Caller,
+    context: &CommandContext,
+    id: &str,
+    action: Action,
+    command: impl Fn(&Ticket) -> ApiResult<TicketCommand>,
+) -> ApiResult<Response> {
+    rate_limit(state, caller)?;
+    let executed = run(state, caller, context, parse_id(id)?, action, command).await?;
+    Ok(answer(StatusCode::OK, &executed, caller))
+}
+
+// ---- create -------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTicket {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub queue_id: String,
+    #[schema(value_type = Option<String>, example = "high")]
+    pub priority: Option<Priority>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Required for staff; customers always open tickets for their own company.
+    pub company_id: Option<String>,
+    /// Who asked; defaults to the caller.
+    pub requester_id: Option<String>,
+}
+
+/// Open a ticket.
+#[utoipa::path(post, path = "/api/tickets", tag = "tickets", request_body = CreateTicket,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry-safe key")),
+    responses((status = 201, body = TicketView), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn create_ticket(
+    caller: Caller,
+    State(state): State<AppState>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<CreateTicket>,
+) -> ApiResult<Response> {
+    rate_limit(&state, &caller)?;
+    let company_id = match (caller.role, body.company_id) {
+        (Role::Customer, _) => caller.company_id.clone().unwrap_or_default(),
+        (_, Some(company)) => company,
+        (_, None) => {
+            return Err(
+                ApiError::unprocessable("validation_failed", "company_id is required")
+                    .with_field("company_id"),
+            );
+        }
+    };
+    let team_id = directory::team_of_queue(state.store.database(), &body.queue_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "unknown_queue",
+                format!("no queue with id {:?}", body.queue_id),
+            )
+            .with_field("queue_id")
+        })?;
+    access::require_may_create(&caller, &team_id, &company_id)?;
+    let requester_id = match (caller.role, body.requester_id) {
+        (Role::Customer, _) | (_, None) => caller.user_id.clone(),
+        (_, Some(requester)) => requester,
+    };
+    // A retried create reuses the ticket id of its first answer.
+    let key = context
+        .idempotency_key
+        .as_ref()
+        .map(|key| format!("{}:{key}", caller.user_id));
+    let id = match &key {
+        Some(key) => match state.store.recorded_answer(key).await? {
+            Some((stream, _)) => parse_id(&stream)?,
+            None => Uuid::now_v7(),
+        },
+        None => Uuid::now_v7(),
+    };
+    let command = TicketCommand::Create {
+        id,
+        title: body.title,
+        description: body.description,
+        company_id,
+        requester_id,
+        queue_id: body.queue_id,
+        team_id,
+        priority: body.priority.unwrap_or_default(),
+        tags: body.tags,
+    };
+    let executed = commands::execute(
+        &state.store,
+        id,
+        &caller,
+        &context,
+        |_| Ok(()),
+        |_| Ok(command.clone()),
+    )
+    .await?;
+    let mut response = answer(StatusCode::CREATED, &executed, &caller);
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/tickets/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+// ---- per-ticket commands ------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Assign {
+    /// The new assignee, or null to unassign.
+    pub assignee_id: Option<String>,
+}
+
+/// Assign a ticket, or unassign it with `assignee_id: null`.
+#[utoipa::path(post, path = "/api/tickets/{id}/assign", tag = "tickets", request_body = Assign,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = TicketView), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+async fn assign(
+    caller: Caller,
+    State(state): State<AppState>,
+    context: CommandContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Assign>,
+) -> ApiResult<Response> {
+    run_answer(&state, &caller, &context, &id, Action::Manage, |_| {
+        Ok(match &body.assignee_id {
+            Some(assignee_id) => TicketCommand::Assign {
+                assignee_id: assignee_id.clone(),
+            },
+            None => TicketCommand::Unassign,
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeStatus {
+    #[schema(value_type = String, example = "in_progress")]
+    pub status: Status,
+}
+
+/// Change a ticket's status (see the status machine in the docs).
+#[utoipa::path(post, path = "/api/tickets/{id}/status", tag = "tickets", request_body = ChangeStatus,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = TicketView), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+async fn change_status(
+    caller: Caller,
+    State(state): State<AppState>,
+    context: CommandContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ChangeStatus>,
+) -> ApiResult<Response> {
+    let status = body.status;
+    run_answer(
+        &state,
+        &caller,
+        &context,
+        &id,
+        Action::SetStatus(status),
+        |_| Ok(TicketCommand::ChangeStatus { status }),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePriority {
+    #[schema(value_type = String, example = "urgent")]
+    pub priority: Priority,
+}
+
+/// Change a ticket's priority.
+#[utoipa::path(post, path = "/api/tickets/{id}/priority", tag = "tickets", request_body = ChangePriority,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = TicketView), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn change_priority(
+    caller: Caller,
+    State(state): State<AppState>,
+    context: CommandContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ChangePriority>,
+) -> ApiResult<Response> {
+    let priority = body.priority;
+    run_answer(&state, &caller, &context, &id, Action::Manage, |_| {
+        Ok(TicketCommand::ChangePriority { priority })
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddComment {
+    pub body: String,
+    /// Internal comments are seen by staff only.
+    #[serde(default)]
+    pub internal: bool,
+}
+
+/// Comment on a ticket, publicly or internally.
+#[utoipa::path(post, path = "/api/tickets/{id}/comments", tag = "tickets", request_body = AddComment,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = TicketView), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn add_comment(
+    caller: Caller,
+    State(state): State<AppState>,
+    context: CommandContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AddComment>,
+) -> ApiResult<Response> {
+    let comment_id = Uuid::now_v7();
+    let author_id = caller.user_id.clone();
+    run_answer(
+        &state,
+        &caller,
+        &context,
+        &id,
+        Action::Comment {
+            internal: body.internal,
+        },
+        |_| {
+            Ok(TicketCommand::AddComment {
+                comment_id,
+                author_id: author_id.clone(),
+                body: body.body.clone(),
+                internal: body.internal,
+            })
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveTicket {
+    pub queue_id: String,
+}
+
+/// Move a ticket to another queue (and that queue's team).
+#[utoipa::path(post, path = "/api/tickets/{id}/move", tag = "tickets", request_body = MoveTicket,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = TicketView), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn move_ticket(
+    caller: Caller,
+    State(state): State<AppState>,
+    context: CommandContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<MoveTicket>,
+) -> ApiResult<Response> {
+    let command = move_command(&state, &body.queue_id).await?;
+    run_answer(&state, &caller, &context, &id, Action::Manage, |_| {
+        Ok(command.clone())
+    })
+    .await
+}
+
+async fn move_command(state: &AppState, queue_id: &str) -> ApiResult<TicketCommand> {
+    let team_id = directory::team_of_queue(state.store.database(), queue_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unprocessable("unknown_queue", format!("no queue with id {queue_id:?}"))
+                .with_field("queue_id")
+        })?;
+    Ok(TicketCommand::Move {
+        queue_id: queue_id.to_owned(),
+        team_id,
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTicket {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// Edit a ticket's title, description or tags.
+#[utoipa::path(patch, path = "/api/tickets/{id}", tag = "tickets", request_body = UpdateTicket,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = TicketView), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn update_ticket(
+    caller: Caller,
+    State(state): State<AppState>,
+    context: CommandContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateTicket>,
+) -> ApiResult<Response> {
+    run_answer(&state, &caller, &context, &id, Action::Manage, |_| {
+        Ok(TicketCommand::Update {
+            title: body.title.clone(),
+            description: body.description.clone(),
+            tags: body.tags.clone(),
+        })
+    })
+    .await
+}
+
+// ---- bulk ---------------------------------------------------------------------
+
+/// One action applied to every ticket of a bulk request.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BulkAction {
+    Assign {
+        assignee_id: Option<String>,
+    },
+    Status {
+        #[schema(value_type = String)]
+        status: Status,
+    },
+    Priority {
+        #[schema(value_type = String)]
+        priority: Priority,
+    },
+    Move {
+        queue_id: String,
+    },
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    pub ticket_ids: Vec<String>,
+    pub action: BulkAction,
+}
+
+/// The outcome for one ticket of a bulk request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResult {
+    pub ticket_id: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
+    /// On failure: the HTTP status this ticket alone would have had.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResponse {
+    pub succeeded: usize,
+    pub failed: usize,
+    pub results: Vec<BulkResult>,
+}
+
+/// Apply one action to up to 1,000 tickets; each is appended on its own and
+/// reported on its own.
+#[utoipa::path(post, path = "/api/tickets/bulk", tag = "tickets", request_body = BulkRequest,
+    responses((status = 200, body = BulkResponse), (status = 400, body = Problem)),
+    security(("bearer" = [])))]
+async fn bulk(
+    caller: Caller,
+    State(state): State<AppState>,
+    context: CommandContext,
+    JsonBody(body): JsonBody<BulkRequest>,
+) -> ApiResult<Json<BulkResponse>> {
+    if body.ticket_ids.is_empty() || body.ticket_ids.len() > BULK_MAX {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!(
+                "ticket_ids must hold 1-{BULK_MAX} ids (got {})",
+                body.ticket_ids.len()
+            ),
+        )
+        .with_field("ticket_ids"));
+    }
+    rate_limit(&state, &caller)?;
+    let (action, command) = match &body.action {
+        BulkAction::Assign { assignee_id } => (
+            Action::Manage,
+            match assignee_id {
+                Some(assignee_id) => TicketCommand::Assign {
+                    assignee_id: assignee_id.clone(),
+                },
+                None => TicketCommand::Unassign,
+            },
+        ),
+        BulkAction::Status { status } => (
+            Action::SetStatus(*status),
+            TicketCommand::ChangeStatus { status: *status },
+        ),
+        BulkAction::Priority { priority } => (
+            Action::Manage,
+            TicketCommand::ChangePriority {
+                priority: *priority,
+            },
+        ),
+        BulkAction::Move { queue_id } => (Action::Manage, move_command(&state, queue_id).await?),
+    };
+    // Each ticket is its own command; an idempotency key would collide across them.
+    let context = CommandContext {
+        idempotency_key: None,
+        if_match: None,
+        ..context
+    };
+    let results: Vec<BulkResult> = futures::stream::iter(body.ticket_ids)
+        .map(|ticket_id| {
+            let (state, caller, context, command) = (&state, &caller, &context, &command);
+            async move {
+                let outcome = match parse_id(&ticket_id) {
+                    Ok(id) => {
+                        run(state, caller, context, id, action, |_| Ok(command.clone())).await
+                    }
+                    Err(error) => Err(error),
+                };
+                bulk_result(ticket_id, outcome)
+            }
+        })
+        .buffered(BULK_CONCURRENCY)
+        .collect()
+        .await;
+    let succeeded = results.iter().filter(|r| r.ok).count();
+    Ok(Json(BulkResponse {
+        failed: results.len() - succeeded,
+        succeeded,
+        results,
+    }))
+}
+
+fn bulk_result(ticket_id: String, outcome: ApiResult<Executed>) -> BulkResult {
+    match outcome {
+        Ok(executed) => BulkResult {
+            ticket_id,
+            ok: true,
+            version: Some(executed.ticket.version()),
+            position: executed.position,
+            status: None,
+            code: None,
+            detail: None,
+        },
+        Err(error) => BulkResult {
+            ticket_id,
+            ok: false,
+            version: None,
+            position: None,
+            status: Some(error.status.as_u16()),
+            code: Some(error.code.to_owned()),
+            detail: Some(error.detail),
+        },
+    }
+}
+
+// ---- per-ticket queries -------------------------------------------------------
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct VersionQuery {
+    /// The ticket as it was at this version.
+    pub version: Option<u64>,
+}
+
+/// A ticket, now or as it was at `?version=N`.
+#[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets",
+    params(("id" = String, Path), VersionQuery),
+    responses((status = 200, body = TicketView, headers(("ETag" = String))), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn get_ticket(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<VersionQuery>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let current = commands::load(&state.store, id, None).await?;
+    access::require_visible(&caller, &current)?;
+    let ticket = match query.version {
+        None => current,
+        Some(version) if version == 0 || version > current.version() => {
+            return Err(ApiError::not_found(format!(
+                "ticket {id} has versions 1 to {}, not {version}",
+                current.version()
+            )));
+        }
+        Some(version) => commands::load(&state.store, id, Some(version)).await?,
+    };
+    let executed = Executed {
+        ticket,
+        position: None,
+    };
+    Ok(answer(StatusCode::OK, &executed, &caller))
+}
+
+/// One event of a ticket's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub position: i64,
+    pub version: u64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub actor: String,
+    pub role: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub recorded_at: OffsetDateTime,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// Every event of a ticket with actor, time and position (auditors).
+/// Customers do not see internal comments.
+#[utoipa::path(get, path = "/api/tickets/{id}/history", tag = "tickets",
+    params(("id" = String, Path)),
+    responses((status = 200, body = [HistoryEntry]), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn history(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<HistoryEntry>>> {
+    let id = parse_id(&id)?;
+    let current = commands::load(&state.store, id, None).await?;
+    access::require_visible(&caller, &current)?;
+    let events = state.store.read_stream(&id.to_string(), 1).await?;
+    let mut entries = Vec::with_capacity(events.len());
+    for recorded in events {
+        let event = TicketEvent::decode(
+            &recorded.event_type,
+            recorded.schema_version,
+            recorded.payload.clone(),
+        )
+        .map_err(ApiError::internal)?;
+        let internal = matches!(event, TicketEvent::CommentAdded { internal: true, .. });
+        if internal && !caller.role.is_staff() {
+            continue;
+        }
+        entries.push(HistoryEntry {
+            position: recorded.position,
+            version: recorded.version,
+            event_type: recorded.event_type,
+            actor: recorded.metadata.actor,
+            role: recorded.metadata.role,
+            occurred_at: recorded.metadata.occurred_at,
+            recorded_at: recorded.recorded_at,
+            data: event.to_payload(),
+        });
+    }
+    Ok(Json(entries))
+}
