@@ -90,6 +90,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// All routes of the service, with request ids, tracing, body limit, CORS
 /// for `frontend_url` and metrics.
 pub fn router(state: AppState, frontend_url: Option<&str>) -> Router {
+    // Install the recorder before the first request is counted.
+    telemetry::prometheus();
     let (api, openapi) = api_routes();
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     let request_id = HeaderName::from_static(headers::REQUEST_ID);
@@ -119,7 +121,10 @@ pub fn router(state: AppState, frontend_url: Option<&str>) -> Router {
 fn cors(frontend_url: Option<&str>) -> CorsLayer {
     let origin = frontend_url
         .and_then(|url| HeaderValue::from_str(url.trim_end_matches('/')).ok())
-        .map_or_else(|| AllowOrigin::list([]), AllowOrigin::exact);
+        .map_or_else(
+            || AllowOrigin::list([]),
+            |origin| AllowOrigin::list([origin]),
+        );
     CorsLayer::new()
         .allow_origin(origin)
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::OPTIONS])

@@ -636,6 +636,8 @@ pub struct HistoryEntry {
     pub event_type: String,
     pub actor: String,
     pub role: String,
+    /// The request id of the command that caused the event.
+    pub correlation_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub occurred_at: OffsetDateTime,
@@ -679,6 +681,7 @@ async fn history(
             event_type: recorded.event_type,
             actor: recorded.metadata.actor,
             role: recorded.metadata.role,
+            correlation_id: recorded.metadata.correlation_id,
             occurred_at: recorded.metadata.occurred_at,
             recorded_at: recorded.recorded_at,
             data: event.to_payload(),

@@ -1,6 +1,10 @@
 //! Starts the real `bomizzel` binary for black-box tests and finds the port
 //! it picked from its log.
 
+#![allow(dead_code)] // Each test binary uses its own part of these helpers.
+
+pub mod app;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -20,12 +24,20 @@ impl Server {
     /// Runs `bomizzel serve --listen 127.0.0.1:0` in `workdir` with the given
     /// extra environment, and waits until it says where it listens.
     pub fn start(workdir: &Path, env: &[(&str, &str)]) -> Server {
+        Self::start_with(workdir, env, &[])
+    }
+
+    /// Like [`Server::start`], with extra arguments to `serve`.
+    pub fn start_with(workdir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_bomizzel"));
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .current_dir(workdir)
             .env_remove("BOMIZZEL_DATABASE_URL")
             .env_remove("BOMIZZEL_DATA_DIR")
+            .env_remove("BOMIZZEL_JWT_SECRET")
+            .env_remove("FRONTEND_URL")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (name, value) in env {

@@ -1,0 +1,529 @@
+//! The HTTP API end to end: the real binary, its own database, reqwest.
+
+mod common;
+
+use bomizzel_store::testing::fresh_postgres_database;
+use common::app::{Backend, TestApp, split};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Runs each scenario on SQLite and, when configured, PostgreSQL.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(url) = super::fresh_postgres_database(stringify!($name)).await {
+                        super::$name(super::Backend::Postgres(url)).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    a_ticket_lives_through_its_commands,
+    an_idempotent_retry_returns_the_first_answer_and_appends_once,
+    a_stale_if_match_is_a_conflict,
+);
+
+async fn a_ticket_lives_through_its_commands(backend: Backend) {
+    let app = TestApp::start(backend, &[]).await;
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let path = |tail: &str| format!("/api/tickets/{id}{tail}");
+
+    let (status, ticket) = app
+        .call(
+            Method::POST,
+            &path("/assign"),
+            "agent-1",
+            Some(json!({ "assignee_id": "agent-1" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{ticket}");
+    assert_eq!(ticket["assignee_id"], "agent-1");
+    assert_eq!(ticket["version"], 2);
+    assert!(ticket["position"].as_i64().unwrap() >= 2);
+
+    for (tail, body) in [
+        ("/status", json!({ "status": "in_progress" })),
+        ("/priority", json!({ "priority": "urgent" })),
+        (
+            "/comments",
+            json!({ "body": "Looking into it", "internal": true }),
+        ),
+        ("/move", json!({ "queue_id": "queue-2" })),
+    ] {
+        let (status, answer) = app
+            .call(Method::POST, &path(tail), "admin-1", Some(body))
+            .await;
+        assert_eq!(status, 200, "{tail}: {answer}");
+    }
+    let (status, edited) = app
+        .call(
+            Method::PATCH,
+            &path(""),
+            "admin-1",
+            Some(json!({ "title": "Printer fixed", "tags": ["Hardware"] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(edited["team_id"], "team-2", "moving changed the team");
+    assert_eq!(edited["tags"], json!(["hardware"]));
+    assert_eq!(edited["version"], 7);
+
+    // A command that changes nothing appends nothing.
+    let (status, same) = app
+        .call(
+            Method::POST,
+            &path("/priority"),
+            "admin-1",
+            Some(json!({ "priority": "urgent" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(same["version"], 7);
+    assert!(
+        same.get("position").is_none(),
+        "no event, no position: {same}"
+    );
+
+    let response = app
+        .request(Method::GET, &path(""), Some("admin-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["etag"], "\"7\"");
+    let (_, at_two) = app
+        .call(Method::GET, &path("?version=2"), "admin-1", None)
+        .await;
+    assert_eq!(
+        (at_two["version"].as_u64(), at_two["status"].as_str()),
+        (Some(2), Some("open"))
+    );
+    let (status, _) = app
+        .call(Method::GET, &path("?version=8"), "admin-1", None)
+        .await;
+    assert_eq!(status, 404);
+
+    let (_, history) = app
+        .call(Method::GET, &path("/history"), "analyst-1", None)
+        .await;
+    let types: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "TicketCreated",
+            "TicketAssigned",
+            "TicketStatusChanged",
+            "TicketPriorityChanged",
+            "CommentAdded",
+            "TicketMoved",
+            "TicketUpdated"
+        ]
+    );
+    assert_eq!(history[0]["actor"], "agent-1");
+    assert!(
+        history[0]["correlation_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "request id recorded"
+    );
+    let positions: Vec<i64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]));
+
+    // Invalid transitions and rules are explained.
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            &path("/status"),
+            "admin-1",
+            Some(json!({ "status": "closed" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{problem}");
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            &path("/status"),
+            "admin-1",
+            Some(json!({ "status": "in_progress" })),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(problem["code"], "invalid_transition");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("closed"),
+        "{problem}"
+    );
+}
+
+async fn an_idempotent_retry_returns_the_first_answer_and_appends_once(backend: Backend) {
+    let app = TestApp::start(backend, &[]).await;
+    let create = || {
+        app.request(Method::POST, "/api/tickets", Some("agent-1"))
+            .header("Idempotency-Key", "create-1")
+            .json(&json!({ "title": "Once", "queue_id": "queue-1", "company_id": "acme" }))
+    };
+    let (first_status, first) = split(create().send().await.unwrap()).await;
+    let (again_status, again) = split(create().send().await.unwrap()).await;
+    assert_eq!((first_status, again_status), (201, 201));
+    assert_eq!(first, again, "the retry gets the first answer");
+    let id = first["id"].as_str().unwrap();
+
+    let comment = || {
+        app.request(
+            Method::POST,
+            &format!("/api/tickets/{id}/comments"),
+            Some("agent-1"),
+        )
+        .header("Idempotency-Key", "comment-1")
+        .json(&json!({ "body": "Only once" }))
+    };
+    let (_, first) = split(comment().send().await.unwrap()).await;
+    let (_, again) = split(comment().send().await.unwrap()).await;
+    assert_eq!(first, again);
+    let (_, history) = app
+        .call(
+            Method::GET,
+            &format!("/api/tickets/{id}/history"),
+            "agent-1",
+            None,
+        )
+        .await;
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        2,
+        "created once, commented once: {history}"
+    );
+
+    // The same key from another user is another key.
+    let (status, other) = split(
+        app.request(Method::POST, "/api/tickets", Some("admin-1"))
+            .header("Idempotency-Key", "create-1")
+            .json(&json!({ "title": "Twice", "queue_id": "queue-1", "company_id": "acme" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_ne!(other["id"], first["id"]);
+}
+
+async fn a_stale_if_match_is_a_conflict(backend: Backend) {
+    let app = TestApp::start(backend, &[]).await;
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let priority = |version: &str, priority: &str| {
+        app.request(
+            Method::POST,
+            &format!("/api/tickets/{id}/priority"),
+            Some("agent-1"),
+        )
+        .header("If-Match", version)
+        .json(&json!({ "priority": priority }))
+        .send()
+    };
+    let (status, ticket) = split(priority("\"1\"", "high").await.unwrap()).await;
+    assert_eq!(status, 200, "{ticket}");
+    let (status, problem) = split(priority("\"1\"", "low").await.unwrap()).await;
+    assert_eq!(status, 409);
+    assert_eq!(problem["code"], "version_conflict");
+    let (status, _) = split(priority("not-a-version", "low").await.unwrap()).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn errors_are_problem_json_with_stable_codes() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let send = |tail: &str, body: &'static str| {
+        app.request(
+            Method::POST,
+            &format!("/api/tickets/{id}{tail}"),
+            Some("agent-1"),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+    };
+    let cases = [
+        ("/status", "{", 400, "malformed_json"),
+        ("/comments", r#"{"body": 5}"#, 400, "invalid_field"),
+        ("/status", r#"{"status": "sleeping"}"#, 400, "invalid_field"),
+        (
+            "/status",
+            r#"{"status": "waiting", "colour": "red"}"#,
+            400,
+            "invalid_field",
+        ),
+    ];
+    for (tail, body, status, code) in cases {
+        let response = send(tail, body).await.unwrap();
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{body}"
+        );
+        let (got, problem) = split(response).await;
+        assert_eq!(
+            (got, problem["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {problem}"
+        );
+    }
+    let (_, problem) = split(
+        send("/status", r#"{"status": "waiting", "colour": "red"}"#)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(problem["field"], "colour", "the unknown field is named");
+
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let response = app
+        .request(Method::POST, "/api/tickets", Some("agent-1"))
+        .json(&json!({ "title": huge, "queue_id": "queue-1", "company_id": "acme" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/api/tickets",
+            "agent-1",
+            Some(json!({ "title": "", "queue_id": "queue-1", "company_id": "acme" })),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str(), problem["field"].as_str()),
+        (422, Some("validation_failed"), Some("title"))
+    );
+    let (status, problem) = app
+        .call(Method::GET, "/api/tickets/not-a-uuid", "agent-1", None)
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_id"))
+    );
+}
+
+#[tokio::test]
+async fn bad_expired_and_revoked_tokens_are_refused() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let get = |token: Option<String>| {
+        let request = app.client.get(app.server.url("/api/queues"));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+        .send()
+    };
+    let code = |(status, body): (u16, Value)| {
+        (status, body["code"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(
+        code(split(get(None).await.unwrap()).await),
+        (401, "missing_token".into())
+    );
+    assert_eq!(
+        code(split(get(Some("garbage".into())).await.unwrap()).await),
+        (401, "invalid_token".into())
+    );
+    let expired = app.token_with("agent-1", |claims| claims.exp = claims.iat.unwrap() - 3600);
+    assert_eq!(
+        code(split(get(Some(expired)).await.unwrap()).await),
+        (401, "token_expired".into())
+    );
+    let forged =
+        bomizzel_api::TokenKeys::shared_secret(b"another-secret-entirely!", &Default::default())
+            .mint(&bomizzel_api::auth::claims_for(
+                "admin-1",
+                bomizzel_api::Role::Admin,
+                None,
+                time::Duration::hours(1),
+            ))
+            .unwrap();
+    assert_eq!(
+        code(split(get(Some(forged)).await.unwrap()).await),
+        (401, "invalid_token".into())
+    );
+    let no_company = app.token_with("cust-acme", |claims| claims.company = None);
+    assert_eq!(
+        code(split(get(Some(no_company)).await.unwrap()).await),
+        (401, "invalid_token".into())
+    );
+
+    // Logout ends every session issued before it; a later token works.
+    let before = app.token("agent-1");
+    assert_eq!(split(get(Some(before.clone())).await.unwrap()).await.0, 200);
+    let response = app
+        .client
+        .post(app.server.url("/api/auth/logout"))
+        .bearer_auth(&before)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        code(split(get(Some(before)).await.unwrap()).await),
+        (401, "token_revoked".into())
+    );
+    let after = app.token_with("agent-1", |claims| {
+        claims.iat = claims.iat.map(|iat| iat + 2);
+    });
+    assert_eq!(split(get(Some(after)).await.unwrap()).await.0, 200);
+}
+
+#[tokio::test]
+async fn commands_over_the_rate_limit_get_429_with_retry_after() {
+    let app = TestApp::start(
+        Backend::Sqlite,
+        &["--rate-limit-per-second", "1", "--rate-limit-burst", "2"],
+    )
+    .await;
+    let body = json!({ "title": "Flood", "queue_id": "queue-1", "company_id": "acme" });
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..4 {
+        let response = app
+            .request(Method::POST, "/api/tickets", Some("agent-1"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+        }
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(&statuses[..2], [201, 201]);
+    assert!(statuses[2..].contains(&429), "{statuses:?}");
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
+    // Another user has their own budget.
+    let (status, _) = app
+        .call(Method::POST, "/api/tickets", "admin-1", Some(body))
+        .await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_frontend_origin() {
+    let app = TestApp::start(
+        Backend::Sqlite,
+        &["--frontend-url", "http://localhost:3000"],
+    )
+    .await;
+    let preflight = |origin: &str| {
+        app.client
+            .request(Method::OPTIONS, app.server.url("/api/tickets"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let allowed = preflight("http://localhost:3000").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let refused = preflight("http://evil.example").await.unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    app.open_ticket("agent-1", "queue-1", "acme").await;
+    let text = app
+        .client
+        .get(app.server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("http_requests_total")
+            && l.contains("route=\"/api/tickets\"")
+            && l.contains("status=\"201\"")),
+        "{text}"
+    );
+}
+
+/// Every route of the public contract is in the OpenAPI document.
+#[tokio::test]
+async fn openapi_lists_every_route() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let document: Value = app
+        .client
+        .get(app.server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = document["paths"].as_object().expect("paths");
+    let expected = [
+        ("post", "/api/tickets"),
+        ("get", "/api/tickets/{id}"),
+        ("patch", "/api/tickets/{id}"),
+        ("get", "/api/tickets/{id}/history"),
+        ("post", "/api/tickets/{id}/assign"),
+        ("post", "/api/tickets/{id}/status"),
+        ("post", "/api/tickets/{id}/priority"),
+        ("post", "/api/tickets/{id}/comments"),
+        ("post", "/api/tickets/{id}/move"),
+        ("post", "/api/tickets/bulk"),
+        ("post", "/api/companies"),
+        ("get", "/api/companies"),
+        ("post", "/api/teams"),
+        ("get", "/api/teams"),
+        ("post", "/api/queues"),
+        ("get", "/api/queues"),
+        ("post", "/api/users"),
+        ("get", "/api/users"),
+        ("post", "/api/auth/logout"),
+    ];
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|(method, path)| paths.get(*path).and_then(|p| p.get(*method)).is_none())
+        .collect();
+    assert!(missing.is_empty(), "missing from openapi.json: {missing:?}");
+    let documented = paths
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum::<usize>();
+    assert!(documented >= expected.len());
+}

@@ -1,0 +1,175 @@
+//! A running server with a known JWT secret, a directory of two companies,
+//! two teams with a queue each, and a user of every role; plus a client
+//! that signs requests as any of them.
+
+use std::time::Duration;
+
+use bomizzel_api::auth::{Expected, claims_for};
+use bomizzel_api::{Role, TokenKeys};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+
+use super::Server;
+
+pub const SECRET: &str = "test-secret-that-is-long-enough";
+
+/// The users the fixture creates: (id, role, company, teams).
+pub const USERS: &[(&str, Role, Option<&str>, &[&str])] = &[
+    ("admin-1", Role::Admin, None, &[]),
+    ("agent-1", Role::Agent, None, &["team-1"]),
+    ("agent-2", Role::Agent, None, &["team-2"]),
+    ("analyst-1", Role::Analyst, None, &[]),
+    ("cust-acme", Role::Customer, Some("acme"), &[]),
+    ("cust-acme-2", Role::Customer, Some("acme"), &[]),
+    ("cust-globex", Role::Customer, Some("globex"), &[]),
+];
+
+#[derive(Debug)]
+pub struct TestApp {
+    pub server: Server,
+    pub client: reqwest::Client,
+    keys: TokenKeys,
+    _workdir: tempfile::TempDir,
+}
+
+/// Which database the server runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl TestApp {
+    /// Starts a server on SQLite with `extra` arguments to `serve`.
+    pub async fn start(backend: Backend, extra: &[&str]) -> Self {
+        let workdir = tempfile::tempdir().expect("a temporary directory");
+        let mut env = vec![("BOMIZZEL_JWT_SECRET", SECRET.to_owned())];
+        if let Backend::Postgres(url) = &backend {
+            env.push(("BOMIZZEL_DATABASE_URL", url.clone()));
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let server = Server::start_with(workdir.path(), &env, extra);
+        let app = Self {
+            server,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("a client"),
+            keys: TokenKeys::shared_secret(SECRET.as_bytes(), &Expected::default()),
+            _workdir: workdir,
+        };
+        app.seed_directory().await;
+        app
+    }
+
+    /// A valid one-hour token for fixture user `user`.
+    pub fn token(&self, user: &str) -> String {
+        let (id, role, company, _) = USERS
+            .iter()
+            .find(|(id, ..)| *id == user)
+            .unwrap_or_else(|| panic!("no fixture user {user}"));
+        self.keys
+            .mint(&claims_for(
+                id,
+                *role,
+                company.map(str::to_owned),
+                time::Duration::hours(1),
+            ))
+            .expect("token mints")
+    }
+
+    /// A token with the given claims tweaked by `edit`.
+    pub fn token_with(
+        &self,
+        user: &str,
+        edit: impl FnOnce(&mut bomizzel_api::auth::Claims),
+    ) -> String {
+        let (id, role, company, _) = USERS
+            .iter()
+            .find(|(id, ..)| *id == user)
+            .expect("fixture user");
+        let mut claims = claims_for(
+            id,
+            *role,
+            company.map(str::to_owned),
+            time::Duration::hours(1),
+        );
+        edit(&mut claims);
+        self.keys.mint(&claims).expect("token mints")
+    }
+
+    pub fn request(&self, method: Method, path: &str, user: Option<&str>) -> RequestBuilder {
+        let request = self.client.request(method, self.server.url(path));
+        match user {
+            Some(user) => request.bearer_auth(self.token(user)),
+            None => request,
+        }
+    }
+
+    /// Sends `body` (or nothing) as `user` and returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        user: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.request(method, path, Some(user));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        split(request.send().await.expect("request is answered")).await
+    }
+
+    async fn seed_directory(&self) {
+        for company in ["acme", "globex"] {
+            self.must(
+                Method::POST,
+                "/api/companies",
+                json!({ "id": company, "name": company }),
+            )
+            .await;
+        }
+        for (team, queue) in [("team-1", "queue-1"), ("team-2", "queue-2")] {
+            self.must(
+                Method::POST,
+                "/api/teams",
+                json!({ "id": team, "name": team }),
+            )
+            .await;
+            self.must(
+                Method::POST,
+                "/api/queues",
+                json!({ "id": queue, "name": queue, "team_id": team }),
+            )
+            .await;
+        }
+        for (id, role, company, teams) in USERS {
+            let body = json!({ "id": id, "name": id, "role": role, "company_id": company, "team_ids": teams });
+            self.must(Method::POST, "/api/users", body).await;
+        }
+    }
+
+    async fn must(&self, method: Method, path: &str, body: Value) -> Value {
+        let (status, answer) = self.call(method, path, "admin-1", Some(body)).await;
+        assert!((200..300).contains(&status), "{path}: {status} {answer}");
+        answer
+    }
+
+    /// Opens a ticket in `queue` for `company` as `user`; returns its id.
+    pub async fn open_ticket(&self, user: &str, queue: &str, company: &str) -> String {
+        let body = json!({ "title": "Printer on fire", "queue_id": queue, "company_id": company });
+        let (status, ticket) = self
+            .call(Method::POST, "/api/tickets", user, Some(body))
+            .await;
+        assert_eq!(status, 201, "{ticket}");
+        ticket["id"].as_str().expect("an id").to_owned()
+    }
+}
+
+/// Status and JSON body (Null when the body is empty or not JSON).
+pub async fn split(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
