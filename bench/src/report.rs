@@ -1,9 +1,11 @@
 //! What every benchmark reports with: latency histograms (HdrHistogram,
 //! microsecond resolution, 3 significant digits) and their percentiles, CPU
-//! use sampled from `/proc` over the measured window, a description of the
-//! machine, a plain-text table for the terminal and the JSON file written to
+//! use sampled from `/proc` over the measured window (this process and its
+//! threads, the database's processes, the rest of the machine), a
+//! description of the machine, a plain-text table for the terminal and the JSON file written to
 //! `--out`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -116,24 +118,44 @@ fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
 pub struct CpuUsage {
     /// This process: the benchmark client and, for SQLite, the database too.
     pub bench_process_cores: f64,
-    /// Every process named `postgres` on this machine (server and backends).
-    pub postgres_cores: f64,
+    /// The busiest threads of this process (name as the kernel keeps it,
+    /// 15 characters at most), busiest first: a thread near 1.0 is a serial
+    /// bottleneck.
+    pub bench_threads: Vec<ThreadUsage>,
+    /// The processes given to [`CpuSampler::start`]: the run's own
+    /// PostgreSQL backends, not the server's shared background processes.
+    pub database_cores: f64,
     /// Whole machine, busy (neither idle nor waiting for I/O).
     pub system_busy_cores: f64,
     /// Whole machine, idle while waiting for I/O.
     pub system_iowait_cores: f64,
-    /// Busy with neither of the above: other work disturbing the benchmark.
+    /// Busy with neither of the above: the PostgreSQL server's background
+    /// processes, the kernel, and other work disturbing the benchmark.
     pub other_cores: f64,
     pub cpus: usize,
 }
 
-#[derive(Debug, Clone)]
-pub struct CpuSampler(Option<Ticks>);
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadUsage {
+    pub name: String,
+    pub tid: u32,
+    pub cores: f64,
+}
 
-#[derive(Debug, Clone, Copy)]
+/// Threads below this share of a core are left out of [`CpuUsage`].
+const THREAD_THRESHOLD_CORES: f64 = 0.02;
+
+#[derive(Debug, Clone)]
+pub struct CpuSampler {
+    watched: Vec<u32>,
+    before: Option<Ticks>,
+}
+
+#[derive(Debug, Clone)]
 struct Ticks {
     own: u64,
-    postgres: u64,
+    threads: HashMap<u32, (String, u64)>,
+    watched: u64,
     total: u64,
     idle: u64,
     iowait: u64,
@@ -141,14 +163,18 @@ struct Ticks {
 }
 
 impl CpuSampler {
-    pub fn start() -> Self {
-        Self(Ticks::read())
+    /// Starts counting for this process, its threads and the `watched`
+    /// processes.
+    pub fn start(watched: Vec<u32>) -> Self {
+        let before = Ticks::read(&watched);
+        Self { watched, before }
     }
 
     /// `None` when `/proc` cannot be read. Clock-tick units cancel out:
     /// process ticks are divided by the machine's total ticks.
     pub fn finish(&self) -> Option<CpuUsage> {
-        let (before, after) = (self.0?, Ticks::read()?);
+        let before = self.before.as_ref()?;
+        let after = Ticks::read(&self.watched)?;
         let total = after.total.checked_sub(before.total).filter(|t| *t > 0)? as f64;
         let cpus = after.cpus as f64;
         let cores = |ticks: u64| (ticks as f64 / total * cpus * 100.0).round() / 100.0;
@@ -156,21 +182,36 @@ impl CpuSampler {
         let iowait = after.iowait.saturating_sub(before.iowait);
         let busy = (total as u64).saturating_sub(idle + iowait);
         let own = after.own.saturating_sub(before.own);
-        // Backends that exited in between take their ticks with them.
-        let postgres = after.postgres.saturating_sub(before.postgres);
+        // Processes that exited in between take their ticks with them.
+        let watched = after.watched.saturating_sub(before.watched);
+        let mut bench_threads: Vec<ThreadUsage> = after
+            .threads
+            .iter()
+            .map(|(tid, (name, ticks))| {
+                let earlier = before.threads.get(tid).map_or(0, |(_, t)| *t);
+                ThreadUsage {
+                    name: name.clone(),
+                    tid: *tid,
+                    cores: cores(ticks.saturating_sub(earlier)),
+                }
+            })
+            .filter(|t| t.cores >= THREAD_THRESHOLD_CORES)
+            .collect();
+        bench_threads.sort_by(|a, b| b.cores.total_cmp(&a.cores));
         Some(CpuUsage {
             bench_process_cores: cores(own),
-            postgres_cores: cores(postgres),
+            bench_threads,
+            database_cores: cores(watched),
             system_busy_cores: cores(busy),
-            other_cores: cores(busy.saturating_sub(own + postgres)),
             system_iowait_cores: cores(iowait),
+            other_cores: cores(busy.saturating_sub(own + watched)),
             cpus: after.cpus,
         })
     }
 }
 
 impl Ticks {
-    fn read() -> Option<Self> {
+    fn read(watched: &[u32]) -> Option<Self> {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
         let cpu: Vec<u64> = stat
             .lines()
@@ -186,25 +227,26 @@ impl Ticks {
             .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
             .count();
         let own = process_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?.1;
-        let mut postgres = 0;
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            if !entry
-                .file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-            {
+        let mut threads = HashMap::new();
+        for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
                 continue;
-            }
+            };
             if let Ok(text) = std::fs::read_to_string(entry.path().join("stat"))
-                && let Some(("postgres", ticks)) = process_ticks(&text)
+                && let Some((name, ticks)) = process_ticks(&text)
             {
-                postgres += ticks;
+                threads.insert(tid, (name.to_owned(), ticks));
             }
         }
+        let watched = watched
+            .iter()
+            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+            .filter_map(|text| process_ticks(&text).map(|(_, ticks)| ticks))
+            .sum();
         Some(Self {
             own,
-            postgres,
+            threads,
+            watched,
             total,
             idle: *cpu.get(3)?,
             iowait: *cpu.get(4)?,
@@ -213,7 +255,8 @@ impl Ticks {
     }
 }
 
-/// A process's name and user + system ticks from its `/proc/PID/stat`.
+/// A process's (or thread's) name and user + system ticks from its
+/// `/proc/PID/stat`.
 fn process_ticks(stat: &str) -> Option<(&str, u64)> {
     let name = &stat[stat.find('(')? + 1..stat.rfind(')')?];
     let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();

@@ -39,7 +39,9 @@ CREATE TRIGGER events_refuse_truncate BEFORE TRUNCATE ON events
 -- Takes the append lock, then reads what the writer needs to decide a batch.
 -- One call instead of three round trips; the lock comes first so that the
 -- reads see every batch committed before it (each statement of a volatile
--- function takes a fresh snapshot).
+-- function takes a fresh snapshot). Stream versions are one index probe per
+-- stream (newest version first), so their cost does not grow with streams'
+-- length.
 CREATE FUNCTION events_lock_and_read(p_streams TEXT[], p_keys TEXT[])
 RETURNS TABLE (kind TEXT, id TEXT, stream_id TEXT, first_position BIGINT, last_position BIGINT, version BIGINT)
 LANGUAGE plpgsql VOLATILE AS $$
@@ -49,8 +51,12 @@ BEGIN
         SELECT 'head'::TEXT, ''::TEXT, ''::TEXT, 0::BIGINT, COALESCE(MAX(e.position), 0)::BIGINT, 0::BIGINT
         FROM events e
         UNION ALL
-        SELECT 'stream'::TEXT, e.stream_id, e.stream_id, 0::BIGINT, 0::BIGINT, MAX(e.version)::BIGINT
-        FROM events e WHERE e.stream_id = ANY(p_streams) GROUP BY e.stream_id
+        SELECT 'stream'::TEXT, s.stream_id, s.stream_id, 0::BIGINT, 0::BIGINT, latest.version
+        FROM (SELECT DISTINCT unnest(p_streams) AS stream_id) s
+        CROSS JOIN LATERAL (
+            SELECT e.version FROM events e WHERE e.stream_id = s.stream_id
+            ORDER BY e.version DESC LIMIT 1
+        ) latest
         UNION ALL
         SELECT 'key'::TEXT, k.key, k.stream_id, k.first_position, k.last_position, k.version
         FROM idempotency_keys k WHERE k.key = ANY(p_keys);

@@ -165,27 +165,17 @@ async fn insert(transaction: &mut sqlx::PgConnection, plan: &Plan<'_>) -> Result
     Ok(())
 }
 
-/// Follows NOTIFYs from every node and moves `head` forward. Stops when
-/// `stop` fires or its sender is dropped. Missed notifications only delay
-/// tailers until their polling fallback.
-pub(crate) fn spawn_listener(
+/// Follows NOTIFYs from every node and moves `head` forward, until `stop`
+/// fires or its sender is dropped. Listens before returning, so an append
+/// made after the store opened is never missed; notifications lost while
+/// reconnecting only delay tailers until their polling fallback.
+pub(crate) async fn start_listener(
     pool: PgPool,
     head: watch::Sender<i64>,
     mut stop: oneshot::Receiver<()>,
-) {
+) -> Result<()> {
+    let mut listener = listen(&pool).await?;
     tokio::spawn(async move {
-        let mut listener = loop {
-            match listen(&pool).await {
-                Ok(listener) => break listener,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot LISTEN for new events; retrying");
-                    tokio::select! {
-                        _ = &mut stop => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            }
-        };
         loop {
             tokio::select! {
                 _ = &mut stop => return,
@@ -196,6 +186,7 @@ pub(crate) fn spawn_listener(
                         }
                     }
                     Err(error) => {
+                        // recv() reconnects on its next call.
                         tracing::warn!(%error, "event notifications interrupted");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
@@ -203,6 +194,7 @@ pub(crate) fn spawn_listener(
             }
         }
     });
+    Ok(())
 }
 
 async fn listen(pool: &PgPool) -> Result<PgListener> {

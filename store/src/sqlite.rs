@@ -83,14 +83,21 @@ async fn read_state(
         .await?;
     let streams: Vec<&str> = requests.iter().map(|r| r.stream_id.as_str()).collect();
     let stream_versions = sqlx::query(
-        "SELECT stream_id, MAX(version) FROM events \
-         WHERE stream_id IN (SELECT value FROM json_each(?1)) GROUP BY stream_id",
+        // One index probe per stream (MAX over the (stream_id, version) key),
+        // rather than a scan of every event of the batch's streams.
+        "SELECT s.value, (SELECT MAX(e.version) FROM events e WHERE e.stream_id = s.value) \
+         FROM (SELECT DISTINCT value FROM json_each(?1)) s",
     )
     .bind(json_array(&streams))
     .fetch_all(&mut *connection)
     .await?
     .into_iter()
-    .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1) as u64))
+    .filter_map(|row| {
+        Some((
+            row.get::<String, _>(0),
+            row.get::<Option<i64>, _>(1)? as u64,
+        ))
+    })
     .collect::<HashMap<_, _>>();
     let keys: Vec<&str> = requests
         .iter()

@@ -60,7 +60,7 @@ impl EventStore {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = postgres::connect(url).await?;
             let (stop, stopped) = oneshot::channel();
-            postgres::spawn_listener(pool.clone(), head.clone(), stopped);
+            postgres::start_listener(pool.clone(), head.clone(), stopped).await?;
             let committer = postgres::PostgresCommitter { pool: pool.clone() };
             Inner {
                 database: Database::Postgres(pool),
