@@ -3,10 +3,15 @@
 use std::sync::Arc;
 
 use crate::Projection;
+use crate::feed::RoomFeedProjection;
+use crate::notifications::NotificationsProjection;
 
 /// Every projection, in the order they are started and rebuilt.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![]
+    vec![
+        Arc::new(NotificationsProjection),
+        Arc::new(RoomFeedProjection),
+    ]
 }
 
 /// The projection called `name`, if there is one.
