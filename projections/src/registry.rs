@@ -5,10 +5,12 @@ use std::sync::Arc;
 use crate::Projection;
 use crate::feed::RoomFeedProjection;
 use crate::notifications::NotificationsProjection;
+use crate::tickets::TicketsProjection;
 
 /// Every projection, in the order they are started and rebuilt.
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
+        Arc::new(TicketsProjection),
         Arc::new(NotificationsProjection),
         Arc::new(RoomFeedProjection),
     ]

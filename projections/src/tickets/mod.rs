@@ -1,1 +1,56 @@
-//! Read model: tickets (being written).
+//! Read model `tickets`: one row per ticket with its current state (`tickets`), its tags for
+//! filtering (`ticket_tags`) and its comments (`ticket_comments`), and the queries the API
+//! lists and shows tickets with ([`query`]).
+//!
+//! A batch is applied with one read of the tickets it continues, an in-memory fold (`fold`)
+//! and multi-row upserts (`write`); times come from the events' metadata and ids from the
+//! events, so live batches and a rebuild give the same rows.
+
+mod cursor;
+mod filter;
+mod fold;
+pub mod query;
+mod row;
+mod sql;
+mod write;
+
+use async_trait::async_trait;
+
+pub use cursor::CursorError;
+pub use filter::{
+    AssigneeFilter, DEFAULT_LIMIT, Direction, MAX_LIMIT, Page, Sort, SortField, TicketFilter,
+    TicketPage, Visibility,
+};
+pub use query::ListError;
+pub use row::{CommentRow, TicketRow};
+
+use crate::db::ReadModelTx;
+use crate::error::ProjectionError;
+use crate::event::ProjectedEvent;
+use crate::projection::Projection;
+
+/// Keeps the `tickets`, `ticket_tags` and `ticket_comments` tables.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TicketsProjection;
+
+#[async_trait]
+impl Projection for TicketsProjection {
+    fn name(&self) -> &'static str {
+        "tickets"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["ticket_comments", "ticket_tags", "tickets"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        events: &[ProjectedEvent],
+    ) -> Result<(), ProjectionError> {
+        let stored = write::load(tx, &fold::tickets_to_load(events)).await?;
+        let changes = fold::fold(stored, events)?;
+        write::save(tx, changes).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! Opaque page cursors: where a page ended in its sort order. A cursor holds the sort it was
+//! issued for, the last row's sort key and its `created_position` (unique per ticket, the
+//! tie-breaker), as hex text so it travels in a query string untouched.
+
+use std::fmt::Write;
+
+use super::filter::{Direction, Sort, SortField};
+use super::row::TicketRow;
+
+/// Why a cursor was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CursorError {
+    #[error("malformed cursor")]
+    Malformed,
+    #[error("the cursor continues a list sorted by {issued}, not by {requested}")]
+    OtherSort { issued: Sort, requested: Sort },
+}
+
+/// Format version, so a changed layout is refused rather than misread.
+const VERSION: &str = "t1";
+
+/// The position after which a page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Cursor {
+    pub(super) sort: Sort,
+    pub(super) key: i64,
+    pub(super) created_position: i64,
+}
+
+impl Cursor {
+    /// The cursor after `row` in `sort`.
+    pub(super) fn after(sort: Sort, row: &TicketRow) -> Self {
+        Self {
+            sort,
+            key: sort.field.key_of(row),
+            created_position: row.created_position,
+        }
+    }
+
+    pub(super) fn encode(&self) -> String {
+        let text = format!(
+            "{VERSION}.{}.{}.{}.{}",
+            self.sort.field.as_str(),
+            self.sort.direction.as_str(),
+            self.key,
+            self.created_position
+        );
+        text.bytes().fold(String::new(), |mut hex, byte| {
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+    }
+
+    /// Reads a cursor issued for `requested`.
+    pub(super) fn decode(cursor: &str, requested: Sort) -> Result<Self, CursorError> {
+        let decoded = Self::parse(cursor).ok_or(CursorError::Malformed)?;
+        if decoded.sort != requested {
+            return Err(CursorError::OtherSort {
+                issued: decoded.sort,
+                requested,
+            });
+        }
+        Ok(decoded)
+    }
+
+    fn parse(cursor: &str) -> Option<Self> {
+        let text = String::from_utf8(unhex(cursor)?).ok()?;
+        let mut parts = text.split('.');
+        let mut next = || parts.next();
+        if next()? != VERSION {
+            return None;
+        }
+        let field = named(&SortField::ALL, next()?, |field| field.as_str())?;
+        let direction = named(&Direction::ALL, next()?, |direction| direction.as_str())?;
+        let key = next()?.parse().ok()?;
+        let created_position = next()?.parse().ok()?;
+        if next().is_some() {
+            return None;
+        }
+        Some(Self {
+            sort: Sort::new(field, direction),
+            key,
+            created_position,
+        })
+    }
+}
+
+fn named<T: Copy>(all: &[T], name: &str, name_of: impl Fn(T) -> &'static str) -> Option<T> {
+    all.iter().copied().find(|value| name_of(*value) == name)
+}
+
+fn unhex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|start| u8::from_str_radix(&hex[start..start + 2], 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_as_written() {
+        for field in SortField::ALL {
+            for direction in Direction::ALL {
+                let sort = Sort::new(field, direction);
+                let cursor = Cursor {
+                    sort,
+                    key: -3,
+                    created_position: 42,
+                };
+                assert_eq!(Cursor::decode(&cursor.encode(), sort), Ok(cursor));
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_cursors_are_refused() {
+        let good = Cursor {
+            sort: Sort::default(),
+            key: 7,
+            created_position: 7,
+        }
+        .encode();
+        let hex = |text: &str| text.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        for bad in [
+            String::new(),
+            "zz".into(),
+            "abc".into(),
+            "é".into(),
+            good[..good.len() - 2].to_string(),
+            format!("{good}2e39"),
+            hex("t0.created.desc.7.7"),
+            hex("t1.created.sideways.7.7"),
+            hex("t1.created.desc.seven.7"),
+            hex("t1.created.desc.7"),
+        ] {
+            assert_eq!(
+                Cursor::decode(&bad, Sort::default()),
+                Err(CursorError::Malformed),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cursor_only_continues_its_own_sort() {
+        let issued = Sort::new(SortField::Updated, Direction::Asc);
+        let cursor = Cursor {
+            sort: issued,
+            key: 1,
+            created_position: 1,
+        };
+        let requested = Sort::new(SortField::Updated, Direction::Desc);
+        assert_eq!(
+            Cursor::decode(&cursor.encode(), requested),
+            Err(CursorError::OtherSort { issued, requested })
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! What a ticket list asks for: filters and the visibility scope ([`TicketFilter`]), and how
+//! to walk the result ([`Page`], [`Sort`]).
+
+use std::fmt;
+
+use bomizzel_domain::{Priority, Status};
+use serde::{Deserialize, Serialize};
+
+use super::row::TicketRow;
+
+/// Rows per page when the caller does not say.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// The most rows one page returns.
+pub const MAX_LIMIT: u32 = 200;
+
+/// Which tickets to list. Every field that is set must match; `Default` lists everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketFilter {
+    /// Any of these statuses; empty = any status.
+    pub statuses: Vec<Status>,
+    /// Any of these priorities; empty = any priority.
+    pub priorities: Vec<Priority>,
+    pub queue_id: Option<String>,
+    pub team_id: Option<String>,
+    pub assignee: Option<AssigneeFilter>,
+    pub company_id: Option<String>,
+    pub requester_id: Option<String>,
+    /// Tickets carrying this tag, normalized like the domain's tags (trimmed, lowercase).
+    pub tag: Option<String>,
+    /// Case-insensitive substring of the title (`%` and `_` match themselves).
+    pub q: Option<String>,
+    /// What the caller may see, on top of the filters.
+    pub visibility: Visibility,
+}
+
+impl TicketFilter {
+    /// No filter, restricted to what `visibility` allows.
+    pub fn visible_to(visibility: Visibility) -> Self {
+        Self {
+            visibility,
+            ..Self::default()
+        }
+    }
+}
+
+/// Whose tickets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    /// Assigned to this user.
+    User(String),
+    /// Assigned to nobody.
+    Unassigned,
+}
+
+/// The tickets a caller may see, whatever the filters say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every ticket (admins, analysts).
+    #[default]
+    All,
+    /// Tickets of one company (customers).
+    Company(String),
+    /// Tickets routed to any of these teams (agents); no team = no ticket.
+    Teams(Vec<String>),
+}
+
+/// The key a list is ordered by. Ties (same priority) are broken by creation order, in the
+/// same direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortField {
+    /// Creation order. A ticket's place never changes, so paging never skips or repeats.
+    #[default]
+    Created,
+    /// Order of the latest event (comments included). A ticket updated while a client pages
+    /// moves, so it can show again (ascending) or be passed over (descending).
+    Updated,
+    /// Priority, then creation. A ticket whose priority changes while a client pages moves.
+    Priority,
+}
+
+impl SortField {
+    pub const ALL: [SortField; 3] = [Self::Created, Self::Updated, Self::Priority];
+
+    /// The name the API uses, identical to the serde representation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Priority => "priority",
+        }
+    }
+
+    /// The `tickets` column holding the key.
+    pub(super) fn column(self) -> &'static str {
+        match self {
+            Self::Created => "created_position",
+            Self::Updated => "updated_position",
+            Self::Priority => "priority_rank",
+        }
+    }
+
+    /// Whether no two tickets share the key, so it needs no tie-breaker.
+    pub(super) fn is_unique(self) -> bool {
+        matches!(self, Self::Created | Self::Updated)
+    }
+
+    /// `row`'s key.
+    pub(super) fn key_of(self, row: &TicketRow) -> i64 {
+        match self {
+            Self::Created => row.created_position,
+            Self::Updated => row.updated_position,
+            Self::Priority => super::row::priority_rank(row.priority),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Asc,
+    /// Newest (or most urgent) first.
+    #[default]
+    Desc,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 2] = [Self::Asc, Self::Desc];
+
+    /// The name the API uses, identical to the serde representation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Asc => "asc",
+            Self::Desc => "desc",
+        }
+    }
+}
+
+/// A list's order. The default is newest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Sort {
+    pub field: SortField,
+    pub direction: Direction,
+}
+
+impl Sort {
+    pub fn new(field: SortField, direction: Direction) -> Self {
+        Self { field, direction }
+    }
+}
+
+impl fmt::Display for Sort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.field.as_str(), self.direction.as_str())
+    }
+}
+
+/// Which page of a list: its order, where the previous page ended and how many rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub sort: Sort,
+    /// The previous page's `next_cursor`; `None` for the first page. A cursor only continues
+    /// the sort it was issued for.
+    pub after: Option<String>,
+    /// 1 to [`MAX_LIMIT`].
+    pub limit: u32,
+}
+
+impl Page {
+    /// The first page of `sort`, with [`DEFAULT_LIMIT`] rows.
+    pub fn first(sort: Sort) -> Self {
+        Self {
+            sort,
+            after: None,
+            limit: DEFAULT_LIMIT,
+        }
+    }
+
+    /// The same list continued after `cursor`.
+    pub fn after(&self, cursor: impl Into<String>) -> Self {
+        Self {
+            after: Some(cursor.into()),
+            ..self.clone()
+        }
+    }
+
+    pub fn with_limit(self, limit: u32) -> Self {
+        Self { limit, ..self }
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self::first(Sort::default())
+    }
+}
+
+/// One page of tickets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketPage {
+    pub items: Vec<TicketRow>,
+    /// Pass it as [`Page::after`] for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}

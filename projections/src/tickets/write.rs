@@ -1,0 +1,192 @@
+//! The projection's I/O inside the batch transaction: load the tickets a batch continues, then
+//! write back what the fold changed with multi-row upserts.
+
+use uuid::Uuid;
+
+use super::fold::BatchChanges;
+use super::row::{StoredTicket, TICKET_COLUMNS, TicketRow, decode_rows, priority_rank};
+use super::sql::{Args, SqlValue, execute, fetch_in_tx, max_rows, statement_chunks};
+use crate::db::ReadModelTx;
+
+/// Columns written by the upsert, in the order of [`ticket_values`].
+const UPSERT_COLUMNS: [&str; 23] = [
+    "id",
+    "title",
+    "title_folded",
+    "description",
+    "company_id",
+    "requester_id",
+    "queue_id",
+    "team_id",
+    "assignee_id",
+    "status",
+    "priority",
+    "priority_rank",
+    "tags",
+    "public_comment_count",
+    "internal_comment_count",
+    "version",
+    "created_position",
+    "updated_position",
+    "created_at",
+    "updated_at",
+    "first_assigned_at",
+    "resolved_at",
+    "closed_at",
+];
+
+/// Columns a ticket's later events never change. Leaving them out of the upsert's `SET`
+/// spares their indexes the rewrite.
+const IMMUTABLE_COLUMNS: [&str; 5] = [
+    "id",
+    "company_id",
+    "requester_id",
+    "created_position",
+    "created_at",
+];
+
+/// Loads the stored rows of `ids` (those that exist).
+pub(super) async fn load(
+    tx: &mut ReadModelTx<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<TicketRow>, sqlx::Error> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in statement_chunks(ids, max_rows(1)) {
+        let mut args = Args::for_tx(tx);
+        let list = args.push_all(chunk.iter().map(Uuid::to_string));
+        let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id IN ({list})");
+        let stored: Vec<StoredTicket> = fetch_in_tx(tx, &sql, &args).await?;
+        rows.extend(decode_rows(stored)?);
+    }
+    Ok(rows)
+}
+
+/// Writes a folded batch: upserts its tickets, replaces the tags of retagged ones and inserts
+/// the new comments.
+pub(super) async fn save(
+    tx: &mut ReadModelTx<'_>,
+    changes: BatchChanges,
+) -> Result<(), sqlx::Error> {
+    let tickets: Vec<TicketRow> = changes.tickets.into_values().collect();
+    let updates = UPSERT_COLUMNS
+        .iter()
+        .filter(|column| !IMMUTABLE_COLUMNS.contains(column))
+        .map(|column| format!("{column} = excluded.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    insert_rows(
+        tx,
+        &format!("INSERT INTO tickets ({})", UPSERT_COLUMNS.join(", ")),
+        &format!("ON CONFLICT (id) DO UPDATE SET {updates}"),
+        &tickets,
+        ticket_values,
+    )
+    .await?;
+
+    let retagged: Vec<String> = changes.retagged.iter().map(Uuid::to_string).collect();
+    for chunk in statement_chunks(&retagged, max_rows(1)) {
+        let mut args = Args::for_tx(tx);
+        let list = args.push_all(chunk.iter().map(String::as_str));
+        let sql = format!("DELETE FROM ticket_tags WHERE ticket_id IN ({list})");
+        execute(tx, &sql, &args).await?;
+    }
+    let tags: Vec<(String, &str)> = tickets
+        .iter()
+        .filter(|ticket| changes.retagged.contains(&ticket.id))
+        .flat_map(|ticket| {
+            let id = ticket.id.to_string();
+            ticket
+                .tags
+                .iter()
+                .map(move |tag| (id.clone(), tag.as_str()))
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO ticket_tags (ticket_id, tag)",
+        // Tags are deduplicated by the domain; this keeps an odd old event from failing the batch.
+        "ON CONFLICT (ticket_id, tag) DO NOTHING",
+        &tags,
+        |(id, tag)| vec![id.as_str().into(), (*tag).into()],
+    )
+    .await?;
+
+    insert_rows(
+        tx,
+        "INSERT INTO ticket_comments \
+         (position, ticket_id, comment_id, author_id, body, internal, created_at)",
+        "",
+        &changes.comments,
+        |comment| {
+            vec![
+                comment.position.into(),
+                comment.ticket_id.to_string().into(),
+                comment.comment_id.to_string().into(),
+                comment.author_id.as_str().into(),
+                comment.body.as_str().into(),
+                SqlValue::Bool(comment.internal),
+                SqlValue::Time(comment.created_at),
+            ]
+        },
+    )
+    .await
+}
+
+fn ticket_values(ticket: &TicketRow) -> Vec<SqlValue<'_>> {
+    vec![
+        ticket.id.to_string().into(),
+        ticket.title.as_str().into(),
+        // Folded here rather than with SQL's LOWER(), which only folds ASCII on SQLite.
+        ticket.title.to_lowercase().into(),
+        ticket.description.as_str().into(),
+        ticket.company_id.as_str().into(),
+        ticket.requester_id.as_str().into(),
+        ticket.queue_id.as_str().into(),
+        ticket.team_id.as_str().into(),
+        SqlValue::NullableText(ticket.assignee_id.as_deref()),
+        ticket.status.as_str().into(),
+        ticket.priority.as_str().into(),
+        priority_rank(ticket.priority).into(),
+        serde_json::Value::from(ticket.tags.as_slice())
+            .to_string()
+            .into(),
+        ticket.public_comment_count.into(),
+        ticket.internal_comment_count.into(),
+        ticket.version.into(),
+        ticket.created_position.into(),
+        ticket.updated_position.into(),
+        SqlValue::Time(ticket.created_at),
+        SqlValue::Time(ticket.updated_at),
+        SqlValue::NullableTime(ticket.first_assigned_at),
+        SqlValue::NullableTime(ticket.resolved_at),
+        SqlValue::NullableTime(ticket.closed_at),
+    ]
+}
+
+/// Inserts `rows` with as few statements as the bind limit allows:
+/// `{insert} VALUES (...), (...) {on_conflict}`.
+async fn insert_rows<'r, R>(
+    tx: &mut ReadModelTx<'_>,
+    insert: &str,
+    on_conflict: &str,
+    rows: &'r [R],
+    values: impl Fn(&'r R) -> Vec<SqlValue<'r>>,
+) -> Result<(), sqlx::Error> {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let columns = values(first).len();
+    for chunk in statement_chunks(rows, max_rows(columns)) {
+        let mut args = Args::for_tx(tx);
+        let mut sql = format!("{insert} VALUES ");
+        for (index, row) in chunk.iter().enumerate() {
+            sql.push_str(if index == 0 { "(" } else { ", (" });
+            args.write_list(&mut sql, values(row));
+            sql.push(')');
+        }
+        sql.push(' ');
+        sql.push_str(on_conflict);
+        execute(tx, &sql, &args).await?;
+    }
+    Ok(())
+}
