@@ -108,6 +108,36 @@ pub struct ServeArgs {
     /// Commands each user may send at once above the steady rate.
     #[arg(long, env = "BOMIZZEL_RATE_LIMIT_BURST", default_value_t = NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN))]
     pub rate_limit_burst: NonZeroU32,
+
+    /// Minutes between pushes of every watched queue's metrics, for the
+    /// figures that move with the clock.
+    #[arg(long, env = "METRICS_UPDATE_INTERVAL", default_value_t = 5)]
+    pub metrics_update_interval: u64,
+
+    /// SLA target for first assignment of urgent tickets, in minutes.
+    #[arg(long, env = "BOMIZZEL_SLA_URGENT_MINUTES", default_value_t = 15)]
+    pub sla_urgent_minutes: u32,
+    /// SLA target for high-priority tickets, in minutes.
+    #[arg(long, env = "BOMIZZEL_SLA_HIGH_MINUTES", default_value_t = 60)]
+    pub sla_high_minutes: u32,
+    /// SLA target for medium-priority tickets, in minutes.
+    #[arg(long, env = "BOMIZZEL_SLA_MEDIUM_MINUTES", default_value_t = 240)]
+    pub sla_medium_minutes: u32,
+    /// SLA target for low-priority tickets, in minutes.
+    #[arg(long, env = "BOMIZZEL_SLA_LOW_MINUTES", default_value_t = 1440)]
+    pub sla_low_minutes: u32,
+
+    /// Days of room-feed history kept for clients that resume.
+    #[arg(long, env = "BOMIZZEL_FEED_RETENTION_DAYS", default_value_t = 7)]
+    pub feed_retention_days: u32,
+
+    /// Frames queued per WebSocket connection before it is closed as too slow (4008).
+    #[arg(long, env = "BOMIZZEL_WS_SEND_QUEUE", default_value_t = 1024)]
+    pub ws_send_queue: usize,
+
+    /// Rooms one WebSocket connection may be in.
+    #[arg(long, env = "BOMIZZEL_WS_MAX_ROOMS", default_value_t = 100)]
+    pub ws_max_rooms: usize,
 }
 
 #[derive(Debug, clap::Args)]

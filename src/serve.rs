@@ -3,6 +3,9 @@
 
 use anyhow::Context;
 use bomizzel_api::{AppState, RateLimit};
+use bomizzel_gateway::{Gateway, GatewaySettings};
+use bomizzel_projections::feed;
+use bomizzel_projections::metrics::SlaTargets;
 use bomizzel_projections::{Runner, RunnerSettings, registry};
 use bomizzel_store::EventStore;
 use tokio::sync::watch;
@@ -28,20 +31,55 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     let store = open_store(config).await?;
-    let (stop_projections, shutdown) = watch::channel(false);
-    let projections: Vec<_> = registry::all()
+    let (stop, shutdown) = watch::channel(false);
+    let runners: Vec<Runner> = registry::all()
         .into_iter()
-        .map(|projection| {
-            let runner = Runner::new(store.clone(), projection, RunnerSettings::default());
-            tokio::spawn(runner.run(shutdown.clone()))
-        })
+        .map(|projection| Runner::new(store.clone(), projection, RunnerSettings::default()))
         .collect();
+    let feed_committed = runners
+        .iter()
+        .find(|runner| runner.name() == feed::NAME)
+        .map(Runner::committed)
+        .context("the room feed projection is not registered")?;
+    let mut background: Vec<_> = runners
+        .into_iter()
+        .map(|runner| tokio::spawn(runner.run(shutdown.clone())))
+        .collect();
+    let retention = time::Duration::days(i64::from(args.feed_retention_days));
+    background.push(tokio::spawn(trim_feed(
+        store.clone(),
+        retention,
+        shutdown.clone(),
+    )));
+
     let rate_limit = RateLimit {
         per_second: args.rate_limit_per_second,
         burst: args.rate_limit_burst,
     };
-    let state = AppState::new(store, config.keys.clone(), rate_limit);
-    let app = bomizzel_api::router(state, args.frontend_url.as_deref());
+    let sla = SlaTargets::from_minutes(
+        args.sla_urgent_minutes,
+        args.sla_high_minutes,
+        args.sla_medium_minutes,
+        args.sla_low_minutes,
+    );
+    let state = AppState::new(store, config.keys.clone(), rate_limit, sla);
+    let gateway_settings = GatewaySettings {
+        allowed_origin: args.frontend_url.clone(),
+        send_queue: args.ws_send_queue,
+        max_rooms: args.ws_max_rooms,
+        metrics_refresh: std::time::Duration::from_secs(args.metrics_update_interval.max(1) * 60),
+        ..GatewaySettings::default()
+    };
+    let gateway = Gateway::start(
+        state.clone(),
+        gateway_settings,
+        sla,
+        feed_committed,
+        shutdown.clone(),
+    )
+    .await
+    .context("cannot start the gateway")?;
+    let app = bomizzel_api::router(state, args.frontend_url.as_deref()).merge(gateway.routes());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -51,20 +89,42 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         "listening on http://{address}"
     );
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown_signal(stop.clone()))
         .await
         .context("server failed")?;
     // Runners stop between batches, so every checkpoint matches its read model.
-    stop_projections.send_replace(true);
-    for runner in projections {
-        runner.await.context("a projection runner panicked")?;
+    stop.send_replace(true);
+    for task in background {
+        task.await.context("a background task panicked")?;
     }
     tracing::info!("shut down");
     Ok(())
 }
 
-/// Resolves on ctrl-c or SIGTERM.
-async fn shutdown_signal() {
+/// Trims room-feed history older than `retention`, hourly.
+async fn trim_feed(
+    store: EventStore,
+    retention: time::Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every_hour.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let cutoff = time::OffsetDateTime::now_utc() - retention;
+        match feed::trim(store.database(), cutoff).await {
+            Ok(0) => {}
+            Ok(trimmed) => tracing::info!(trimmed, "trimmed room feed history"),
+            Err(error) => tracing::warn!(%error, "cannot trim the room feed"),
+        }
+    }
+}
+
+/// Resolves on ctrl-c or SIGTERM, and tells WebSocket connections to close
+/// (graceful HTTP shutdown waits for them).
+async fn shutdown_signal(stop: watch::Sender<bool>) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -87,6 +147,7 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown requested");
+    stop.send_replace(true);
 }
 
 /// Prints a token for `args` signed with the configured secret.

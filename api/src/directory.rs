@@ -75,6 +75,16 @@ pub async fn team_of_queue(
     }))
 }
 
+/// The queues of team `team_id`.
+pub async fn queues_of_team(database: &Database, team_id: &str) -> Result<Vec<String>, ApiError> {
+    Ok(on_pool!(database, pool => {
+        sqlx::query_scalar("SELECT id FROM queues WHERE team_id = $1 ORDER BY id")
+            .bind(team_id)
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
 /// Refuses tokens of `user_id` issued before now (logout).
 pub async fn revoke_sessions(database: &Database, user_id: &str) -> Result<(), ApiError> {
     // Rounded up: a token issued earlier in this very second is refused too.

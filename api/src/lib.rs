@@ -4,7 +4,7 @@
 
 pub mod access;
 pub mod auth;
-mod commands;
+pub mod commands;
 pub mod directory;
 pub mod error;
 mod headers;
@@ -21,6 +21,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
+use bomizzel_projections::metrics::SlaTargets;
 use bomizzel_store::EventStore;
 use tokio::sync::broadcast;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -45,16 +46,19 @@ pub struct AppState {
     /// User ids whose memberships or sessions changed: the gateway re-checks
     /// their connections' rooms.
     pub directory_changes: broadcast::Sender<String>,
+    /// First-assignment targets for queue metrics.
+    pub sla: SlaTargets,
 }
 
 impl AppState {
-    pub fn new(store: EventStore, keys: TokenKeys, rate_limit: RateLimit) -> Self {
+    pub fn new(store: EventStore, keys: TokenKeys, rate_limit: RateLimit, sla: SlaTargets) -> Self {
         let (directory_changes, _) = broadcast::channel(1024);
         Self {
             store,
             keys,
             limiter: CommandLimiter::new(rate_limit),
             directory_changes,
+            sla,
         }
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::Projection;
 use crate::feed::RoomFeedProjection;
+use crate::metrics::QueueMetricsProjection;
 use crate::notifications::NotificationsProjection;
 use crate::tickets::TicketsProjection;
 
@@ -11,6 +12,7 @@ use crate::tickets::TicketsProjection;
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(TicketsProjection),
+        Arc::new(QueueMetricsProjection),
         Arc::new(NotificationsProjection),
         Arc::new(RoomFeedProjection),
     ]

@@ -40,8 +40,15 @@ pub enum Backend {
 }
 
 impl TestApp {
-    /// Starts a server on SQLite with `extra` arguments to `serve`.
+    /// Starts a server with `extra` arguments to `serve` and the fixture directory.
     pub async fn start(backend: Backend, extra: &[&str]) -> Self {
+        let app = Self::start_without_seeding(backend, extra).await;
+        app.seed_directory().await;
+        app
+    }
+
+    /// Starts another server on a database that already has the fixture.
+    pub async fn start_without_seeding(backend: Backend, extra: &[&str]) -> Self {
         let workdir = tempfile::tempdir().expect("a temporary directory");
         let mut env = vec![("BOMIZZEL_JWT_SECRET", SECRET.to_owned())];
         if let Backend::Postgres(url) = &backend {
@@ -49,7 +56,7 @@ impl TestApp {
         }
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let server = Server::start_with(workdir.path(), &env, extra);
-        let app = Self {
+        Self {
             server,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -57,9 +64,7 @@ impl TestApp {
                 .expect("a client"),
             keys: TokenKeys::shared_secret(SECRET.as_bytes(), &Expected::default()),
             _workdir: workdir,
-        };
-        app.seed_directory().await;
-        app
+        }
     }
 
     /// A valid one-hour token for fixture user `user`.

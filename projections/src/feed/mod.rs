@@ -49,10 +49,13 @@ const ROOM_COLUMNS: [&str; 2] = ["room", "\"offset\""];
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RoomFeedProjection;
 
+/// The room feed projection's name (its checkpoint key).
+pub const NAME: &str = "room_feed";
+
 #[async_trait]
 impl Projection for RoomFeedProjection {
     fn name(&self) -> &'static str {
-        "room_feed"
+        NAME
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -1,0 +1,375 @@
+//! The hub: one per node. It tails the room feed from the shared database
+//! and hands each change to every connection of this node that is in one
+//! of the change's rooms and may see its audience — once per connection,
+//! as one frame serialised once and shared. It also pushes latest-value
+//! queue metrics, coalesced per queue.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::ws::Utf8Bytes;
+use bomizzel_api::AppState;
+use bomizzel_projections::feed::{self, FeedChange};
+use bomizzel_projections::metrics::{MetricsCoalescer, SlaTargets, queue_metrics};
+use bomizzel_store::Database;
+use sqlx::postgres::PgListener;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::protocol;
+use crate::settings::GatewaySettings;
+
+pub type ConnId = u64;
+
+/// One feed change on its way to connections.
+#[derive(Debug)]
+pub struct Delivery {
+    pub offset: i64,
+    pub rooms: Vec<String>,
+    pub frame: Utf8Bytes,
+}
+
+/// What the hub puts in a connection's queue.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Change(Arc<Delivery>),
+    /// A latest-value frame (queue metrics): no offset.
+    Latest(Utf8Bytes),
+}
+
+struct Entry {
+    sender: mpsc::Sender<Outbound>,
+    staff: bool,
+}
+
+#[derive(Default)]
+struct Registry {
+    by_room: HashMap<String, HashSet<ConnId>>,
+    connections: HashMap<ConnId, Entry>,
+    /// Offset of the last change handed to connections.
+    dispatched: i64,
+}
+
+/// Shared by every connection of this node.
+pub struct Hub {
+    pub(crate) state: AppState,
+    pub(crate) settings: GatewaySettings,
+    pub(crate) sla: SlaTargets,
+    registry: Mutex<Registry>,
+    next_id: AtomicU64,
+    epoch: Mutex<String>,
+    coalescer: Mutex<MetricsCoalescer>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// Starts the hub at the feed's current head; it runs until `shutdown`.
+    pub async fn start(
+        state: AppState,
+        settings: GatewaySettings,
+        sla: SlaTargets,
+        feed_committed: watch::Receiver<i64>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Self>, bomizzel_projections::ProjectionError> {
+        let meta = feed::meta(state.store.database()).await?;
+        let (epoch, head) = meta.map_or((String::new(), 0), |m| (m.epoch, m.head));
+        let hub = Arc::new(Self {
+            coalescer: Mutex::new(MetricsCoalescer::new(settings.metrics_min_interval)),
+            state,
+            settings,
+            sla,
+            registry: Mutex::new(Registry {
+                dispatched: head,
+                ..Registry::default()
+            }),
+            next_id: AtomicU64::new(1),
+            epoch: Mutex::new(epoch),
+        });
+        tokio::spawn(Arc::clone(&hub).tail(feed_committed, shutdown.clone()));
+        tokio::spawn(Arc::clone(&hub).push_metrics(shutdown));
+        Ok(hub)
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock leaves plain maps behind; keep serving.
+        self.registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn epoch(&self) -> String {
+        self.epoch.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Registers a connection; `staff` decides which audiences it gets.
+    pub fn connect(&self, staff: bool) -> (ConnId, mpsc::Receiver<Outbound>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (sender, receiver) = mpsc::channel(self.settings.send_queue);
+        self.registry()
+            .connections
+            .insert(id, Entry { sender, staff });
+        metrics::gauge!("ws_connections").increment(1.0);
+        (id, receiver)
+    }
+
+    pub fn disconnect(&self, id: ConnId) {
+        let mut registry = self.registry();
+        if registry.connections.remove(&id).is_some() {
+            metrics::gauge!("ws_connections").decrement(1.0);
+        }
+        registry.by_room.retain(|_, members| {
+            if members.remove(&id) {
+                metrics::gauge!("ws_room_memberships").decrement(1.0);
+            }
+            !members.is_empty()
+        });
+    }
+
+    /// Puts the connection in `room` and returns the offset through which
+    /// changes have already been handed out: later ones arrive in its queue.
+    pub fn join(&self, id: ConnId, room: &str) -> i64 {
+        let mut registry = self.registry();
+        if registry
+            .by_room
+            .entry(room.to_owned())
+            .or_default()
+            .insert(id)
+        {
+            metrics::gauge!("ws_room_memberships").increment(1.0);
+        }
+        registry.dispatched
+    }
+
+    pub fn leave(&self, id: ConnId, room: &str) {
+        let mut registry = self.registry();
+        if let Some(members) = registry.by_room.get_mut(room) {
+            if members.remove(&id) {
+                metrics::gauge!("ws_room_memberships").decrement(1.0);
+            }
+            if members.is_empty() {
+                registry.by_room.remove(room);
+            }
+        }
+    }
+
+    /// Hands `change` to each connection in any of its rooms, once.
+    fn dispatch(&self, change: &FeedChange) {
+        let delivery = Arc::new(Delivery {
+            offset: change.offset,
+            rooms: change.rooms.clone(),
+            frame: protocol::event(
+                change.offset,
+                change.position,
+                &change.event,
+                &change.rooms,
+                change.payload.get(),
+            )
+            .into(),
+        });
+        let mut registry = self.registry();
+        let mut recipients: Vec<ConnId> = change
+            .rooms
+            .iter()
+            .filter_map(|room| registry.by_room.get(room))
+            .flatten()
+            .copied()
+            .collect();
+        recipients.sort_unstable();
+        recipients.dedup();
+        let mut slow = Vec::new();
+        for id in recipients {
+            let Some(entry) = registry.connections.get(&id) else {
+                continue;
+            };
+            let visible = if entry.staff {
+                change.audience.reaches_staff()
+            } else {
+                change.audience.reaches_customers()
+            };
+            if visible
+                && entry
+                    .sender
+                    .try_send(Outbound::Change(Arc::clone(&delivery)))
+                    .is_err()
+            {
+                slow.push(id);
+            }
+        }
+        registry.dispatched = change.offset;
+        drop(registry);
+        // Dropping a slow connection's sender ends its queue: it closes with 4008.
+        for id in slow {
+            tracing::info!(connection = id, "slow consumer dropped");
+            metrics::counter!("ws_slow_consumers_dropped_total").increment(1);
+            self.disconnect(id);
+        }
+    }
+
+    /// Follows the feed: wakes on this node's projection commits, on other
+    /// nodes' NOTIFYs (PostgreSQL), or every poll interval.
+    async fn tail(
+        self: Arc<Self>,
+        mut committed: watch::Receiver<i64>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut notified = listen_for_feed(self.state.store.database()).await;
+        loop {
+            let after = self.registry().dispatched;
+            match feed::since(self.state.store.database(), after, 1000).await {
+                Ok(changes) if !changes.is_empty() => {
+                    let mut touched = Vec::new();
+                    for change in &changes {
+                        self.dispatch(change);
+                        touched.extend(
+                            change
+                                .rooms
+                                .iter()
+                                .filter_map(|r| r.strip_prefix("queue:"))
+                                .map(str::to_owned),
+                        );
+                    }
+                    self.touch_queues(touched);
+                    continue;
+                }
+                Ok(_) => self.check_epoch().await,
+                Err(error) => tracing::warn!(%error, "cannot read the room feed"),
+            }
+            tokio::select! {
+                _ = committed.changed() => {}
+                _ = next_notification(&mut notified) => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = crate::stopped(&mut shutdown) => return,
+            }
+        }
+    }
+
+    /// A rebuilt feed starts a new epoch from offset 0: follow it.
+    async fn check_epoch(&self) {
+        let Ok(Some(meta)) = feed::meta(self.state.store.database()).await else {
+            return;
+        };
+        let mut epoch = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
+        if epoch.is_empty() {
+            // The feed's first change since this node started: nothing to forget.
+            *epoch = meta.epoch;
+        } else if *epoch != meta.epoch {
+            // Offsets of the old epoch mean nothing now: every connection is
+            // ended (their queues close) and resumes, learning recovered:false.
+            tracing::info!(epoch = %meta.epoch, "room feed has a new epoch");
+            *epoch = meta.epoch;
+            let mut registry = self.registry();
+            registry.dispatched = meta.head;
+            registry.connections.clear();
+            registry.by_room.clear();
+        }
+    }
+
+    fn touch_queues(&self, queues: Vec<String>) {
+        if !queues.is_empty() {
+            let mut coalescer = self.coalescer.lock().unwrap_or_else(|p| p.into_inner());
+            coalescer.touch(queues, Instant::now());
+        }
+    }
+
+    /// The `queue:metrics_updated` frame for `queue_id`, now.
+    pub(crate) async fn metrics_frame(&self, queue_id: &str) -> Option<Utf8Bytes> {
+        let now = OffsetDateTime::now_utc();
+        match queue_metrics(self.state.store.database(), queue_id, now, &self.sla).await {
+            Ok(figures) => {
+                let data = serde_json::to_value(&figures).ok()?;
+                Some(
+                    protocol::latest("queue:metrics_updated", &format!("queue:{queue_id}"), &data)
+                        .into(),
+                )
+            }
+            Err(error) => {
+                tracing::warn!(%error, queue = queue_id, "cannot compute queue metrics");
+                None
+            }
+        }
+    }
+
+    /// Pushes fresh metrics to queue rooms: for queues whose tickets
+    /// changed (at most once per queue per interval), and for every watched
+    /// queue each refresh period.
+    async fn push_metrics(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+        let mut refresh = tokio::time::interval(self.settings.metrics_refresh);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = refresh.tick() => {
+                    let watched: Vec<String> = self.registry().by_room.keys()
+                        .filter_map(|room| room.strip_prefix("queue:"))
+                        .map(str::to_owned)
+                        .collect();
+                    self.touch_queues(watched);
+                }
+                _ = crate::stopped(&mut shutdown) => return,
+            }
+            let due = self
+                .coalescer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .due(Instant::now());
+            for queue in due {
+                let room = format!("queue:{queue}");
+                let watchers: Vec<mpsc::Sender<Outbound>> = {
+                    let registry = self.registry();
+                    let Some(members) = registry.by_room.get(&room) else {
+                        continue;
+                    };
+                    members
+                        .iter()
+                        .filter_map(|id| registry.connections.get(id))
+                        .filter(|entry| entry.staff)
+                        .map(|entry| entry.sender.clone())
+                        .collect()
+                };
+                if watchers.is_empty() {
+                    continue;
+                }
+                if let Some(frame) = self.metrics_frame(&queue).await {
+                    for watcher in watchers {
+                        // A full queue is handled by the next change's dispatch.
+                        let _ = watcher.try_send(Outbound::Latest(frame.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// On PostgreSQL, a listener for projection commits of any node.
+async fn listen_for_feed(database: &Database) -> Option<PgListener> {
+    let Database::Postgres(pool) = database else {
+        return None;
+    };
+    let mut listener = PgListener::connect_with(pool).await.ok()?;
+    listener
+        .listen(bomizzel_projections::PROJECTION_CHANNEL)
+        .await
+        .ok()?;
+    Some(listener)
+}
+
+/// Resolves when a room-feed commit is announced; never without a listener.
+async fn next_notification(listener: &mut Option<PgListener>) {
+    match listener {
+        Some(listener) => loop {
+            match listener.recv().await {
+                Ok(notification) if notification.payload().starts_with("room_feed:") => return,
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        },
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,86 @@
+//! The subscription gateway: `GET /ws` streams room-feed changes to
+//! WebSocket clients, with JWT authentication, per-room authorization and
+//! replay from a client's offset, so a client that reconnects misses
+//! nothing and sees nothing twice. See `connection` for how, `hub` for the
+//! fan-out, `room` for who may join what.
+
+mod connection;
+mod hub;
+pub mod protocol;
+pub mod room;
+mod settings;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bomizzel_api::AppState;
+use bomizzel_projections::metrics::SlaTargets;
+use tokio::sync::watch;
+
+pub use hub::Hub;
+pub use settings::GatewaySettings;
+
+/// The running gateway of this node.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    hub: Arc<Hub>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Gateway {
+    /// Starts the hub. `feed_committed` wakes it when this node's room-feed
+    /// projection commits; other nodes' commits arrive by NOTIFY.
+    pub async fn start(
+        state: AppState,
+        settings: GatewaySettings,
+        sla: SlaTargets,
+        feed_committed: watch::Receiver<i64>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Self, bomizzel_projections::ProjectionError> {
+        let hub = Hub::start(state, settings, sla, feed_committed, shutdown.clone()).await?;
+        Ok(Self { hub, shutdown })
+    }
+
+    /// `GET /ws`.
+    pub fn routes(&self) -> Router {
+        Router::new()
+            .route("/ws", get(upgrade))
+            .with_state(self.clone())
+    }
+}
+
+async fn upgrade(
+    State(gateway): State<Gateway>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let settings = &gateway.hub.settings;
+    if let (Some(allowed), Some(origin)) = (&settings.allowed_origin, headers.get(header::ORIGIN))
+        && origin.to_str().ok() != Some(allowed.trim_end_matches('/'))
+    {
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|token| token.trim().to_owned());
+    let hub = Arc::clone(&gateway.hub);
+    let shutdown = gateway.shutdown.clone();
+    upgrade
+        .max_message_size(settings.max_frame_bytes)
+        .max_frame_size(settings.max_frame_bytes)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| connection::serve(hub, socket, token, shutdown))
+}
+
+/// Resolves once `shutdown` turns true (or its sender is gone).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

@@ -1,0 +1,148 @@
+//! Rooms and who may join them.
+//!
+//! | room | who may join |
+//! |---|---|
+//! | `user:<id>` | that user; admins and analysts |
+//! | `team:<id>` | agents of the team; admins and analysts |
+//! | `queue:<id>` | agents of the queue's team; admins and analysts |
+//! | `ticket:<id>` | agents of the ticket's team; customers of its company; admins and analysts |
+//! | `company:<id>` | customers of the company; admins and analysts |
+//!
+//! Checked on every subscribe and resume, and again when the user's
+//! memberships change.
+
+use std::fmt;
+
+use bomizzel_api::{AppState, Caller, Role, commands, directory};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomKind {
+    User,
+    Team,
+    Queue,
+    Ticket,
+    Company,
+}
+
+/// A parsed room name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub kind: RoomKind,
+    pub id: String,
+}
+
+const ID_MAX: usize = 64;
+
+impl Room {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let (kind, id) = name
+            .split_once(':')
+            .ok_or_else(|| format!("room {name:?} is not of the form kind:id"))?;
+        let kind = match kind {
+            "user" => RoomKind::User,
+            "team" => RoomKind::Team,
+            "queue" => RoomKind::Queue,
+            "ticket" => RoomKind::Ticket,
+            "company" => RoomKind::Company,
+            other => {
+                return Err(format!(
+                    "unknown room kind {other:?}: expected user, team, queue, ticket or company"
+                ));
+            }
+        };
+        if id.is_empty() || id.len() > ID_MAX {
+            return Err(format!("room id must be 1-{ID_MAX} characters"));
+        }
+        Ok(Self {
+            kind,
+            id: id.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for Room {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            RoomKind::User => "user",
+            RoomKind::Team => "team",
+            RoomKind::Queue => "queue",
+            RoomKind::Ticket => "ticket",
+            RoomKind::Company => "company",
+        };
+        write!(f, "{kind}:{}", self.id)
+    }
+}
+
+/// Whether `caller` may be in `room`. Lookup failures deny: a room whose
+/// ticket or queue cannot be found is not joinable.
+pub async fn may_join(state: &AppState, caller: &Caller, room: &Room) -> bool {
+    if matches!(caller.role, Role::Admin | Role::Analyst) {
+        return true;
+    }
+    let in_team =
+        |team: &str| caller.role == Role::Agent && caller.team_ids.iter().any(|t| t == team);
+    match room.kind {
+        RoomKind::User => room.id == caller.user_id,
+        RoomKind::Team => in_team(&room.id),
+        RoomKind::Company => {
+            caller.role == Role::Customer && caller.company_id.as_deref() == Some(room.id.as_str())
+        }
+        RoomKind::Queue => match directory::team_of_queue(state.store.database(), &room.id).await {
+            Ok(Some(team)) => in_team(&team),
+            _ => false,
+        },
+        RoomKind::Ticket => {
+            let Ok(id) = Uuid::parse_str(&room.id) else {
+                return false;
+            };
+            match commands::load(&state.store, id, None).await {
+                Ok(ticket) if ticket.exists() => match caller.role {
+                    Role::Customer => caller.company_id.as_deref() == Some(ticket.company_id()),
+                    _ => in_team(ticket.team_id()),
+                },
+                _ => false,
+            }
+        }
+    }
+}
+
+/// The rooms a user is put in by default (Socket.IO connections): their own
+/// room, and their teams' and those teams' queues' rooms for agents, their
+/// company's room for customers.
+pub async fn default_rooms(state: &AppState, caller: &Caller) -> Vec<String> {
+    let mut rooms = vec![format!("user:{}", caller.user_id)];
+    match caller.role {
+        Role::Customer => rooms.extend(caller.company_id.iter().map(|c| format!("company:{c}"))),
+        Role::Agent => {
+            for team in &caller.team_ids {
+                rooms.push(format!("team:{team}"));
+                if let Ok(queues) = directory::queues_of_team(state.store.database(), team).await {
+                    rooms.extend(queues.into_iter().map(|q| format!("queue:{q}")));
+                }
+            }
+        }
+        Role::Admin | Role::Analyst => {}
+    }
+    rooms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_rooms() {
+        let room = Room::parse("queue:42").unwrap();
+        assert_eq!(room.kind, RoomKind::Queue);
+        assert_eq!(room.to_string(), "queue:42");
+        assert!(Room::parse("queue").is_err());
+        assert!(
+            Room::parse("lobby:1")
+                .unwrap_err()
+                .contains("unknown room kind")
+        );
+        assert!(Room::parse("user:").is_err());
+        assert!(Room::parse(&format!("user:{}", "x".repeat(65))).is_err());
+    }
+}

@@ -1,0 +1,48 @@
+//! The gateway's limits and timings; every one protects the other clients.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// A connection must authenticate within this time.
+    pub auth_deadline: Duration,
+    /// The server pings this often.
+    pub heartbeat: Duration,
+    /// A peer silent for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Frames queued for one connection; a full queue closes it with 4008.
+    pub send_queue: usize,
+    /// Rooms one connection may be in.
+    pub max_rooms: usize,
+    /// Largest frame a client may send.
+    pub max_frame_bytes: usize,
+    /// Bad frames tolerated per minute before closing with 1008.
+    pub max_errors_per_minute: u32,
+    /// Allowed `Origin` of browser connections (FRONTEND_URL); any when unset.
+    pub allowed_origin: Option<String>,
+    /// How often the hub looks at the feed when no wake-up comes.
+    pub poll_interval: Duration,
+    /// Queue metrics are pushed at most this often per queue.
+    pub metrics_min_interval: Duration,
+    /// Every queue with subscribers gets fresh metrics this often, for the
+    /// figures that move with the clock (METRICS_UPDATE_INTERVAL).
+    pub metrics_refresh: Duration,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            auth_deadline: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+            send_queue: 1024,
+            max_rooms: 100,
+            max_frame_bytes: 64 * 1024,
+            max_errors_per_minute: 10,
+            allowed_origin: None,
+            poll_interval: Duration::from_millis(500),
+            metrics_min_interval: Duration::from_secs(1),
+            metrics_refresh: Duration::from_secs(5 * 60),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! A WebSocket client of `/ws` for tests, with waits that have deadlines.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[derive(Debug)]
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// How a connection ended, as far as the client saw.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    Closed(u16),
+    Dropped,
+}
+
+impl WsClient {
+    /// Connects with the token in the upgrade's Authorization header and
+    /// waits for `ready`.
+    pub async fn connect(base_url: &str, token: &str) -> (Self, Value) {
+        let mut request = ws_url(base_url).into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (stream, _) = connect_async(request).await.expect("websocket connects");
+        let mut client = Self { stream };
+        let ready = client.next_of("ready").await;
+        (client, ready)
+    }
+
+    /// Connects without credentials (the first frame must authenticate).
+    pub async fn connect_bare(base_url: &str) -> Self {
+        let (stream, _) = connect_async(ws_url(base_url))
+            .await
+            .expect("websocket connects");
+        Self { stream }
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.stream
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .expect("frame sent");
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .expect("frame sent");
+    }
+
+    /// The next JSON frame, or how the connection ended.
+    pub async fn next(&mut self) -> Result<Value, Ended> {
+        loop {
+            let message = tokio::time::timeout(DEADLINE, self.stream.next())
+                .await
+                .expect("a frame arrives in time");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    return Ok(serde_json::from_str(&text).expect("JSON frame"));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(Ended::Closed(frame.map_or(1005, |f| f.code.into())));
+                }
+                Some(Ok(_)) => continue,
+                _ => return Err(Ended::Dropped),
+            }
+        }
+    }
+
+    /// Skips frames until one of `kind` comes.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self
+                .next()
+                .await
+                .unwrap_or_else(|ended| panic!("ended ({ended:?}) waiting for {kind}"));
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// Subscribes and collects the replayed events until `subscribed`.
+    pub async fn subscribe(&mut self, room: &str, since: Option<i64>) -> (Vec<Value>, Value) {
+        self.send(json!({ "type": "subscribe", "room": room, "since": since }))
+            .await;
+        let mut events = Vec::new();
+        loop {
+            let frame = self
+                .next()
+                .await
+                .unwrap_or_else(|ended| panic!("ended ({ended:?}) subscribing to {room}"));
+            match frame["type"].as_str() {
+                Some("subscribed") => return (events, frame),
+                // Latest-value frames (queue metrics) carry no offset and are not history.
+                Some("event") if frame["offset"].is_null() => {}
+                Some("event") => events.push(frame),
+                Some("error") => panic!("subscribe to {room} refused: {frame}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Collects `event` frames (with offsets) until `done` says enough (with a deadline).
+    pub async fn events_until(&mut self, done: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
+        self.more_events(Vec::new(), done).await
+    }
+
+    /// Like `events_until`, starting from events already received (a replay).
+    pub async fn more_events(
+        &mut self,
+        mut events: Vec<Value>,
+        mut done: impl FnMut(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        while !done(&events) {
+            let frame = self
+                .next()
+                .await
+                .unwrap_or_else(|ended| panic!("ended ({ended:?}) after {events:?}"));
+            if frame["type"] == "event" && !frame["offset"].is_null() {
+                events.push(frame);
+            }
+        }
+        events
+    }
+
+    /// Waits for the server to end the connection.
+    pub async fn ended(&mut self) -> Ended {
+        loop {
+            if let Err(ended) = self.next().await {
+                return ended;
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
+
+fn ws_url(base_url: &str) -> String {
+    format!("{}/ws", base_url.replacen("http://", "ws://", 1))
+}

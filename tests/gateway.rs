@@ -1,0 +1,335 @@
+//! `GET /ws` end to end: the real binary, a real WebSocket client.
+
+mod common;
+
+use bomizzel_store::testing::fresh_postgres_database;
+use common::app::{Backend, TestApp};
+use common::ws::{Ended, WsClient};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn offsets(events: &[Value]) -> Vec<i64> {
+    events
+        .iter()
+        .map(|e| e["offset"].as_i64().expect("an offset"))
+        .collect()
+}
+
+fn names(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect()
+}
+
+async fn priority(app: &TestApp, id: &str, priority: &str) {
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/api/tickets/{id}/priority"),
+            "agent-1",
+            Some(json!({ "priority": priority })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn live_changes_reach_a_subscribed_room() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let (mut client, ready) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    assert_eq!(ready["user"], "agent-1");
+    assert!(
+        ready["offset"].is_i64() && ready["epoch"].is_string(),
+        "{ready}"
+    );
+    let (replayed, subscribed) = client.subscribe("queue:queue-1", None).await;
+    assert!(replayed.is_empty());
+    assert_eq!(
+        (
+            subscribed["recovered"].as_bool(),
+            subscribed["reason"].as_str()
+        ),
+        (Some(false), Some("no_offset"))
+    );
+
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let events = client.events_until(|events| !events.is_empty()).await;
+    assert_eq!(events[0]["event"], "ticket:created");
+    assert_eq!(events[0]["data"]["ticket_id"], id.as_str());
+    assert_eq!(events[0]["data"]["version"], 1);
+    assert!(
+        events[0]["rooms"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("queue:queue-1"))
+    );
+}
+
+/// The headline in small: drop, miss changes, resume with the last offset,
+/// get exactly the missed ones, then live ones, nothing twice.
+#[tokio::test]
+async fn a_resumed_room_gets_exactly_what_it_missed() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let (mut client, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    let (replayed, subscribed) = client.subscribe(&format!("ticket:{id}"), Some(0)).await;
+    assert_eq!(subscribed["recovered"], true);
+    // The feed is a projection: the change comes in the replay or right after, live.
+    let seen = client
+        .more_events(replayed, |events| !events.is_empty())
+        .await;
+    assert_eq!(names(&seen), ["ticket:created"]);
+    let last = offsets(&seen)[0];
+    client.close().await;
+
+    for level in ["high", "urgent", "low"] {
+        priority(&app, &id, level).await;
+    }
+    let (mut client, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    let (missed, subscribed) = client.subscribe(&format!("ticket:{id}"), Some(last)).await;
+    assert_eq!(subscribed["recovered"], true);
+    let missed = client.more_events(missed, |events| events.len() >= 3).await;
+    assert_eq!(names(&missed), ["ticket:priority_changed"; 3]);
+    let got: Vec<&str> = missed
+        .iter()
+        .map(|e| e["data"]["to"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(got, ["high", "urgent", "low"], "{missed:?}");
+    let missed_offsets = offsets(&missed);
+    assert!(missed_offsets.windows(2).all(|w| w[0] < w[1]) && missed_offsets[0] > last);
+
+    priority(&app, &id, "medium").await;
+    let live = client.events_until(|events| !events.is_empty()).await;
+    assert!(
+        offsets(&live)[0] > *missed_offsets.last().unwrap(),
+        "live continues after the replay"
+    );
+}
+
+#[tokio::test]
+async fn bad_frames_and_forbidden_rooms_get_error_frames_and_the_connection_stays() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let (mut client, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    for (frame, code) in [
+        (
+            json!({ "type": "subscribe", "room": "queue:queue-2" }),
+            "forbidden",
+        ),
+        (
+            json!({ "type": "subscribe", "room": "lobby:1" }),
+            "invalid_room",
+        ),
+        (
+            json!({ "type": "subscribe", "room": "queue:queue-1", "since": "yesterday" }),
+            "invalid_offset",
+        ),
+        (
+            json!({ "type": "subscribe", "room": "queue:queue-1", "since": -4 }),
+            "invalid_offset",
+        ),
+        (
+            json!({ "type": "subscribe", "room": "queue:queue-1", "since": 999_999 }),
+            "offset_ahead",
+        ),
+        (json!({ "type": "dance" }), "malformed_frame"),
+    ] {
+        client.send(frame.clone()).await;
+        let error = client.next_of("error").await;
+        assert_eq!(error["code"], code, "{frame}: {error}");
+    }
+    client.send_text("{not json").await;
+    assert_eq!(client.next_of("error").await["code"], "malformed_frame");
+    client.send(json!({ "type": "ping" })).await;
+    client.next_of("pong").await;
+}
+
+#[tokio::test]
+async fn repeated_abuse_closes_with_1008() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let (mut client, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    for _ in 0..12 {
+        client.send_text("garbage").await;
+    }
+    assert_eq!(client.ended().await, Ended::Closed(1008));
+}
+
+#[tokio::test]
+async fn authentication_by_first_frame_and_its_failures() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let mut client = WsClient::connect_bare(&app.server.base_url).await;
+    client
+        .send(json!({ "type": "auth", "token": app.token("agent-1") }))
+        .await;
+    assert_eq!(client.next_of("ready").await["user"], "agent-1");
+
+    let mut bad = WsClient::connect_bare(&app.server.base_url).await;
+    bad.send(json!({ "type": "auth", "token": "nonsense" }))
+        .await;
+    assert_eq!(bad.next_of("error").await["code"], "invalid_token");
+    assert_eq!(bad.ended().await, Ended::Closed(4003));
+
+    let mut expired = WsClient::connect_bare(&app.server.base_url).await;
+    expired
+        .send(json!({ "type": "auth", "token": app.token_with("agent-1", |c| c.exp = 1) }))
+        .await;
+    assert_eq!(expired.next_of("error").await["code"], "token_expired");
+    assert_eq!(expired.ended().await, Ended::Closed(4001));
+
+    let mut silent = WsClient::connect_bare(&app.server.base_url).await;
+    silent
+        .send(json!({ "type": "subscribe", "room": "queue:queue-1" }))
+        .await;
+    assert_eq!(silent.ended().await, Ended::Closed(4003));
+}
+
+#[tokio::test]
+async fn a_token_expiring_without_refresh_closes_with_4001_and_a_refresh_keeps_it() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let soon = |app: &TestApp| app.token_with("agent-1", |c| c.exp = c.iat.unwrap() + 2);
+    let (mut refreshed, _) = WsClient::connect(&app.server.base_url, &soon(&app)).await;
+    refreshed
+        .send(json!({ "type": "auth", "token": app.token("agent-1") }))
+        .await;
+    refreshed.next_of("ready").await;
+    let (mut lapsing, _) = WsClient::connect(&app.server.base_url, &soon(&app)).await;
+    assert_eq!(lapsing.ended().await, Ended::Closed(4001));
+    refreshed.send(json!({ "type": "ping" })).await;
+    refreshed.next_of("pong").await;
+}
+
+#[tokio::test]
+async fn customers_get_only_customer_changes_of_their_company() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let (mut customer, _) = WsClient::connect(&app.server.base_url, &app.token("cust-acme")).await;
+    customer.subscribe("company:acme", None).await;
+    customer
+        .send(json!({ "type": "subscribe", "room": "company:globex" }))
+        .await;
+    assert_eq!(customer.next_of("error").await["code"], "forbidden");
+
+    let id = app.open_ticket("cust-acme", "queue-1", "acme").await;
+    app.open_ticket("cust-globex", "queue-2", "globex").await;
+    for (body, internal) in [
+        ("We are on it", false),
+        ("Customer is difficult", true),
+        ("Fixed", false),
+    ] {
+        let (status, _) = app
+            .call(
+                Method::POST,
+                &format!("/api/tickets/{id}/comments"),
+                "agent-1",
+                Some(json!({ "body": body, "internal": internal })),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let events = customer
+        .events_until(|events| {
+            events
+                .iter()
+                .filter(|e| e["event"] == "ticket:commented")
+                .count()
+                == 2
+        })
+        .await;
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(
+        !text.contains("difficult"),
+        "an internal comment leaked: {text}"
+    );
+    assert!(
+        !text.contains("globex"),
+        "another company's change leaked: {text}"
+    );
+    assert!(events.iter().all(|e| e["data"]["ticket_id"] == id.as_str()));
+}
+
+#[tokio::test]
+async fn losing_a_team_evicts_from_its_rooms_and_logout_closes() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let (mut agent, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    agent.subscribe("team:team-1", None).await;
+    agent.subscribe("user:agent-1", None).await;
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            "/api/users/agent-1",
+            "admin-1",
+            Some(json!({ "team_ids": ["team-2"] })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let evicted = agent.next_of("unsubscribed").await;
+    assert_eq!(
+        (evicted["room"].as_str(), evicted["reason"].as_str()),
+        (Some("team:team-1"), Some("forbidden"))
+    );
+
+    let response = app
+        .request(Method::POST, "/api/auth/logout", Some("agent-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(agent.ended().await, Ended::Closed(4001));
+}
+
+#[tokio::test]
+async fn a_change_in_several_of_my_rooms_comes_once() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let (mut agent, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    agent.subscribe("queue:queue-1", None).await;
+    agent.subscribe("team:team-1", None).await;
+    let first = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let second = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let events = agent
+        .events_until(|events| {
+            events
+                .iter()
+                .any(|e| e["data"]["ticket_id"] == second.as_str())
+        })
+        .await;
+    let created: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "ticket:created")
+        .collect();
+    assert_eq!(created.len(), 2, "{events:?}");
+    assert_eq!(created[0]["data"]["ticket_id"], first.as_str());
+}
+
+#[tokio::test]
+async fn subscribing_to_a_queue_sends_its_current_metrics_first() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    app.open_ticket("agent-1", "queue-1", "acme").await;
+    let (mut agent, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    agent
+        .send(json!({ "type": "subscribe", "room": "queue:queue-1" }))
+        .await;
+    let first = agent.next().await.unwrap();
+    assert_eq!(first["event"], "queue:metrics_updated", "{first}");
+    assert!(first["offset"].is_null());
+    assert_eq!(first["data"]["queue_id"], "queue-1");
+}
+
+/// Two nodes on one PostgreSQL database: a command through one reaches a
+/// subscriber of the other.
+#[tokio::test]
+async fn a_command_on_one_node_reaches_subscribers_of_another() {
+    let Some(url) =
+        fresh_postgres_database("a_command_on_one_node_reaches_subscribers_of_another").await
+    else {
+        return;
+    };
+    let first = TestApp::start(Backend::Postgres(url.clone()), &[]).await;
+    let second = TestApp::start_without_seeding(Backend::Postgres(url), &[]).await;
+    let (mut client, _) =
+        WsClient::connect(&second.server.base_url, &second.token("agent-1")).await;
+    client.subscribe("queue:queue-1", None).await;
+    let id = first.open_ticket("agent-1", "queue-1", "acme").await;
+    let events = client
+        .events_until(|events| events.iter().any(|e| e["event"] == "ticket:created"))
+        .await;
+    assert!(events.iter().any(|e| e["data"]["ticket_id"] == id.as_str()));
+}
