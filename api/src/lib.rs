@@ -11,6 +11,7 @@ mod headers;
 mod health;
 mod json;
 pub mod limit;
+mod queries;
 mod session;
 pub mod telemetry;
 mod tickets;
@@ -86,6 +87,7 @@ impl utoipa::Modify for BearerAuth {
 pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(tickets::routes())
+        .merge(queries::routes())
         .merge(directory::routes())
         .merge(session::routes())
         .split_for_parts()

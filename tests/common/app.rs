@@ -67,6 +67,33 @@ impl TestApp {
         }
     }
 
+    /// The server's working directory (its `data/` is the SQLite default).
+    pub fn workdir(&self) -> &std::path::Path {
+        self._workdir.path()
+    }
+
+    /// Calls `GET path` as `user` until `ready` accepts the answer, within a
+    /// deadline: read models follow commands a few milliseconds behind.
+    pub async fn eventually(
+        &self,
+        path: &str,
+        user: &str,
+        ready: impl Fn(u16, &Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = self.call(Method::GET, path, user, None).await;
+            if ready(status, &body) {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} never became ready: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// A valid one-hour token for fixture user `user`.
     pub fn token(&self, user: &str) -> String {
         let (id, role, company, _) = USERS
