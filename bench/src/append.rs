@@ -563,7 +563,7 @@ fn progress_bar(backend: Backend, appenders: usize, total: Duration) -> Progress
 
 /// The PostgreSQL backends serving this run's database (the store's pool
 /// and listener), whose CPU use is the database's share of the run.
-async fn database_pids(database: &Database) -> Vec<u32> {
+pub(crate) async fn database_pids(database: &Database) -> Vec<u32> {
     let Database::Postgres(pool) = database else {
         return Vec::new();
     };

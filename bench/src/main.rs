@@ -10,7 +10,10 @@
 
 mod append;
 mod backend;
+mod harness;
+mod rebuild;
 mod report;
+mod workload;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -27,6 +30,9 @@ enum Command {
     /// Append throughput and latency: N concurrent appenders, one ticket
     /// stream each, against a fresh database per run.
     Append(append::AppendArgs),
+    /// Projection rebuild speed: generate a log of realistic ticket
+    /// lifecycles, then rebuild every projection from zero, timed.
+    Rebuild(rebuild::RebuildArgs),
 }
 
 #[tokio::main]
@@ -43,5 +49,6 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Append(args) => append::run(args).await,
+        Command::Rebuild(args) => rebuild::run(args).await,
     }
 }

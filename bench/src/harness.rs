@@ -1,0 +1,140 @@
+//! What the `rebuild`, `lag` and `http` benchmarks share around a
+//! measurement: a fresh database per run, removed whatever happens (Ctrl-C
+//! included); the machine's load before and after, from `/proc/loadavg`,
+//! noted with every result because this machine is shared and a result
+//! taken while other work ran must say so; and the progress bars.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::backend::{Backend, FreshDatabase};
+
+/// Runs `run` with the URL of a database created for it, then removes the
+/// database (after `run` has finished and dropped its connections).
+pub async fn on_fresh_database<T, F>(
+    backend: Backend,
+    postgres_url: &str,
+    run: impl FnOnce(String) -> F,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let database = FreshDatabase::create(backend, postgres_url).await?;
+    let outcome = tokio::select! {
+        outcome = run(database.url().to_owned()) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
+    let removed = database.remove().await;
+    let result = outcome?;
+    removed?;
+    Ok(result)
+}
+
+/// A bar counting `len` items.
+pub fn count_bar(prefix: String, len: u64) -> ProgressBar {
+    bar(
+        len,
+        prefix,
+        "{prefix} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta}) {msg}",
+    )
+}
+
+/// A bar over `total` time; set its position in milliseconds.
+pub fn time_bar(prefix: String, total: Duration) -> ProgressBar {
+    bar(
+        total.as_millis() as u64,
+        prefix,
+        "{prefix} [{bar:30}] {elapsed:>3} {msg}",
+    )
+}
+
+fn bar(len: u64, prefix: String, template: &str) -> ProgressBar {
+    let progress = ProgressBar::new(len);
+    progress.set_style(
+        ProgressStyle::with_template(template)
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    progress.set_prefix(prefix);
+    progress
+}
+
+/// `/proc/loadavg`: runnable-or-waiting tasks averaged over 1, 5 and 15
+/// minutes, and the tasks runnable at that instant.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadAverage {
+    pub one: f64,
+    pub five: f64,
+    pub fifteen: f64,
+    pub runnable_now: u32,
+}
+
+impl LoadAverage {
+    /// `None` when `/proc/loadavg` cannot be read (not Linux).
+    pub fn now() -> Option<Self> {
+        parse(&std::fs::read_to_string("/proc/loadavg").ok()?)
+    }
+}
+
+/// Load before and after a measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Load {
+    pub before: Option<LoadAverage>,
+    pub after: Option<LoadAverage>,
+}
+
+impl Load {
+    pub fn start() -> Self {
+        Self {
+            before: LoadAverage::now(),
+            after: None,
+        }
+    }
+
+    pub fn finish(self) -> Self {
+        Self {
+            after: LoadAverage::now(),
+            ..self
+        }
+    }
+
+    /// `"2.10 -> 2.85"`: the one-minute averages, for tables.
+    pub fn brief(&self) -> String {
+        let one = |l: &Option<LoadAverage>| {
+            l.as_ref()
+                .map_or("?".to_owned(), |l| format!("{:.2}", l.one))
+        };
+        format!("{} -> {}", one(&self.before), one(&self.after))
+    }
+}
+
+fn parse(text: &str) -> Option<LoadAverage> {
+    let mut fields = text.split_whitespace();
+    let one = fields.next()?.parse().ok()?;
+    let five = fields.next()?.parse().ok()?;
+    let fifteen = fields.next()?.parse().ok()?;
+    let runnable_now = fields.next()?.split_once('/')?.0.parse().ok()?;
+    Some(LoadAverage {
+        one,
+        five,
+        fifteen,
+        runnable_now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_loadavg() {
+        let load = parse("2.64 3.61 4.03 2/154 23721\n").unwrap();
+        assert_eq!(load.one, 2.64);
+        assert_eq!(load.fifteen, 4.03);
+        assert_eq!(load.runnable_now, 2);
+    }
+}
