@@ -78,6 +78,21 @@ impl WsClient {
         }
     }
 
+    /// The next JSON frame if one comes within `wait`: `None` on silence,
+    /// `Some(Err)` when the connection ended.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Result<Value, Ended>> {
+        let message = tokio::time::timeout(wait, self.stream.next()).await.ok()?;
+        Some(match message {
+            Some(Ok(Message::Text(text))) => Ok(serde_json::from_str(&text).expect("JSON frame")),
+            Some(Ok(Message::Close(frame))) => {
+                Err(Ended::Closed(frame.map_or(1005, |f| f.code.into())))
+            }
+            // Pings and pongs: nothing for the caller yet.
+            Some(Ok(_)) => return None,
+            _ => Err(Ended::Dropped),
+        })
+    }
+
     /// Skips frames until one of `kind` comes.
     pub async fn next_of(&mut self, kind: &str) -> Value {
         loop {

@@ -3,11 +3,13 @@
 //! [`QueueMetricsProjection`] keeps one row of facts per ticket in the queue it is in now
 //! (`queue_ticket_facts`), its durations to first assignment and to resolution
 //! (`queue_ticket_durations`, indexed for means, medians and SLA counts), and the facts rolled
-//! up per UTC hour (`queue_hourly`); times are the events' `occurred_at` in unix seconds. [`queue_metrics`] and [`hourly`] read them;
-//! [`touched_queues`] and [`MetricsCoalescer`] drive the live `queue:metrics_updated` pushes.
+//! up per UTC hour (`queue_hourly`); times are the events' `occurred_at` in unix seconds.
+//! [`queue_metrics`] and [`hourly`] read them; [`touched_queues`] and [`MetricsCoalescer`] drive
+//! the live `queue:metrics_updated` pushes.
 //!
 //! Definitions:
-//! - first assignment: the first `TicketAssigned` of the ticket, whatever came after;
+//! - first assignment: the first `TicketAssigned` of the ticket, whatever came after; its SLA
+//!   target is the one of the priority the ticket had then;
 //! - resolution: the move to `resolved`, or to `closed` when the ticket was not resolved
 //!   (resolved then closed keeps the resolve time). A reopen clears it; the next resolve sets it
 //!   again, still measured from creation, so a reopened ticket counts once, with its final
@@ -60,26 +62,9 @@ impl Projection for QueueMetricsProjection {
         tx: &mut ReadModelTx<'_>,
         events: &[ProjectedEvent],
     ) -> Result<(), ProjectionError> {
-        let t0 = std::time::Instant::now();
         let stored = storage::load_facts(tx, &batch::tickets_to_load(events)).await?;
-        let t1 = std::time::Instant::now();
         let changes = batch::fold(&stored, events)?;
-        let t2 = std::time::Instant::now();
         storage::write(tx, &changes).await?;
-        let t3 = std::time::Instant::now();
-        if events[0].position % 20000 == 1 {
-            eprintln!(
-                "load {:?} ({}) fold {:?} write {:?} facts {} durations {} cleared {} hours {}",
-                t1 - t0,
-                stored.len(),
-                t2 - t1,
-                t3 - t2,
-                changes.facts.len(),
-                changes.durations.len(),
-                changes.cleared_durations.len(),
-                changes.hours.len()
-            );
-        }
         Ok(())
     }
 }

@@ -7,7 +7,7 @@
 
 use bomizzel_domain::{Priority, Status};
 use bomizzel_store::Database;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::db::ReadModelTx;
@@ -20,7 +20,7 @@ const DAY_SECS: i64 = 86_400;
 
 /// A queue's figures at `computed_at`, over the tickets in the queue at that time (a moved
 /// ticket counts in its new queue only). Durations are in seconds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueMetrics {
     pub queue_id: String,
     /// The instant the figures are for, in UTC.
@@ -45,14 +45,14 @@ pub struct QueueMetrics {
     pub sla: SlaBreaches,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenByStatus {
     pub open: i64,
     pub in_progress: i64,
     pub waiting: i64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenByPriority {
     pub low: i64,
     pub medium: i64,
@@ -62,7 +62,7 @@ pub struct OpenByPriority {
 
 /// Count, mean and median of a duration; mean and median are `None` when the count is 0.
 /// The median of an even count is the mean of the two middle values.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct DurationStats {
     pub count: i64,
     pub mean_secs: Option<f64>,
@@ -71,7 +71,7 @@ pub struct DurationStats {
 
 /// First assignments that missed their target. A ticket counts at most once: either it was
 /// first assigned late, or it is open, was never assigned, and has waited past its target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaBreaches {
     /// Tickets first assigned more than the target of their priority at that time after creation.
     pub late_first_assignment: i64,
@@ -84,7 +84,7 @@ pub struct SlaBreaches {
 
 /// One `queue_hourly` row: what happened to the queue's tickets in the UTC hour starting at
 /// `hour_unix`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HourlyBucket {
     pub hour_unix: i64,
     pub created: i64,
@@ -246,9 +246,9 @@ async fn open_tickets(
         query.fetch_all(connection).await?
     });
 
+    let decode = |error| sqlx::Error::Decode(Box::new(error));
     let mut open = OpenTickets::default();
     for (status, priority, count, unassigned, past_target, oldest) in rows {
-        let decode = |error| sqlx::Error::Decode(Box::new(error));
         match status.parse().map_err(decode)? {
             Status::Open => open.by_status.open += count,
             Status::InProgress => open.by_status.in_progress += count,
@@ -266,7 +266,7 @@ async fn open_tickets(
         open.unassigned_past_target += past_target;
         open.oldest_created_at_unix = Some(
             open.oldest_created_at_unix
-                .map_or(oldest, |o| o.min(oldest)),
+                .map_or(oldest, |earlier| earlier.min(oldest)),
         );
     }
     Ok(open)

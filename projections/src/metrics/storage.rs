@@ -17,7 +17,7 @@ use super::facts::{DurationKind, DurationRow, HourCounts, HourKey, TicketFacts};
 /// statement is quadratic), so its statements stay small.
 fn rows_per_statement(tx: &ReadModelTx<'_>, columns: usize) -> usize {
     let parameters = match tx {
-        ReadModelTx::Sqlite(_) => 400,
+        ReadModelTx::Sqlite(_) => 200,
         ReadModelTx::Postgres(_) => 10_000,
     };
     parameters / columns
@@ -39,6 +39,22 @@ fn value_rows(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
+/// The columns of a ticket's facts, in the order `upsert_facts` binds them and
+/// [`StoredFactsRow`] reads them.
+const FACTS_COLUMNS: [&str; 11] = [
+    "ticket_id",
+    "queue_id",
+    "status",
+    "priority",
+    "assignee_id",
+    "created_at_unix",
+    "first_assigned_at_unix",
+    "first_assigned_priority",
+    "resolved_at_unix",
+    "reopen_count",
+    "updated_position",
+];
+
 type StoredFactsRow = (
     String,
     String,
@@ -53,10 +69,6 @@ type StoredFactsRow = (
     i64,
 );
 
-const STORED_FACTS_COLUMNS: &str = "ticket_id, queue_id, status, priority, assignee_id, \
-     created_at_unix, first_assigned_at_unix, first_assigned_priority, resolved_at_unix, \
-     reopen_count, updated_position";
-
 /// The stored facts of `ticket_ids`, by ticket id; tickets without a row are absent.
 pub(super) async fn load_facts(
     tx: &mut ReadModelTx<'_>,
@@ -65,7 +77,8 @@ pub(super) async fn load_facts(
     let mut stored = HashMap::with_capacity(ticket_ids.len());
     for chunk in ticket_ids.chunks(rows_per_statement(tx, 1)) {
         let sql = format!(
-            "SELECT {STORED_FACTS_COLUMNS} FROM queue_ticket_facts WHERE ticket_id IN ({})",
+            "SELECT {} FROM queue_ticket_facts WHERE ticket_id IN ({})",
+            FACTS_COLUMNS.join(", "),
             placeholders(1, chunk.len())
         );
         let rows: Vec<StoredFactsRow> = on_tx!(&mut *tx, connection => {
@@ -186,8 +199,8 @@ fn replace_all(columns: &[&str], key: &[&str]) -> String {
         .join(", ")
 }
 
-/// `(a = $1 AND b = $2) OR (a = $3 AND b = $4)`: rows matching one of `rows` keys. Indexed on
-/// both backends (as an OR of index lookups), unlike a row-value `IN (VALUES ...)`.
+/// `(a = $1 AND b = $2) OR (a = $3 AND b = $4)`: rows matching one of `rows` keys, which both
+/// backends answer with one primary-key lookup per key.
 fn key_matches(key: &[&str], rows: usize) -> String {
     (0..rows)
         .map(|row| {
@@ -202,21 +215,6 @@ fn key_matches(key: &[&str], rows: usize) -> String {
         .collect::<Vec<_>>()
         .join(" OR ")
 }
-
-/// Columns written for each ticket, in the order `upsert_facts` binds them.
-const FACTS_COLUMNS: [&str; 11] = [
-    "ticket_id",
-    "queue_id",
-    "status",
-    "priority",
-    "assignee_id",
-    "created_at_unix",
-    "first_assigned_at_unix",
-    "first_assigned_priority",
-    "resolved_at_unix",
-    "reopen_count",
-    "updated_position",
-];
 
 async fn upsert_facts(tx: &mut ReadModelTx<'_>, facts: &[TicketFacts]) -> Result<(), sqlx::Error> {
     let key = ["ticket_id"];
