@@ -5,7 +5,7 @@
 //! taken while other work ran must say so; and the progress bars.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -32,6 +32,36 @@ where
     let result = outcome?;
     removed?;
     Ok(result)
+}
+
+/// A run's timeline: a warm-up, then the measured window.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub start: Instant,
+    pub warmup_end: Instant,
+    pub end: Instant,
+}
+
+impl Window {
+    /// Starting now.
+    pub fn new(warmup: Duration, measured: Duration) -> Self {
+        let start = Instant::now();
+        Self {
+            start,
+            warmup_end: start + warmup,
+            end: start + warmup + measured,
+        }
+    }
+
+    /// Whether `instant` falls in the measured window.
+    pub fn measures(&self, instant: Instant) -> bool {
+        instant >= self.warmup_end && instant < self.end
+    }
+
+    /// The length of the measured window.
+    pub fn measured(&self) -> Duration {
+        self.end - self.warmup_end
+    }
 }
 
 /// A bar counting `len` items.

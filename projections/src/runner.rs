@@ -196,7 +196,10 @@ impl Runner {
             .store
             .read_all(checkpoint.position, self.settings.batch_size)
             .await?;
-        let caught_up = recorded.len() < self.settings.batch_size as usize;
+        // A short batch, or one that reaches the newest head this node knows of.
+        let known_head = *self.store.wakeups().borrow();
+        let caught_up = recorded.len() < self.settings.batch_size as usize
+            || recorded.last().is_some_and(|e| e.position >= known_head);
         let (events, undecodable) = decode_prefix(recorded);
         let Some(last) = events.last().map(|e| e.position) else {
             if let Some(error) = undecodable {
