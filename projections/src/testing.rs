@@ -167,3 +167,30 @@ pub async fn dump_table(database: &Database, table: &str, order_by: &str) -> Vec
         }
     }
 }
+
+/// Generates a SQLite and a PostgreSQL `#[tokio::test]` for each
+/// `async fn name(log: TestLog)` (the PostgreSQL one says it was skipped
+/// when no server is configured).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::testing::TestLog::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(log) = $crate::testing::TestLog::postgres(stringify!($name)).await {
+                        super::$name(log).await;
+                    }
+                }
+            )*
+        }
+    };
+}

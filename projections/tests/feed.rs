@@ -12,6 +12,7 @@ use bomizzel_projections::feed::{
     Audience, FeedChange, RoomFeedProjection, head, meta, recoverable, replay, since, trim,
 };
 use bomizzel_projections::notifications::{NotificationsProjection, list};
+use bomizzel_projections::on_both_backends;
 use bomizzel_projections::testing::{TestLog, dump_table, project};
 use notify_support::*;
 use serde_json::{Value, json};

@@ -2,6 +2,7 @@
 //! PostgreSQL: figures of hand-made scenarios at fixed times, SLA breaches, moves, reopens,
 //! hourly buckets, medians, batching independence; and the pure live-push helpers.
 
+use bomizzel_projections::on_both_backends;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,33 +18,6 @@ use time::macros::datetime;
 use time::{OffsetDateTime, UtcOffset};
 use tokio::time::Instant;
 use uuid::Uuid;
-
-/// Generates, for each scenario, one test per backend.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(bomizzel_projections::testing::TestLog::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(log) =
-                        bomizzel_projections::testing::TestLog::postgres(stringify!($name)).await
-                    else {
-                        return;
-                    };
-                    super::$name(log).await;
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     figures_of_a_hand_made_queue,

@@ -11,6 +11,7 @@ use bomizzel_projections::notifications::{
     Kind, Level, Notification, NotificationsProjection, Recipient, list, mark_all_read, mark_read,
     recipients, unread_count,
 };
+use bomizzel_projections::on_both_backends;
 use bomizzel_projections::testing::{TestLog, project};
 use bomizzel_projections::{ProjectedEvent, Projection};
 use bomizzel_store::Metadata;

@@ -2,6 +2,7 @@
 //! visible failure on an undecodable event, retries of transient failures,
 //! and leadership hand-over between nodes on PostgreSQL.
 
+use bomizzel_projections::on_both_backends;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,30 +21,7 @@ use uuid::Uuid;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(bomizzel_projections::testing::TestLog::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(log) = bomizzel_projections::testing::TestLog::postgres(stringify!($name)).await {
-                        super::$name(log).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+on_both_backends!(
     catches_up_then_follows_live_events,
     an_undecodable_event_stops_the_projection_visibly,
     a_failing_batch_is_retried_until_it_succeeds,

@@ -2,6 +2,7 @@
 //! set, PostgreSQL. Each test drives tickets through domain commands the way the API does,
 //! projects, and checks rows and query answers.
 
+use bomizzel_projections::on_both_backends;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -17,33 +18,6 @@ use bomizzel_store::ExpectedVersion;
 use time::OffsetDateTime;
 use time::macros::datetime;
 use uuid::Uuid;
-
-/// Generates, for each test function, one test per backend.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(bomizzel_projections::testing::TestLog::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(log) =
-                        bomizzel_projections::testing::TestLog::postgres(stringify!($name)).await
-                    else {
-                        return;
-                    };
-                    super::$name(log).await;
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     every_event_kind_updates_the_row,

@@ -13,35 +13,6 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 use uuid::Uuid;
 
-/// Generates a SQLite and a PostgreSQL `#[tokio::test]` for each
-/// `async fn name(log: TestLog)`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(bomizzel_projections::testing::TestLog::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(log) =
-                        bomizzel_projections::testing::TestLog::postgres(stringify!($name)).await
-                    else {
-                        return;
-                    };
-                    super::$name(log).await;
-                }
-            )*
-        }
-    };
-}
-
 /// When the scenarios start.
 pub const T0: OffsetDateTime = datetime!(2024-05-01 12:00 UTC);
 
