@@ -37,7 +37,7 @@ fn lifecycle(n: usize) -> (String, Vec<NewEvent>) {
             assignee_id: format!("agent-{}", n % 5),
         },
         TicketCommand::ChangePriority {
-            priority: if n % 4 == 0 {
+            priority: if n.is_multiple_of(4) {
                 Priority::Urgent
             } else {
                 Priority::High
@@ -47,7 +47,7 @@ fn lifecycle(n: usize) -> (String, Vec<NewEvent>) {
             comment_id: Uuid::now_v7(),
             author_id: "agent-1".into(),
             body: "On it".into(),
-            internal: n % 2 == 0,
+            internal: n.is_multiple_of(2),
         },
         TicketCommand::ChangeStatus {
             status: Status::InProgress,
@@ -56,7 +56,7 @@ fn lifecycle(n: usize) -> (String, Vec<NewEvent>) {
             status: Status::Resolved,
         },
         TicketCommand::ChangeStatus {
-            status: if n % 3 == 0 {
+            status: if n.is_multiple_of(3) {
                 Status::Open
             } else {
                 Status::Closed

@@ -1,61 +1,78 @@
-//! One WebSocket connection: authentication, subscriptions with replay then
-//! live, per-room cursors, heartbeats, token expiry, membership re-checks.
-//!
-//! Exactly-once across the replay/live switch: joining a room returns the
-//! offset P through which the hub has already handed out changes; later
-//! changes arrive in this connection's queue. Queued changes up to P are
-//! delivered first, the room's history in (since, P] is replayed from the
-//! database, and newer queued changes are held until the replay is done.
-//! Each room keeps a cursor (the client has every change of the room up to
-//! it); a change is sent only if it is past the cursor of every subscribed
-//! room it belongs to, so it reaches the client once and, within a room, in
-//! increasing order.
+//! One `GET /ws` connection: authentication, the JSON frames, heartbeats,
+//! token expiry and refresh. Rooms, replay then live, cursors and
+//! membership re-checks are the shared [`Session`] (`session.rs`); this
+//! file is only the WebSocket transport of it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bomizzel_api::{Caller, auth};
+use bomizzel_api::Caller;
 use bomizzel_projections::feed;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
-use time::OffsetDateTime;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 
-use crate::hub::{ConnId, Delivery, Hub, Outbound};
+use crate::hub::{Hub, Outbound};
 use crate::protocol::{self, ClientFrame, close};
-use crate::room::{self, Room, RoomKind};
-
-const REPLAY_BATCH: u32 = 500;
-/// Queued frames written before one flush.
-const WRITE_BATCH: usize = 64;
+use crate::session::{Closing, Refusal, Session, Transport, verify};
 
 type Sink = SplitSink<WebSocket, Message>;
 
-/// Why a connection ends.
-struct Closing {
-    code: u16,
-    reason: &'static str,
+/// The WebSocket side of a session: JSON text frames.
+struct Frames {
+    sink: Sink,
+    errors: VecDeque<Instant>,
+    last_heard: Instant,
 }
 
-impl Closing {
-    fn new(code: u16, reason: &'static str) -> Self {
-        Self { code, reason }
+impl Transport for Frames {
+    async fn feed(&mut self, outbound: &Outbound) -> Result<(), Closing> {
+        let frame = match outbound {
+            Outbound::Change(delivery) => delivery.frame.clone(),
+            Outbound::Latest(frame) => frame.clone(),
+        };
+        self.sink
+            .feed(Message::Text(frame))
+            .await
+            .map_err(|_| Closing::send_failed())
+    }
+
+    async fn flush(&mut self) -> Result<(), Closing> {
+        self.sink.flush().await.map_err(|_| Closing::send_failed())
     }
 }
 
-struct Session {
-    hub: Arc<Hub>,
-    id: ConnId,
-    token: String,
-    caller: Caller,
-    expires_at: i64,
-    queue: mpsc::Receiver<Outbound>,
-    cursors: HashMap<String, i64>,
-    errors: VecDeque<Instant>,
-    last_heard: Instant,
+impl Frames {
+    async fn say(&mut self, text: String) -> Result<(), Closing> {
+        send(&mut self.sink, text)
+            .await
+            .map_err(|_| Closing::send_failed())
+    }
+
+    /// Answers a bad frame with an error frame; too many close the connection.
+    async fn reject(
+        &mut self,
+        max_per_minute: u32,
+        code: &str,
+        message: &str,
+    ) -> Result<(), Closing> {
+        let now = Instant::now();
+        self.errors.push_back(now);
+        while self
+            .errors
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > Duration::from_secs(60))
+        {
+            self.errors.pop_front();
+        }
+        if self.errors.len() > max_per_minute as usize {
+            return Err(Closing::new(close::POLICY, "too many bad frames"));
+        }
+        self.say(protocol::error(code, message)).await
+    }
 }
 
 /// Serves one upgraded connection until it closes.
@@ -74,31 +91,31 @@ pub(crate) async fn serve(
                 return;
             }
         };
-    let (id, queue) = hub.connect(caller.role.is_staff());
-    tracing::info!(connection = id, user = %caller.user_id, "websocket connected");
-    let mut session = Session {
-        hub: Arc::clone(&hub),
-        id,
-        token,
-        caller,
-        expires_at,
-        queue,
-        cursors: HashMap::new(),
+    let mut session = Session::open(Arc::clone(&hub), token, caller, expires_at);
+    let id = session.id;
+    tracing::info!(connection = id, user = %session.caller.user_id, "websocket connected");
+    let mut frames = Frames {
+        sink,
         errors: VecDeque::new(),
         last_heard: Instant::now(),
     };
     let mut directory = hub.state.directory_changes.subscribe();
-    let closing = session
-        .run(&mut sink, &mut stream, &mut directory, &mut shutdown)
-        .await;
-    hub.disconnect(id);
+    let closing = run(
+        &mut session,
+        &mut frames,
+        &mut stream,
+        &mut directory,
+        &mut shutdown,
+    )
+    .await;
+    drop(session);
     tracing::info!(
         connection = id,
         code = closing.code,
         reason = closing.reason,
         "websocket closed"
     );
-    finish(&mut sink, closing).await;
+    finish(&mut frames.sink, closing).await;
 }
 
 async fn finish(sink: &mut Sink, closing: Closing) {
@@ -159,387 +176,156 @@ async fn authenticate(
     }
 }
 
-async fn verify(hub: &Hub, token: &str) -> Result<(Caller, i64), bomizzel_api::error::ApiError> {
-    let expires_at = hub.state.keys.verify(token)?.exp;
-    let caller = auth::authenticate(&hub.state, token).await?;
-    Ok((caller, expires_at))
-}
-
 async fn send(sink: &mut Sink, text: String) -> Result<(), axum::Error> {
     sink.send(Message::Text(text.into())).await
 }
 
-impl Session {
-    async fn run(
-        &mut self,
-        sink: &mut Sink,
-        stream: &mut SplitStream<WebSocket>,
-        directory: &mut broadcast::Receiver<String>,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Closing {
-        let head = feed::head(self.hub.state.store.database())
-            .await
-            .unwrap_or(0);
-        let ready = protocol::ready(&self.caller.user_id, &self.hub.epoch(), head);
-        if send(sink, ready).await.is_err() {
-            return Closing::new(close::GOING_AWAY, "send failed");
-        }
-        let mut heartbeat = tokio::time::interval(self.hub.settings.heartbeat);
-        heartbeat.tick().await;
-        loop {
-            let expiry = Duration::from_secs(
-                u64::try_from(self.expires_at - OffsetDateTime::now_utc().unix_timestamp())
-                    .unwrap_or(0),
-            );
-            let step = tokio::select! {
-                incoming = stream.next() => match incoming {
-                    Some(Ok(message)) => self.on_message(sink, message).await,
-                    _ => Err(Closing::new(close::GOING_AWAY, "peer went away")),
-                },
-                outbound = self.queue.recv() => match outbound {
-                    Some(first) => self.write_queued(sink, first).await,
-                    None => Err(Closing::new(close::SLOW_CONSUMER, "too slow: resume from your last offset")),
-                },
-                _ = heartbeat.tick() => self.heartbeat(sink).await,
-                _ = tokio::time::sleep(expiry) => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
-                changed = directory.recv() => match changed {
-                    Ok(user) if user == self.caller.user_id => self.recheck(sink).await,
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.recheck(sink).await,
-                    _ => Ok(()),
-                },
-                _ = crate::stopped(shutdown) => Err(Closing::new(close::GOING_AWAY, "server shutting down")),
-            };
-            if let Err(closing) = step {
-                return closing;
-            }
-        }
+async fn run(
+    session: &mut Session,
+    frames: &mut Frames,
+    stream: &mut SplitStream<WebSocket>,
+    directory: &mut broadcast::Receiver<String>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Closing {
+    let head = feed::head(session.hub.state.store.database())
+        .await
+        .unwrap_or(0);
+    let ready = protocol::ready(&session.caller.user_id, &session.hub.epoch(), head);
+    if frames.say(ready).await.is_err() {
+        return Closing::send_failed();
     }
-
-    async fn heartbeat(&mut self, sink: &mut Sink) -> Result<(), Closing> {
-        if self.last_heard.elapsed() > self.hub.settings.idle_timeout {
-            return Err(Closing::new(close::GOING_AWAY, "no sign of life"));
-        }
-        sink.send(Message::Ping(Default::default()))
-            .await
-            .map_err(|_| Closing::new(close::GOING_AWAY, "send failed"))
-    }
-
-    /// Writes `first` and whatever else is queued, then flushes once.
-    async fn write_queued(&mut self, sink: &mut Sink, first: Outbound) -> Result<(), Closing> {
-        let mut next = Some(first);
-        let mut written = 0;
-        while let Some(outbound) = next.take() {
-            if let Some(frame) = self.admit_outbound(outbound) {
-                sink.feed(Message::Text(frame))
-                    .await
-                    .map_err(|_| Closing::new(close::GOING_AWAY, "send failed"))?;
-                written += 1;
-            }
-            if written < WRITE_BATCH {
-                next = self.queue.try_recv().ok();
-            }
-        }
-        sink.flush()
-            .await
-            .map_err(|_| Closing::new(close::GOING_AWAY, "send failed"))
-    }
-
-    fn admit_outbound(&mut self, outbound: Outbound) -> Option<Utf8Bytes> {
-        match outbound {
-            Outbound::Change(delivery) => self.admit(&delivery).then(|| delivery.frame.clone()),
-            Outbound::Latest(frame) => Some(frame),
-        }
-    }
-
-    /// Whether the client lacks this change; if so, moves the cursors of
-    /// its subscribed rooms to it.
-    fn admit(&mut self, delivery: &Delivery) -> bool {
-        let rooms: Vec<&String> = delivery
-            .rooms
-            .iter()
-            .filter(|room| self.cursors.contains_key(*room))
-            .collect();
-        let new = !rooms.is_empty()
-            && rooms
-                .iter()
-                .all(|room| self.cursors[*room] < delivery.offset);
-        if new {
-            for room in rooms {
-                self.cursors.insert(room.clone(), delivery.offset);
-            }
-        }
-        new
-    }
-
-    async fn on_message(&mut self, sink: &mut Sink, message: Message) -> Result<(), Closing> {
-        self.last_heard = Instant::now();
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Close(_) => return Err(Closing::new(1000, "bye")),
-            Message::Ping(_) | Message::Pong(_) => return Ok(()),
-            Message::Binary(_) => {
-                return self
-                    .reject(sink, "unsupported_frame", "frames are JSON text")
-                    .await;
-            }
+    let mut heartbeat = tokio::time::interval(session.hub.settings.heartbeat);
+    heartbeat.tick().await;
+    loop {
+        let expiry = session.until_expiry();
+        let step = tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(message)) => on_message(session, frames, message).await,
+                _ => Err(Closing::new(close::GOING_AWAY, "peer went away")),
+            },
+            outbound = session.queue.recv() => match outbound {
+                Some(first) => session.write_queued(frames, first).await,
+                None => Err(Closing::new(close::SLOW_CONSUMER, "too slow: resume from your last offset")),
+            },
+            _ = heartbeat.tick() => heartbeat_step(session, frames).await,
+            _ = tokio::time::sleep(expiry) => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
+            changed = directory.recv() => match changed {
+                Ok(user) if user == session.caller.user_id => recheck(session, frames).await,
+                Err(broadcast::error::RecvError::Lagged(_)) => recheck(session, frames).await,
+                _ => Ok(()),
+            },
+            _ = crate::stopped(shutdown) => Err(Closing::new(close::GOING_AWAY, "server shutting down")),
         };
-        let frame = match serde_json::from_str::<ClientFrame>(&text) {
-            Ok(frame) => frame,
-            Err(error) => {
-                return self
-                    .reject(sink, "malformed_frame", &error.to_string())
-                    .await;
-            }
-        };
-        match frame {
-            ClientFrame::Auth { token } => self.refresh(sink, token).await,
-            ClientFrame::Subscribe { room, since, epoch } => {
-                self.subscribe(sink, &room, since.as_ref(), epoch).await
-            }
-            ClientFrame::Unsubscribe { room } => {
-                self.cursors.remove(&room);
-                self.hub.leave(self.id, &room);
-                self.say(sink, protocol::unsubscribed(&room, "requested"))
-                    .await
-            }
-            ClientFrame::Ping => self.say(sink, protocol::pong()).await,
-            ClientFrame::Pong => Ok(()),
+        if let Err(closing) = step {
+            return closing;
         }
     }
+}
 
-    async fn say(&mut self, sink: &mut Sink, text: String) -> Result<(), Closing> {
-        send(sink, text)
-            .await
-            .map_err(|_| Closing::new(close::GOING_AWAY, "send failed"))
+async fn heartbeat_step(session: &Session, frames: &mut Frames) -> Result<(), Closing> {
+    if frames.last_heard.elapsed() > session.hub.settings.idle_timeout {
+        return Err(Closing::new(close::GOING_AWAY, "no sign of life"));
     }
+    frames
+        .sink
+        .send(Message::Ping(Default::default()))
+        .await
+        .map_err(|_| Closing::send_failed())
+}
 
-    /// Answers a bad frame with an error frame; too many close the connection.
-    async fn reject(&mut self, sink: &mut Sink, code: &str, message: &str) -> Result<(), Closing> {
-        let now = Instant::now();
-        self.errors.push_back(now);
-        while self
-            .errors
-            .front()
-            .is_some_and(|at| now.duration_since(*at) > Duration::from_secs(60))
-        {
-            self.errors.pop_front();
-        }
-        if self.errors.len() > self.hub.settings.max_errors_per_minute as usize {
-            return Err(Closing::new(close::POLICY, "too many bad frames"));
-        }
-        self.say(sink, protocol::error(code, message)).await
+async fn recheck(session: &mut Session, frames: &mut Frames) -> Result<(), Closing> {
+    for room in session.recheck().await? {
+        frames
+            .say(protocol::unsubscribed(&room, "forbidden"))
+            .await?;
     }
+    Ok(())
+}
 
-    /// A new token for the same user extends the connection's life.
-    async fn refresh(&mut self, sink: &mut Sink, token: String) -> Result<(), Closing> {
-        match verify(&self.hub, &token).await {
-            Ok((caller, _)) if caller.user_id != self.caller.user_id => {
-                self.reject(
-                    sink,
-                    "user_mismatch",
-                    "a refreshed token must be for the same user",
-                )
-                .await
-            }
-            Ok((caller, expires_at)) => {
-                self.token = token;
-                self.caller = caller;
-                self.expires_at = expires_at;
-                let ready = protocol::ready(
-                    &self.caller.user_id,
-                    &self.hub.epoch(),
-                    feed::head(self.hub.state.store.database())
-                        .await
-                        .unwrap_or(0),
-                );
-                self.say(sink, ready).await
-            }
-            Err(error) => self.reject(sink, error.code, &error.detail).await,
-        }
-    }
-
-    /// The user's memberships or sessions changed: re-check everything.
-    async fn recheck(&mut self, sink: &mut Sink) -> Result<(), Closing> {
-        let token = self.token.clone();
-        match auth::authenticate(&self.hub.state, &token).await {
-            Ok(caller) => self.caller = caller,
-            Err(_) => return Err(Closing::new(close::TOKEN_EXPIRED, "session ended")),
-        }
-        let rooms: Vec<String> = self.cursors.keys().cloned().collect();
-        for name in rooms {
-            let allowed = match Room::parse(&name) {
-                Ok(room) => room::may_join(&self.hub.state, &self.caller, &room).await,
-                Err(_) => false,
-            };
-            if !allowed {
-                self.cursors.remove(&name);
-                self.hub.leave(self.id, &name);
-                tracing::info!(connection = self.id, room = %name, "evicted from room");
-                self.say(sink, protocol::unsubscribed(&name, "forbidden"))
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn subscribe(
-        &mut self,
-        sink: &mut Sink,
-        name: &str,
-        since: Option<&Value>,
-        epoch: Option<String>,
-    ) -> Result<(), Closing> {
-        let room = match Room::parse(name) {
-            Ok(room) => room,
-            Err(message) => return self.reject(sink, "invalid_room", &message).await,
-        };
-        let since = match protocol::parse_since(since) {
-            Ok(since) => since,
-            Err(message) => return self.reject(sink, "invalid_offset", message).await,
-        };
-        if !self.cursors.contains_key(name) && self.cursors.len() >= self.hub.settings.max_rooms {
-            let message = format!(
-                "at most {} rooms per connection",
-                self.hub.settings.max_rooms
-            );
-            return self.reject(sink, "too_many_rooms", &message).await;
-        }
-        if !room::may_join(&self.hub.state, &self.caller, &room).await {
-            tracing::info!(connection = self.id, room = name, "room refused");
-            return self
-                .reject(sink, "forbidden", &format!("you may not join {name}"))
-                .await;
-        }
-        let database = self.hub.state.store.database();
-        let meta = feed::meta(database).await.ok().flatten();
-        let (feed_epoch, head, trimmed) = meta.map_or((String::new(), 0, 0), |m| {
-            (m.epoch, m.head, m.trimmed_through)
-        });
-        if since.is_some_and(|since| since > head) {
-            return self
-                .reject(
-                    sink,
-                    "offset_ahead",
-                    &format!("since is ahead of the feed's head {head}"),
-                )
-                .await;
-        }
-        let recovery = match since {
-            None => Err("no_offset"),
-            Some(_) if epoch.is_some_and(|e| e != feed_epoch) => Err("epoch_changed"),
-            Some(since) if since < trimmed => Err("history_trimmed"),
-            Some(since) => Ok(since),
-        };
-
-        let through = self.hub.join(self.id, name);
-        let held = self.deliver_queued_through(sink, through).await?;
-        if room.kind == RoomKind::Queue
-            && self.caller.role.is_staff()
-            && let Some(frame) = self.hub.metrics_frame(&room.id).await
-        {
-            self.say(sink, frame.to_string()).await?;
-        }
-        if let Ok(since) = recovery {
-            self.cursors.insert(name.to_owned(), since);
-            self.replay(sink, name, since, through).await?;
-        }
-        let cursor = self.cursors.get(name).copied().unwrap_or(0).max(through);
-        self.cursors.insert(name.to_owned(), cursor);
-        tracing::debug!(connection = self.id, room = name, "joined room");
-        self.say(
-            sink,
-            protocol::subscribed(name, recovery.is_ok(), recovery.err()),
+async fn reject(session: &Session, frames: &mut Frames, refusal: Refusal) -> Result<(), Closing> {
+    frames
+        .reject(
+            session.hub.settings.max_errors_per_minute,
+            refusal.code,
+            &refusal.message,
         )
-        .await?;
-        for outbound in held {
-            if let Some(frame) = self.admit_outbound(outbound) {
-                send(sink, frame.to_string())
+        .await
+}
+
+async fn on_message(
+    session: &mut Session,
+    frames: &mut Frames,
+    message: Message,
+) -> Result<(), Closing> {
+    frames.last_heard = Instant::now();
+    let refusal = |code: &'static str, message: String| Refusal { code, message };
+    let text = match message {
+        Message::Text(text) => text,
+        Message::Close(_) => return Err(Closing::new(1000, "bye")),
+        Message::Ping(_) | Message::Pong(_) => return Ok(()),
+        Message::Binary(_) => {
+            let refused = refusal("unsupported_frame", "frames are JSON text".into());
+            return reject(session, frames, refused).await;
+        }
+    };
+    let frame = match serde_json::from_str::<ClientFrame>(&text) {
+        Ok(frame) => frame,
+        Err(error) => {
+            return reject(
+                session,
+                frames,
+                refusal("malformed_frame", error.to_string()),
+            )
+            .await;
+        }
+    };
+    match frame {
+        ClientFrame::Auth { token } => match session.refresh(token).await {
+            Ok(()) => {
+                let head = feed::head(session.hub.state.store.database())
                     .await
-                    .map_err(|_| Closing::new(close::GOING_AWAY, "send failed"))?;
+                    .unwrap_or(0);
+                let ready = protocol::ready(&session.caller.user_id, &session.hub.epoch(), head);
+                frames.say(ready).await
             }
+            Err(refused) => reject(session, frames, refused).await,
+        },
+        ClientFrame::Subscribe { room, since, epoch } => {
+            subscribe(session, frames, &room, since.as_ref(), epoch.as_deref()).await
         }
-        Ok(())
-    }
-
-    /// Sends what is queued up to offset `through` and returns (holds) what
-    /// came later, to be sent after the replay.
-    async fn deliver_queued_through(
-        &mut self,
-        sink: &mut Sink,
-        through: i64,
-    ) -> Result<Vec<Outbound>, Closing> {
-        let mut held = Vec::new();
-        while let Ok(outbound) = self.queue.try_recv() {
-            match &outbound {
-                Outbound::Change(delivery) if delivery.offset > through => held.push(outbound),
-                _ => {
-                    if let Some(frame) = self.admit_outbound(outbound) {
-                        send(sink, frame.to_string())
-                            .await
-                            .map_err(|_| Closing::new(close::GOING_AWAY, "send failed"))?;
-                    }
-                }
-            }
+        ClientFrame::Unsubscribe { room } => {
+            session.unsubscribe(&room);
+            frames.say(protocol::unsubscribed(&room, "requested")).await
         }
-        Ok(held)
+        ClientFrame::Ping => frames.say(protocol::pong()).await,
+        ClientFrame::Pong => Ok(()),
     }
+}
 
-    /// Sends the room's changes in (since, through] that this client may see.
-    async fn replay(
-        &mut self,
-        sink: &mut Sink,
-        room: &str,
-        since: i64,
-        through: i64,
-    ) -> Result<(), Closing> {
-        let database = self.hub.state.store.database().clone();
-        let rooms = [room.to_owned()];
-        let staff = self.caller.role.is_staff();
-        let mut after = since;
-        while after < through {
-            let batch = match feed::replay(&database, &rooms, after, REPLAY_BATCH).await {
-                Ok(batch) if batch.is_empty() => return Ok(()),
-                Ok(batch) => batch,
-                Err(error) => {
-                    tracing::warn!(%error, room, "replay failed");
-                    return Err(Closing::new(
-                        1011,
-                        "replay failed: resume from your last offset",
-                    ));
-                }
+async fn subscribe(
+    session: &mut Session,
+    frames: &mut Frames,
+    name: &str,
+    since: Option<&Value>,
+    epoch: Option<&str>,
+) -> Result<(), Closing> {
+    let since = match protocol::parse_since(since) {
+        Ok(since) => since,
+        Err(message) => {
+            let refused = Refusal {
+                code: "invalid_offset",
+                message: message.to_owned(),
             };
-            for change in batch {
-                if change.offset > through {
-                    return Ok(());
-                }
-                after = change.offset;
-                let visible = if staff {
-                    change.audience.reaches_staff()
-                } else {
-                    change.audience.reaches_customers()
-                };
-                if !visible {
-                    continue;
-                }
-                let delivery = Delivery {
-                    offset: change.offset,
-                    frame: protocol::event(
-                        change.offset,
-                        change.position,
-                        &change.event,
-                        &change.rooms,
-                        change.payload.get(),
-                    )
-                    .into(),
-                    rooms: change.rooms,
-                };
-                if self.admit(&delivery) {
-                    send(sink, delivery.frame.to_string())
-                        .await
-                        .map_err(|_| Closing::new(close::GOING_AWAY, "send failed"))?;
-                }
-            }
+            return reject(session, frames, refused).await;
         }
-        Ok(())
+    };
+    match session.subscribe(frames, name, since, epoch).await? {
+        Ok(joined) => {
+            frames
+                .say(protocol::subscribed(name, joined.recovered, joined.reason))
+                .await?;
+            session.release(frames, joined).await
+        }
+        Err(refused) => reject(session, frames, refused).await,
     }
 }

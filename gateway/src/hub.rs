@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
 use bomizzel_api::AppState;
@@ -28,7 +28,34 @@ pub type ConnId = u64;
 pub struct Delivery {
     pub offset: i64,
     pub rooms: Vec<String>,
+    /// The `/ws` frame, serialised once.
     pub frame: Utf8Bytes,
+    /// The Socket.IO event name and argument, built once on first use.
+    socketio: OnceLock<(String, serde_json::Value)>,
+}
+
+impl Delivery {
+    pub fn new(change: &FeedChange) -> Self {
+        Self {
+            offset: change.offset,
+            rooms: change.rooms.clone(),
+            frame: protocol::event(
+                change.offset,
+                change.position,
+                &change.event,
+                &change.rooms,
+                change.payload.get(),
+            )
+            .into(),
+            socketio: OnceLock::new(),
+        }
+    }
+
+    /// `(event name, {offset, position, rooms, data})` for Socket.IO.
+    pub fn socketio(&self) -> &(String, serde_json::Value) {
+        self.socketio
+            .get_or_init(|| protocol::socketio_event(self.frame.as_str()))
+    }
 }
 
 /// What the hub puts in a connection's queue.
@@ -161,18 +188,7 @@ impl Hub {
 
     /// Hands `change` to each connection in any of its rooms, once.
     fn dispatch(&self, change: &FeedChange) {
-        let delivery = Arc::new(Delivery {
-            offset: change.offset,
-            rooms: change.rooms.clone(),
-            frame: protocol::event(
-                change.offset,
-                change.position,
-                &change.event,
-                &change.rooms,
-                change.payload.get(),
-            )
-            .into(),
-        });
+        let delivery = Arc::new(Delivery::new(change));
         let mut registry = self.registry();
         let mut recipients: Vec<ConnId> = change
             .rooms

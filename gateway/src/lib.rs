@@ -8,7 +8,9 @@ mod connection;
 mod hub;
 pub mod protocol;
 pub mod room;
+mod session;
 mod settings;
+mod socketio;
 
 use std::sync::Arc;
 
@@ -46,11 +48,15 @@ impl Gateway {
         Ok(Self { hub, shutdown })
     }
 
-    /// `GET /ws`.
+    /// `GET /ws`, and Socket.IO at `/socket.io/` (same hub, same rules).
     pub fn routes(&self) -> Router {
         Router::new()
             .route("/ws", get(upgrade))
             .with_state(self.clone())
+            .layer(socketio::layer(
+                Arc::clone(&self.hub),
+                self.shutdown.clone(),
+            ))
     }
 }
 

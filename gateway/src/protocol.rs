@@ -84,6 +84,22 @@ pub fn latest(event: &str, room: &str, data: &Value) -> String {
         .to_string()
 }
 
+/// Turns a `/ws` event frame into a Socket.IO event name and argument:
+/// `{offset, position, rooms, data}` without `type` and `event`.
+pub fn socketio_event(frame: &str) -> (String, Value) {
+    let mut value: Value = serde_json::from_str(frame).unwrap_or(Value::Null);
+    let name = value
+        .get("event")
+        .and_then(Value::as_str)
+        .unwrap_or("event")
+        .to_owned();
+    if let Some(object) = value.as_object_mut() {
+        object.remove("type");
+        object.remove("event");
+    }
+    (name, value)
+}
+
 /// Reads a client's `since`: absent, or a non-negative integer.
 pub fn parse_since(since: Option<&Value>) -> Result<Option<i64>, &'static str> {
     match since {
@@ -107,6 +123,20 @@ mod tests {
         assert!(parse_since(Some(&json!(-1))).is_err());
         assert!(parse_since(Some(&json!("12"))).is_err());
         assert!(parse_since(Some(&json!(1.5))).is_err());
+    }
+
+    #[test]
+    fn socketio_events_drop_type_and_name() {
+        let frame = event(7, 3, "ticket:created", &["queue:q1".into()], r#"{"a":1}"#);
+        let (name, value) = socketio_event(&frame);
+        assert_eq!(name, "ticket:created");
+        assert_eq!(
+            value,
+            json!({ "offset": 7, "position": 3, "rooms": ["queue:q1"], "data": { "a": 1 } })
+        );
+        let (name, value) = socketio_event(&latest("queue:metrics_updated", "queue:q", &json!({})));
+        assert_eq!(name, "queue:metrics_updated");
+        assert_eq!(value["offset"], Value::Null);
     }
 
     #[test]

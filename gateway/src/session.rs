@@ -1,0 +1,374 @@
+//! The protocol-independent half of a gateway connection, shared by `GET /ws`
+//! (`connection.rs`) and Socket.IO (`socketio.rs`): who the caller is, which
+//! rooms it is in, subscriptions with replay then live, per-room cursors,
+//! membership re-checks. The protocol supplies a [`Transport`] that puts
+//! admitted changes on the wire.
+//!
+//! Exactly-once across the replay/live switch: joining a room returns the
+//! offset P through which the hub has already handed out changes; later
+//! changes arrive in this connection's queue. Queued changes up to P are
+//! delivered first, the room's history in (since, P] is replayed from the
+//! database, and newer queued changes are held until the replay is done.
+//! Each room keeps a cursor (the client has every change of the room up to
+//! it); a change is sent only if it is past the cursor of every subscribed
+//! room it belongs to, so it reaches the client once and, within a room, in
+//! increasing order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bomizzel_api::{Caller, auth};
+use bomizzel_projections::feed;
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+use crate::hub::{ConnId, Delivery, Hub, Outbound};
+use crate::protocol::close;
+use crate::room::{self, Room, RoomKind};
+
+const REPLAY_BATCH: u32 = 500;
+/// Queued changes written before one flush.
+const WRITE_BATCH: usize = 64;
+
+/// Why a connection ends: a WebSocket close code and reason (Socket.IO
+/// clients get both in a `closing` event before the disconnect).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Closing {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+impl Closing {
+    pub fn new(code: u16, reason: &'static str) -> Self {
+        Self { code, reason }
+    }
+
+    pub fn send_failed() -> Self {
+        Self::new(close::GOING_AWAY, "send failed")
+    }
+}
+
+/// Puts admitted changes on the wire of one protocol.
+pub(crate) trait Transport: Send {
+    /// Writes one change or latest-value message; may buffer until `flush`.
+    fn feed(&mut self, outbound: &Outbound) -> impl Future<Output = Result<(), Closing>> + Send;
+    fn flush(&mut self) -> impl Future<Output = Result<(), Closing>> + Send;
+}
+
+/// A subscribe the session refused; the connection stays.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+    }
+}
+
+/// A room joined: whether its history since the client's offset was
+/// replayed, and the live changes held back until the client is told.
+#[derive(Debug)]
+pub(crate) struct Joined {
+    pub recovered: bool,
+    pub reason: Option<&'static str>,
+    held: Vec<Outbound>,
+}
+
+/// One authenticated connection's rooms and cursors.
+pub(crate) struct Session {
+    pub hub: Arc<Hub>,
+    pub id: ConnId,
+    pub token: String,
+    pub caller: Caller,
+    pub expires_at: i64,
+    pub queue: mpsc::Receiver<Outbound>,
+    cursors: HashMap<String, i64>,
+}
+
+/// Verifies `token`: the caller and the token's expiry (unix seconds).
+pub(crate) async fn verify(
+    hub: &Hub,
+    token: &str,
+) -> Result<(Caller, i64), bomizzel_api::error::ApiError> {
+    let expires_at = hub.state.keys.verify(token)?.exp;
+    let caller = auth::authenticate(&hub.state, token).await?;
+    Ok((caller, expires_at))
+}
+
+impl Session {
+    /// Registers the connection with the hub.
+    pub fn open(hub: Arc<Hub>, token: String, caller: Caller, expires_at: i64) -> Self {
+        let (id, queue) = hub.connect(caller.role.is_staff());
+        Self {
+            hub,
+            id,
+            token,
+            caller,
+            expires_at,
+            queue,
+            cursors: HashMap::new(),
+        }
+    }
+
+    /// Time left until the token expires.
+    pub fn until_expiry(&self) -> Duration {
+        Duration::from_secs(
+            u64::try_from(self.expires_at - OffsetDateTime::now_utc().unix_timestamp())
+                .unwrap_or(0),
+        )
+    }
+
+    /// Writes `first` and whatever else is queued, then flushes once.
+    pub async fn write_queued<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        first: Outbound,
+    ) -> Result<(), Closing> {
+        let mut next = Some(first);
+        let mut written = 0;
+        while let Some(outbound) = next.take() {
+            if self.admit_outbound(&outbound) {
+                transport.feed(&outbound).await?;
+                written += 1;
+            }
+            if written < WRITE_BATCH {
+                next = self.queue.try_recv().ok();
+            }
+        }
+        transport.flush().await
+    }
+
+    fn admit_outbound(&mut self, outbound: &Outbound) -> bool {
+        match outbound {
+            Outbound::Change(delivery) => self.admit(delivery),
+            Outbound::Latest(_) => true,
+        }
+    }
+
+    /// Whether the client lacks this change; if so, moves the cursors of
+    /// its subscribed rooms to it.
+    fn admit(&mut self, delivery: &Delivery) -> bool {
+        let rooms: Vec<&String> = delivery
+            .rooms
+            .iter()
+            .filter(|room| self.cursors.contains_key(*room))
+            .collect();
+        let new = !rooms.is_empty()
+            && rooms
+                .iter()
+                .all(|room| self.cursors[*room] < delivery.offset);
+        if new {
+            for room in rooms {
+                self.cursors.insert(room.clone(), delivery.offset);
+            }
+        }
+        new
+    }
+
+    pub fn unsubscribe(&mut self, room: &str) -> bool {
+        self.hub.leave(self.id, room);
+        self.cursors.remove(room).is_some()
+    }
+
+    /// Replaces the token with a new one for the same user.
+    pub async fn refresh(&mut self, token: String) -> Result<(), Refusal> {
+        match verify(&self.hub, &token).await {
+            Ok((caller, _)) if caller.user_id != self.caller.user_id => Err(refuse(
+                "user_mismatch",
+                "a refreshed token must be for the same user",
+            )),
+            Ok((caller, expires_at)) => {
+                self.token = token;
+                self.caller = caller;
+                self.expires_at = expires_at;
+                Ok(())
+            }
+            Err(error) => Err(refuse(error.code, error.detail)),
+        }
+    }
+
+    /// The user's memberships or sessions changed: re-check everything.
+    /// Returns the rooms the caller was evicted from.
+    pub async fn recheck(&mut self) -> Result<Vec<String>, Closing> {
+        match auth::authenticate(&self.hub.state, &self.token).await {
+            Ok(caller) => self.caller = caller,
+            Err(_) => return Err(Closing::new(close::TOKEN_EXPIRED, "session ended")),
+        }
+        let rooms: Vec<String> = self.cursors.keys().cloned().collect();
+        let mut evicted = Vec::new();
+        for name in rooms {
+            let allowed = match Room::parse(&name) {
+                Ok(room) => room::may_join(&self.hub.state, &self.caller, &room).await,
+                Err(_) => false,
+            };
+            if !allowed {
+                self.unsubscribe(&name);
+                tracing::info!(connection = self.id, room = %name, "evicted from room");
+                evicted.push(name);
+            }
+        }
+        Ok(evicted)
+    }
+
+    /// Joins room `name` with replay from `since` (when the client has an
+    /// offset of `epoch`), then live. Changes up to the join are written
+    /// through `transport`; newer ones are held in the answer: send them
+    /// with [`Session::release`] once the client has been told.
+    pub async fn subscribe<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        name: &str,
+        since: Option<i64>,
+        epoch: Option<&str>,
+    ) -> Result<Result<Joined, Refusal>, Closing> {
+        let room = match Room::parse(name) {
+            Ok(room) => room,
+            Err(message) => return Ok(Err(refuse("invalid_room", message))),
+        };
+        if !self.cursors.contains_key(name) && self.cursors.len() >= self.hub.settings.max_rooms {
+            let message = format!(
+                "at most {} rooms per connection",
+                self.hub.settings.max_rooms
+            );
+            return Ok(Err(refuse("too_many_rooms", message)));
+        }
+        if !room::may_join(&self.hub.state, &self.caller, &room).await {
+            tracing::info!(connection = self.id, room = name, "room refused");
+            return Ok(Err(refuse("forbidden", format!("you may not join {name}"))));
+        }
+        let database = self.hub.state.store.database();
+        let meta = feed::meta(database).await.ok().flatten();
+        let (feed_epoch, head, trimmed) = meta.map_or((String::new(), 0, 0), |m| {
+            (m.epoch, m.head, m.trimmed_through)
+        });
+        if since.is_some_and(|since| since > head) {
+            return Ok(Err(refuse(
+                "offset_ahead",
+                format!("since is ahead of the feed's head {head}"),
+            )));
+        }
+        let recovery = match since {
+            None => Err("no_offset"),
+            Some(_) if epoch.is_some_and(|e| e != feed_epoch) => Err("epoch_changed"),
+            Some(since) if since < trimmed => Err("history_trimmed"),
+            Some(since) => Ok(since),
+        };
+
+        let through = self.hub.join(self.id, name);
+        let held = self.deliver_queued_through(transport, through).await?;
+        if room.kind == RoomKind::Queue
+            && self.caller.role.is_staff()
+            && let Some(frame) = self.hub.metrics_frame(&room.id).await
+        {
+            transport.feed(&Outbound::Latest(frame)).await?;
+        }
+        if let Ok(since) = recovery {
+            self.cursors.insert(name.to_owned(), since);
+            self.replay(transport, name, since, through).await?;
+        }
+        let cursor = self.cursors.get(name).copied().unwrap_or(0).max(through);
+        self.cursors.insert(name.to_owned(), cursor);
+        transport.flush().await?;
+        tracing::debug!(connection = self.id, room = name, "joined room");
+        Ok(Ok(Joined {
+            recovered: recovery.is_ok(),
+            reason: recovery.err(),
+            held,
+        }))
+    }
+
+    /// Sends the live changes a subscribe held back.
+    pub async fn release<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        joined: Joined,
+    ) -> Result<(), Closing> {
+        for outbound in joined.held {
+            if self.admit_outbound(&outbound) {
+                transport.feed(&outbound).await?;
+            }
+        }
+        transport.flush().await
+    }
+
+    /// Sends what is queued up to offset `through` and returns (holds) what
+    /// came later, to be sent after the replay.
+    async fn deliver_queued_through<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        through: i64,
+    ) -> Result<Vec<Outbound>, Closing> {
+        let mut held = Vec::new();
+        while let Ok(outbound) = self.queue.try_recv() {
+            match &outbound {
+                Outbound::Change(delivery) if delivery.offset > through => held.push(outbound),
+                _ => {
+                    if self.admit_outbound(&outbound) {
+                        transport.feed(&outbound).await?;
+                    }
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    /// Sends the room's changes in (since, through] that this client may see.
+    async fn replay<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        room: &str,
+        since: i64,
+        through: i64,
+    ) -> Result<(), Closing> {
+        let database = self.hub.state.store.database().clone();
+        let rooms = [room.to_owned()];
+        let staff = self.caller.role.is_staff();
+        let mut after = since;
+        while after < through {
+            let batch = match feed::replay(&database, &rooms, after, REPLAY_BATCH).await {
+                Ok(batch) if batch.is_empty() => return Ok(()),
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(%error, room, "replay failed");
+                    return Err(Closing::new(
+                        1011,
+                        "replay failed: resume from your last offset",
+                    ));
+                }
+            };
+            for change in batch {
+                if change.offset > through {
+                    return Ok(());
+                }
+                after = change.offset;
+                let visible = if staff {
+                    change.audience.reaches_staff()
+                } else {
+                    change.audience.reaches_customers()
+                };
+                if !visible {
+                    continue;
+                }
+                let delivery = Delivery::new(&change);
+                if self.admit(&delivery) {
+                    transport
+                        .feed(&Outbound::Change(Arc::new(delivery)))
+                        .await?;
+                }
+            }
+            transport.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.hub.disconnect(self.id);
+    }
+}

@@ -1,0 +1,462 @@
+//! `/socket.io/`: the same rooms, authorization, replay and fan-out as
+//! `GET /ws`, for Socket.IO front ends (socketioxide; WebSocket and polling
+//! transports).
+//!
+//! - Handshake `auth: {token, offset?, offsets?: {room: n}, epoch?}`. A
+//!   missing, bad or expired token is refused with a `connect_error` whose
+//!   message starts with the reason code (`token_missing`, `invalid_token`,
+//!   `token_expired`, …). Authorization is checked on every (re)connect;
+//!   Socket.IO's connection-state recovery is not used.
+//! - On connect the socket joins its default rooms (`room::default_rooms`),
+//!   each replayed from `offsets[room]`, else from `offset`, then gets
+//!   `ready {user, epoch, offset, rooms: {room: {recovered, reason}}}`.
+//! - `subscribe {room, offset?, epoch?}` / `unsubscribe {room}` answer via
+//!   the ack: `{ok, recovered, reason?}`.
+//! - Changes arrive as `socket.emit(event, {offset, position, rooms, data})`;
+//!   `queue:metrics_updated` has `offset: null`.
+//! - The server ends a socket with `closing {code, reason}` then a
+//!   disconnect (token expired 4001, too slow 4008, shutdown 1001, …);
+//!   `refresh {token}` before expiry extends it.
+//!
+//! Each socket has one task that owns its [`Session`] and its hub queue;
+//! event handlers talk to it through a channel.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bomizzel_api::Caller;
+use bomizzel_projections::feed;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use socketioxide::extract::{AckSender, Data, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::{SendError, SocketError, SocketIo};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::hub::{Hub, Outbound};
+use crate::protocol::{self, close};
+use crate::room;
+use crate::session::{Closing, Session, Transport, verify};
+
+/// How long an emit may wait for room in a socket's buffer before the
+/// socket counts as too slow.
+const SLOW_AFTER: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+struct Context {
+    hub: Arc<Hub>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// The handshake's `auth` object.
+#[derive(Debug, Default, Clone, Deserialize)]
+struct Handshake {
+    #[serde(default)]
+    token: Option<String>,
+    /// One offset for every default room.
+    #[serde(default)]
+    offset: Option<Value>,
+    /// Offsets per room; win over `offset`.
+    #[serde(default)]
+    offsets: HashMap<String, Value>,
+    #[serde(default)]
+    epoch: Option<String>,
+}
+
+/// What the middleware learnt, for the connect handler.
+#[derive(Clone)]
+struct Admitted {
+    token: String,
+    caller: Caller,
+    expires_at: i64,
+    handshake: Handshake,
+}
+
+#[derive(Debug, Deserialize)]
+struct SubscribeArgs {
+    room: String,
+    #[serde(default)]
+    offset: Option<Value>,
+    #[serde(default)]
+    epoch: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RoomArgs {
+    room: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefreshArgs {
+    token: String,
+}
+
+enum Command {
+    Subscribe(SubscribeArgs, oneshot::Sender<Value>),
+    Unsubscribe(String, oneshot::Sender<Value>),
+    Refresh(String, oneshot::Sender<Value>),
+}
+
+/// The socket's line to its session task; removed on disconnect, which
+/// ends the task.
+#[derive(Clone)]
+struct Commands(mpsc::Sender<Command>);
+
+/// A refused handshake; its text is the `connect_error` message.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The tower layer serving `/socket.io/`.
+pub(crate) fn layer(hub: Arc<Hub>, shutdown: watch::Receiver<bool>) -> SocketIoLayer {
+    let (layer, io) = SocketIo::builder()
+        .max_buffer_size(hub.settings.send_queue.max(128))
+        .max_payload(hub.settings.max_frame_bytes as u64)
+        .ping_interval(hub.settings.heartbeat)
+        .with_state(Context { hub, shutdown })
+        .build_layer();
+    io.ns("/", on_connect.with(authenticate));
+    layer
+}
+
+async fn authenticate(
+    socket: SocketRef,
+    State(context): State<Context>,
+    TryData(auth): TryData<Handshake>,
+) -> Result<(), Refused> {
+    let handshake = auth.unwrap_or_default();
+    let Some(token) = handshake.token.clone().filter(|t| !t.is_empty()) else {
+        metrics::counter!("ws_auth_failures_total").increment(1);
+        return Err(Refused(
+            "token_missing: the handshake needs auth: {token}".into(),
+        ));
+    };
+    let hub = &context.hub;
+    if let (Some(allowed), Some(origin)) = (
+        &hub.settings.allowed_origin,
+        socket.req_parts().headers.get(axum::http::header::ORIGIN),
+    ) && origin.to_str().ok() != Some(allowed.trim_end_matches('/'))
+    {
+        return Err(Refused("origin_not_allowed: origin not allowed".into()));
+    }
+    match verify(hub, &token).await {
+        Ok((caller, expires_at)) => {
+            socket.extensions.insert(Admitted {
+                token,
+                caller,
+                expires_at,
+                handshake,
+            });
+            Ok(())
+        }
+        Err(error) => {
+            tracing::info!(code = error.code, "socket.io authentication failed");
+            metrics::counter!("ws_auth_failures_total").increment(1);
+            Err(Refused(format!("{}: {}", error.code, error.detail)))
+        }
+    }
+}
+
+async fn on_connect(socket: SocketRef, State(context): State<Context>) {
+    let Some(admitted) = socket.extensions.remove::<Admitted>() else {
+        let _ = socket.disconnect();
+        return;
+    };
+    let (commands, receiver) = mpsc::channel(16);
+    socket.extensions.insert(Commands(commands));
+    socket.on("subscribe", on_subscribe);
+    socket.on("unsubscribe", on_unsubscribe);
+    socket.on("refresh", on_refresh);
+    socket.on_disconnect(on_disconnect);
+    tokio::spawn(serve(context, socket, admitted, receiver));
+}
+
+/// Dropping the line ends the session task.
+async fn on_disconnect(socket: SocketRef) {
+    socket.extensions.remove::<Commands>();
+}
+
+/// Hands a command to the socket's session task and acks its answer.
+async fn ask(
+    socket: &SocketRef,
+    ack: AckSender,
+    command: impl FnOnce(oneshot::Sender<Value>) -> Command,
+) {
+    let (reply, answer) = oneshot::channel();
+    let answer = match socket.extensions.get::<Commands>() {
+        Some(Commands(commands)) if commands.send(command(reply)).await.is_ok() => answer
+            .await
+            .unwrap_or_else(|_| json!({ "ok": false, "reason": "closed" })),
+        _ => json!({ "ok": false, "reason": "closed" }),
+    };
+    let _ = ack.send(&answer);
+}
+
+fn bad_request(ack: AckSender, expected: &str) {
+    let _ = ack.send(&json!({ "ok": false, "reason": "bad_request", "message": expected }));
+}
+
+async fn on_subscribe(socket: SocketRef, ack: AckSender, TryData(args): TryData<SubscribeArgs>) {
+    match args {
+        Ok(args) => ask(&socket, ack, |reply| Command::Subscribe(args, reply)).await,
+        Err(_) => bad_request(ack, "expected {room, offset?, epoch?}"),
+    }
+}
+
+async fn on_unsubscribe(socket: SocketRef, ack: AckSender, TryData(args): TryData<RoomArgs>) {
+    match args {
+        Ok(args) => ask(&socket, ack, |reply| Command::Unsubscribe(args.room, reply)).await,
+        Err(_) => bad_request(ack, "expected {room}"),
+    }
+}
+
+async fn on_refresh(socket: SocketRef, ack: AckSender, Data(args): Data<RefreshArgs>) {
+    ask(&socket, ack, |reply| Command::Refresh(args.token, reply)).await;
+}
+
+/// Emits admitted changes as Socket.IO events.
+struct Emitter {
+    socket: SocketRef,
+}
+
+impl Emitter {
+    /// Emits, waiting while the socket's buffer is full (replays can be
+    /// long); a buffer full for too long means a too slow client.
+    async fn emit(&self, event: &str, data: &Value) -> Result<(), Closing> {
+        let mut waited = Duration::ZERO;
+        loop {
+            match self.socket.emit(event, data) {
+                Ok(()) => return Ok(()),
+                Err(SendError::Socket(SocketError::InternalChannelFull)) if waited < SLOW_AFTER => {
+                    let pause = Duration::from_millis(5);
+                    tokio::time::sleep(pause).await;
+                    waited += pause;
+                }
+                Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                    return Err(Closing::new(
+                        close::SLOW_CONSUMER,
+                        "too slow: resume from your last offset",
+                    ));
+                }
+                Err(_) => return Err(Closing::send_failed()),
+            }
+        }
+    }
+}
+
+impl Transport for Emitter {
+    async fn feed(&mut self, outbound: &Outbound) -> Result<(), Closing> {
+        match outbound {
+            Outbound::Change(delivery) => {
+                let (event, data) = delivery.socketio();
+                self.emit(event, data).await
+            }
+            Outbound::Latest(frame) => {
+                let (event, data) = protocol::socketio_event(frame.as_str());
+                self.emit(&event, &data).await
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Closing> {
+        Ok(())
+    }
+}
+
+fn answer(recovered: bool, reason: Option<&str>) -> Value {
+    let mut answer = Map::new();
+    answer.insert("ok".into(), true.into());
+    answer.insert("recovered".into(), recovered.into());
+    if let Some(reason) = reason {
+        answer.insert("reason".into(), reason.into());
+    }
+    Value::Object(answer)
+}
+
+fn refused(reason: &str, message: &str) -> Value {
+    json!({ "ok": false, "recovered": false, "reason": reason, "message": message })
+}
+
+/// Subscribes one room and answers as the ack would.
+async fn subscribe(
+    session: &mut Session,
+    emitter: &mut Emitter,
+    room: &str,
+    offset: Option<&Value>,
+    epoch: Option<&str>,
+) -> Result<Value, Closing> {
+    let since = match protocol::parse_since(offset) {
+        Ok(since) => since,
+        Err(message) => return Ok(refused("invalid_offset", message)),
+    };
+    match session.subscribe(emitter, room, since, epoch).await? {
+        Ok(joined) => {
+            let answer = answer(joined.recovered, joined.reason);
+            session.release(emitter, joined).await?;
+            Ok(answer)
+        }
+        Err(refusal) => Ok(refused(refusal.code, &refusal.message)),
+    }
+}
+
+/// The socket's session task: default rooms, then commands and live changes
+/// until the socket goes or the session ends.
+async fn serve(
+    mut context: Context,
+    socket: SocketRef,
+    admitted: Admitted,
+    mut commands: mpsc::Receiver<Command>,
+) {
+    let hub = Arc::clone(&context.hub);
+    let Admitted {
+        token,
+        caller,
+        expires_at,
+        handshake,
+    } = admitted;
+    let mut session = Session::open(Arc::clone(&hub), token, caller, expires_at);
+    let id = session.id;
+    tracing::info!(connection = id, user = %session.caller.user_id, transport = ?socket.transport_type(), "socket.io connected");
+    let mut emitter = Emitter {
+        socket: socket.clone(),
+    };
+    let mut directory = hub.state.directory_changes.subscribe();
+    let closing = run(
+        &mut session,
+        &mut emitter,
+        handshake,
+        &mut commands,
+        &mut directory,
+        &mut context.shutdown,
+    )
+    .await;
+    drop(session);
+    if let Some(closing) = closing {
+        tracing::info!(
+            connection = id,
+            code = closing.code,
+            reason = closing.reason,
+            "socket.io session ended"
+        );
+        let _ = socket.emit(
+            "closing",
+            &json!({ "code": closing.code, "reason": closing.reason }),
+        );
+        let _ = socket.disconnect();
+    } else {
+        tracing::info!(connection = id, "socket.io disconnected");
+    }
+}
+
+/// Runs the session; `None` when the client went away.
+async fn run(
+    session: &mut Session,
+    emitter: &mut Emitter,
+    handshake: Handshake,
+    commands: &mut mpsc::Receiver<Command>,
+    directory: &mut broadcast::Receiver<String>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Closing> {
+    let rooms = room::default_rooms(&session.hub.state, &session.caller).await;
+    let mut joined = Map::new();
+    for name in rooms {
+        let offset = handshake.offsets.get(&name).or(handshake.offset.as_ref());
+        match subscribe(session, emitter, &name, offset, handshake.epoch.as_deref()).await {
+            Ok(answer) => joined.insert(name, answer),
+            Err(closing) => return Some(closing),
+        };
+    }
+    let head = feed::head(session.hub.state.store.database())
+        .await
+        .unwrap_or(0);
+    let ready = json!({
+        "user": session.caller.user_id,
+        "epoch": session.hub.epoch(),
+        "offset": head,
+        "rooms": joined,
+    });
+    if emitter.emit("ready", &ready).await.is_err() {
+        return None;
+    }
+    loop {
+        let expiry = session.until_expiry();
+        let step = tokio::select! {
+            command = commands.recv() => match command {
+                Some(command) => on_command(session, emitter, command).await,
+                None => return None,
+            },
+            outbound = session.queue.recv() => match outbound {
+                Some(first) => session.write_queued(emitter, first).await,
+                None => Err(Closing::new(close::SLOW_CONSUMER, "too slow: resume from your last offset")),
+            },
+            _ = tokio::time::sleep(expiry) => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
+            changed = directory.recv() => match changed {
+                Ok(user) if user == session.caller.user_id => recheck(session, emitter).await,
+                Err(broadcast::error::RecvError::Lagged(_)) => recheck(session, emitter).await,
+                _ => Ok(()),
+            },
+            _ = crate::stopped(shutdown) => Err(Closing::new(close::GOING_AWAY, "server shutting down")),
+        };
+        if let Err(closing) = step {
+            if !emitter.socket.connected() {
+                return None;
+            }
+            return Some(closing);
+        }
+    }
+}
+
+async fn recheck(session: &mut Session, emitter: &mut Emitter) -> Result<(), Closing> {
+    for room in session.recheck().await? {
+        emitter
+            .emit(
+                "unsubscribed",
+                &json!({ "room": room, "reason": "forbidden" }),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+async fn on_command(
+    session: &mut Session,
+    emitter: &mut Emitter,
+    command: Command,
+) -> Result<(), Closing> {
+    match command {
+        Command::Subscribe(args, reply) => {
+            let answer = subscribe(
+                session,
+                emitter,
+                &args.room,
+                args.offset.as_ref(),
+                args.epoch.as_deref(),
+            )
+            .await?;
+            let _ = reply.send(answer);
+        }
+        Command::Unsubscribe(room, reply) => {
+            let was_in = session.unsubscribe(&room);
+            let _ = reply.send(json!({ "ok": true, "recovered": false, "was_subscribed": was_in }));
+        }
+        Command::Refresh(token, reply) => {
+            let answer = match session.refresh(token).await {
+                Ok(()) => json!({ "ok": true }),
+                Err(refusal) => {
+                    json!({ "ok": false, "reason": refusal.code, "message": refusal.message })
+                }
+            };
+            let _ = reply.send(answer);
+        }
+    }
+    Ok(())
+}

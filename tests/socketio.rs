@@ -1,0 +1,368 @@
+//! `/socket.io/` end to end: the real binary and the real socket.io-client
+//! from npm (tests/socketio/client.mjs, installed with
+//! `npm ci --prefix tests/socketio`).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::app::{Backend, TestApp};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn client_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/socketio")
+}
+
+/// One `node client.mjs` process: its JSON lines, and its stdin to send
+/// events with acks (closing stdin disconnects).
+struct SioClient {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<Value>,
+}
+
+impl SioClient {
+    fn start(base_url: &str, token: Option<&str>, offset: Option<i64>, transports: &str) -> Self {
+        let dir = client_dir();
+        assert!(
+            dir.join("node_modules/socket.io-client").is_dir(),
+            "socket.io-client is not installed: run `npm ci --prefix tests/socketio`"
+        );
+        let offset = offset.map_or("-".to_owned(), |o| o.to_string());
+        let mut child = Command::new("node")
+            .arg(dir.join("client.mjs"))
+            .args([base_url, token.unwrap_or("-"), &offset, transports])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node runs (Node.js 20 is needed for the Socket.IO tests)");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| panic!("client printed a non-JSON line: {line}"));
+                if send.send(value).is_err() {
+                    return;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    fn connect(base_url: &str, token: &str, offset: Option<i64>) -> Self {
+        Self::start(base_url, Some(token), offset, "websocket")
+    }
+
+    fn next(&self) -> Value {
+        self.lines
+            .recv_timeout(DEADLINE)
+            .expect("the client prints a line in time")
+    }
+
+    /// Lines until one that `stop` accepts; returns those before it and it.
+    fn until(&self, stop: impl Fn(&Value) -> bool) -> (Vec<Value>, Value) {
+        let mut before = Vec::new();
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            assert!(Instant::now() < deadline, "gave up after {before:?}");
+            let line = self.next();
+            if stop(&line) {
+                return (before, line);
+            }
+            before.push(line);
+        }
+    }
+
+    /// Change events before `ready` (the replay), and `ready`.
+    fn ready(&self) -> (Vec<Value>, Value) {
+        let (before, ready) = self.until(|l| l["type"] == "event" && l["event"] == "ready");
+        (changes(&before), ready["arg"].clone())
+    }
+
+    /// The next `n` change events.
+    fn changes(&self, n: usize) -> Vec<Value> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let line = self.next();
+            got.extend(changes(&[line]));
+        }
+        got
+    }
+
+    fn emit(&mut self, event: &str, arg: Value) -> Value {
+        let stdin = self.stdin.as_mut().expect("still connected");
+        writeln!(stdin, "{}", json!({ "emit": event, "arg": arg })).expect("stdin writes");
+        let (_, ack) = self.until(|l| l["type"] == "ack");
+        ack["ack"].clone()
+    }
+
+    /// Disconnects and waits for the process.
+    fn disconnect(mut self) {
+        self.stdin.take();
+        let deadline = Instant::now() + DEADLINE;
+        while self.child.try_wait().expect("wait works").is_none() {
+            assert!(Instant::now() < deadline, "the client does not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for SioClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The feed changes among client lines: events with an `offset` field.
+fn changes(lines: &[Value]) -> Vec<Value> {
+    lines
+        .iter()
+        .filter(|l| l["type"] == "event" && l["arg"]["offset"].is_i64())
+        .map(|l| json!({ "event": l["event"], "offset": l["arg"]["offset"], "rooms": l["arg"]["rooms"], "data": l["arg"]["data"] }))
+        .collect()
+}
+
+fn offsets(events: &[Value]) -> Vec<i64> {
+    events
+        .iter()
+        .map(|e| e["offset"].as_i64().unwrap())
+        .collect()
+}
+
+async fn priority(app: &TestApp, id: &str, level: &str) {
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/api/tickets/{id}/priority"),
+            "agent-1",
+            Some(json!({ "priority": level })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Runs blocking client I/O off the async test's thread.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("no panic")
+}
+
+#[tokio::test]
+async fn a_socketio_client_resumes_with_exactly_the_missed_changes() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let base = app.server.base_url.clone();
+    let token = app.token("agent-1");
+    let client = {
+        let (base, token) = (base.clone(), token.clone());
+        blocking(move || {
+            let client = SioClient::connect(&base, &token, None);
+            let (replayed, ready) = client.ready();
+            assert!(replayed.is_empty(), "{replayed:?}");
+            assert_eq!(ready["user"], "agent-1");
+            assert_eq!(
+                ready["rooms"]["queue:queue-1"],
+                json!({ "ok": true, "recovered": false, "reason": "no_offset" })
+            );
+            client
+        })
+        .await
+    };
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let (client, created) = blocking(move || {
+        let created = client.changes(1);
+        (client, created)
+    })
+    .await;
+    assert_eq!(created[0]["event"], "ticket:created");
+    assert_eq!(created[0]["data"]["ticket_id"], id.as_str());
+    assert!(
+        created[0]["rooms"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("queue:queue-1"))
+    );
+    let last = created[0]["offset"].as_i64().unwrap();
+    blocking(move || client.disconnect()).await;
+
+    for level in ["high", "urgent", "low"] {
+        priority(&app, &id, level).await;
+    }
+    // Wait until the feed has the three changes, so the replay has them all.
+    app.eventually(&format!("/api/tickets/{id}"), "agent-1", |status, body| {
+        status == 200 && body["priority"] == "low"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let client = blocking(move || SioClient::connect(&base, &token, Some(last))).await;
+    let (client, missed, ready) = blocking(move || {
+        let (replayed, ready) = client.ready();
+        // A change the feed had not yet written when the room was joined comes live.
+        let missed = if replayed.len() < 3 {
+            let more = client.changes(3 - replayed.len());
+            replayed.into_iter().chain(more).collect()
+        } else {
+            replayed
+        };
+        (client, missed, ready)
+    })
+    .await;
+    assert_eq!(
+        ready["rooms"]["queue:queue-1"]["recovered"], true,
+        "{ready}"
+    );
+    let names: Vec<&str> = missed
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ticket:priority_changed"; 3], "{missed:?}");
+    let levels: Vec<&str> = missed
+        .iter()
+        .map(|e| e["data"]["to"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(levels, ["high", "urgent", "low"], "{missed:?}");
+    let got = offsets(&missed);
+    assert!(
+        got[0] > last && got.windows(2).all(|w| w[0] < w[1]),
+        "{got:?}"
+    );
+
+    priority(&app, &id, "medium").await;
+    let live = blocking(move || {
+        let live = client.changes(1);
+        client.disconnect();
+        live
+    })
+    .await;
+    assert_eq!(
+        live[0]["data"]["to"], "medium",
+        "no duplicate before the live change"
+    );
+    assert!(live[0]["offset"].as_i64().unwrap() > *got.last().unwrap());
+}
+
+#[tokio::test]
+async fn a_customer_socket_never_gets_another_companys_changes() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let base = app.server.base_url.clone();
+    let (acme, globex) = (app.token("cust-acme"), app.token("cust-globex"));
+    let (acme, globex) = blocking(move || {
+        let acme = SioClient::connect(&base, &acme, None);
+        let globex = SioClient::connect(&base, &globex, None);
+        let (_, ready) = acme.ready();
+        assert_eq!(ready["rooms"]["company:acme"]["ok"], true, "{ready}");
+        globex.ready();
+        (acme, globex)
+    })
+    .await;
+    let acme_ticket = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let globex_ticket = app.open_ticket("agent-2", "queue-2", "globex").await;
+    let (acme_got, globex_got) = blocking(move || {
+        let acme_got = acme.changes(1);
+        // Globex's own ticket comes after Acme's: anything of Acme's would be first.
+        let globex_got = globex.changes(1);
+        (acme_got, globex_got)
+    })
+    .await;
+    assert_eq!(acme_got[0]["data"]["ticket_id"], acme_ticket.as_str());
+    assert_eq!(globex_got[0]["event"], "ticket:created");
+    assert_eq!(
+        globex_got[0]["data"]["ticket_id"],
+        globex_ticket.as_str(),
+        "{globex_got:?}"
+    );
+    assert!(
+        globex_got[0]["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|room| !room.as_str().unwrap().contains("acme")),
+        "{globex_got:?}"
+    );
+}
+
+#[tokio::test]
+async fn missing_bad_and_expired_tokens_get_connect_error_saying_which() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let expired = app.token_with("agent-1", |claims| claims.exp -= 7200);
+    let base = app.server.base_url.clone();
+    blocking(move || {
+        for (token, reason) in [
+            (None, "token_missing"),
+            (Some("not-a-token"), "invalid_token"),
+            (Some(expired.as_str()), "token_expired"),
+        ] {
+            let client = SioClient::start(&base, token, None, "websocket");
+            let line = client.next();
+            assert_eq!(line["type"], "connect_error", "{line}");
+            let message = line["message"].as_str().unwrap();
+            assert!(message.starts_with(reason), "{reason}: {message}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn subscribe_answers_through_the_ack_and_polling_works() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let base = app.server.base_url.clone();
+    let token = app.token("agent-1");
+    blocking(move || {
+        let mut client = SioClient::start(&base, Some(&token), None, "polling");
+        let (_, connected) = client.until(|l| l["type"] == "connect");
+        assert_eq!(connected["transport"], "polling");
+        client.ready();
+        let ack = client.emit("subscribe", json!({ "room": "queue:queue-2" }));
+        assert_eq!(
+            (ack["ok"].as_bool(), ack["reason"].as_str()),
+            (Some(false), Some("forbidden")),
+            "{ack}"
+        );
+        let ack = client.emit(
+            "subscribe",
+            json!({ "room": format!("ticket:{id}"), "offset": 0 }),
+        );
+        assert_eq!(ack["ok"], true, "{ack}");
+        assert_eq!(ack["recovered"], true, "{ack}");
+        let ack = client.emit("unsubscribe", json!({ "room": format!("ticket:{id}") }));
+        assert_eq!(ack["ok"], true, "{ack}");
+        client.disconnect();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn token_expiry_ends_the_socket_with_a_reason() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let short = app.token_with("agent-1", |claims| {
+        claims.exp = time::OffsetDateTime::now_utc().unix_timestamp() + 2;
+    });
+    let base = app.server.base_url.clone();
+    blocking(move || {
+        let client = SioClient::connect(&base, &short, None);
+        client.ready();
+        let (_, closing) = client.until(|l| l["type"] == "event" && l["event"] == "closing");
+        assert_eq!(
+            closing["arg"],
+            json!({ "code": 4001, "reason": "token expired" })
+        );
+        let (_, gone) = client.until(|l| l["type"] == "disconnect");
+        assert_eq!(gone["reason"], "io server disconnect");
+    })
+    .await;
+}
