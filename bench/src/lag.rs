@@ -3,7 +3,8 @@
 //!
 //! For each backend: a fresh database with the directory of
 //! [`crate::workload`] inserted, one `Runner::run` per projection of the
-//! registry (default settings, as `bomizzel serve` runs them), and commands
+//! registry (default settings, as `bomizzel serve` runs them; or only those
+//! named by `--projections`, to see one without the others), and commands
 //! of the workload's ticket lifecycles appended on an open-loop schedule of
 //! `--rate` per second: a pacer releases the i-th command at
 //! `start + i / rate` whether or not earlier ones have finished, and one of
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bomizzel_projections::checkpoint::{self, State};
-use bomizzel_projections::{Runner, RunnerSettings, registry};
+use bomizzel_projections::{Projection, Runner, RunnerSettings, registry};
 use bomizzel_store::EventStore;
 use clap::Args;
 use serde::Serialize;
@@ -64,6 +65,10 @@ pub struct LagArgs {
     /// Concurrent lanes sending the scheduled commands.
     #[arg(long, default_value_t = 64)]
     lanes: usize,
+    /// Run only these projections (default: all), to see one's lag without
+    /// the others competing for the database.
+    #[arg(long, value_delimiter = ',')]
+    projections: Vec<String>,
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/lag.json")]
     out: PathBuf,
@@ -84,6 +89,7 @@ struct Config {
     warmup_secs: u64,
     duration_secs: u64,
     lanes: usize,
+    projections: Vec<&'static str>,
     runner_batch_size: u32,
     target_p99_ms: f64,
 }
@@ -126,10 +132,11 @@ struct Acked {
 type Commits = Vec<(i64, Instant)>;
 
 pub async fn run(args: LagArgs) -> Result<()> {
+    let chosen = chosen(&args.projections)?;
     let mut runs = Vec::new();
     for backend in args.backends.backends() {
         let result = on_fresh_database(backend, &args.backends.postgres_url, |url| {
-            run_once(&args, backend, url)
+            run_once(&args, &chosen, backend, url)
         })
         .await
         .with_context(|| format!("lag on {backend}"))?;
@@ -139,7 +146,11 @@ pub async fn run(args: LagArgs) -> Result<()> {
     print!("{}", table(&runs));
     let failed: Vec<String> = runs
         .iter()
-        .flat_map(|run| run.problems.iter().map(move |p| format!("{}: {p}", run.backend)))
+        .flat_map(|run| {
+            run.problems
+                .iter()
+                .map(move |p| format!("{}: {p}", run.backend))
+        })
         .collect();
     let report = Report {
         benchmark: "lag",
@@ -150,6 +161,7 @@ pub async fn run(args: LagArgs) -> Result<()> {
             warmup_secs: args.warmup_secs,
             duration_secs: args.duration_secs,
             lanes: args.lanes,
+            projections: chosen.iter().map(|p| p.name()).collect(),
             runner_batch_size: RunnerSettings::default().batch_size,
             target_p99_ms: TARGET_P99_MS,
         },
@@ -163,7 +175,30 @@ pub async fn run(args: LagArgs) -> Result<()> {
     Ok(())
 }
 
-async fn run_once(args: &LagArgs, backend: Backend, url: String) -> Result<RunResult> {
+/// The projections named in `names`, or all of them.
+fn chosen(names: &[String]) -> Result<Vec<Arc<dyn Projection>>> {
+    if names.is_empty() {
+        return Ok(registry::all());
+    }
+    names
+        .iter()
+        .map(|name| {
+            registry::by_name(name).with_context(|| {
+                format!(
+                    "no projection {name:?}; there are {}",
+                    registry::names().join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+async fn run_once(
+    args: &LagArgs,
+    chosen: &[Arc<dyn Projection>],
+    backend: Backend,
+    url: String,
+) -> Result<RunResult> {
     let store = EventStore::open(&url)
         .await
         .with_context(|| format!("cannot open the {backend} store"))?;
@@ -175,10 +210,17 @@ async fn run_once(args: &LagArgs, backend: Backend, url: String) -> Result<RunRe
     let mut runners = JoinSet::new();
     let mut watchers = Vec::new();
     let mut committed = Vec::new();
-    for projection in registry::all() {
-        let runner = Runner::new(store.clone(), projection, RunnerSettings::default());
+    for projection in chosen {
+        let runner = Runner::new(
+            store.clone(),
+            Arc::clone(projection),
+            RunnerSettings::default(),
+        );
         committed.push((runner.name(), runner.committed()));
-        watchers.push((runner.name(), tokio::spawn(watch_commits(runner.committed()))));
+        watchers.push((
+            runner.name(),
+            tokio::spawn(watch_commits(runner.committed())),
+        ));
         runners.spawn(runner.run(shutdown.clone()));
     }
 
@@ -217,11 +259,16 @@ async fn run_once(args: &LagArgs, backend: Backend, url: String) -> Result<RunRe
     let head = store.head().await?;
     let mut problems = Vec::new();
     if usize::try_from(head).ok() != Some(acked.len()) {
-        problems.push(format!("head {head} for {} acknowledged appends", acked.len()));
+        problems.push(format!(
+            "head {head} for {} acknowledged appends",
+            acked.len()
+        ));
     }
     for (name, receiver) in &mut committed {
-        let reached = tokio::time::timeout(SETTLE_TIMEOUT, receiver.wait_for(|p| *p >= head)).await;
-        if !matches!(reached, Ok(Ok(_))) {
+        let reached = tokio::time::timeout(SETTLE_TIMEOUT, receiver.wait_for(|p| *p >= head))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if !reached {
             problems.push(format!(
                 "{name} committed {} of head {head} {SETTLE_TIMEOUT:?} after the schedule ended",
                 *receiver.borrow()
@@ -386,10 +433,26 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
         let acked = [
-            Acked { position: 1, sent: t0, returned: at(10) },
-            Acked { position: 2, sent: t0, returned: at(10) },
-            Acked { position: 3, sent: t0, returned: at(20) },
-            Acked { position: 9, sent: t0, returned: at(20) },
+            Acked {
+                position: 1,
+                sent: t0,
+                returned: at(10),
+            },
+            Acked {
+                position: 2,
+                sent: t0,
+                returned: at(10),
+            },
+            Acked {
+                position: 3,
+                sent: t0,
+                returned: at(20),
+            },
+            Acked {
+                position: 9,
+                sent: t0,
+                returned: at(20),
+            },
         ];
         // Position 1 was committed before its append returned: no lag.
         let commits = vec![(1, at(5)), (3, at(25))];

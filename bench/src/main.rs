@@ -11,6 +11,8 @@
 mod append;
 mod backend;
 mod harness;
+mod http;
+mod lag;
 mod rebuild;
 mod report;
 mod workload;
@@ -33,6 +35,14 @@ enum Command {
     /// Projection rebuild speed: generate a log of realistic ticket
     /// lifecycles, then rebuild every projection from zero, timed.
     Rebuild(rebuild::RebuildArgs),
+    /// Projection lag: every projection running live while commands are
+    /// appended at a steady rate; time from an append's return to each
+    /// projection's commit of it.
+    Lag(lag::LagArgs),
+    /// HTTP command throughput and latency of the real server binary,
+    /// started as a child process, under keep-alive connections sending a
+    /// realistic command mix.
+    Http(http::HttpArgs),
 }
 
 #[tokio::main]
@@ -50,5 +60,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Append(args) => append::run(args).await,
         Command::Rebuild(args) => rebuild::run(args).await,
+        Command::Lag(args) => lag::run(args).await,
+        Command::Http(args) => http::run(args).await,
     }
 }

@@ -18,6 +18,11 @@
 //! and events / total time (how fast the whole set of read models comes
 //! back).
 //!
+//! Before the projections, the whole log is read and decoded once the way
+//! a runner reads it (`read_all` in batches, `ProjectedEvent::decode`),
+//! applying nothing: the part of each projection's time that is not its
+//! own work.
+//!
 //! Verified: the head equals the events appended; afterwards every
 //! projection's checkpoint equals the head and is `live`, and the tickets
 //! read model holds one row per ticket opened. Rows per read-model table
@@ -31,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bomizzel_projections::checkpoint::{self, State};
-use bomizzel_projections::{Runner, RunnerSettings, registry};
+use bomizzel_projections::{ProjectedEvent, Runner, RunnerSettings, registry};
 use bomizzel_store::{Database, EventStore};
 use clap::Args;
 use serde::Serialize;
@@ -87,6 +92,8 @@ struct RunResult {
     engine: String,
     load: Load,
     generation: Generation,
+    /// Reading and decoding the log alone, no projection.
+    scan: ProjectionResult,
     projections: Vec<ProjectionResult>,
     /// From the first reset to the last projection's last commit.
     total_secs: f64,
@@ -115,6 +122,7 @@ struct ProjectionResult {
     name: &'static str,
     secs: f64,
     events_per_sec: f64,
+    /// Transactions (for the scan: reads) of up to `batch_size` events.
     transactions: u64,
     cpu: Option<CpuUsage>,
     /// Rows per table of the read model after the rebuild.
@@ -186,6 +194,12 @@ async fn run_once(args: &RebuildArgs, backend: Backend, url: String) -> Result<R
         generation.events, generation.tickets, generation.secs, generation.events_per_sec
     );
 
+    let scan = scan(&store, args.batch_size).await?;
+    println!(
+        "{backend:>8}: read and decoded the log in {:.1} s ({:.0} events/s)",
+        scan.secs, scan.events_per_sec
+    );
+
     let started = Instant::now();
     let mut projections = Vec::new();
     for projection in registry::all() {
@@ -205,6 +219,7 @@ async fn run_once(args: &RebuildArgs, backend: Backend, url: String) -> Result<R
         engine,
         load: load.finish(),
         generation,
+        scan,
         total_secs: total,
         applied_events_per_sec: events * projections.len() as f64 / total,
         events_per_sec: events / total,
@@ -266,6 +281,34 @@ async fn generate(
         secs,
         events_per_sec: events as f64 / secs,
         cpu: cpu.finish(),
+    })
+}
+
+/// Reads and decodes the whole log in batches as a runner does.
+async fn scan(store: &EventStore, batch_size: u32) -> Result<ProjectionResult> {
+    let cpu = CpuSampler::start(database_pids(store.database()).await);
+    let started = Instant::now();
+    let mut after = 0;
+    let mut transactions = 0;
+    loop {
+        let batch = store.read_all(after, batch_size).await?;
+        let Some(last) = batch.last().map(|event| event.position) else {
+            break;
+        };
+        transactions += 1;
+        for event in batch {
+            ProjectedEvent::decode(event)?;
+        }
+        after = last;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok(ProjectionResult {
+        name: "(read+decode)",
+        secs,
+        events_per_sec: after as f64 / secs,
+        transactions,
+        cpu: cpu.finish(),
+        rows: BTreeMap::new(),
     })
 }
 
@@ -369,7 +412,7 @@ fn projection_table(runs: &[RunResult]) -> Table {
         "rows",
     ]);
     for run in runs {
-        for projection in &run.projections {
+        for projection in std::iter::once(&run.scan).chain(&run.projections) {
             let cpu = |f: fn(&CpuUsage) -> f64| {
                 projection
                     .cpu

@@ -216,19 +216,19 @@ pub mod text {
     use super::*;
 
     pub fn title(rng: &mut impl Rng) -> String {
-        pick(rng, TITLES).to_owned()
+        (*pick(rng, TITLES)).to_owned()
     }
 
     pub fn description(rng: &mut impl Rng) -> String {
-        pick(rng, DESCRIPTIONS).to_owned()
+        (*pick(rng, DESCRIPTIONS)).to_owned()
     }
 
     pub fn reply(rng: &mut impl Rng) -> String {
-        pick(rng, REPLIES).to_owned()
+        (*pick(rng, REPLIES)).to_owned()
     }
 
     pub fn note(rng: &mut impl Rng) -> String {
-        pick(rng, NOTES).to_owned()
+        (*pick(rng, NOTES)).to_owned()
     }
 
     /// Zero to three tags.
@@ -266,12 +266,12 @@ pub enum Clock {
 }
 
 impl Clock {
-    /// The last `days` days (ending a day ago, so that a ticket's later
-    /// steps stay in the past).
+    /// `days` days ending a week ago: a ticket's steps are at most three
+    /// hours apart and a lifecycle has fewer than 40, so all stay in the past.
     pub fn past_days(days: i64) -> Self {
         let span = time::Duration::days(days);
         Self::History {
-            from: OffsetDateTime::now_utc() - span - time::Duration::days(1),
+            from: OffsetDateTime::now_utc() - span - time::Duration::weeks(1),
             span,
         }
     }
