@@ -20,6 +20,23 @@ fn client_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/socketio")
 }
 
+/// Whether the pinned socket.io-client is installed. Without it the test
+/// says it was skipped, unless `BOMIZZEL_REQUIRE_SOCKETIO=1` (set by CI)
+/// makes that a failure.
+fn client_installed(test: &str) -> bool {
+    let installed = client_dir().join("node_modules/socket.io-client").is_dir();
+    if !installed {
+        assert!(
+            std::env::var("BOMIZZEL_REQUIRE_SOCKETIO").as_deref() != Ok("1"),
+            "socket.io-client is not installed: run `npm ci --prefix tests/socketio`"
+        );
+        eprintln!(
+            "skipped {test}: run `npm ci --prefix tests/socketio` (needs Node.js 20) to run it"
+        );
+    }
+    installed
+}
+
 /// One `node client.mjs` process: its JSON lines, and its stdin to send
 /// events with acks (closing stdin disconnects).
 struct SioClient {
@@ -31,10 +48,6 @@ struct SioClient {
 impl SioClient {
     fn start(base_url: &str, token: Option<&str>, offset: Option<i64>, transports: &str) -> Self {
         let dir = client_dir();
-        assert!(
-            dir.join("node_modules/socket.io-client").is_dir(),
-            "socket.io-client is not installed: run `npm ci --prefix tests/socketio`"
-        );
         let offset = offset.map_or("-".to_owned(), |o| o.to_string());
         let mut child = Command::new("node")
             .arg(dir.join("client.mjs"))
@@ -163,6 +176,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 #[tokio::test]
 async fn a_socketio_client_resumes_with_exactly_the_missed_changes() {
+    if !client_installed("a_socketio_client_resumes_with_exactly_the_missed_changes") {
+        return;
+    }
     let app = TestApp::start(Backend::Sqlite, &[]).await;
     let base = app.server.base_url.clone();
     let token = app.token("agent-1");
@@ -257,6 +273,9 @@ async fn a_socketio_client_resumes_with_exactly_the_missed_changes() {
 
 #[tokio::test]
 async fn a_customer_socket_never_gets_another_companys_changes() {
+    if !client_installed("a_customer_socket_never_gets_another_companys_changes") {
+        return;
+    }
     let app = TestApp::start(Backend::Sqlite, &[]).await;
     let base = app.server.base_url.clone();
     let (acme, globex) = (app.token("cust-acme"), app.token("cust-globex"));
@@ -297,6 +316,9 @@ async fn a_customer_socket_never_gets_another_companys_changes() {
 
 #[tokio::test]
 async fn missing_bad_and_expired_tokens_get_connect_error_saying_which() {
+    if !client_installed("missing_bad_and_expired_tokens_get_connect_error_saying_which") {
+        return;
+    }
     let app = TestApp::start(Backend::Sqlite, &[]).await;
     let expired = app.token_with("agent-1", |claims| claims.exp -= 7200);
     let base = app.server.base_url.clone();
@@ -318,6 +340,9 @@ async fn missing_bad_and_expired_tokens_get_connect_error_saying_which() {
 
 #[tokio::test]
 async fn subscribe_answers_through_the_ack_and_polling_works() {
+    if !client_installed("subscribe_answers_through_the_ack_and_polling_works") {
+        return;
+    }
     let app = TestApp::start(Backend::Sqlite, &[]).await;
     let id = app.open_ticket("agent-1", "queue-1", "acme").await;
     let base = app.server.base_url.clone();
@@ -348,6 +373,9 @@ async fn subscribe_answers_through_the_ack_and_polling_works() {
 
 #[tokio::test]
 async fn token_expiry_ends_the_socket_with_a_reason() {
+    if !client_installed("token_expiry_ends_the_socket_with_a_reason") {
+        return;
+    }
     let app = TestApp::start(Backend::Sqlite, &[]).await;
     let short = app.token_with("agent-1", |claims| {
         claims.exp = time::OffsetDateTime::now_utc().unix_timestamp() + 2;
