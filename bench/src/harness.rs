@@ -1,37 +1,91 @@
 //! What the `rebuild`, `lag` and `http` benchmarks share around a
-//! measurement: a fresh database per run, removed whatever happens (Ctrl-C
-//! included); the machine's load before and after, from `/proc/loadavg`,
-//! noted with every result because this machine is shared and a result
-//! taken while other work ran must say so; and the progress bars.
+//! measurement: one run per backend, each on a fresh database removed
+//! whatever happens (Ctrl-C included); the machine's load before and after,
+//! from `/proc/loadavg`, noted with every result because this machine is
+//! shared and a result taken while other work ran must say so; the progress
+//! bars; and the JSON report, which fails the command when a run did not
+//! verify.
 
 use std::future::Future;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::backend::{Backend, FreshDatabase};
+use crate::backend::{Backend, BackendArgs, FreshDatabase};
+use crate::report::{Machine, write_json};
 
-/// Runs `run` with the URL of a database created for it, then removes the
-/// database (after `run` has finished and dropped its connections).
-pub async fn on_fresh_database<T, F>(
-    backend: Backend,
-    postgres_url: &str,
-    run: impl FnOnce(String) -> F,
-) -> Result<T>
+/// Runs `run` once per chosen backend, each time with the URL of a
+/// database created for it and removed afterwards (once `run` has finished
+/// and dropped its connections).
+pub async fn on_each_backend<T, F>(
+    benchmark: &str,
+    backends: &BackendArgs,
+    mut run: impl FnMut(Backend, String) -> F,
+) -> Result<Vec<T>>
 where
     F: Future<Output = Result<T>>,
 {
-    let database = FreshDatabase::create(backend, postgres_url).await?;
-    let outcome = tokio::select! {
-        outcome = run(database.url().to_owned()) => outcome,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-    };
-    let removed = database.remove().await;
-    let result = outcome?;
-    removed?;
-    Ok(result)
+    let mut results = Vec::new();
+    for backend in backends.backends() {
+        let database = FreshDatabase::create(backend, &backends.postgres_url).await?;
+        let outcome = tokio::select! {
+            outcome = run(backend, database.url().to_owned()) => outcome,
+            _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+        };
+        let removed = database.remove().await;
+        results.push(outcome.with_context(|| format!("{benchmark} on {backend}"))?);
+        removed?;
+    }
+    Ok(results)
+}
+
+/// What a run found wrong, for [`Report::conclude`].
+pub trait Verdict {
+    fn backend(&self) -> Backend;
+    /// Empty when everything verified.
+    fn problems(&self) -> &[String];
+}
+
+/// The JSON file a benchmark writes.
+#[derive(Debug, Serialize)]
+pub struct Report<C, R> {
+    benchmark: &'static str,
+    machine: Machine,
+    config: C,
+    runs: Vec<R>,
+}
+
+impl<C: Serialize, R: Serialize + Verdict> Report<C, R> {
+    pub fn new(benchmark: &'static str, config: C, runs: Vec<R>) -> Self {
+        Self {
+            benchmark,
+            machine: Machine::describe(),
+            config,
+            runs,
+        }
+    }
+
+    /// Writes the report to `out`, then fails if any run did not verify.
+    pub fn conclude(&self, out: &Path) -> Result<()> {
+        write_json(out, self)?;
+        println!("wrote {}", out.display());
+        let failed: Vec<String> = self
+            .runs
+            .iter()
+            .flat_map(|run| {
+                run.problems()
+                    .iter()
+                    .map(move |problem| format!("{}: {problem}", run.backend()))
+            })
+            .collect();
+        if !failed.is_empty() {
+            bail!("verification failed: {}", failed.join("; "));
+        }
+        Ok(())
+    }
 }
 
 /// A run's timeline: a warm-up, then the measured window.

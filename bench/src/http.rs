@@ -51,8 +51,8 @@ use uuid::Uuid;
 
 use crate::append::database_pids;
 use crate::backend::{Backend, BackendArgs, engine_version};
-use crate::harness::{Load, Window, on_fresh_database, time_bar};
-use crate::report::{CpuSampler, Latency, LatencySummary, Machine, Table, write_json};
+use crate::harness::{Load, Report, Verdict, Window, on_each_backend, time_bar};
+use crate::report::{CpuSampler, Latency, LatencySummary, Table};
 use crate::workload::{Directory, text};
 
 /// The HS256 secret the server is started with and tokens are minted for.
@@ -88,14 +88,6 @@ pub struct HttpArgs {
 }
 
 #[derive(Debug, Serialize)]
-struct Report {
-    benchmark: &'static str,
-    machine: Machine,
-    config: Config,
-    runs: Vec<RunResult>,
-}
-
-#[derive(Debug, Serialize)]
 struct Config {
     backends: Vec<Backend>,
     connections: usize,
@@ -105,6 +97,16 @@ struct Config {
     mix_percent: BTreeMap<&'static str, u32>,
     target_commands_per_sec: f64,
     target_p99_ms: f64,
+}
+
+impl Verdict for RunResult {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn problems(&self) -> &[String] {
+        &self.problems
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -204,48 +206,25 @@ pub async fn run(args: HttpArgs) -> Result<()> {
             server_binary.display()
         );
     }
-    let mut runs = Vec::new();
-    for backend in args.backends.backends() {
-        let result = on_fresh_database(backend, &args.backends.postgres_url, |url| {
-            run_once(&args, &server_binary, backend, url)
-        })
-        .await
-        .with_context(|| format!("http on {backend}"))?;
-        runs.push(result);
-    }
+    let runs = on_each_backend("http", &args.backends, |backend, url| {
+        run_once(&args, &server_binary, backend, url)
+    })
+    .await?;
     println!();
     print!("{}", table(&runs));
     println!();
     print!("{}", kind_table(&runs));
-    let failed: Vec<String> = runs
-        .iter()
-        .flat_map(|run| {
-            run.problems
-                .iter()
-                .map(move |p| format!("{}: {p}", run.backend))
-        })
-        .collect();
-    let report = Report {
-        benchmark: "http",
-        machine: Machine::describe(),
-        config: Config {
-            backends: args.backends.backends(),
-            connections: args.connections,
-            warmup_secs: args.warmup_secs,
-            duration_secs: args.duration_secs,
-            server_binary,
-            mix_percent: Kind::ALL.iter().map(|k| (k.name(), k.percent())).collect(),
-            target_commands_per_sec: TARGET_COMMANDS_PER_SEC,
-            target_p99_ms: TARGET_P99_MS,
-        },
-        runs,
+    let config = Config {
+        backends: args.backends.backends(),
+        connections: args.connections,
+        warmup_secs: args.warmup_secs,
+        duration_secs: args.duration_secs,
+        server_binary,
+        mix_percent: Kind::ALL.iter().map(|k| (k.name(), k.percent())).collect(),
+        target_commands_per_sec: TARGET_COMMANDS_PER_SEC,
+        target_p99_ms: TARGET_P99_MS,
     };
-    write_json(&args.out, &report)?;
-    println!("wrote {}", args.out.display());
-    if !failed.is_empty() {
-        bail!("verification failed: {}", failed.join("; "));
-    }
-    Ok(())
+    Report::new("http", config, runs).conclude(&args.out)
 }
 
 async fn run_once(

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use bomizzel_projections::checkpoint::{self, State};
 use bomizzel_projections::{Projection, Runner, RunnerSettings, registry};
 use bomizzel_store::EventStore;
@@ -40,8 +40,8 @@ use tokio::task::JoinSet;
 
 use crate::append::database_pids;
 use crate::backend::{Backend, BackendArgs, engine_version};
-use crate::harness::{Load, Window, on_fresh_database, time_bar};
-use crate::report::{CpuSampler, CpuUsage, Latency, LatencySummary, Machine, Table, write_json};
+use crate::harness::{Load, Report, Verdict, Window, on_each_backend, time_bar};
+use crate::report::{CpuSampler, CpuUsage, Latency, LatencySummary, Table};
 use crate::workload::{Clock, Directory, Lane};
 
 /// Longest wait for the projections to reach the head after the schedule.
@@ -75,14 +75,6 @@ pub struct LagArgs {
 }
 
 #[derive(Debug, Serialize)]
-struct Report {
-    benchmark: &'static str,
-    machine: Machine,
-    config: Config,
-    runs: Vec<RunResult>,
-}
-
-#[derive(Debug, Serialize)]
 struct Config {
     backends: Vec<Backend>,
     rate: u32,
@@ -92,6 +84,16 @@ struct Config {
     projections: Vec<&'static str>,
     runner_batch_size: u32,
     target_p99_ms: f64,
+}
+
+impl Verdict for RunResult {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn problems(&self) -> &[String] {
+        &self.problems
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -133,46 +135,23 @@ type Commits = Vec<(i64, Instant)>;
 
 pub async fn run(args: LagArgs) -> Result<()> {
     let chosen = chosen(&args.projections)?;
-    let mut runs = Vec::new();
-    for backend in args.backends.backends() {
-        let result = on_fresh_database(backend, &args.backends.postgres_url, |url| {
-            run_once(&args, &chosen, backend, url)
-        })
-        .await
-        .with_context(|| format!("lag on {backend}"))?;
-        runs.push(result);
-    }
+    let runs = on_each_backend("lag", &args.backends, |backend, url| {
+        run_once(&args, &chosen, backend, url)
+    })
+    .await?;
     println!();
     print!("{}", table(&runs));
-    let failed: Vec<String> = runs
-        .iter()
-        .flat_map(|run| {
-            run.problems
-                .iter()
-                .map(move |p| format!("{}: {p}", run.backend))
-        })
-        .collect();
-    let report = Report {
-        benchmark: "lag",
-        machine: Machine::describe(),
-        config: Config {
-            backends: args.backends.backends(),
-            rate: args.rate,
-            warmup_secs: args.warmup_secs,
-            duration_secs: args.duration_secs,
-            lanes: args.lanes,
-            projections: chosen.iter().map(|p| p.name()).collect(),
-            runner_batch_size: RunnerSettings::default().batch_size,
-            target_p99_ms: TARGET_P99_MS,
-        },
-        runs,
+    let config = Config {
+        backends: args.backends.backends(),
+        rate: args.rate,
+        warmup_secs: args.warmup_secs,
+        duration_secs: args.duration_secs,
+        lanes: args.lanes,
+        projections: chosen.iter().map(|p| p.name()).collect(),
+        runner_batch_size: RunnerSettings::default().batch_size,
+        target_p99_ms: TARGET_P99_MS,
     };
-    write_json(&args.out, &report)?;
-    println!("wrote {}", args.out.display());
-    if !failed.is_empty() {
-        bail!("verification failed: {}", failed.join("; "));
-    }
-    Ok(())
+    Report::new("lag", config, runs).conclude(&args.out)
 }
 
 /// The projections named in `names`, or all of them.
@@ -305,7 +284,7 @@ async fn run_once(
             commits: commits.len(),
         });
     }
-    let result = RunResult {
+    Ok(RunResult {
         backend,
         engine,
         load,
@@ -318,8 +297,7 @@ async fn run_once(
         verified: problems.is_empty(),
         problems,
         cpu,
-    };
-    Ok(result)
+    })
 }
 
 /// Releases commands on schedule until the window ends, then closes the

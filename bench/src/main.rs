@@ -2,10 +2,17 @@
 //!
 //! Each subcommand is one benchmark in its own module; they share the
 //! throw-away databases of [`backend`] and the histograms, tables and JSON
-//! output of [`report`]. Build in release mode:
+//! output of [`report`]. `rebuild`, `lag` and `http` also share the
+//! simulated help desk of [`workload`] and the per-backend runs, machine
+//! load notes and verdicts of [`harness`]. Build in release mode (`http`
+//! starts the `bomizzel` binary found next to this one):
 //!
 //! ```text
-//! cargo run --release -p bomizzel-bench -- append --backend both --concurrency 1,64
+//! cargo build --release -p bomizzel-bench -p bomizzel
+//! target/release/bomizzel-bench append --backend both --concurrency 1,64
+//! target/release/bomizzel-bench rebuild --backend both --events 1000000
+//! target/release/bomizzel-bench lag --backend both --rate 1000 --duration-secs 20
+//! target/release/bomizzel-bench http --backend both --connections 64 --duration-secs 20
 //! ```
 
 mod append;

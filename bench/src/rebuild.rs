@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use bomizzel_projections::checkpoint::{self, State};
 use bomizzel_projections::{ProjectedEvent, Runner, RunnerSettings, registry};
 use bomizzel_store::{Database, EventStore};
@@ -44,8 +44,8 @@ use tokio::task::JoinSet;
 
 use crate::append::database_pids;
 use crate::backend::{Backend, BackendArgs, engine_version};
-use crate::harness::{Load, count_bar, on_fresh_database};
-use crate::report::{CpuSampler, CpuUsage, Machine, Table, write_json};
+use crate::harness::{Load, Report, Verdict, count_bar, on_each_backend};
+use crate::report::{CpuSampler, CpuUsage, Table};
 use crate::workload::{Clock, Directory, Lane};
 
 /// Days of history the generated tickets are spread over.
@@ -70,20 +70,22 @@ pub struct RebuildArgs {
 }
 
 #[derive(Debug, Serialize)]
-struct Report {
-    benchmark: &'static str,
-    machine: Machine,
-    config: Config,
-    runs: Vec<RunResult>,
-}
-
-#[derive(Debug, Serialize)]
 struct Config {
     backends: Vec<Backend>,
     events: u64,
     batch_size: u32,
     appenders: usize,
     history_days: i64,
+}
+
+impl Verdict for RunResult {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn problems(&self) -> &[String] {
+        &self.problems
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -130,45 +132,22 @@ struct ProjectionResult {
 }
 
 pub async fn run(args: RebuildArgs) -> Result<()> {
-    let mut runs = Vec::new();
-    for backend in args.backends.backends() {
-        let result = on_fresh_database(backend, &args.backends.postgres_url, |url| {
-            run_once(&args, backend, url)
-        })
-        .await
-        .with_context(|| format!("rebuild on {backend}"))?;
-        runs.push(result);
-    }
+    let runs = on_each_backend("rebuild", &args.backends, |backend, url| {
+        run_once(&args, backend, url)
+    })
+    .await?;
     println!();
     print!("{}", projection_table(&runs));
     println!();
     print!("{}", total_table(&runs));
-    let failed: Vec<String> = runs
-        .iter()
-        .flat_map(|run| {
-            run.problems
-                .iter()
-                .map(move |p| format!("{}: {p}", run.backend))
-        })
-        .collect();
-    let report = Report {
-        benchmark: "rebuild",
-        machine: Machine::describe(),
-        config: Config {
-            backends: args.backends.backends(),
-            events: args.events,
-            batch_size: args.batch_size,
-            appenders: args.appenders,
-            history_days: HISTORY_DAYS,
-        },
-        runs,
+    let config = Config {
+        backends: args.backends.backends(),
+        events: args.events,
+        batch_size: args.batch_size,
+        appenders: args.appenders,
+        history_days: HISTORY_DAYS,
     };
-    write_json(&args.out, &report)?;
-    println!("wrote {}", args.out.display());
-    if !failed.is_empty() {
-        bail!("verification failed: {}", failed.join("; "));
-    }
-    Ok(())
+    Report::new("rebuild", config, runs).conclude(&args.out)
 }
 
 async fn run_once(args: &RebuildArgs, backend: Backend, url: String) -> Result<RunResult> {
