@@ -17,6 +17,7 @@
 
 mod append;
 mod backend;
+mod fanout;
 mod harness;
 mod http;
 mod lag;
@@ -50,6 +51,10 @@ enum Command {
     /// started as a child process, under keep-alive connections sending a
     /// realistic command mix.
     Http(http::HttpArgs),
+    /// WebSocket fan-out of the real server binary: server memory per
+    /// connection, and latency and loss of changes reaching thousands of
+    /// subscribed connections.
+    Fanout(fanout::FanoutArgs),
 }
 
 #[tokio::main]
@@ -69,5 +74,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Rebuild(args) => rebuild::run(args).await,
         Command::Lag(args) => lag::run(args).await,
         Command::Http(args) => http::run(args).await,
+        Command::Fanout(args) => fanout::run(args).await,
     }
 }

@@ -1,0 +1,777 @@
+//! WebSocket fan-out: what an open connection costs the server in memory,
+//! and how fast and how completely one change reaches thousands of
+//! subscribed clients.
+//!
+//! A run starts the real `bomizzel serve` (SQLite in a temporary data
+//! directory, or a fresh PostgreSQL database), with rate limits out of the
+//! way and a 4096-frame send queue per connection, and seeds through the
+//! API as an admin: a company, a team with one queue, one agent of that
+//! team, and R tickets in the queue. Then, all on 127.0.0.1:
+//!
+//! 1. Memory. The server's `VmRSS` is read from `/proc` before any
+//!    connection, after C connections to `/ws` (the agent's token in the
+//!    Authorization header, `ready` received, no rooms) and after all of
+//!    them subscribed to `queue:<id>`, each after a short settle; the growth
+//!    divided by C is the cost of one idle and one subscribed connection.
+//!    The connections open in two halves with a reading in between: the
+//!    second half's growth is the marginal cost, without what the first
+//!    connections warm up once (database pool, allocator arenas).
+//! 2. Fan-out. For `--duration-secs`, R commands per second go through the
+//!    API on a fixed schedule: priority changes (high, low, high, …, so each
+//!    changes something), round robin over the R tickets, one command in
+//!    flight per ticket. Each is one feed change in the queue's room, so
+//!    one frame to every connection. A command's send time is stamped just
+//!    before its request goes out; its ticket and the version it creates are
+//!    known beforehand, so a frame names its command by `data.ticket_id` and
+//!    `data.version`. The connections are read by one task per CPU, each
+//!    polling its share together; a frame's latency is its receive time
+//!    minus its command's send time.
+//! 3. Loss. Once the last command is answered, the clients get up to 10 s
+//!    for the rest. Every connection must receive every acknowledged
+//!    command's change exactly once: missing and duplicate frames are
+//!    counted per connection, as are connections that ended. Latest-value
+//!    frames (queue metrics, `"offset": null`) are counted, not matched.
+//!
+//! To tell where the time goes, each command also gets its HTTP answer
+//! time, its first delivery (command to the first client: append, feed
+//! projection, hub) and its spread (first to last client: the fan-out
+//! itself); CPU use over the load is split into server, this process and
+//! the rest of the machine, next to the load average. Tables go to the
+//! terminal, everything to `--out` as JSON. Release builds of both:
+//!
+//! ```text
+//! cargo build --release --bin bomizzel
+//! cargo run --release -p bomizzel-bench -- fanout --connections 1000
+//! ```
+
+mod client;
+mod server;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use bomizzel_api::Role;
+use clap::Args;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::backend::{Backend, BackendChoice, FreshDatabase};
+use crate::harness::Load;
+use crate::report::{CpuSampler, CpuUsage, Latency, LatencySummary, Machine, Table, write_json};
+use client::{Plan, ReaderLog};
+use server::{Api, Memory, Server};
+
+/// Pause before reading the server's memory, for the last connections'
+/// allocations to land.
+const SETTLE: Duration = Duration::from_secs(2);
+/// How long clients may still receive after the last command's answer.
+const DRAIN: Duration = Duration::from_secs(10);
+/// Open files this process needs besides its WebSocket connections.
+const SPARE_FILES: usize = 256;
+/// Targets: server memory per idle connection, and delivery p99.
+const TARGET_IDLE_KIB: f64 = 8.0;
+const TARGET_P99_MS: f64 = 50.0;
+
+#[derive(Debug, Clone, Args)]
+pub struct FanoutArgs {
+    /// The server's database.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Sqlite)]
+    backend: BackendChoice,
+    /// A PostgreSQL server URL whose user may CREATE and DROP DATABASE; each
+    /// run gets its own database on that server.
+    #[arg(
+        long,
+        env = "BOMIZZEL_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+        hide_env_values = true
+    )]
+    postgres_url: String,
+    /// WebSocket connections, all subscribed to the one queue.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    connections: u64,
+    /// Commands per second; each reaches every connection.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    rate: u32,
+    /// How long commands are sent, in seconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    duration_secs: u64,
+    /// The `bomizzel` binary to start; by default the one next to this
+    /// benchmark's executable (build it with `cargo build --release --bin bomizzel`).
+    #[arg(long)]
+    server_binary: Option<PathBuf>,
+    /// Where to write the JSON report.
+    #[arg(long, default_value = "target/bench/fanout.json")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    benchmark: &'static str,
+    machine: Machine,
+    config: Config,
+    runs: Vec<RunResult>,
+}
+
+#[derive(Debug, Serialize)]
+struct Config {
+    connections: usize,
+    rate: u32,
+    duration_secs: u64,
+    server_binary: PathBuf,
+    reader_tasks: usize,
+    send_queue: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct RunResult {
+    backend: Backend,
+    connections: usize,
+    connect_secs: f64,
+    subscribe_secs: f64,
+    memory: MemoryResult,
+    load: LoadResult,
+    loss: LossResult,
+    /// Over the load, drain included; `database_cores` is the server process.
+    cpu: Option<CpuUsage>,
+    /// The machine's load average around the load (it is shared).
+    load_average: Load,
+}
+
+#[derive(Debug, Serialize)]
+struct MemoryResult {
+    before: Memory,
+    idle: Memory,
+    subscribed: Memory,
+    after_load: Memory,
+    /// After the first half of the connections.
+    half_idle: Memory,
+    kib_per_idle_connection: f64,
+    kib_per_subscribed_connection: f64,
+    /// Growth per connection over the second half.
+    marginal_kib_per_idle_connection: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct LoadResult {
+    commands_planned: usize,
+    commands_acknowledged: usize,
+    /// Acknowledged commands per second between the first and last send.
+    commands_per_sec: f64,
+    /// How far behind its schedule the latest command was sent.
+    max_send_delay_ms: f64,
+    /// New change frames received, all connections.
+    delivered_frames: u64,
+    /// `delivered_frames` over first send to last receipt.
+    delivered_per_sec: f64,
+    /// Every change frame: receive time minus its command's send time.
+    delivery: LatencySummary,
+    /// Per command: send to its answer.
+    command_answer: LatencySummary,
+    /// Per command: send to the first connection's receipt.
+    first_delivery: LatencySummary,
+    /// Per command: first to last connection's receipt.
+    spread: LatencySummary,
+    /// CPU time per delivered frame (queue-metrics frames ride along free).
+    server_cpu_us_per_frame: Option<f64>,
+    bench_cpu_us_per_frame: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct LossResult {
+    /// Acknowledged commands' changes a connection never got, summed.
+    missing_frames: u64,
+    connections_missing_frames: usize,
+    duplicate_frames: u64,
+    /// Connections the server closed or that failed during the load.
+    connections_ended: usize,
+    /// A few distinct reasons why.
+    ended_reasons: Vec<String>,
+    /// Frames naming no command sent, or not events.
+    unexpected_frames: u64,
+    /// Queue-metrics frames (`"offset": null`), ignored.
+    latest_frames: u64,
+    /// Commands that failed, with why.
+    failed_commands: Vec<String>,
+}
+
+impl RunResult {
+    fn lossless(&self) -> bool {
+        let loss = &self.loss;
+        loss.missing_frames == 0
+            && loss.duplicate_frames == 0
+            && loss.connections_ended == 0
+            && loss.failed_commands.is_empty()
+    }
+}
+
+pub async fn run(args: FanoutArgs) -> Result<()> {
+    let connections = usize::try_from(args.connections)?;
+    let open_files = open_file_limit()?;
+    ensure!(
+        connections + SPARE_FILES <= open_files,
+        "{connections} connections need {} open files, the limit is {open_files} (ulimit -n)",
+        connections + SPARE_FILES
+    );
+    let binary = match &args.server_binary {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the benchmark's executable has a directory")?
+            .join("bomizzel"),
+    };
+    ensure!(
+        binary.is_file(),
+        "no server binary at {}: build it (cargo build --release --bin bomizzel) or pass --server-binary",
+        binary.display()
+    );
+    let backends = match args.backend {
+        BackendChoice::Sqlite => vec![Backend::Sqlite],
+        BackendChoice::Postgres => vec![Backend::Postgres],
+        BackendChoice::Both => vec![Backend::Sqlite, Backend::Postgres],
+    };
+    let readers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut runs = Vec::new();
+    let mut failure = None;
+    for backend in backends {
+        match run_fresh(&args, &binary, backend, connections, readers).await {
+            Ok(result) => {
+                if !result.lossless() {
+                    failure = Some(anyhow::anyhow!(
+                        "{backend}: changes were lost, duplicated or refused (see loss)"
+                    ));
+                }
+                runs.push(result);
+            }
+            Err(error) => {
+                failure = Some(error.context(format!("{backend}, {connections} connections")));
+                break;
+            }
+        }
+    }
+    if !runs.is_empty() {
+        println!();
+        println!("{}", memory_table(&runs));
+        println!("{}", delivery_table(&runs));
+        println!("{}", breakdown_table(&runs));
+        println!("{}", targets_table(&runs));
+    }
+    let report = Report {
+        benchmark: "fanout",
+        machine: Machine::describe(),
+        config: Config {
+            connections,
+            rate: args.rate,
+            duration_secs: args.duration_secs,
+            server_binary: binary,
+            reader_tasks: readers,
+            send_queue: server::SEND_QUEUE,
+        },
+        runs,
+    };
+    write_json(&args.out, &report)?;
+    println!("wrote {}", args.out.display());
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// One run with a database of its own, removed afterwards whatever happens
+/// (Ctrl-C included); the server is killed first.
+async fn run_fresh(
+    args: &FanoutArgs,
+    binary: &Path,
+    backend: Backend,
+    connections: usize,
+    readers: usize,
+) -> Result<RunResult> {
+    let data_dir = tempfile::Builder::new()
+        .prefix("bomizzel-fanout-")
+        .tempdir()
+        .context("cannot create a temporary data directory")?;
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(FreshDatabase::create(backend, &args.postgres_url).await?),
+    };
+    let run = Run {
+        args,
+        backend,
+        connections,
+        readers,
+    };
+    let outcome = tokio::select! {
+        outcome = run.measure(binary, data_dir.path(), database.as_ref().map(FreshDatabase::url)) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    if let Some(database) = database {
+        database.remove().await?;
+    }
+    outcome
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run<'a> {
+    args: &'a FanoutArgs,
+    backend: Backend,
+    connections: usize,
+    readers: usize,
+}
+
+impl Run<'_> {
+    async fn measure(
+        self,
+        binary: &Path,
+        data_dir: &Path,
+        database_url: Option<&str>,
+    ) -> Result<RunResult> {
+        let (backend, count) = (self.backend, self.connections);
+        let mut server = Server::start(binary, data_dir, database_url).await?;
+        let api = Api::new(&server.base_url)?;
+        let tickets = api.seed(self.args.rate as usize).await?;
+        tokio::time::sleep(SETTLE).await;
+        server.ensure_running()?;
+        let before = server.memory()?;
+        eprintln!(
+            "{backend}: server at {}, RSS {} KiB; connecting {count}",
+            server.base_url, before.rss_kib
+        );
+
+        let token = server::token(server::AGENT, Role::Agent)?;
+        let half = count / 2;
+        let mut connect_secs = 0.0;
+        let mut connections = Vec::with_capacity(count);
+        let mut readings = Vec::with_capacity(2);
+        for batch in [half, count - half] {
+            let started = Instant::now();
+            let opened = client::open(&server.base_url, &token, batch)
+                .await
+                .with_context(|| {
+                    format!("connecting; the server's last words:\n{}", server.log())
+                })?;
+            connect_secs += started.elapsed().as_secs_f64();
+            connections.extend(opened);
+            tokio::time::sleep(SETTLE).await;
+            server.ensure_running()?;
+            readings.push(server.memory()?);
+        }
+        let (half_idle, idle) = (readings[0], readings[1]);
+        eprintln!(
+            "{backend}: {count} connected in {connect_secs:.1} s, RSS {} KiB; subscribing",
+            idle.rss_kib
+        );
+
+        let started = Instant::now();
+        let room = format!("queue:{}", server::QUEUE);
+        let mut connections = client::subscribe(connections, &room)
+            .await
+            .with_context(|| format!("subscribing; the server's last words:\n{}", server.log()))?;
+        let subscribe_secs = started.elapsed().as_secs_f64();
+        tokio::time::sleep(SETTLE).await;
+        server.ensure_running()?;
+        let subscribed = server.memory()?;
+        eprintln!(
+            "{backend}: {count} subscribed in {subscribe_secs:.1} s, RSS {} KiB; {} commands/s for {} s",
+            subscribed.rss_kib, self.args.rate, self.args.duration_secs
+        );
+
+        let commands = self.args.rate as usize * self.args.duration_secs as usize;
+        let plan = Arc::new(Plan::new(&tickets, commands));
+        let (stop, stopped) = watch::channel(false);
+        let mut readers = Vec::with_capacity(self.readers);
+        let share = count.div_ceil(self.readers);
+        while !connections.is_empty() {
+            let rest = connections.split_off(share.min(connections.len()));
+            readers.push(tokio::spawn(ReaderLog::read(
+                Arc::clone(&plan),
+                connections,
+                stopped.clone(),
+            )));
+            connections = rest;
+        }
+        let load_average = Load::start();
+        let cpu = CpuSampler::start(vec![server.pid()]);
+        let sent = drive(&api, &plan, &tickets, self.args.rate).await;
+        let acknowledged: Vec<usize> = (0..commands)
+            .filter(|&i| matches!(&sent[i], Some(s) if s.answer.is_ok()))
+            .collect();
+        let expected = (acknowledged.len() * count) as u64;
+        let deadline = Instant::now() + DRAIN;
+        while plan.unique_frames.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let cpu = cpu.finish();
+        let load_average = load_average.finish();
+        stop.send_replace(true);
+        let mut logs = Vec::with_capacity(readers.len());
+        for reader in readers {
+            logs.push(reader.await.context("a reader panicked")?);
+        }
+        server.ensure_running()?;
+        let after_load = server.memory()?;
+
+        let per_connection =
+            |memory: &Memory| memory.rss_kib.saturating_sub(before.rss_kib) as f64 / count as f64;
+        let result = RunResult {
+            backend,
+            connections: count,
+            connect_secs,
+            subscribe_secs,
+            memory: MemoryResult {
+                kib_per_idle_connection: per_connection(&idle),
+                kib_per_subscribed_connection: per_connection(&subscribed),
+                marginal_kib_per_idle_connection: idle.rss_kib.saturating_sub(half_idle.rss_kib)
+                    as f64
+                    / (count - half).max(1) as f64,
+                before,
+                half_idle,
+                idle,
+                subscribed,
+                after_load,
+            },
+            load: load_result(&plan, &sent, &acknowledged, &logs, cpu.as_ref()),
+            loss: loss_result(&sent, &acknowledged, &logs),
+            cpu,
+            load_average,
+        };
+        eprintln!(
+            "{backend}: {:.0} frames/s delivered, p99 {:.1} ms, {} missing, {} duplicate, {} ended",
+            result.load.delivered_per_sec,
+            result.load.delivery.p99_ms,
+            result.loss.missing_frames,
+            result.loss.duplicate_frames,
+            result.loss.connections_ended,
+        );
+        Ok(result)
+    }
+}
+
+/// One command as sent.
+#[derive(Debug)]
+struct Sent {
+    /// Send time, µs since the plan's base.
+    at: u64,
+    /// Behind schedule by this much when sent.
+    delay: Duration,
+    /// Time to the answer, or why the command failed.
+    answer: Result<Duration, String>,
+}
+
+/// Sends the plan's commands, `rate` per second on a fixed schedule, one
+/// task per ticket (so each ticket's versions follow one another). A
+/// ticket whose command fails gets no more: its next versions are unknown.
+async fn drive(api: &Api, plan: &Arc<Plan>, tickets: &[String], rate: u32) -> Vec<Option<Sent>> {
+    let start = tokio::time::Instant::now() + Duration::from_millis(100);
+    let period = Duration::from_secs(1) / rate;
+    let tasks: Vec<_> = tickets
+        .iter()
+        .enumerate()
+        .map(|(k, ticket)| {
+            let (api, plan, ticket) = (api.clone(), Arc::clone(plan), ticket.clone());
+            let step = tickets.len();
+            tokio::spawn(async move {
+                let mut sent = Vec::new();
+                for (round, i) in (k..plan.commands()).step_by(step).enumerate() {
+                    let due = start + period * u32::try_from(i).unwrap_or(u32::MAX);
+                    tokio::time::sleep_until(due).await;
+                    let at = plan.stamp_sent(i);
+                    let delay = due.elapsed();
+                    let began = Instant::now();
+                    let priority = if round % 2 == 0 { "high" } else { "low" };
+                    let answer = match api.change_priority(&ticket, priority).await {
+                        Ok(version) if version == plan.version_of(i) => Ok(began.elapsed()),
+                        Ok(version) => Err(format!(
+                            "ticket {ticket} reached version {version}, expected {}",
+                            plan.version_of(i)
+                        )),
+                        Err(error) => Err(format!("{error:#}")),
+                    };
+                    let failed = answer.is_err();
+                    sent.push((i, Sent { at, delay, answer }));
+                    if failed {
+                        break;
+                    }
+                }
+                sent
+            })
+        })
+        .collect();
+    let mut all: Vec<Option<Sent>> = (0..plan.commands()).map(|_| None).collect();
+    for task in tasks {
+        // A panicked task's commands stay unsent and are reported missing.
+        for (i, sent) in task.await.unwrap_or_default() {
+            all[i] = Some(sent);
+        }
+    }
+    all
+}
+
+fn load_result(
+    plan: &Plan,
+    sent: &[Option<Sent>],
+    acknowledged: &[usize],
+    logs: &[ReaderLog],
+    cpu: Option<&CpuUsage>,
+) -> LoadResult {
+    let mut delivery = Latency::default();
+    for log in logs {
+        delivery.merge(&log.delivery);
+    }
+    let sent_at: Vec<u64> = sent.iter().flatten().map(|s| s.at).collect();
+    let first_sent = sent_at.iter().copied().min().unwrap_or(0);
+    let last_sent = sent_at.iter().copied().max().unwrap_or(0);
+    let mut answer = Latency::default();
+    let mut first_delivery = Latency::default();
+    let mut spread = Latency::default();
+    let mut last_receipt = 0;
+    for &i in acknowledged {
+        let Some(Sent {
+            at,
+            answer: Ok(took),
+            ..
+        }) = &sent[i]
+        else {
+            continue;
+        };
+        answer.record(*took);
+        let first = logs
+            .iter()
+            .map(|log| log.first[i])
+            .min()
+            .unwrap_or(u64::MAX);
+        let last = logs.iter().map(|log| log.last[i]).max().unwrap_or(0);
+        if first != u64::MAX {
+            first_delivery.record(Duration::from_micros(first.saturating_sub(*at)));
+            spread.record(Duration::from_micros(last.saturating_sub(first)));
+            last_receipt = last_receipt.max(last);
+        }
+    }
+    let delivered_frames = plan.unique_frames.load(Ordering::Relaxed);
+    let secs = |micros: u64| micros as f64 / 1e6;
+    let delivered_per_sec =
+        delivered_frames as f64 / secs(last_receipt.saturating_sub(first_sent)).max(1e-6);
+    let per_frame = |cores: f64| cores * 1e6 / delivered_per_sec.max(1.0);
+    LoadResult {
+        commands_planned: plan.commands(),
+        commands_acknowledged: acknowledged.len(),
+        commands_per_sec: acknowledged.len().saturating_sub(1) as f64
+            / secs(last_sent.saturating_sub(first_sent)).max(1e-6),
+        max_send_delay_ms: sent
+            .iter()
+            .flatten()
+            .map(|s| s.delay.as_secs_f64() * 1000.0)
+            .fold(0.0, f64::max),
+        delivered_frames,
+        delivered_per_sec,
+        delivery: delivery.summary(),
+        command_answer: answer.summary(),
+        first_delivery: first_delivery.summary(),
+        spread: spread.summary(),
+        server_cpu_us_per_frame: cpu.map(|c| per_frame(c.database_cores)),
+        bench_cpu_us_per_frame: cpu.map(|c| per_frame(c.bench_process_cores)),
+    }
+}
+
+fn loss_result(sent: &[Option<Sent>], acknowledged: &[usize], logs: &[ReaderLog]) -> LossResult {
+    let mut loss = LossResult {
+        missing_frames: 0,
+        connections_missing_frames: 0,
+        duplicate_frames: 0,
+        connections_ended: 0,
+        ended_reasons: Vec::new(),
+        unexpected_frames: 0,
+        latest_frames: 0,
+        failed_commands: sent
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                Some(Sent { answer: Err(e), .. }) => Some(format!("command {i}: {e}")),
+                Some(_) => None,
+                None => Some(format!("command {i}: not sent")),
+            })
+            .collect(),
+    };
+    for log in logs {
+        loss.unexpected_frames += log.unexpected_frames;
+        loss.latest_frames += log.latest_frames;
+        for connection in &log.connections {
+            let missing = acknowledged.iter().filter(|&&i| !connection.has(i)).count() as u64;
+            loss.missing_frames += missing;
+            loss.connections_missing_frames += usize::from(missing > 0);
+            loss.duplicate_frames += connection.duplicates;
+            if let Some(reason) = &connection.ended {
+                loss.connections_ended += 1;
+                if loss.ended_reasons.len() < 5 && !loss.ended_reasons.contains(reason) {
+                    loss.ended_reasons.push(reason.clone());
+                }
+            }
+        }
+    }
+    loss
+}
+
+fn memory_table(runs: &[RunResult]) -> Table {
+    let mut table = Table::new(&[
+        "backend",
+        "connections",
+        "connect s",
+        "subscribe s",
+        "RSS before MiB",
+        "half idle MiB",
+        "idle MiB",
+        "subscribed MiB",
+        "after load MiB",
+        "peak MiB",
+        "KiB/conn idle",
+        "marginal",
+        "KiB/conn subscribed",
+    ]);
+    let mib = |kib: u64| format!("{:.1}", kib as f64 / 1024.0);
+    for run in runs {
+        let m = &run.memory;
+        table.row(vec![
+            run.backend.to_string(),
+            run.connections.to_string(),
+            format!("{:.1}", run.connect_secs),
+            format!("{:.1}", run.subscribe_secs),
+            mib(m.before.rss_kib),
+            mib(m.half_idle.rss_kib),
+            mib(m.idle.rss_kib),
+            mib(m.subscribed.rss_kib),
+            mib(m.after_load.rss_kib),
+            mib(m.after_load.peak_rss_kib),
+            format!("{:.2}", m.kib_per_idle_connection),
+            format!("{:.2}", m.marginal_kib_per_idle_connection),
+            format!("{:.2}", m.kib_per_subscribed_connection),
+        ]);
+    }
+    table
+}
+
+fn delivery_table(runs: &[RunResult]) -> Table {
+    let mut table = Table::new(&[
+        "backend",
+        "connections",
+        "commands/s",
+        "frames/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "missing",
+        "duplicate",
+        "ended",
+    ]);
+    for run in runs {
+        let (load, loss) = (&run.load, &run.loss);
+        table.row(vec![
+            run.backend.to_string(),
+            run.connections.to_string(),
+            format!("{:.1}", load.commands_per_sec),
+            format!("{:.0}", load.delivered_per_sec),
+            format!("{:.1}", load.delivery.p50_ms),
+            format!("{:.1}", load.delivery.p90_ms),
+            format!("{:.1}", load.delivery.p99_ms),
+            format!("{:.1}", load.delivery.max_ms),
+            loss.missing_frames.to_string(),
+            loss.duplicate_frames.to_string(),
+            loss.connections_ended.to_string(),
+        ]);
+    }
+    table
+}
+
+/// Where the time goes: per command, its answer, its first delivery and
+/// its spread over the connections (p50 / p99 ms); CPU in cores over the
+/// load ("other" is the rest of the machine, PostgreSQL included), and
+/// per delivered frame, which other work on the machine disturbs less.
+fn breakdown_table(runs: &[RunResult]) -> Table {
+    let mut table = Table::new(&[
+        "backend",
+        "answer ms",
+        "first delivery ms",
+        "spread ms",
+        "send delay ms",
+        "server CPU",
+        "bench CPU",
+        "other CPU",
+        "server µs/frame",
+        "bench µs/frame",
+        "load avg",
+    ]);
+    let pair = |l: &LatencySummary| format!("{:.1} / {:.1}", l.p50_ms, l.p99_ms);
+    let dash = || "-".to_owned();
+    for run in runs {
+        let load = &run.load;
+        let cpu = |f: fn(&CpuUsage) -> f64| {
+            run.cpu
+                .as_ref()
+                .map_or_else(dash, |c| format!("{:.2}", f(c)))
+        };
+        table.row(vec![
+            run.backend.to_string(),
+            pair(&load.command_answer),
+            pair(&load.first_delivery),
+            pair(&load.spread),
+            format!("{:.1}", load.max_send_delay_ms),
+            cpu(|c| c.database_cores),
+            cpu(|c| c.bench_process_cores),
+            cpu(|c| c.other_cores),
+            load.server_cpu_us_per_frame
+                .map_or_else(dash, |us| format!("{us:.2}")),
+            load.bench_cpu_us_per_frame
+                .map_or_else(dash, |us| format!("{us:.2}")),
+            run.load_average.brief(),
+        ]);
+    }
+    table
+}
+
+fn targets_table(runs: &[RunResult]) -> Table {
+    let mut table = Table::new(&["backend", "target", "measured", "met"]);
+    let met = |ok: bool| if ok { "yes" } else { "NO" }.to_owned();
+    for run in runs {
+        let idle = run.memory.kib_per_idle_connection;
+        let p99 = run.load.delivery.p99_ms;
+        let missing = run.loss.missing_frames;
+        for (target, measured, ok) in [
+            (
+                format!("idle KiB/conn <= {TARGET_IDLE_KIB}"),
+                format!("{idle:.2}"),
+                idle <= TARGET_IDLE_KIB,
+            ),
+            (
+                format!("p99 <= {TARGET_P99_MS} ms"),
+                format!("{p99:.1}"),
+                p99 <= TARGET_P99_MS,
+            ),
+            (
+                "no loss".to_owned(),
+                format!(
+                    "{missing} missing, {} duplicate, {} ended",
+                    run.loss.duplicate_frames, run.loss.connections_ended
+                ),
+                run.lossless(),
+            ),
+        ] {
+            table.row(vec![run.backend.to_string(), target, measured, met(ok)]);
+        }
+    }
+    table
+}
+
+/// The soft limit of open files of this process (the server inherits it).
+fn open_file_limit() -> Result<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits")?;
+    let Some(line) = limits.lines().find(|l| l.starts_with("Max open files")) else {
+        bail!("no open-file limit in /proc/self/limits");
+    };
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()
+        .unwrap_or_default();
+    Ok(soft.parse().unwrap_or(usize::MAX))
+}
