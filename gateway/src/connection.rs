@@ -196,8 +196,17 @@ async fn run(
     }
     let mut heartbeat = tokio::time::interval(session.hub.settings.heartbeat);
     heartbeat.tick().await;
+    // One timer for the token's expiry, moved only when a refresh extends it.
+    let mut timed_expiry = session.expires_at;
+    let expiry = tokio::time::sleep(session.until_expiry());
+    tokio::pin!(expiry);
     loop {
-        let expiry = session.until_expiry();
+        if session.expires_at != timed_expiry {
+            timed_expiry = session.expires_at;
+            expiry
+                .as_mut()
+                .reset(tokio::time::Instant::now() + session.until_expiry());
+        }
         let step = tokio::select! {
             incoming = stream.next() => match incoming {
                 Some(Ok(message)) => on_message(session, frames, message).await,
@@ -208,7 +217,7 @@ async fn run(
                 None => Err(Closing::new(close::SLOW_CONSUMER, "too slow: resume from your last offset")),
             },
             _ = heartbeat.tick() => heartbeat_step(session, frames).await,
-            _ = tokio::time::sleep(expiry) => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
+            _ = &mut expiry => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
             changed = directory.recv() => match changed {
                 Ok(user) if user == session.caller.user_id => recheck(session, frames).await,
                 Err(broadcast::error::RecvError::Lagged(_)) => recheck(session, frames).await,

@@ -153,21 +153,26 @@ impl Session {
     /// Whether the client lacks this change; if so, moves the cursors of
     /// its subscribed rooms to it.
     fn admit(&mut self, delivery: &Delivery) -> bool {
-        let rooms: Vec<&String> = delivery
+        // On the fan-out's hot path: no allocation, no cloned room names.
+        let mut subscribed = false;
+        for cursor in delivery
             .rooms
             .iter()
-            .filter(|room| self.cursors.contains_key(*room))
-            .collect();
-        let new = !rooms.is_empty()
-            && rooms
-                .iter()
-                .all(|room| self.cursors[*room] < delivery.offset);
-        if new {
-            for room in rooms {
-                self.cursors.insert(room.clone(), delivery.offset);
+            .filter_map(|room| self.cursors.get(room))
+        {
+            if *cursor >= delivery.offset {
+                return false;
+            }
+            subscribed = true;
+        }
+        if subscribed {
+            for room in &delivery.rooms {
+                if let Some(cursor) = self.cursors.get_mut(room) {
+                    *cursor = delivery.offset;
+                }
             }
         }
-        new
+        subscribed
     }
 
     pub fn unsubscribe(&mut self, room: &str) -> bool {
