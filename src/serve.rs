@@ -79,7 +79,9 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     )
     .await
     .context("cannot start the gateway")?;
-    let app = bomizzel_api::router(state, args.frontend_url.as_deref()).merge(gateway.routes());
+    let app = bomizzel_api::router(state, args.frontend_url.as_deref())
+        .merge(gateway.routes())
+        .merge(bomizzel_console::routes());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
