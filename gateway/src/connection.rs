@@ -32,7 +32,7 @@ impl Transport for Frames {
     async fn feed(&mut self, outbound: &Outbound) -> Result<(), Closing> {
         let frame = match outbound {
             Outbound::Change(delivery) => delivery.frame.clone(),
-            Outbound::Latest(frame) => frame.clone(),
+            Outbound::Latest(frame) => Utf8Bytes::clone(frame),
         };
         self.sink
             .feed(Message::Text(frame))
@@ -84,7 +84,7 @@ pub(crate) async fn serve(
 ) {
     let (mut sink, mut stream) = socket.split();
     let (token, caller, expires_at) =
-        match authenticate(&hub, &mut sink, &mut stream, header_token).await {
+        match Box::pin(authenticate(&hub, &mut sink, &mut stream, header_token)).await {
             Ok(authenticated) => authenticated,
             Err(closing) => {
                 finish(&mut sink, closing).await;
@@ -187,7 +187,7 @@ async fn run(
     directory: &mut broadcast::Receiver<String>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Closing {
-    let head = feed::head(session.hub.state.store.database())
+    let head = Box::pin(feed::head(session.hub.state.store.database()))
         .await
         .unwrap_or(0);
     let ready = protocol::ready(&session.caller.user_id, &session.hub.epoch(), head);
@@ -207,9 +207,12 @@ async fn run(
                 .as_mut()
                 .reset(tokio::time::Instant::now() + session.until_expiry());
         }
+        // Rare paths (incoming frames, membership re-checks) are boxed: a
+        // task's size is its largest await point, and an idle connection
+        // should only pay for the loop below.
         let step = tokio::select! {
             incoming = stream.next() => match incoming {
-                Some(Ok(message)) => on_message(session, frames, message).await,
+                Some(Ok(message)) => Box::pin(on_message(session, frames, message)).await,
                 _ => Err(Closing::new(close::GOING_AWAY, "peer went away")),
             },
             outbound = session.queue.recv() => match outbound {
@@ -219,8 +222,8 @@ async fn run(
             _ = heartbeat.tick() => heartbeat_step(session, frames).await,
             _ = &mut expiry => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
             changed = directory.recv() => match changed {
-                Ok(user) if user == session.caller.user_id => recheck(session, frames).await,
-                Err(broadcast::error::RecvError::Lagged(_)) => recheck(session, frames).await,
+                Ok(user) if user == session.caller.user_id => Box::pin(recheck(session, frames)).await,
+                Err(broadcast::error::RecvError::Lagged(_)) => Box::pin(recheck(session, frames)).await,
                 _ => Ok(()),
             },
             _ = crate::stopped(shutdown) => Err(Closing::new(close::GOING_AWAY, "server shutting down")),

@@ -59,11 +59,14 @@ impl Delivery {
 }
 
 /// What the hub puts in a connection's queue.
+///
+/// Two pointers' worth: every connection's queue allocates its first block
+/// of slots up front, so a small item keeps idle connections cheap.
 #[derive(Debug, Clone)]
 pub enum Outbound {
     Change(Arc<Delivery>),
     /// A latest-value frame (queue metrics): no offset.
-    Latest(Utf8Bytes),
+    Latest(Arc<Utf8Bytes>),
 }
 
 struct Entry {
@@ -353,9 +356,10 @@ impl Hub {
                     continue;
                 }
                 if let Some(frame) = self.metrics_frame(&queue).await {
+                    let frame = Arc::new(frame);
                     for watcher in watchers {
                         // A full queue is handled by the next change's dispatch.
-                        let _ = watcher.try_send(Outbound::Latest(frame.clone()));
+                        let _ = watcher.try_send(Outbound::Latest(Arc::clone(&frame)));
                     }
                 }
             }

@@ -270,7 +270,7 @@ impl Session {
             && self.caller.role.is_staff()
             && let Some(frame) = self.hub.metrics_frame(&room.id).await
         {
-            transport.feed(&Outbound::Latest(frame)).await?;
+            transport.feed(&Outbound::Latest(Arc::new(frame))).await?;
         }
         if let Ok(since) = recovery {
             self.cursors.insert(name.to_owned(), since);
