@@ -1,6 +1,12 @@
-//! WebSocket fan-out: what an open connection costs the server in memory,
-//! and how fast and how completely one change reaches thousands of
-//! subscribed clients.
+//! Fan-out over WebSocket or Socket.IO: what an open connection costs the
+//! server in memory, and how fast and how completely one change reaches
+//! thousands of subscribed clients.
+//!
+//! `--protocol` picks the clients' transport: `websocket` (`GET /ws`, the
+//! default), `socketio` (`/socket.io/` over its WebSocket transport, with
+//! the small client of [`socketio_client`]) or `both`, one after the other,
+//! each on a fresh server, reported side by side. Only the transport
+//! differs; the steps below are the same for both.
 //!
 //! A run starts the real `bomizzel serve` (SQLite in a temporary data
 //! directory, or a fresh PostgreSQL database), with rate limits out of the
@@ -9,13 +15,23 @@
 //! team, and R tickets in the queue. Then, all on 127.0.0.1:
 //!
 //! 1. Memory. The server's `VmRSS` is read from `/proc` before any
-//!    connection, after C connections to `/ws` (the agent's token in the
-//!    Authorization header, `ready` received, no rooms) and after all of
-//!    them subscribed to `queue:<id>`, each after a short settle; the growth
+//!    connection, after C idle connections and after all of them
+//!    subscribed to `queue:<id>`, each after a short settle; the growth
 //!    divided by C is the cost of one idle and one subscribed connection.
-//!    The connections open in two halves with a reading in between: the
-//!    second half's growth is the marginal cost, without what the first
-//!    connections warm up once (database pool, allocator arenas).
+//!    Idle over WebSocket: the agent's token in the Authorization header,
+//!    `ready` received, no rooms. Idle over Socket.IO: `auth: {token}`,
+//!    `ready` received, so already in the agent's default rooms (`user:`,
+//!    `team:` and `queue:<id>` itself). Subscribed: a `subscribe` to
+//!    `queue:<id>` answered (the `subscribed` frame, or an ack with `ok`);
+//!    over Socket.IO that room is joined already, so the subscribe only
+//!    re-joins it and its idle reading holds three room memberships to
+//!    WebSocket's none. The connections open in two halves with a reading
+//!    in between: the second half's growth is the marginal cost, without
+//!    what the first connections warm up once (database pool, allocator
+//!    arenas). Connections open and subscribe 64 at a time, in groups of
+//!    500; between the steps each group is read by a keeper task that
+//!    answers heartbeats (the Socket.IO server drops a socket whose ping
+//!    goes unanswered for 20 s) and drops anything else.
 //! 2. Fan-out. For `--duration-secs`, R commands per second go through the
 //!    API on a fixed schedule: priority changes (high, low, high, …, so each
 //!    changes something), round robin over the R tickets, one command in
@@ -36,16 +52,19 @@
 //! time, its first delivery (command to the first client: append, feed
 //! projection, hub) and its spread (first to last client: the fan-out
 //! itself); CPU use over the load is split into server, this process and
-//! the rest of the machine, next to the load average. Tables go to the
-//! terminal, everything to `--out` as JSON. Release builds of both:
+//! the rest of the machine, next to the load average. The terminal gets
+//! one table with a column per run (backend and protocol) and the targets;
+//! `--out` gets everything as JSON, the runs in order. Release builds of
+//! both:
 //!
 //! ```text
 //! cargo build --release --bin bomizzel
-//! cargo run --release -p bomizzel-bench -- fanout --connections 1000
+//! cargo run --release -p bomizzel-bench -- fanout --protocol both --connections 1000
 //! ```
 
 mod client;
 mod server;
+mod socketio_client;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,14 +73,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use bomizzel_api::Role;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::backend::{Backend, BackendChoice, FreshDatabase};
 use crate::harness::Load;
 use crate::report::{CpuSampler, CpuUsage, Latency, LatencySummary, Machine, Table, write_json};
-use client::{Plan, ReaderLog};
+use client::{Idle, Plan, Protocol, ReaderLog};
 use server::{Api, Memory, Server};
 
 /// Pause before reading the server's memory, for the last connections'
@@ -89,7 +108,10 @@ pub struct FanoutArgs {
         hide_env_values = true
     )]
     postgres_url: String,
-    /// WebSocket connections, all subscribed to the one queue.
+    /// The clients' transport: `/ws`, `/socket.io/`, or one run of each.
+    #[arg(long, value_enum, default_value_t = ProtocolChoice::Websocket)]
+    protocol: ProtocolChoice,
+    /// Connections, all subscribed to the one queue.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     connections: u64,
     /// Commands per second; each reaches every connection.
@@ -105,6 +127,23 @@ pub struct FanoutArgs {
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/fanout.json")]
     out: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProtocolChoice {
+    Websocket,
+    Socketio,
+    Both,
+}
+
+impl ProtocolChoice {
+    fn protocols(self) -> Vec<Protocol> {
+        match self {
+            Self::Websocket => vec![Protocol::WebSocket],
+            Self::Socketio => vec![Protocol::SocketIo],
+            Self::Both => vec![Protocol::WebSocket, Protocol::SocketIo],
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -128,6 +167,7 @@ struct Config {
 #[derive(Debug, Serialize)]
 struct RunResult {
     backend: Backend,
+    protocol: Protocol,
     connections: usize,
     connect_secs: f64,
     subscribe_secs: f64,
@@ -198,6 +238,11 @@ struct LossResult {
 }
 
 impl RunResult {
+    /// `backend protocol`, naming the run in the tables.
+    fn label(&self) -> String {
+        format!("{} {}", self.backend, self.protocol)
+    }
+
     fn lossless(&self) -> bool {
         let loss = &self.loss;
         loss.missing_frames == 0
@@ -235,27 +280,37 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
     let readers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut runs = Vec::new();
     let mut failure = None;
-    for backend in backends {
-        match run_fresh(&args, &binary, backend, connections, readers).await {
-            Ok(result) => {
-                if !result.lossless() {
-                    failure = Some(anyhow::anyhow!(
-                        "{backend}: changes were lost, duplicated or refused (see loss)"
-                    ));
+    'runs: for backend in backends {
+        for protocol in args.protocol.protocols() {
+            let run = Run {
+                args: &args,
+                backend,
+                protocol,
+                connections,
+                readers,
+            };
+            match run_fresh(run, &binary).await {
+                Ok(result) => {
+                    if !result.lossless() {
+                        failure = Some(anyhow::anyhow!(
+                            "{}: changes were lost, duplicated or refused (see loss)",
+                            result.label()
+                        ));
+                    }
+                    runs.push(result);
                 }
-                runs.push(result);
-            }
-            Err(error) => {
-                failure = Some(error.context(format!("{backend}, {connections} connections")));
-                break;
+                Err(error) => {
+                    failure = Some(
+                        error.context(format!("{backend} {protocol}, {connections} connections")),
+                    );
+                    break 'runs;
+                }
             }
         }
     }
     if !runs.is_empty() {
         println!();
-        println!("{}", memory_table(&runs));
-        println!("{}", delivery_table(&runs));
-        println!("{}", breakdown_table(&runs));
+        println!("{}", summary_table(&runs));
         println!("{}", targets_table(&runs));
     }
     let report = Report {
@@ -281,26 +336,16 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
 
 /// One run with a database of its own, removed afterwards whatever happens
 /// (Ctrl-C included); the server is killed first.
-async fn run_fresh(
-    args: &FanoutArgs,
-    binary: &Path,
-    backend: Backend,
-    connections: usize,
-    readers: usize,
-) -> Result<RunResult> {
+async fn run_fresh(run: Run<'_>, binary: &Path) -> Result<RunResult> {
     let data_dir = tempfile::Builder::new()
         .prefix("bomizzel-fanout-")
         .tempdir()
         .context("cannot create a temporary data directory")?;
-    let database = match backend {
+    let database = match run.backend {
         Backend::Sqlite => None,
-        Backend::Postgres => Some(FreshDatabase::create(backend, &args.postgres_url).await?),
-    };
-    let run = Run {
-        args,
-        backend,
-        connections,
-        readers,
+        Backend::Postgres => {
+            Some(FreshDatabase::create(run.backend, &run.args.postgres_url).await?)
+        }
     };
     let outcome = tokio::select! {
         outcome = run.measure(binary, data_dir.path(), database.as_ref().map(FreshDatabase::url)) => outcome,
@@ -316,6 +361,7 @@ async fn run_fresh(
 struct Run<'a> {
     args: &'a FanoutArgs,
     backend: Backend,
+    protocol: Protocol,
     connections: usize,
     readers: usize,
 }
@@ -327,7 +373,8 @@ impl Run<'_> {
         data_dir: &Path,
         database_url: Option<&str>,
     ) -> Result<RunResult> {
-        let (backend, count) = (self.backend, self.connections);
+        let (protocol, count) = (self.protocol, self.connections);
+        let backend = format!("{} {protocol}", self.backend);
         let mut server = Server::start(binary, data_dir, database_url).await?;
         let api = Api::new(&server.base_url)?;
         let tickets = api.seed(self.args.rate as usize).await?;
@@ -342,17 +389,16 @@ impl Run<'_> {
         let token = server::token(server::AGENT, Role::Agent)?;
         let half = count / 2;
         let mut connect_secs = 0.0;
-        let mut connections = Vec::with_capacity(count);
+        let mut kept = Idle::new(protocol);
         let mut readings = Vec::with_capacity(2);
         for batch in [half, count - half] {
             let started = Instant::now();
-            let opened = client::open(&server.base_url, &token, batch)
+            kept.open(&server.base_url, &token, batch)
                 .await
                 .with_context(|| {
                     format!("connecting; the server's last words:\n{}", server.log())
                 })?;
             connect_secs += started.elapsed().as_secs_f64();
-            connections.extend(opened);
             tokio::time::sleep(SETTLE).await;
             server.ensure_running()?;
             readings.push(server.memory()?);
@@ -365,13 +411,19 @@ impl Run<'_> {
 
         let started = Instant::now();
         let room = format!("queue:{}", server::QUEUE);
-        let mut connections = client::subscribe(connections, &room)
+        kept.subscribe(&room)
             .await
             .with_context(|| format!("subscribing; the server's last words:\n{}", server.log()))?;
         let subscribe_secs = started.elapsed().as_secs_f64();
         tokio::time::sleep(SETTLE).await;
         server.ensure_running()?;
         let subscribed = server.memory()?;
+        let mut connections = kept.take_all().await.with_context(|| {
+            format!(
+                "after subscribing; the server's last words:\n{}",
+                server.log()
+            )
+        })?;
         eprintln!(
             "{backend}: {count} subscribed in {subscribe_secs:.1} s, RSS {} KiB; {} commands/s for {} s",
             subscribed.rss_kib, self.args.rate, self.args.duration_secs
@@ -386,6 +438,7 @@ impl Run<'_> {
             let rest = connections.split_off(share.min(connections.len()));
             readers.push(tokio::spawn(ReaderLog::read(
                 Arc::clone(&plan),
+                protocol,
                 connections,
                 stopped.clone(),
             )));
@@ -415,7 +468,8 @@ impl Run<'_> {
         let per_connection =
             |memory: &Memory| memory.rss_kib.saturating_sub(before.rss_kib) as f64 / count as f64;
         let result = RunResult {
-            backend,
+            backend: self.backend,
+            protocol,
             connections: count,
             connect_secs,
             subscribe_secs,
@@ -612,125 +666,98 @@ fn loss_result(sent: &[Option<Sent>], acknowledged: &[usize], logs: &[ReaderLog]
     loss
 }
 
-fn memory_table(runs: &[RunResult]) -> Table {
-    let mut table = Table::new(&[
-        "backend",
-        "connections",
-        "connect s",
-        "subscribe s",
-        "RSS before MiB",
-        "half idle MiB",
-        "idle MiB",
-        "subscribed MiB",
-        "after load MiB",
-        "peak MiB",
-        "KiB/conn idle",
-        "marginal",
-        "KiB/conn subscribed",
-    ]);
-    let mib = |kib: u64| format!("{:.1}", kib as f64 / 1024.0);
-    for run in runs {
-        let m = &run.memory;
-        table.row(vec![
-            run.backend.to_string(),
-            run.connections.to_string(),
-            format!("{:.1}", run.connect_secs),
-            format!("{:.1}", run.subscribe_secs),
-            mib(m.before.rss_kib),
-            mib(m.half_idle.rss_kib),
-            mib(m.idle.rss_kib),
-            mib(m.subscribed.rss_kib),
-            mib(m.after_load.rss_kib),
-            mib(m.after_load.peak_rss_kib),
-            format!("{:.2}", m.kib_per_idle_connection),
-            format!("{:.2}", m.marginal_kib_per_idle_connection),
-            format!("{:.2}", m.kib_per_subscribed_connection),
-        ]);
+/// Every run's figures side by side, a column per run. "Where the time
+/// goes": per command, its answer, its first delivery and its spread over
+/// the connections (p50 / p99 ms); CPU in cores over the load ("other" is
+/// the rest of the machine, PostgreSQL included), and per delivered frame,
+/// which other work on the machine disturbs less.
+fn summary_table(runs: &[RunResult]) -> Table {
+    type Cell = fn(&RunResult) -> String;
+    fn mib(kib: u64) -> String {
+        format!("{:.1}", kib as f64 / 1024.0)
     }
-    table
-}
-
-fn delivery_table(runs: &[RunResult]) -> Table {
-    let mut table = Table::new(&[
-        "backend",
-        "connections",
-        "commands/s",
-        "frames/s",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "max ms",
-        "missing",
-        "duplicate",
-        "ended",
-    ]);
-    for run in runs {
-        let (load, loss) = (&run.load, &run.loss);
-        table.row(vec![
-            run.backend.to_string(),
-            run.connections.to_string(),
-            format!("{:.1}", load.commands_per_sec),
-            format!("{:.0}", load.delivered_per_sec),
-            format!("{:.1}", load.delivery.p50_ms),
-            format!("{:.1}", load.delivery.p90_ms),
-            format!("{:.1}", load.delivery.p99_ms),
-            format!("{:.1}", load.delivery.max_ms),
-            loss.missing_frames.to_string(),
-            loss.duplicate_frames.to_string(),
-            loss.connections_ended.to_string(),
-        ]);
+    fn pair(l: &LatencySummary) -> String {
+        format!("{:.1} / {:.1}", l.p50_ms, l.p99_ms)
     }
-    table
-}
-
-/// Where the time goes: per command, its answer, its first delivery and
-/// its spread over the connections (p50 / p99 ms); CPU in cores over the
-/// load ("other" is the rest of the machine, PostgreSQL included), and
-/// per delivered frame, which other work on the machine disturbs less.
-fn breakdown_table(runs: &[RunResult]) -> Table {
-    let mut table = Table::new(&[
-        "backend",
-        "answer ms",
-        "first delivery ms",
-        "spread ms",
-        "send delay ms",
-        "server CPU",
-        "bench CPU",
-        "other CPU",
-        "server µs/frame",
-        "bench µs/frame",
-        "load avg",
-    ]);
-    let pair = |l: &LatencySummary| format!("{:.1} / {:.1}", l.p50_ms, l.p99_ms);
-    let dash = || "-".to_owned();
-    for run in runs {
-        let load = &run.load;
-        let cpu = |f: fn(&CpuUsage) -> f64| {
-            run.cpu
-                .as_ref()
-                .map_or_else(dash, |c| format!("{:.2}", f(c)))
-        };
-        table.row(vec![
-            run.backend.to_string(),
-            pair(&load.command_answer),
-            pair(&load.first_delivery),
-            pair(&load.spread),
-            format!("{:.1}", load.max_send_delay_ms),
-            cpu(|c| c.database_cores),
-            cpu(|c| c.bench_process_cores),
-            cpu(|c| c.other_cores),
-            load.server_cpu_us_per_frame
-                .map_or_else(dash, |us| format!("{us:.2}")),
-            load.bench_cpu_us_per_frame
-                .map_or_else(dash, |us| format!("{us:.2}")),
-            run.load_average.brief(),
-        ]);
+    fn cpu(run: &RunResult, f: fn(&CpuUsage) -> f64) -> String {
+        run.cpu
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |c| format!("{:.2}", f(c)))
+    }
+    fn per_frame(us: Option<f64>) -> String {
+        us.map_or_else(|| "-".to_owned(), |us| format!("{us:.2}"))
+    }
+    let rows: Vec<(&str, Cell)> = vec![
+        ("connections", |r| r.connections.to_string()),
+        ("connect s", |r| format!("{:.1}", r.connect_secs)),
+        ("subscribe s", |r| format!("{:.1}", r.subscribe_secs)),
+        ("RSS before MiB", |r| mib(r.memory.before.rss_kib)),
+        ("RSS half idle MiB", |r| mib(r.memory.half_idle.rss_kib)),
+        ("RSS idle MiB", |r| mib(r.memory.idle.rss_kib)),
+        ("RSS subscribed MiB", |r| mib(r.memory.subscribed.rss_kib)),
+        ("RSS after load MiB", |r| mib(r.memory.after_load.rss_kib)),
+        ("RSS peak MiB", |r| mib(r.memory.after_load.peak_rss_kib)),
+        ("KiB/conn idle", |r| {
+            format!("{:.2}", r.memory.kib_per_idle_connection)
+        }),
+        ("KiB/conn idle, marginal", |r| {
+            format!("{:.2}", r.memory.marginal_kib_per_idle_connection)
+        }),
+        ("KiB/conn subscribed", |r| {
+            format!("{:.2}", r.memory.kib_per_subscribed_connection)
+        }),
+        ("commands/s", |r| format!("{:.1}", r.load.commands_per_sec)),
+        ("frames/s", |r| format!("{:.0}", r.load.delivered_per_sec)),
+        ("delivery p50 ms", |r| {
+            format!("{:.1}", r.load.delivery.p50_ms)
+        }),
+        ("delivery p90 ms", |r| {
+            format!("{:.1}", r.load.delivery.p90_ms)
+        }),
+        ("delivery p99 ms", |r| {
+            format!("{:.1}", r.load.delivery.p99_ms)
+        }),
+        ("delivery max ms", |r| {
+            format!("{:.1}", r.load.delivery.max_ms)
+        }),
+        ("missing", |r| r.loss.missing_frames.to_string()),
+        ("duplicate", |r| r.loss.duplicate_frames.to_string()),
+        ("ended", |r| r.loss.connections_ended.to_string()),
+        ("unexpected", |r| r.loss.unexpected_frames.to_string()),
+        ("answer ms", |r| pair(&r.load.command_answer)),
+        ("first delivery ms", |r| pair(&r.load.first_delivery)),
+        ("spread ms", |r| pair(&r.load.spread)),
+        ("send delay ms", |r| {
+            format!("{:.1}", r.load.max_send_delay_ms)
+        }),
+        ("server CPU", |r| cpu(r, |c| c.database_cores)),
+        ("bench CPU", |r| cpu(r, |c| c.bench_process_cores)),
+        ("other CPU", |r| cpu(r, |c| c.other_cores)),
+        ("server µs/frame", |r| {
+            per_frame(r.load.server_cpu_us_per_frame)
+        }),
+        ("bench µs/frame", |r| {
+            per_frame(r.load.bench_cpu_us_per_frame)
+        }),
+        ("load avg", |r| r.load_average.brief()),
+    ];
+    let labels: Vec<String> = runs.iter().map(RunResult::label).collect();
+    let header: Vec<&str> = std::iter::once("")
+        .chain(labels.iter().map(String::as_str))
+        .collect();
+    let mut table = Table::new(&header);
+    for (name, cell) in rows {
+        table.row(
+            std::iter::once(name.to_owned())
+                .chain(runs.iter().map(cell))
+                .collect(),
+        );
     }
     table
 }
 
 fn targets_table(runs: &[RunResult]) -> Table {
-    let mut table = Table::new(&["backend", "target", "measured", "met"]);
+    let mut table = Table::new(&["run", "target", "measured", "met"]);
     let met = |ok: bool| if ok { "yes" } else { "NO" }.to_owned();
     for run in runs {
         let idle = run.memory.kib_per_idle_connection;
@@ -756,7 +783,7 @@ fn targets_table(runs: &[RunResult]) -> Table {
                 run.lossless(),
             ),
         ] {
-            table.row(vec![run.backend.to_string(), target, measured, met(ok)]);
+            table.row(vec![run.label(), target, measured, met(ok)]);
         }
     }
     table

@@ -51,9 +51,9 @@ enum Command {
     /// started as a child process, under keep-alive connections sending a
     /// realistic command mix.
     Http(http::HttpArgs),
-    /// WebSocket fan-out of the real server binary: server memory per
-    /// connection, and latency and loss of changes reaching thousands of
-    /// subscribed connections.
+    /// Fan-out of the real server binary over WebSocket or Socket.IO:
+    /// server memory per connection, and latency and loss of changes
+    /// reaching thousands of subscribed connections.
     Fanout(fanout::FanoutArgs),
 }
 

@@ -1,31 +1,45 @@
-//! The WebSocket side: opening and subscribing many connections, then
-//! reading all of them with a few tasks and recording every change frame
-//! against the command that caused it.
+//! The client side: opening and subscribing many connections, keeping them
+//! alive between the steps, then reading all of them with a few tasks and
+//! recording every change frame against the command that caused it.
+//!
+//! Both protocols are one WebSocket per client (tokio-tungstenite with a
+//! small read buffer). [`Protocol`] holds what differs: the URL, the
+//! handshake, how a subscription is asked for and answered, heartbeats the
+//! client must answer, and how a message reads. Everything else (setup
+//! concurrency, the idle keepers, the readers and their accounting) is
+//! shared.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use futures::{SinkExt, StreamExt, TryFutureExt, TryStreamExt};
-use serde::Deserialize;
+use futures::{SinkExt, Stream, StreamExt, TryFutureExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
 
+use super::socketio_client;
 use crate::report::Latency;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Handshakes (or subscriptions) in flight at once while setting up.
 const SETUP_CONCURRENCY: usize = 64;
-/// Longest wait for one connection's `ready` or `subscribed`.
+/// Connections opened (or subscribed) before they are handed to a keeper:
+/// none waits unread for long, so Engine.IO's heartbeat never times out.
+const SETUP_CHUNK: usize = 500;
+/// Longest wait for one connection's handshake or subscription answer.
 const SETUP_DEADLINE: Duration = Duration::from_secs(30);
 /// Frames are a few hundred bytes: a small read buffer keeps 10,000 clients
 /// in this process cheap (tungstenite's default is 128 KiB each).
@@ -33,17 +47,130 @@ const READ_BUFFER: usize = 8 * 1024;
 /// The version a ticket's first priority change creates (its creation is 1).
 const FIRST_CHANGE_VERSION: u64 = 2;
 
-/// Opens `count` connections to `/ws` with `token` in the Authorization
-/// header, each waiting for its `ready`.
-pub async fn open(base_url: &str, token: &str, count: usize) -> Result<Vec<Ws>> {
-    let url = format!("{}/ws", base_url.replacen("http://", "ws://", 1));
-    let authorization = HeaderValue::from_str(&format!("Bearer {token}"))?;
+/// How the clients talk to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Protocol {
+    /// `GET /ws`: the token in the Authorization header, then JSON frames;
+    /// no rooms until `subscribe`.
+    #[serde(rename = "websocket")]
+    WebSocket,
+    /// `/socket.io/` over its WebSocket transport, `auth: {token}`; the
+    /// default rooms are joined on connect ([`socketio_client`]).
+    #[serde(rename = "socketio")]
+    SocketIo,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::WebSocket => "websocket",
+            Self::SocketIo => "socketio",
+        })
+    }
+}
+
+impl Protocol {
+    fn request(self, base_url: &str, token: &str) -> Result<Request> {
+        let base = base_url.replacen("http://", "ws://", 1);
+        match self {
+            Self::WebSocket => {
+                let mut request = format!("{base}/ws").into_client_request()?;
+                let authorization = HeaderValue::from_str(&format!("Bearer {token}"))?;
+                request.headers_mut().insert("authorization", authorization);
+                Ok(request)
+            }
+            Self::SocketIo => Ok(socketio_client::url(&base).into_client_request()?),
+        }
+    }
+
+    /// From the open WebSocket to the server's `ready`.
+    async fn handshake(self, ws: &mut Ws, token: &str) -> Result<()> {
+        match self {
+            Self::WebSocket => await_frame(ws, "ready").await,
+            Self::SocketIo => socketio_client::handshake(ws, token).await,
+        }
+    }
+
+    /// Subscribes to `room` and waits for the answer.
+    async fn subscribe(self, ws: &mut Ws, room: &str) -> Result<()> {
+        match self {
+            Self::WebSocket => {
+                let frame = json!({ "type": "subscribe", "room": room }).to_string();
+                ws.send(Message::text(frame)).await?;
+                await_frame(ws, "subscribed").await
+            }
+            Self::SocketIo => socketio_client::subscribe(ws, room).await,
+        }
+    }
+
+    /// What to send back right away, if `text` is a heartbeat (WebSocket
+    /// pings are answered by tungstenite itself).
+    fn answer(self, text: &str) -> Option<&'static str> {
+        match self {
+            Self::WebSocket => None,
+            Self::SocketIo => socketio_client::answer(text),
+        }
+    }
+
+    fn decode(self, text: &str) -> Incoming<'_> {
+        match self {
+            Self::WebSocket => match serde_json::from_str::<Frame<'_>>(text) {
+                Ok(Frame {
+                    kind: "event",
+                    offset,
+                    data,
+                }) => Incoming::Event(Event { offset, data }),
+                _ => Incoming::Other,
+            },
+            Self::SocketIo => socketio_client::decode(text),
+        }
+    }
+}
+
+/// A text message as the readers see it, whatever the protocol.
+#[derive(Debug)]
+pub enum Incoming<'a> {
+    /// A change, or a latest value (`offset` null).
+    Event(Event<'a>),
+    /// The server ends the session, saying why.
+    Ending(String),
+    /// Anything else.
+    Other,
+}
+
+#[derive(Debug)]
+pub struct Event<'a> {
+    pub offset: Option<i64>,
+    pub data: Option<ChangeData<'a>>,
+}
+
+/// The fields of a change's `data` that name its command.
+#[derive(Debug, Deserialize)]
+pub struct ChangeData<'a> {
+    #[serde(default, borrow)]
+    pub ticket_id: Option<&'a str>,
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+/// A `/ws` frame's fields the readers look at.
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(default)]
+    offset: Option<i64>,
+    #[serde(default, borrow)]
+    data: Option<ChangeData<'a>>,
+}
+
+/// Opens `count` connections, `SETUP_CONCURRENCY` at a time, each through
+/// its handshake.
+async fn open(protocol: Protocol, base_url: &str, token: &str, count: usize) -> Result<Vec<Ws>> {
     futures::stream::iter(0..count)
         .map(|n| {
-            let (url, authorization) = (url.clone(), authorization.clone());
             async move {
-                let mut request = url.into_client_request()?;
-                request.headers_mut().insert("authorization", authorization);
+                let request = protocol.request(base_url, token)?;
                 let config = WebSocketConfig::default()
                     .read_buffer_size(READ_BUFFER)
                     .write_buffer_size(0);
@@ -53,7 +180,7 @@ pub async fn open(base_url: &str, token: &str, count: usize) -> Result<Vec<Ws>> 
                 )
                 .await
                 .context("no handshake in time")??;
-                await_frame(&mut ws, "ready").await?;
+                protocol.handshake(&mut ws, token).await?;
                 anyhow::Ok(ws)
             }
             .map_err(move |error: anyhow::Error| error.context(format!("connection #{n}")))
@@ -63,45 +190,210 @@ pub async fn open(base_url: &str, token: &str, count: usize) -> Result<Vec<Ws>> 
         .await
 }
 
-/// Subscribes every connection to `room`, each waiting for its `subscribed`.
-pub async fn subscribe(connections: Vec<Ws>, room: &str) -> Result<Vec<Ws>> {
-    let frame = json!({ "type": "subscribe", "room": room }).to_string();
+/// Subscribes every connection to `room`, `SETUP_CONCURRENCY` at a time.
+async fn subscribe(protocol: Protocol, connections: Vec<Ws>, room: &str) -> Result<Vec<Ws>> {
     futures::stream::iter(connections)
-        .map(|mut ws| {
-            let frame = frame.clone();
-            async move {
-                ws.send(Message::Text(frame.into())).await?;
-                await_frame(&mut ws, "subscribed").await?;
-                anyhow::Ok(ws)
-            }
+        .map(|mut ws| async move {
+            protocol.subscribe(&mut ws, room).await?;
+            anyhow::Ok(ws)
         })
         .buffer_unordered(SETUP_CONCURRENCY)
         .try_collect()
         .await
 }
 
-/// Skips frames until one of type `kind`; an `error` frame or the end of
-/// the connection fails.
+/// Skips `/ws` frames until one of type `kind`; an `error` frame fails.
 async fn await_frame(ws: &mut Ws, kind: &str) -> Result<()> {
+    await_text(ws, Protocol::WebSocket, kind, |text| {
+        let frame: Value = serde_json::from_str(text)?;
+        match frame["type"].as_str() {
+            Some(found) if found == kind => Ok(Some(())),
+            Some("error") => bail!("{frame}"),
+            _ => Ok(None),
+        }
+    })
+    .await
+}
+
+/// Reads `ws`, answering heartbeats, until `accept` takes a text message
+/// (`Some`) or fails; the end of the connection or `SETUP_DEADLINE` fails.
+pub async fn await_text<T>(
+    ws: &mut Ws,
+    protocol: Protocol,
+    what: &str,
+    mut accept: impl FnMut(&str) -> Result<Option<T>>,
+) -> Result<T> {
     let deadline = tokio::time::Instant::now() + SETUP_DEADLINE;
+    let mut messages = std::pin::pin!(answering(ws, protocol));
     loop {
-        let message = tokio::time::timeout_at(deadline, ws.next())
+        let message = tokio::time::timeout_at(deadline, messages.next())
             .await
-            .with_context(|| format!("no {kind} frame in time"))?;
+            .with_context(|| format!("no {what} in time"))?;
         match message {
             Some(Ok(Message::Text(text))) => {
-                let frame: Value = serde_json::from_str(&text)?;
-                match frame["type"].as_str() {
-                    Some(found) if found == kind => return Ok(()),
-                    Some("error") => bail!("waiting for {kind}: {frame}"),
-                    _ => {}
+                if let Some(found) =
+                    accept(text.as_str()).with_context(|| format!("waiting for {what}"))?
+                {
+                    return Ok(found);
                 }
             }
-            Some(Ok(Message::Close(close))) => bail!("closed waiting for {kind}: {close:?}"),
+            Some(Ok(Message::Close(close))) => bail!("closed waiting for {what}: {close:?}"),
             Some(Ok(_)) => {}
-            Some(Err(error)) => return Err(error).context(format!("waiting for {kind}")),
-            None => bail!("ended waiting for {kind}"),
+            Some(Err(error)) => return Err(error).context(format!("waiting for {what}")),
+            None => bail!("ended waiting for {what}"),
         }
+    }
+}
+
+/// `ws`'s messages, with the protocol's heartbeats answered on the way.
+fn answering(ws: &mut Ws, protocol: Protocol) -> impl Stream<Item = Result<Message, WsError>> + '_ {
+    futures::stream::unfold(Some(ws), move |ws| async move {
+        let ws = ws?;
+        loop {
+            let message = ws.next().await?;
+            if let Ok(Message::Text(text)) = &message
+                && let Some(reply) = protocol.answer(text)
+            {
+                if let Err(error) = ws.send(Message::text(reply)).await {
+                    return Some((Err(error), None));
+                }
+                continue;
+            }
+            return Some((message, Some(ws)));
+        }
+    })
+}
+
+/// Reads `connections` together in this task until `stop` turns true,
+/// answering heartbeats, and hands every other message to `on_message`
+/// with its connection's index.
+async fn poll_all(
+    connections: &mut [Ws],
+    protocol: Protocol,
+    mut stop: watch::Receiver<bool>,
+    mut on_message: impl FnMut(usize, Result<Message, WsError>),
+) {
+    let mut all = futures::stream::select_all(
+        connections
+            .iter_mut()
+            .enumerate()
+            .map(|(n, ws)| Box::pin(answering(ws, protocol).map(move |message| (n, message)))),
+    );
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = stop.wait_for(|stop| *stop) => break,
+            next = all.next() => next,
+        };
+        match next {
+            Some((n, message)) => on_message(n, message),
+            None => {
+                let _ = stop.wait_for(|stop| *stop).await;
+                break;
+            }
+        }
+    }
+}
+
+/// Why a connection ended, if `message` says it did.
+fn ending(message: &Result<Message, WsError>) -> Option<String> {
+    match message {
+        Ok(Message::Close(Some(close))) => Some(format!(
+            "closed {}: {}",
+            u16::from(close.code),
+            close.reason
+        )),
+        Ok(Message::Close(None)) => Some("closed".to_owned()),
+        Ok(_) => None,
+        Err(error) => Some(error.to_string()),
+    }
+}
+
+/// The connections while nothing else reads them (between setup steps and
+/// during the memory readings): each group is read by a task of its own,
+/// which answers heartbeats, until taken back. Other messages are dropped.
+#[derive(Debug)]
+pub struct Idle {
+    protocol: Protocol,
+    groups: VecDeque<Keeper>,
+}
+
+#[derive(Debug)]
+struct Keeper {
+    stop: watch::Sender<bool>,
+    /// The group, with how many of them ended and the first reason.
+    task: JoinHandle<(Vec<Ws>, usize, Option<String>)>,
+}
+
+impl Idle {
+    pub fn new(protocol: Protocol) -> Self {
+        Self {
+            protocol,
+            groups: VecDeque::new(),
+        }
+    }
+
+    fn keep(&mut self, mut connections: Vec<Ws>) {
+        let (stop, stopped) = watch::channel(false);
+        let protocol = self.protocol;
+        let task = tokio::spawn(async move {
+            let (mut ended, mut reason) = (0, None);
+            poll_all(&mut connections, protocol, stopped, |_, message| {
+                if let Some(why) = ending(&message) {
+                    ended += 1;
+                    reason.get_or_insert(why);
+                }
+            })
+            .await;
+            (connections, ended, reason)
+        });
+        self.groups.push_back(Keeper { stop, task });
+    }
+
+    /// Takes back the oldest group; fails if any of it ended meanwhile.
+    async fn take(&mut self) -> Result<Vec<Ws>> {
+        let Keeper { stop, task } = self.groups.pop_front().context("no connections kept")?;
+        stop.send_replace(true);
+        let (connections, ended, reason) = task.await.context("a keeper panicked")?;
+        if ended > 0 {
+            bail!(
+                "{ended} idle connections ended, the first: {}",
+                reason.unwrap_or_default()
+            );
+        }
+        Ok(connections)
+    }
+
+    /// Opens `count` more connections with `token`, kept from their
+    /// handshake on.
+    pub async fn open(&mut self, base_url: &str, token: &str, count: usize) -> Result<()> {
+        let mut left = count;
+        while left > 0 {
+            let chunk = left.min(SETUP_CHUNK);
+            let opened = open(self.protocol, base_url, token, chunk).await?;
+            self.keep(opened);
+            left -= chunk;
+        }
+        Ok(())
+    }
+
+    /// Subscribes every connection to `room`, one group at a time.
+    pub async fn subscribe(&mut self, room: &str) -> Result<()> {
+        for _ in 0..self.groups.len() {
+            let group = self.take().await?;
+            let group = subscribe(self.protocol, group, room).await?;
+            self.keep(group);
+        }
+        Ok(())
+    }
+
+    /// Every connection, for the readers.
+    pub async fn take_all(mut self) -> Result<Vec<Ws>> {
+        let mut all = Vec::new();
+        while !self.groups.is_empty() {
+            all.extend(self.take().await?);
+        }
+        Ok(all)
     }
 }
 
@@ -211,27 +503,8 @@ pub struct ReaderLog {
     pub last: Vec<u64>,
     /// Latest-value frames (queue metrics, `"offset": null`).
     pub latest_frames: u64,
-    /// Frames that match no sent command, or are not JSON events.
+    /// Frames that match no sent command, or are not events.
     pub unexpected_frames: u64,
-}
-
-/// The fields of a frame the readers look at.
-#[derive(Deserialize)]
-struct Frame<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: &'a str,
-    #[serde(default)]
-    offset: Option<i64>,
-    #[serde(default, borrow)]
-    data: Option<ChangeData<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ChangeData<'a> {
-    #[serde(default, borrow)]
-    ticket_id: Option<&'a str>,
-    #[serde(default)]
-    version: Option<u64>,
 }
 
 impl ReaderLog {
@@ -251,65 +524,50 @@ impl ReaderLog {
     /// Reads `connections` until `stop` turns true, all in this one task.
     pub async fn read(
         plan: Arc<Plan>,
-        connections: Vec<Ws>,
-        mut stop: watch::Receiver<bool>,
+        protocol: Protocol,
+        mut connections: Vec<Ws>,
+        stop: watch::Receiver<bool>,
     ) -> Self {
         let mut log = Self::new(connections.len(), plan.commands());
-        let mut all = futures::stream::select_all(
-            connections
-                .into_iter()
-                .enumerate()
-                .map(|(n, ws)| ws.map(move |message| (n, message))),
-        );
-        loop {
-            let next = tokio::select! {
-                biased;
-                _ = stop.wait_for(|stop| *stop) => break,
-                next = all.next() => next,
-            };
-            match next {
-                Some((n, Ok(Message::Text(text)))) => log.on_frame(&plan, n, &text),
-                Some((n, Ok(Message::Close(close)))) => {
-                    log.connections[n].ended = Some(match close {
-                        Some(close) => {
-                            format!("closed {}: {}", u16::from(close.code), close.reason)
-                        }
-                        None => "closed".to_owned(),
-                    });
+        poll_all(
+            &mut connections,
+            protocol,
+            stop,
+            |n, message| match &message {
+                Ok(Message::Text(text)) => log.on_text(&plan, protocol, n, text),
+                _ => {
+                    if let Some(why) = ending(&message) {
+                        log.connections[n].ended.get_or_insert(why);
+                    }
                 }
-                Some((_, Ok(_))) => {}
-                Some((n, Err(error))) => {
-                    log.connections[n]
-                        .ended
-                        .get_or_insert_with(|| error.to_string());
-                }
-                None => {
-                    let _ = stop.wait_for(|stop| *stop).await;
-                    break;
-                }
-            }
-        }
+            },
+        )
+        .await;
         log
     }
 
-    fn on_frame(&mut self, plan: &Plan, n: usize, text: &str) {
+    fn on_text(&mut self, plan: &Plan, protocol: Protocol, n: usize, text: &str) {
         let now = plan.now();
-        let Ok(frame) = serde_json::from_str::<Frame<'_>>(text) else {
-            self.unexpected_frames += 1;
-            return;
+        let event = match protocol.decode(text) {
+            Incoming::Event(event) => event,
+            Incoming::Ending(why) => {
+                self.connections[n].ended.get_or_insert(why);
+                return;
+            }
+            Incoming::Other => {
+                self.unexpected_frames += 1;
+                return;
+            }
         };
-        if frame.kind == "event" && frame.offset.is_none() {
+        if event.offset.is_none() {
             self.latest_frames += 1;
             return;
         }
-        let command = match (frame.kind, frame.data) {
-            (
-                "event",
-                Some(ChangeData {
-                    ticket_id: Some(ticket),
-                    version: Some(version),
-                }),
-            ) => plan.command_of(ticket, version),
+        let command = match event.data {
+            Some(ChangeData {
+                ticket_id: Some(ticket),
+                version: Some(version),
+            }) => plan.command_of(ticket, version),
             _ => None,
         };
         let Some((i, sent)) = command.and_then(|i| Some((i, plan.sent_at(i)?))) else {
@@ -325,5 +583,39 @@ impl ReaderLog {
             .record(Duration::from_micros(now.saturating_sub(sent)));
         self.first[i] = self.first[i].min(now);
         self.last[i] = self.last[i].max(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_websocket_frames() {
+        let change = r#"{"type":"event","event":"ticket:priority_changed","offset":9,"rooms":["queue:q"],"data":{"ticket_id":"t","version":3}}"#;
+        let Incoming::Event(event) = Protocol::WebSocket.decode(change) else {
+            panic!("not an event");
+        };
+        assert_eq!(event.offset, Some(9));
+        let data = event.data.expect("data");
+        assert_eq!((data.ticket_id, data.version), (Some("t"), Some(3)));
+        assert!(matches!(
+            Protocol::WebSocket.decode(r#"{"type":"subscribed","room":"queue:q"}"#),
+            Incoming::Other
+        ));
+        assert_eq!(Protocol::WebSocket.answer("2"), None);
+        assert_eq!(Protocol::SocketIo.answer("2"), Some("3"));
+    }
+
+    #[test]
+    fn plan_names_commands_by_ticket_and_version() {
+        let plan = Plan::new(&["a".to_owned(), "b".to_owned()], 5);
+        assert_eq!(plan.version_of(0), 2);
+        assert_eq!(plan.version_of(3), 3);
+        assert_eq!(plan.command_of("b", 3), Some(3));
+        assert_eq!(plan.command_of("a", 4), Some(4));
+        assert_eq!(plan.command_of("b", 4), None);
+        assert_eq!(plan.command_of("c", 2), None);
+        assert_eq!(plan.command_of("a", 1), None);
     }
 }
