@@ -1,0 +1,162 @@
+// The console's entry point: decides between the sign-in page and the
+// signed-in app, builds the header (navigation, connection indicator,
+// notifications, sign-out), routes `#/…` hashes to views, and connects the
+// live feed to the ticket store.
+
+import * as api from './api.js';
+import { ActivityList } from './activity.js';
+import { Board } from './board.js';
+import { h, label, replace } from './dom.js';
+import { LiveClient } from './live.js';
+import * as session from './session.js';
+import { demoBanner, detectDemo, signInView } from './signin.js';
+import { TicketStore } from './store.js';
+
+const view = document.getElementById('view');
+const header = document.getElementById('app-header');
+const bannerSlot = document.getElementById('banner');
+
+let demoUsers = null;
+/** Everything that lives while signed in; torn down by sign-out. */
+let app = null;
+
+async function boot() {
+  demoUsers = await detectDemo();
+  if (demoUsers) {
+    session.rememberNames(demoUsers);
+    replace(bannerSlot, demoBanner());
+    document.body.classList.add('demo');
+  }
+  let restored = null;
+  try {
+    restored = await session.restore();
+  } catch (error) {
+    restored = null;
+  }
+  if (restored && !restored.expired) await startApp();
+  else showSignIn(restored?.expired ? 'Your session has expired. Sign in again.' : null);
+}
+
+function showSignIn(notice) {
+  replace(header);
+  header.hidden = true;
+  document.title = 'Sign in · Bomizzel';
+  replace(view, signInView({ demoUsers, notice, onToken: async (token) => {
+    await session.signIn(token);
+    await startApp();
+  } }));
+  view.querySelector('button, textarea')?.focus();
+}
+
+async function startApp() {
+  const user = session.user;
+  const allQueues = await api.queues().catch(() => []);
+  if (user.role === 'admin') session.rememberNames(await api.users().catch(() => []));
+  session.rememberNames([user]);
+  const store = new TicketStore({
+    // An agent who loses a ticket to another team's queue stops seeing it.
+    visible: (t) => user.role !== 'agent' || !user.team_ids?.length || !t.team_id || user.team_ids.includes(t.team_id),
+  });
+  await store.reload().catch((error) => console.warn('tickets not loaded', error));
+  // Agents work on their teams' queues; admins and analysts on all of them.
+  const myQueueIds = user.role === 'agent'
+    ? user.queue_ids ?? [...new Set(store.all().map((t) => t.queue_id))]
+    : allQueues.map((q) => q.id);
+  const queues = allQueues.filter((q) => myQueueIds.includes(q.id));
+  const rooms = [`user:${user.id}`];
+  if (user.role === 'customer') rooms.push(`company:${user.company_id}`);
+  else rooms.push(...myQueueIds.map((q) => `queue:${q}`));
+
+  const live = new LiveClient({ userId: user.id, token: () => session.token });
+  const activity = new ActivityList();
+  app = { user, store, live, activity, queues, current: null };
+
+  live.addEventListener('state', (event) => showConnection(event.detail));
+  live.addEventListener('change', ({ detail: { frame } }) => {
+    if (store.apply(frame.event, frame.data)) activity.add(frame, store.get(frame.data.ticket_id)?.title);
+  });
+  live.addEventListener('unrecovered', () => store.reload().catch(() => {}));
+  live.addEventListener('expired', (event) => session.expire(event.detail.code === 4001 ? 'token_expired' : 'invalid_token'));
+  live.setRooms(rooms);
+  live.start();
+
+  renderHeader();
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+function stopApp() {
+  if (!app) return;
+  app.live.stop();
+  app.current?.destroy?.();
+  window.removeEventListener('hashchange', route);
+  app = null;
+}
+
+function renderHeader() {
+  const { user } = app;
+  const links = [['#/board', 'Board']];
+  const nav = h('nav', { 'aria-label': 'Main' }, h('ul', {}, links.map(([href, text]) => h('li', {}, h('a', { href, testid: `nav-${href.slice(2)}`, text })))));
+  const connection = h('span', { class: 'connection', testid: 'connection', role: 'status', 'aria-live': 'polite', dataset: { state: 'connecting' } }, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'connection-text', text: 'Connecting…' }));
+  const signOut = h('button', { type: 'button', class: 'button ghost', testid: 'sign-out', text: 'Sign out', on: { click: doSignOut } });
+  header.hidden = false;
+  replace(
+    header,
+    h('a', { class: 'brand', href: '#/', text: 'Bomizzel' }),
+    nav,
+    h('div', { class: 'header-tools' }, connection, h('span', { class: 'who', testid: 'who' }, h('span', { class: 'who-name', text: session.nameOf(user.id) }), ' ', h('span', { class: `role role-${user.role}`, text: label(user.role) })), signOut),
+  );
+  app.connection = connection;
+}
+
+function doSignOut() {
+  stopApp();
+  session.signOut();
+  location.hash = '';
+  showSignIn(null);
+}
+
+const CONNECTION_TEXT = {
+  idle: 'Not connected',
+  connecting: 'Connecting…',
+  joining: 'Catching up…',
+  live: 'Live',
+  offline: 'Offline',
+  expired: 'Session expired',
+};
+
+function showConnection({ state, retryInMs }) {
+  const el = app?.connection;
+  if (!el) return;
+  el.dataset.state = state;
+  const text = state === 'reconnecting'
+    ? `Reconnecting${retryInMs ? ` in ${Math.ceil(retryInMs / 1000)} s` : '…'}`
+    : CONNECTION_TEXT[state] ?? state;
+  el.querySelector('.connection-text').textContent = text;
+}
+
+function route() {
+  if (!app) return;
+  const hash = location.hash || '#/board';
+  app.current?.destroy?.();
+  app.current = null;
+  if (hash.startsWith('#/board') || hash === '#/') {
+    const board = new Board({ store: app.store, queues: app.queues, activity: app.activity });
+    app.current = board;
+    replace(view, board.element);
+    document.title = 'Board · Bomizzel';
+  } else {
+    replace(view, h('p', { text: 'No such page.' }));
+  }
+  for (const link of header.querySelectorAll('nav a')) {
+    if (hash.startsWith(link.getAttribute('href'))) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+}
+
+session.sessionEvents.addEventListener('expired', () => {
+  stopApp();
+  showSignIn('Your session has expired. Sign in again.');
+});
+
+boot();
