@@ -6,6 +6,7 @@
 import * as api from './api.js';
 import { ActivityList } from './activity.js';
 import { Board } from './board.js';
+import { DetailView } from './detail.js';
 import { h, label, replace } from './dom.js';
 import { LiveClient } from './live.js';
 import * as session from './session.js';
@@ -74,6 +75,7 @@ async function startApp() {
   live.addEventListener('state', (event) => showConnection(event.detail));
   live.addEventListener('change', ({ detail: { frame } }) => {
     if (store.apply(frame.event, frame.data)) activity.add(frame, store.get(frame.data.ticket_id)?.title);
+    if (app.current?.id === frame.data.ticket_id) app.current.onLive?.(frame);
   });
   live.addEventListener('unrecovered', () => store.reload().catch(() => {}));
   live.addEventListener('expired', (event) => session.expire(event.detail.code === 4001 ? 'token_expired' : 'invalid_token'));
@@ -145,6 +147,12 @@ function route() {
     app.current = board;
     replace(view, board.element);
     document.title = 'Board · Bomizzel';
+  } else if (hash.startsWith('#/tickets/')) {
+    const id = decodeURIComponent(hash.slice('#/tickets/'.length));
+    const back = { href: '#/board', text: 'Board' };
+    app.current = new DetailView({ id, store: app.store, back });
+    replace(view, app.current.element);
+    view.focus();
   } else {
     replace(view, h('p', { text: 'No such page.' }));
   }
