@@ -269,7 +269,7 @@ export class DetailView {
     this.renderVersionPanel();
   }
 
-  async showVersion(version) {
+  async showVersion(version, from = null) {
     const latest = this.history.at(-1)?.version ?? 1;
     if (version === null || version > latest || version < 1) {
       this.viewing = null;
@@ -284,7 +284,8 @@ export class DetailView {
     }
     this.renderHistory();
     // Keep the keyboard where the user is stepping.
-    this.versionPanel.querySelector('.version-now, [data-role="focus"]')?.focus();
+    const same = from && this.versionPanel.querySelector(`[data-role="${from}"]:not(:disabled)`);
+    (same ?? this.versionPanel.querySelector('.version-now, [data-role="start"]'))?.focus();
   }
 
   renderVersionPanel() {
@@ -299,7 +300,7 @@ export class DetailView {
         this.versionPanel,
         title,
         h('p', { class: 'hint', text: 'Step back through the history to see the ticket as it was after each change.' }),
-        h('button', { type: 'button', class: 'button small', testid: 'version-start', dataset: { role: 'focus' }, text: `Show version ${start}`, on: { click: () => this.showVersion(start) } }),
+        h('button', { type: 'button', class: 'button small', testid: 'version-start', dataset: { role: 'start' }, text: `Show version ${start}`, on: { click: () => this.showVersion(start) } }),
       );
       return;
     }
@@ -315,8 +316,8 @@ export class DetailView {
       h(
         'div',
         { class: 'stepper', role: 'group', 'aria-label': 'Step through versions' },
-        h('button', { type: 'button', class: 'button small', testid: 'version-prev', disabled: older === undefined, text: '← Older', on: { click: () => this.showVersion(older) } }),
-        h('button', { type: 'button', class: 'button small', testid: 'version-next', disabled: newer === undefined, text: 'Newer →', on: { click: () => this.showVersion(newer) } }),
+        h('button', { type: 'button', class: 'button small', testid: 'version-prev', dataset: { role: 'older' }, disabled: older === undefined, text: '← Older', on: { click: () => this.showVersion(older, 'older') } }),
+        h('button', { type: 'button', class: 'button small', testid: 'version-next', dataset: { role: 'newer' }, disabled: newer === undefined, text: 'Newer →', on: { click: () => this.showVersion(newer, 'newer') } }),
         h('button', { type: 'button', class: 'button small ghost-dark', testid: 'version-close', text: 'Back to now', on: { click: () => this.showVersion(null) } }),
       ),
       h('div', { class: 'version-fields', testid: 'version-fields' }, h('p', { class: 'version-title' }, h('strong', { text: at.title })), fieldList(at)),

@@ -9,6 +9,7 @@ import { Board } from './board.js';
 import { DetailView } from './detail.js';
 import { h, label, replace } from './dom.js';
 import { LiveClient } from './live.js';
+import { NotificationCenter } from './notifications.js';
 import * as session from './session.js';
 import { demoBanner, detectDemo, signInView } from './signin.js';
 import { TicketStore } from './store.js';
@@ -70,10 +71,15 @@ async function startApp() {
 
   const live = new LiveClient({ userId: user.id, token: () => session.token });
   const activity = new ActivityList();
-  app = { user, store, live, activity, queues, current: null };
+  app = { user, store, live, activity, queues, current: null, notifications: new NotificationCenter({ userId: user.id, ticketTitle: (id) => store.get(id)?.title }) };
 
-  live.addEventListener('state', (event) => showConnection(event.detail));
+  live.addEventListener('state', (event) => {
+    showConnection(event.detail);
+    // Back after a gap: the inbox may have changed in ways the feed does not say (reads).
+    if (event.detail.state === 'live') app?.notifications?.sync();
+  });
   live.addEventListener('change', ({ detail: { frame } }) => {
+    if (frame.event === 'notification:created') return app.notifications.onLive(frame.data);
     if (store.apply(frame.event, frame.data)) activity.add(frame, store.get(frame.data.ticket_id)?.title);
     if (app.current?.id === frame.data.ticket_id) app.current.onLive?.(frame);
   });
@@ -91,6 +97,7 @@ function stopApp() {
   if (!app) return;
   app.live.stop();
   app.current?.destroy?.();
+  app.notifications.destroy();
   window.removeEventListener('hashchange', route);
   app = null;
 }
@@ -106,7 +113,7 @@ function renderHeader() {
     header,
     h('a', { class: 'brand', href: '#/', text: 'Bomizzel' }),
     nav,
-    h('div', { class: 'header-tools' }, connection, h('span', { class: 'who', testid: 'who' }, h('span', { class: 'who-name', text: session.nameOf(user.id) }), ' ', h('span', { class: `role role-${user.role}`, text: label(user.role) })), signOut),
+    h('div', { class: 'header-tools' }, connection, app.notifications.element, h('span', { class: 'who', testid: 'who' }, h('span', { class: 'who-name', text: session.nameOf(user.id) }), ' ', h('span', { class: `role role-${user.role}`, text: label(user.role) })), signOut),
   );
   app.connection = connection;
 }
