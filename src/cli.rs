@@ -138,6 +138,11 @@ pub struct ServeArgs {
     /// Rooms one WebSocket connection may be in.
     #[arg(long, env = "BOMIZZEL_WS_MAX_ROOMS", default_value_t = 100)]
     pub ws_max_rooms: usize,
+
+    /// Demo mode: seed a demo directory and let anyone sign in as its users
+    /// from the console (and simulate activity). Never with real data.
+    #[arg(long, env = "BOMIZZEL_DEMO")]
+    pub demo: bool,
 }
 
 #[derive(Debug, clap::Args)]

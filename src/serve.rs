@@ -79,9 +79,12 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     )
     .await
     .context("cannot start the gateway")?;
-    let app = bomizzel_api::router(state, args.frontend_url.as_deref())
+    let mut app = bomizzel_api::router(state.clone(), args.frontend_url.as_deref())
         .merge(gateway.routes())
         .merge(bomizzel_console::routes());
+    if args.demo {
+        app = app.merge(bomizzel_console::demo::start(state, shutdown.clone()).await?);
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -529,3 +529,34 @@ async fn openapi_lists_every_route() {
         .sum::<usize>();
     assert!(documented >= expected.len());
 }
+
+#[tokio::test]
+async fn me_says_who_the_token_belongs_to() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let (status, agent) = app.call(Method::GET, "/api/me", "agent-1", None).await;
+    assert_eq!(status, 200, "{agent}");
+    assert_eq!(
+        agent,
+        json!({"id": "agent-1", "name": "agent-1", "role": "agent", "company_id": null,
+               "team_ids": ["team-1"], "queue_ids": ["queue-1"]})
+    );
+    let (_, customer) = app.call(Method::GET, "/api/me", "cust-acme", None).await;
+    assert_eq!(customer["company_id"], "acme");
+    assert_eq!(customer["queue_ids"], json!([]));
+
+    let stranger = app.token_with("analyst-1", |claims| claims.sub = "nobody".to_owned());
+    let response = app
+        .client
+        .get(app.server.url("/api/me"))
+        .bearer_auth(stranger)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(response).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["name"],
+        Value::Null,
+        "a subject the directory does not know"
+    );
+}

@@ -263,6 +263,7 @@ async fn every_api_route_needs_a_token() {
         (Method::GET, "/api/queues".to_owned()),
         (Method::GET, "/api/users".to_owned()),
         (Method::POST, "/api/auth/logout".to_owned()),
+        (Method::GET, "/api/me".to_owned()),
     ];
     for (method, path) in routes {
         let response = app

@@ -85,6 +85,16 @@ pub async fn queues_of_team(database: &Database, team_id: &str) -> Result<Vec<St
     }))
 }
 
+/// The directory name of `user_id`, if the directory knows the user.
+pub async fn user_name(database: &Database, user_id: &str) -> Result<Option<String>, ApiError> {
+    Ok(on_pool!(database, pool => {
+        sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
 /// Refuses tokens of `user_id` issued before now (logout).
 pub async fn revoke_sessions(database: &Database, user_id: &str) -> Result<(), ApiError> {
     // Rounded up: a token issued earlier in this very second is refused too.

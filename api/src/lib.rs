@@ -9,7 +9,7 @@ pub mod directory;
 pub mod error;
 mod headers;
 mod health;
-mod json;
+pub mod json;
 pub mod limit;
 mod queries;
 mod session;
@@ -33,6 +33,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::{Caller, Role, TokenKeys};
+pub use json::JsonBody;
 pub use limit::{CommandLimiter, RateLimit};
 
 /// Largest request body accepted.

@@ -1,19 +1,60 @@
-//! `POST /api/auth/logout`: ends every session of the caller. Tokens issued
+//! The caller's own session: `GET /api/me` says who the token belongs to
+//! (what a client needs to pick its view and its rooms), and
+//! `POST /api/auth/logout` ends every session of the caller: tokens issued
 //! before now are refused from then on, and the gateway closes the user's
 //! open connections.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Role};
 use crate::directory;
 use crate::error::ApiResult;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(logout))
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(logout))
+}
+
+/// The caller as the server sees them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub id: String,
+    /// From the directory; `null` for a token subject the directory does not know.
+    pub name: Option<String>,
+    pub role: Role,
+    pub company_id: Option<String>,
+    pub team_ids: Vec<String>,
+    /// The queues of the caller's teams.
+    pub queue_ids: Vec<String>,
+}
+
+/// Who the token belongs to.
+#[utoipa::path(get, path = "/api/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn me(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Me>> {
+    let database = state.store.database();
+    let name = directory::user_name(database, &caller.user_id).await?;
+    let mut queue_ids = Vec::new();
+    for team_id in &caller.team_ids {
+        queue_ids.extend(directory::queues_of_team(database, team_id).await?);
+    }
+    Ok(Json(Me {
+        id: caller.user_id,
+        name,
+        role: caller.role,
+        company_id: caller.company_id,
+        team_ids: caller.team_ids,
+        queue_ids,
+    }))
 }
 
 /// End all of the caller's sessions.

@@ -9,7 +9,7 @@ pub mod ws;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
@@ -19,6 +19,8 @@ const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 pub struct Server {
     pub base_url: String,
     child: Child,
+    /// Every line the server has logged so far.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -47,18 +49,34 @@ impl Server {
         let mut child = command.spawn().expect("bomizzel starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (found, address) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(url) = line.split("listening on ").nth(1) {
                     let url = url.split_whitespace().next().unwrap_or_default();
                     let _ = found.send(url.trim_matches('"').to_owned());
                 }
+                lines.lock().expect("log lock").push(line);
             }
         });
         let base_url = address
             .recv_timeout(STARTUP_DEADLINE)
             .expect("the server logs its address");
-        Server { base_url, child }
+        Server {
+            base_url,
+            child,
+            log,
+        }
+    }
+
+    /// Whether a line the server logged so far contains `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        self.log
+            .lock()
+            .expect("log lock")
+            .iter()
+            .any(|line| line.contains(text))
     }
 
     pub fn url(&self, path: &str) -> String {
