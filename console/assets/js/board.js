@@ -178,7 +178,7 @@ export class Board {
       },
       h('h3', { class: 'card-title', id: titleId }, h('a', { href: `#/tickets/${ticket.id}`, testid: 'card-title', dataset: { role: 'open' }, text: ticket.title })),
       meta,
-      h('p', { class: 'card-queue', text: ticket.queue_id ? `Queue ${ticket.queue_id}` : '' }),
+      h('p', { class: 'card-queue', text: ticket.queue_id ? `Queue: ${this.queueName(ticket.queue_id)}` : '' }),
       this.editable ? this.controls(ticket) : null,
     );
     if (this.editable) {
@@ -195,6 +195,10 @@ export class Board {
       });
     }
     return card;
+  }
+
+  queueName(id) {
+    return this.queues.find((q) => q.id === id)?.name ?? id;
   }
 
   controls(ticket) {

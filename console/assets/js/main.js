@@ -6,6 +6,8 @@
 import * as api from './api.js';
 import { ActivityList } from './activity.js';
 import { Board } from './board.js';
+import { CustomerView } from './customer.js';
+import { DashboardView } from './dashboard.js';
 import { DetailView } from './detail.js';
 import { h, label, replace } from './dom.js';
 import { LiveClient } from './live.js';
@@ -64,14 +66,24 @@ async function startApp() {
   const myQueueIds = user.role === 'agent'
     ? user.queue_ids ?? [...new Set(store.all().map((t) => t.queue_id))]
     : allQueues.map((q) => q.id);
-  const queues = allQueues.filter((q) => myQueueIds.includes(q.id));
+  // Customers may open a ticket in any queue.
+  const queues = user.role === 'customer' ? allQueues : allQueues.filter((q) => myQueueIds.includes(q.id));
   const rooms = [`user:${user.id}`];
   if (user.role === 'customer') rooms.push(`company:${user.company_id}`);
   else rooms.push(...myQueueIds.map((q) => `queue:${q}`));
 
   const live = new LiveClient({ userId: user.id, token: () => session.token });
   const activity = new ActivityList();
-  app = { user, store, live, activity, queues, current: null, notifications: new NotificationCenter({ userId: user.id, ticketTitle: (id) => store.get(id)?.title }) };
+  app = {
+    user,
+    store,
+    live,
+    activity,
+    queues,
+    current: null,
+    latestMetrics: new Map(),
+    notifications: new NotificationCenter({ userId: user.id, ticketTitle: (id) => store.get(id)?.title }),
+  };
 
   live.addEventListener('state', (event) => {
     showConnection(event.detail);
@@ -82,6 +94,12 @@ async function startApp() {
     if (frame.event === 'notification:created') return app.notifications.onLive(frame.data);
     if (store.apply(frame.event, frame.data)) activity.add(frame, store.get(frame.data.ticket_id)?.title);
     if (app.current?.id === frame.data.ticket_id) app.current.onLive?.(frame);
+  });
+  live.addEventListener('latest', ({ detail: { frame } }) => {
+    if (frame.event !== 'queue:metrics_updated') return;
+    const queueId = frame.data?.queue_id ?? frame.rooms?.[0]?.replace(/^queue:/, '');
+    app.latestMetrics.set(queueId, frame.data);
+    app.current?.onMetrics?.(queueId, frame.data);
   });
   live.addEventListener('unrecovered', () => store.reload().catch(() => {}));
   live.addEventListener('expired', (event) => session.expire(event.detail.code === 4001 ? 'token_expired' : 'invalid_token'));
@@ -104,7 +122,7 @@ function stopApp() {
 
 function renderHeader() {
   const { user } = app;
-  const links = [['#/board', 'Board']];
+  const links = NAV[user.role] ?? NAV.agent;
   const nav = h('nav', { 'aria-label': 'Main' }, h('ul', {}, links.map(([href, text]) => h('li', {}, h('a', { href, testid: `nav-${href.slice(2)}`, text })))));
   const connection = h('span', { class: 'connection', testid: 'connection', role: 'status', 'aria-live': 'polite', dataset: { state: 'connecting' } }, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'connection-text', text: 'Connecting…' }));
   const signOut = h('button', { type: 'button', class: 'button ghost', testid: 'sign-out', text: 'Sign out', on: { click: doSignOut } });
@@ -144,25 +162,44 @@ function showConnection({ state, retryInMs }) {
   el.querySelector('.connection-text').textContent = text;
 }
 
+/** The pages of each role, the first being its home. */
+const NAV = {
+  agent: [['#/board', 'Board'], ['#/dashboard', 'Dashboard']],
+  admin: [['#/board', 'Board'], ['#/dashboard', 'Dashboard']],
+  analyst: [['#/dashboard', 'Dashboard'], ['#/board', 'Board']],
+  customer: [['#/my-tickets', 'Your tickets']],
+};
+
 function route() {
   if (!app) return;
-  const hash = location.hash || '#/board';
+  const links = NAV[app.user.role] ?? NAV.agent;
+  const home = links[0];
+  const hash = !location.hash || location.hash === '#/' ? home[0] : location.hash;
   app.current?.destroy?.();
   app.current = null;
-  if (hash.startsWith('#/board') || hash === '#/') {
-    const board = new Board({ store: app.store, queues: app.queues, activity: app.activity });
-    app.current = board;
-    replace(view, board.element);
-    document.title = 'Board · Bomizzel';
-  } else if (hash.startsWith('#/tickets/')) {
+  let title = 'Bomizzel';
+  if (hash.startsWith('#/tickets/')) {
     const id = decodeURIComponent(hash.slice('#/tickets/'.length));
-    const back = { href: '#/board', text: 'Board' };
-    app.current = new DetailView({ id, store: app.store, back });
-    replace(view, app.current.element);
-    view.focus();
-  } else {
-    replace(view, h('p', { text: 'No such page.' }));
+    app.current = new DetailView({ id, store: app.store, back: { href: home[0], text: home[1] } });
+    title = 'Ticket · Bomizzel';
+  } else if (hash === '#/board' && app.user.role !== 'customer') {
+    app.current = new Board({ store: app.store, queues: app.queues, activity: app.activity });
+    title = 'Board · Bomizzel';
+  } else if (hash === '#/dashboard' && app.user.role !== 'customer') {
+    app.current = new DashboardView({ queues: app.queues, latest: app.latestMetrics });
+    title = 'Dashboard · Bomizzel';
+  } else if (hash === '#/my-tickets' && app.user.role === 'customer') {
+    app.current = new CustomerView({ store: app.store, queues: app.queues, activity: app.activity });
+    title = 'Your tickets · Bomizzel';
   }
+  if (app.current) {
+    replace(view, app.current.element);
+    document.title = title;
+  } else {
+    replace(view, h('section', { class: 'panel' }, h('h1', { text: 'Nothing here' }), h('p', {}, 'This page does not exist. ', h('a', { href: home[0], text: `Go to ${home[1]}` }))));
+  }
+  // Move focus to the new page so keyboard and screen-reader users start there.
+  if (document.activeElement === document.body || !view.contains(document.activeElement)) view.focus({ preventScroll: true });
   for (const link of header.querySelectorAll('nav a')) {
     if (hash.startsWith(link.getAttribute('href'))) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
