@@ -31,7 +31,7 @@ function describe(name, data, title) {
 export class ActivityList {
   constructor() {
     this.list = h('ol', { class: 'activity-list', testid: 'activity-list' });
-    this.count = h('span', { class: 'count', text: '0' });
+    this.count = h('span', { class: 'count', testid: 'activity-total', text: '0' });
     this.total = 0;
     this.element = h(
       'details',

@@ -176,7 +176,8 @@ export class Board {
         'aria-labelledby': titleId,
         draggable: this.editable ? 'true' : false,
       },
-      h('h3', { class: 'card-title', id: titleId }, h('a', { href: `#/tickets/${ticket.id}`, testid: 'card-title', dataset: { role: 'open' }, text: ticket.title })),
+      // The link is not a drag source of its own: dragging from the title moves the card.
+      h('h3', { class: 'card-title', id: titleId }, h('a', { href: `#/tickets/${ticket.id}`, testid: 'card-title', draggable: 'false', dataset: { role: 'open' }, text: ticket.title })),
       meta,
       h('p', { class: 'card-queue', text: ticket.queue_id ? `Queue: ${this.queueName(ticket.queue_id)}` : '' }),
       this.editable ? this.controls(ticket) : null,

@@ -152,8 +152,9 @@ function breakdown(title, pairs, kind, testid) {
 }
 
 /**
- * The 24 hourly buckets in [from, to) as three lines. Hours without a
- * bucket had no activity (the API leaves them out) and count as 0.
+ * The 24 hourly buckets in [from, to) as grouped bars (counts per hour are
+ * discrete). Hours without a bucket had no activity (the API leaves them
+ * out) and count as 0.
  */
 function chart(buckets, from, to) {
   const hours = [];
@@ -162,33 +163,35 @@ function chart(buckets, from, to) {
   const rows = hours.map((t) => byHour.get(t) ?? { hour_unix: t, created: 0, first_assigned: 0, resolved: 0 });
   const max = Math.max(1, ...rows.flatMap((r) => SERIES.map(([key]) => r[key])));
   const W = 480;
-  const H = 150;
-  const pad = { left: 30, right: 8, top: 10, bottom: 22 };
-  const x = (i) => pad.left + (i / (hours.length - 1)) * (W - pad.left - pad.right);
+  const H = 140;
+  const pad = { left: 28, right: 6, top: 8, bottom: 20 };
+  const slot = (W - pad.left - pad.right) / hours.length;
+  const bar = (slot * 0.8) / SERIES.length;
   const y = (v) => pad.top + (1 - v / max) * (H - pad.top - pad.bottom);
   const totals = Object.fromEntries(SERIES.map(([key]) => [key, rows.reduce((sum, r) => sum + r[key], 0)]));
   const summary = `Last 24 hours: ${totals.created} created, ${totals.first_assigned} first assigned, ${totals.resolved} resolved.`;
   const svg = h('svg:svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': summary, class: 'hourly', preserveAspectRatio: 'xMidYMid meet' });
   svg.append(h('svg:title', { text: summary }));
-  // Grid: zero, half and max lines with their values.
-  for (const v of [0, max / 2, max]) {
+  // Grid: zero, half and max lines with their values (whole numbers only).
+  for (const v of new Set([0, Math.round(max / 2), max])) {
     svg.append(h('svg:line', { x1: pad.left, x2: W - pad.right, y1: y(v), y2: y(v), class: 'grid' }));
-    svg.append(h('svg:text', { x: pad.left - 5, y: y(v) + 4, class: 'axis', 'text-anchor': 'end', text: Number.isInteger(v) ? String(v) : v.toFixed(1) }));
+    svg.append(h('svg:text', { x: pad.left - 5, y: y(v) + 3.5, class: 'axis', 'text-anchor': 'end', text: String(v) }));
   }
-  // Hour labels every 6 hours, in local time.
-  hours.forEach((t, i) => {
-    if (i % 6 === 0 || i === hours.length - 1) {
-      const text = new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-      svg.append(h('svg:text', { x: x(i), y: H - 5, class: 'axis', 'text-anchor': i === 0 ? 'start' : i === hours.length - 1 ? 'end' : 'middle', text }));
+  rows.forEach((r, i) => {
+    const x0 = pad.left + i * slot + slot * 0.1;
+    SERIES.forEach(([key, name, cls], j) => {
+      if (r[key] === 0) return;
+      const rect = h('svg:rect', { x: (x0 + j * bar).toFixed(1), y: y(r[key]).toFixed(1), width: Math.max(1, bar - 0.6).toFixed(1), height: (y(0) - y(r[key])).toFixed(1), class: `bar-svg ${cls}`, dataset: { series: key } });
+      rect.append(h('svg:title', { text: `${new Date(r.hour_unix * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}: ${r[key]} ${name.toLowerCase()}` }));
+      svg.append(rect);
+    });
+    // Hour labels every 6 hours, in local time.
+    if (i % 6 === 0) {
+      const text = new Date(r.hour_unix * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      svg.append(h('svg:text', { x: pad.left + i * slot, y: H - 5, class: 'axis', 'text-anchor': 'start', text }));
     }
   });
-  for (const [key, , cls] of SERIES) {
-    const points = rows.map((r, i) => `${x(i).toFixed(1)},${y(r[key]).toFixed(1)}`).join(' ');
-    svg.append(h('svg:polyline', { points, class: `line ${cls}`, fill: 'none', dataset: { series: key } }));
-    rows.forEach((r, i) => {
-      if (r[key] > 0) svg.append(h('svg:circle', { cx: x(i), cy: y(r[key]), r: 2.6, class: `dot ${cls}` }));
-    });
-  }
+  svg.append(h('svg:text', { x: W - pad.right, y: H - 5, class: 'axis', 'text-anchor': 'end', text: 'now' }));
   const legend = h('ul', { class: 'legend' }, SERIES.map(([key, name, cls]) => h('li', {}, h('span', { class: `swatch ${cls}`, 'aria-hidden': 'true' }), `${name} (${totals[key]})`)));
   return h('figure', { class: 'chart-figure' }, svg, h('figcaption', {}, legend));
 }

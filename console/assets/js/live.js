@@ -210,12 +210,14 @@ export class LiveClient extends EventTarget {
   onReady(frame) {
     if (this.joined.size || this.pending) return; // an answer to a token refresh
     this.readyOffset = frame.offset;
-    if (this.epoch !== frame.epoch) {
+    if (this.epoch && frame.epoch && this.epoch !== frame.epoch) {
       // The feed started over (rebuilt): old offsets mean nothing in it.
-      this.epoch = frame.epoch;
       this.offsets.clear();
-      this.save();
     }
+    // An empty feed has no epoch yet (""): offsets counted from then on
+    // belong to the epoch its first change creates, so keep them.
+    if (frame.epoch) this.epoch = frame.epoch;
+    this.save();
     this.unrecovered = { rooms: [], reasons: [] };
     this.queue = [...this.desired];
     this.setState('joining');
@@ -238,7 +240,10 @@ export class LiveClient extends EventTarget {
     this.pending = room;
     this.pendingMax = 0;
     const since = this.offsets.get(room);
-    this.send(since === undefined ? { type: 'subscribe', room } : { type: 'subscribe', room, since, epoch: this.epoch });
+    const frame = { type: 'subscribe', room };
+    if (since !== undefined) frame.since = since;
+    if (since !== undefined && this.epoch) frame.epoch = this.epoch;
+    this.send(frame);
   }
 
   finishJoining() {

@@ -38,7 +38,8 @@ async function boot() {
     restored = null;
   }
   if (restored && !restored.expired) await startApp();
-  else showSignIn(restored?.expired ? 'Your session has expired. Sign in again.' : null);
+  else if (restored?.expired) showSignIn(restored.expired === 'token_expired' ? EXPIRED : REFUSED);
+  else showSignIn(null);
 }
 
 function showSignIn(notice) {
@@ -54,14 +55,18 @@ function showSignIn(notice) {
 
 async function startApp() {
   const user = session.user;
+  // The session can end (expire) while we wait for the server below.
+  const over = () => session.user !== user;
   const allQueues = await api.queues().catch(() => []);
   if (user.role === 'admin') session.rememberNames(await api.users().catch(() => []));
+  if (over()) return;
   session.rememberNames([user]);
   const store = new TicketStore({
     // An agent who loses a ticket to another team's queue stops seeing it.
     visible: (t) => user.role !== 'agent' || !user.team_ids?.length || !t.team_id || user.team_ids.includes(t.team_id),
   });
   await store.reload().catch((error) => console.warn('tickets not loaded', error));
+  if (over()) return;
   // Agents work on their teams' queues; admins and analysts on all of them.
   const myQueueIds = user.role === 'agent'
     ? user.queue_ids ?? [...new Set(store.all().map((t) => t.queue_id))]
@@ -206,9 +211,12 @@ function route() {
   }
 }
 
-session.sessionEvents.addEventListener('expired', () => {
+const EXPIRED = { text: 'Your session has expired. Sign in again to go on.', testid: 'session-expired' };
+const REFUSED = { text: 'Your sign-in is no longer accepted (signed out elsewhere, or the token is invalid). Sign in again.', testid: 'session-expired' };
+
+session.sessionEvents.addEventListener('expired', (event) => {
   stopApp();
-  showSignIn('Your session has expired. Sign in again.');
+  showSignIn(event.detail === 'token_expired' ? EXPIRED : REFUSED);
 });
 
 boot();

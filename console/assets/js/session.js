@@ -83,8 +83,8 @@ export function signOut() {
 export function expire(reason) {
   if (!user || expiredNotified) return;
   expiredNotified = true;
-  clearTimeout(expiryTimer);
-  localStorage.removeItem(TOKEN_KEY);
+  // Forget the session first: code still starting up sees it is over.
+  signOut();
   sessionEvents.dispatchEvent(new CustomEvent('expired', { detail: reason }));
 }
 

@@ -19,7 +19,7 @@ const ROLE_ORDER = { admin: 0, agent: 1, analyst: 2, customer: 3 };
 
 /**
  * The sign-in page. `onToken(token)` signs in and throws on refusal;
- * `notice` explains why we are here (e.g. the session expired).
+ * `notice` ({text, testid}) explains why we are here (e.g. the session expired).
  */
 export function signInView({ demoUsers, onToken, notice }) {
   const message = h('p', { class: 'form-error', role: 'alert', testid: 'signin-error' });
@@ -94,7 +94,7 @@ export function signInView({ demoUsers, onToken, notice }) {
     'section',
     { class: 'signin-view', testid: 'signin', 'aria-labelledby': 'signin-title' },
     h('h1', { id: 'signin-title', text: 'Sign in to Bomizzel' }),
-    notice ? h('p', { class: 'notice', role: 'status', testid: 'signin-notice', text: notice }) : null,
+    notice ? h('p', { class: 'notice', role: 'alert', testid: notice.testid, text: notice.text }) : null,
     message,
     h('div', { class: 'signin-panels' }, demoPanel, form),
   );
