@@ -52,16 +52,17 @@ export class Board {
 
   render() {
     const queueSelect = select(
-      [['', 'All my queues'], ...this.queues.map((q) => [q.id, q.name ?? q.id])],
+      [['', user.role === 'agent' ? 'All my queues' : 'All queues'], ...this.queues.map((q) => [q.id, q.name ?? q.id])],
       this.filter.queue,
       { testid: 'queue-filter', on: { change: (e) => this.setFilter({ queue: e.target.value }) } },
     );
-    const mine = h('input', { type: 'checkbox', id: uid('mine'), testid: 'mine-filter', on: { change: (e) => this.setFilter({ mine: e.target.checked }) } });
+    // Only people who take tickets have tickets of their own.
+    const mine = this.editable ? h('input', { type: 'checkbox', id: uid('mine'), testid: 'mine-filter', on: { change: (e) => this.setFilter({ mine: e.target.checked }) } }) : null;
     const toolbar = h(
       'div',
       { class: 'toolbar', role: 'group', 'aria-label': 'Board filters' },
       h('div', { class: 'field inline' }, h('label', { for: (queueSelect.id = uid('queue')), text: 'Queue' }), queueSelect),
-      h('div', { class: 'field inline check' }, mine, h('label', { for: mine.id, text: 'Assigned to me' })),
+      mine ? h('div', { class: 'field inline check' }, mine, h('label', { for: mine.id, text: 'Assigned to me' })) : null,
       h('p', { class: 'toolbar-note', id: 'board-help' }, this.editable ? 'Drag a card to another column, or use its Status menu.' : 'Read only: analysts watch, agents act.'),
     );
     this.columns = new Map();

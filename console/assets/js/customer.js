@@ -31,7 +31,14 @@ export class CustomerView {
     return h(
       'section',
       { class: 'customer-view', 'aria-labelledby': 'my-title' },
-      h('div', { class: 'view-head' }, h('h1', { id: 'my-title', text: 'Your tickets' }), h('p', { class: 'hint', text: `Tickets of ${user.company_id}; statuses change here as the support team works.` })),
+      h(
+        'div',
+        { class: 'view-head' },
+        h('h1', { id: 'my-title', text: 'Your tickets' }),
+        h('p', { class: 'hint', text: `Tickets of ${user.company_id}; statuses change here as the support team works.` }),
+        // On a phone the form is below the list: a way to it without scrolling past every ticket.
+        h('button', { type: 'button', class: 'button small jump-to-form', text: 'Open a new ticket', on: { click: () => { this.titleInput.scrollIntoView({ block: 'center' }); this.titleInput.focus(); } } }),
+      ),
       h(
         'div',
         { class: 'customer-grid' },
@@ -50,6 +57,7 @@ export class CustomerView {
 
   form() {
     const title = h('input', { type: 'text', id: uid('title'), required: true, maxlength: '200', autocomplete: 'off', testid: 'new-title' });
+    this.titleInput = title;
     const description = h('textarea', { id: uid('description'), rows: '5', testid: 'new-description' });
     const queue = h('select', { id: uid('queue'), required: true, testid: 'new-queue' }, this.queues.map((q) => h('option', { value: q.id, text: q.name ?? q.id })));
     const submit = h('button', { type: 'submit', class: 'button primary', testid: 'new-submit', text: 'Open ticket' });

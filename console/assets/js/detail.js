@@ -30,8 +30,9 @@ function uuidTime(id) {
 }
 
 export class DetailView {
-  constructor({ id, store, back }) {
+  constructor({ id, store, back, queueName = (q) => q }) {
     this.id = id;
+    this.queueName = queueName;
     this.store = store;
     this.back = back;
     this.comments = new Map();
@@ -95,7 +96,7 @@ export class DetailView {
     this.actions = h('div', { class: 'detail-actions' });
     this.commentList = h('ol', { class: 'comment-list', testid: 'comments' });
     this.historyList = h('ol', { class: 'history-list', testid: 'history' });
-    this.versionPanel = h('section', { class: 'panel version-panel', testid: 'version-panel', 'aria-labelledby': 'version-title' });
+    this.versionPanel = h('section', { class: 'version-panel', testid: 'version-panel', 'aria-labelledby': 'version-title' });
     replace(
       this.element,
       h('p', { class: 'crumbs' }, h('a', { href: this.back.href, testid: 'back', text: `← ${this.back.text}` })),
@@ -113,8 +114,7 @@ export class DetailView {
           'div',
           { class: 'detail-side' },
           h('section', { class: 'panel', 'aria-labelledby': 'fields-title' }, h('h2', { id: 'fields-title', text: 'Details' }), this.fields, this.actions),
-          this.versionPanel,
-          h('section', { class: 'panel', 'aria-labelledby': 'history-title' }, h('h2', { id: 'history-title', text: 'History' }), this.historyList),
+          h('section', { class: 'panel', 'aria-labelledby': 'history-title' }, h('h2', { id: 'history-title', text: 'History' }), this.versionPanel, this.historyList),
         ),
       ),
     );
@@ -134,7 +134,7 @@ export class DetailView {
     badge.className = `status-badge status-${t.status}`;
     badge.dataset.status = t.status;
     this.element.querySelector('[data-testid="detail-description"]').textContent = t.description || 'No description.';
-    replace(this.fields, fieldList(t));
+    replace(this.fields, fieldList(t, this.queueName));
     this.renderActions();
   }
 
@@ -294,13 +294,17 @@ export class DetailView {
     // Step between the versions the history lists (a customer's history
     // leaves out internal comments, and with them their versions).
     const start = versions.at(-2) ?? latest;
-    const title = h('h2', { id: 'version-title', text: 'State at version' });
+    const title = h('h3', { id: 'version-title', text: 'State at version' });
     if (this.viewing === null) {
       replace(
         this.versionPanel,
         title,
-        h('p', { class: 'hint', text: 'Step back through the history to see the ticket as it was after each change.' }),
-        h('button', { type: 'button', class: 'button small', testid: 'version-start', dataset: { role: 'start' }, text: `Show version ${start}`, on: { click: () => this.showVersion(start) } }),
+        h(
+          'p',
+          { class: 'hint version-intro' },
+          h('button', { type: 'button', class: 'button small', testid: 'version-start', dataset: { role: 'start' }, text: `Show version ${start}`, on: { click: () => this.showVersion(start) } }),
+          ' or pick a change below to see the ticket as it was after it.',
+        ),
       );
       return;
     }
@@ -320,18 +324,18 @@ export class DetailView {
         h('button', { type: 'button', class: 'button small', testid: 'version-next', dataset: { role: 'newer' }, disabled: newer === undefined, text: 'Newer →', on: { click: () => this.showVersion(newer, 'newer') } }),
         h('button', { type: 'button', class: 'button small ghost-dark', testid: 'version-close', text: 'Back to now', on: { click: () => this.showVersion(null) } }),
       ),
-      h('div', { class: 'version-fields', testid: 'version-fields' }, h('p', { class: 'version-title' }, h('strong', { text: at.title })), fieldList(at)),
+      h('div', { class: 'version-fields', testid: 'version-fields' }, h('p', { class: 'version-title' }, h('strong', { text: at.title })), fieldList(at, this.queueName)),
     );
   }
 }
 
 /** The ticket's fields as a description list. */
-function fieldList(t) {
+function fieldList(t, queueName) {
   const rows = [
     ['Status', label(t.status), 'status'],
     ['Priority', label(t.priority), 'priority'],
     ['Assignee', t.assignee_id ? nameOf(t.assignee_id) : 'Unassigned', 'assignee'],
-    ['Queue', t.queue_id, 'queue'],
+    ['Queue', t.queue_id && queueName(t.queue_id), 'queue'],
     ['Requester', nameOf(t.requester_id), 'requester'],
     ['Company', t.company_id, 'company'],
     ['Tags', t.tags?.length ? t.tags.join(', ') : '–', 'tags'],

@@ -85,6 +85,7 @@ async function startApp() {
     live,
     activity,
     queues,
+    allQueues,
     current: null,
     latestMetrics: new Map(),
     notifications: new NotificationCenter({ userId: user.id, ticketTitle: (id) => store.get(id)?.title }),
@@ -185,7 +186,8 @@ function route() {
   let title = 'Bomizzel';
   if (hash.startsWith('#/tickets/')) {
     const id = decodeURIComponent(hash.slice('#/tickets/'.length));
-    app.current = new DetailView({ id, store: app.store, back: { href: home[0], text: home[1] } });
+    const queueName = (q) => app.allQueues.find((queue) => queue.id === q)?.name ?? q;
+    app.current = new DetailView({ id, store: app.store, back: { href: home[0], text: home[1] }, queueName });
     title = 'Ticket · Bomizzel';
   } else if (hash === '#/board' && app.user.role !== 'customer') {
     app.current = new Board({ store: app.store, queues: app.queues, activity: app.activity });
