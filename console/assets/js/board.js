@@ -6,21 +6,8 @@
 import * as api from './api.js';
 import { createdMs, h, label, replace, select, shortDuration, uid } from './dom.js';
 import { mayManage, nameOf, user } from './session.js';
+import { canMove, PRIORITIES, PRIORITY_RANK, STATUSES } from './statuses.js';
 import { toastError } from './toast.js';
-
-export const STATUSES = ['open', 'in_progress', 'waiting', 'resolved', 'closed'];
-export const PRIORITIES = ['urgent', 'high', 'medium', 'low'];
-const PRIORITY_RANK = { low: 1, medium: 2, high: 3, urgent: 4 };
-
-/** The server's status machine (domain/src/status.rs), to offer only moves it accepts. */
-const TRANSITIONS = {
-  open: ['in_progress', 'waiting', 'resolved', 'closed'],
-  in_progress: ['open', 'waiting', 'resolved', 'closed'],
-  waiting: ['open', 'in_progress', 'resolved', 'closed'],
-  resolved: ['open', 'in_progress', 'closed'],
-  closed: ['open'],
-};
-export const canMove = (from, to) => TRANSITIONS[from]?.includes(to) ?? false;
 
 export class Board {
   /**

@@ -7,9 +7,9 @@
 // comments or fields it was not given.
 
 import * as api from './api.js';
-import { canMove, PRIORITIES, STATUSES } from './board.js';
 import { dateTime, h, label, replace, select, uid } from './dom.js';
 import { isStaff, mayManage, nameOf, user } from './session.js';
+import { canMove, PRIORITIES, STATUSES } from './statuses.js';
 import { toast, toastError } from './toast.js';
 
 const EVENT_NAMES = {

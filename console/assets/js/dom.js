@@ -46,13 +46,6 @@ export function replace(el, ...children) {
   return el;
 }
 
-/** A label + control pair; the label is tied to the control by id. */
-export function field(labelText, control, { hiddenLabel = false, hint } = {}) {
-  if (!control.id) control.id = uid('f');
-  const label = h('label', { for: control.id, class: hiddenLabel ? 'visually-hidden' : 'field-label', text: labelText });
-  return h('div', { class: 'field' }, label, control, hint ? h('p', { class: 'hint', text: hint }) : null);
-}
-
 let counter = 0;
 /** A page-unique id for label/aria wiring. */
 export function uid(prefix = 'id') {

@@ -7,8 +7,8 @@
 // feed's epoch. Rooms are joined one at a time: an `error` frame does not
 // name its room, and a change that belongs to two rooms may arrive during
 // the replay of the first while the second is not joined yet; joining in
-// turn lets each room's offset move only with changes the server counted
-// for that room (see `subscribed` below).
+// turn lets each room's offset move only when the server has counted the
+// change for that room (see `onSubscribed`).
 //
 // Events (EventTarget): `state` {state, attempt, retryInMs}, `change`
 // {frame} for each new change, `latest` {frame} for latest-value messages
@@ -41,7 +41,7 @@ export class LiveClient extends EventTarget {
     this.stopped = true;
     this.joined = new Set(); // rooms the server confirmed on this connection
     this.pending = null; // the room whose `subscribe` awaits its answer
-    this.pendingMax = 0; // highest offset of the pending room seen during its replay
+    this.maxSeen = 0; // the highest offset received on this connection
     this.queue = []; // rooms still to join on this connection
     this.unrecovered = { rooms: [], reasons: [] };
     this.readyOffset = 0;
@@ -96,6 +96,7 @@ export class LiveClient extends EventTarget {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const socket = new WebSocket(`${scheme}//${location.host}/ws`);
     this.socket = socket;
+    this.maxSeen = 0;
     this.lastHeard = Date.now();
     socket.addEventListener('open', () => {
       if (this.socket === socket) this.send({ type: 'auth', token: this.token() });
@@ -238,7 +239,6 @@ export class LiveClient extends EventTarget {
       return;
     }
     this.pending = room;
-    this.pendingMax = 0;
     const since = this.offsets.get(room);
     const frame = { type: 'subscribe', room };
     if (since !== undefined) frame.since = since;
@@ -263,17 +263,18 @@ export class LiveClient extends EventTarget {
     if (room !== this.pending) return;
     this.pending = null;
     this.joined.add(room);
-    // Every change of the room up to the server's join point has now been
-    // sent (replayed, or earlier through another joined room), and later
-    // ones come after this frame: the highest offset seen is exact.
+    // Before this frame the server has sent every change of the room up to
+    // its join point (replayed now, or earlier through another joined room),
+    // and nothing past it: everything received so far on this connection is
+    // at or before that point. So the room is complete up to maxSeen.
     const before = this.offsets.get(room) ?? 0;
     if (frame.recovered) {
-      this.offsets.set(room, Math.max(before, this.pendingMax));
+      this.offsets.set(room, Math.max(before, this.maxSeen));
     } else {
       // Not replayed: the caller reloads from the API; later changes are
       // live. Resuming from the ready offset next time replays any that the
       // reload might have missed (applying one twice is harmless, see store.js).
-      this.offsets.set(room, Math.max(this.readyOffset, this.pendingMax));
+      this.offsets.set(room, Math.max(this.readyOffset, this.maxSeen));
       this.unrecovered.rooms.push(room);
       this.unrecovered.reasons.push(frame.reason);
     }
@@ -293,6 +294,7 @@ export class LiveClient extends EventTarget {
 
   onChange(frame) {
     const rooms = frame.rooms ?? [];
+    this.maxSeen = Math.max(this.maxSeen, frame.offset);
     // The server already sends a change once per connection; this check
     // mirrors it so a change can never be applied twice by this client.
     let joinedRoom = false;
@@ -304,7 +306,6 @@ export class LiveClient extends EventTarget {
     for (const room of rooms) {
       if (this.joined.has(room)) this.offsets.set(room, frame.offset);
     }
-    if (this.pending && rooms.includes(this.pending)) this.pendingMax = Math.max(this.pendingMax, frame.offset);
     if (joinedRoom) this.save();
     this.emit('change', { frame });
   }

@@ -147,7 +147,7 @@ export class NotificationCenter {
             const unread = this.isUnread(n);
             return h(
               'li',
-              { class: `notification level-${n.level}${unread ? ' unread' : ''}`, testid: 'notification-item', dataset: { id: n.id, level: n.level, unread: String(unread) } },
+              { class: `notification${unread ? ' unread' : ''}`, testid: 'notification-item', dataset: { id: n.id, level: n.level, unread: String(unread) } },
               h('span', { class: `level level-${n.level}`, text: label(n.level) }),
               h('a', { href: `#/tickets/${n.ticket_id}`, class: 'notification-title', text: n.title, on: { click: () => this.toggle(false) } }),
               h('span', { class: 'notification-sub' }, this.about(n), h('time', { datetime: n.created_at, text: dateTime(n.created_at) })),
