@@ -13,7 +13,7 @@ const SERIES = [
   ['resolved', 'Resolved', 'series-resolved'],
 ];
 /** Hourly buckets are read again at most this often per queue. */
-const HOURLY_EVERY_MS = 5000;
+const HOURLY_EVERY_MS = 2000;
 
 export class DashboardView {
   /** @param {{queues: Array, latest: Map<string, object>}} options latest: figures already pushed */
