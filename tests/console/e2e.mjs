@@ -1,7 +1,7 @@
 // The console in a real browser: Debian's chromium driven by playwright-core
 // against a server started with `--demo` on a fresh database.
 //
-//   BASE_URL=http://127.0.0.1:8080 SCREENSHOT_DIR=/tmp/shots node tests/console/e2e.mjs
+//   BASE_URL=http://127.0.0.1:8080 SCREENSHOT_DIR=target/console-screenshots node tests/console/e2e.mjs
 //
 // One line per step; exit 0 when every step passed, 1 with the reason at the
 // first failure. Every wait has a deadline; nothing sleeps for a fixed time.
