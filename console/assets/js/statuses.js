@@ -1,0 +1,17 @@
+// The ticket statuses and priorities as the server names them, and the
+// server's status machine, so the console offers only moves it accepts.
+
+export const STATUSES = ['open', 'in_progress', 'waiting', 'resolved', 'closed'];
+export const PRIORITIES = ['urgent', 'high', 'medium', 'low'];
+export const PRIORITY_RANK = { low: 1, medium: 2, high: 3, urgent: 4 };
+
+/** domain/src/status.rs: from each status, the statuses it may change to. */
+const TRANSITIONS = {
+  open: ['in_progress', 'waiting', 'resolved', 'closed'],
+  in_progress: ['open', 'waiting', 'resolved', 'closed'],
+  waiting: ['open', 'in_progress', 'resolved', 'closed'],
+  resolved: ['open', 'in_progress', 'closed'],
+  closed: ['open'],
+};
+
+export const canMove = (from, to) => TRANSITIONS[from]?.includes(to) ?? false;
