@@ -80,11 +80,11 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     .await
     .context("cannot start the gateway")?;
     let mut app = bomizzel_api::router(state.clone(), args.frontend_url.as_deref())
-        .merge(gateway.routes())
         .merge(bomizzel_console::routes());
     if args.demo {
         app = app.merge(bomizzel_console::demo::start(state, shutdown.clone()).await?);
     }
+    let app = gateway.serve_within(app);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -107,6 +107,35 @@ async fn a_resumed_room_gets_exactly_what_it_missed() {
     );
 }
 
+/// A client that connected before the feed had its first change holds the
+/// empty epoch; resuming with it is not an epoch change (it has seen nothing).
+#[tokio::test]
+async fn an_offset_read_from_an_empty_feed_resumes() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let (mut client, ready) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    assert_eq!(
+        (ready["epoch"].as_str(), ready["offset"].as_i64()),
+        (Some(""), Some(0))
+    );
+    client.close().await;
+
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let (mut client, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    let (replayed, subscribed) = client
+        .subscribe_in_epoch(&format!("ticket:{id}"), Some(0), Some(""))
+        .await;
+    assert_eq!(subscribed["recovered"], true, "{subscribed}");
+    let seen = client
+        .more_events(replayed, |events| !events.is_empty())
+        .await;
+    assert_eq!(names(&seen), ["ticket:created"]);
+
+    let (_, elsewhere) = client
+        .subscribe_in_epoch("queue:queue-1", Some(0), Some("another-epoch"))
+        .await;
+    assert_eq!(elsewhere["reason"], "epoch_changed", "{elsewhere}");
+}
+
 #[tokio::test]
 async fn bad_frames_and_forbidden_rooms_get_error_frames_and_the_connection_stays() {
     let app = TestApp::start(Backend::Sqlite, &[]).await;

@@ -48,11 +48,12 @@ impl Gateway {
         Ok(Self { hub, shutdown })
     }
 
-    /// `GET /ws`, and Socket.IO at `/socket.io/` (same hub, same rules).
-    pub fn routes(&self) -> Router {
-        Router::new()
-            .route("/ws", get(upgrade))
-            .with_state(self.clone())
+    /// `app` with `GET /ws` and Socket.IO at `/socket.io/` (same hub, same
+    /// rules). Socket.IO is a layer in front of the routes, and a router's
+    /// layer only sees requests that router matches: it must wrap the whole,
+    /// finished app, or `/socket.io/` is a 404.
+    pub fn serve_within(&self, app: Router) -> Router {
+        app.route("/ws", get(upgrade).with_state(self.clone()))
             .layer(socketio::layer(
                 Arc::clone(&self.hub),
                 self.shutdown.clone(),

@@ -108,7 +108,17 @@ impl WsClient {
 
     /// Subscribes and collects the replayed events until `subscribed`.
     pub async fn subscribe(&mut self, room: &str, since: Option<i64>) -> (Vec<Value>, Value) {
-        self.send(json!({ "type": "subscribe", "room": room, "since": since }))
+        self.subscribe_in_epoch(room, since, None).await
+    }
+
+    /// Like `subscribe`, naming the epoch `since` was read under.
+    pub async fn subscribe_in_epoch(
+        &mut self,
+        room: &str,
+        since: Option<i64>,
+        epoch: Option<&str>,
+    ) -> (Vec<Value>, Value) {
+        self.send(json!({ "type": "subscribe", "room": room, "since": since, "epoch": epoch }))
             .await;
         let mut events = Vec::new();
         loop {
