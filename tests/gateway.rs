@@ -112,7 +112,7 @@ async fn a_resumed_room_gets_exactly_what_it_missed() {
 #[tokio::test]
 async fn an_offset_read_from_an_empty_feed_resumes() {
     let app = TestApp::start(Backend::Sqlite, &[]).await;
-    let (mut client, ready) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    let (client, ready) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
     assert_eq!(
         (ready["epoch"].as_str(), ready["offset"].as_i64()),
         (Some(""), Some(0))
