@@ -121,6 +121,8 @@ pub(crate) fn layer(hub: Arc<Hub>, shutdown: watch::Receiver<bool>) -> SocketIoL
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(hub.settings.send_queue.max(128))
         .max_payload(hub.settings.max_frame_bytes as u64)
+        // As for `/ws`: allocated per connection up front, clients send small frames.
+        .ws_read_buffer_size(512)
         .ping_interval(hub.settings.heartbeat)
         .with_state(Context { hub, shutdown })
         .build_layer();
