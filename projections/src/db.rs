@@ -4,18 +4,22 @@
 //! once per backend, so each expansion is checked against its own driver.
 
 use sqlx::{Postgres, Sqlite, Transaction};
+use tokio::sync::OwnedMutexGuard;
 
 /// A read-model transaction on either backend.
 #[derive(Debug)]
 pub enum ReadModelTx<'c> {
-    Sqlite(Transaction<'c, Sqlite>),
+    /// A write transaction holds the file's in-process write lock
+    /// ([`bomizzel_store::sqlite_write_lock`]) until it ends.
+    Sqlite(Transaction<'c, Sqlite>, Option<OwnedMutexGuard<()>>),
     Postgres(Transaction<'c, Postgres>),
 }
 
 impl ReadModelTx<'_> {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(tx) => tx.commit().await,
+            // The lock is released only once the commit is through.
+            Self::Sqlite(tx, _write) => tx.commit().await,
             Self::Postgres(tx) => tx.commit().await,
         }
     }
@@ -27,7 +31,7 @@ impl ReadModelTx<'_> {
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
         match $tx {
-            $crate::db::ReadModelTx::Sqlite(transaction) => {
+            $crate::db::ReadModelTx::Sqlite(transaction, _) => {
                 let $conn = &mut **transaction;
                 $body
             }

@@ -316,7 +316,10 @@ impl Lease {
 /// up front so that reading then writing cannot fail half-way.
 pub(crate) async fn begin(database: &Database) -> Result<ReadModelTx<'static>, sqlx::Error> {
     Ok(match database {
-        Database::Sqlite(pool) => ReadModelTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        Database::Sqlite(pool) => {
+            let write = bomizzel_store::sqlite_write_lock(pool).lock_owned().await;
+            ReadModelTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(write))
+        }
         Database::Postgres(pool) => ReadModelTx::Postgres(pool.begin().await?),
     })
 }

@@ -26,4 +26,5 @@ pub use cqrs::CqrsRepository;
 pub use error::{Result, StoreError};
 pub use model::{AppendRequest, Appended, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
 pub use postgres::CHANNEL as POSTGRES_NOTIFY_CHANNEL;
+pub use sqlite::write_lock as sqlite_write_lock;
 pub use store::{Database, EventStore};

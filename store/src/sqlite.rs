@@ -2,9 +2,16 @@
 //! an acknowledged append survives a crash or power loss. One writer
 //! connection takes `BEGIN IMMEDIATE`, which also serialises writers of other
 //! processes that open the same file.
+//!
+//! Within this process, every write transaction (the event writer's and the
+//! projections') first takes the file's [`write_lock`]: waiters then queue
+//! and wake the moment the lock frees, instead of polling in SQLite's busy
+//! handler, which sleeps in steps of up to 100 ms.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use serde_json::value::RawValue;
@@ -52,18 +59,44 @@ pub(crate) async fn connect(
         .connect_with(options.clone())
         .await?;
     let connection = SqliteConnection::connect_with(options).await?;
-    Ok((pool, SqliteCommitter { connection }))
+    let write_lock = file_write_lock(options);
+    Ok((
+        pool,
+        SqliteCommitter {
+            connection,
+            write_lock,
+        },
+    ))
+}
+
+/// The in-process lock that every write transaction on `pool`'s file takes
+/// before `BEGIN IMMEDIATE` (see the module documentation).
+pub fn write_lock(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
+    file_write_lock(&pool.connect_options())
+}
+
+fn file_write_lock(options: &SqliteConnectOptions) -> Arc<tokio::sync::Mutex<()>> {
+    type Locks = std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>;
+    static LOCKS: LazyLock<Locks> = LazyLock::new(Default::default);
+    let file = options.get_filename();
+    let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
+    let mut locks = LOCKS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Arc::clone(locks.entry(file).or_default())
 }
 
 /// Writes decided batches through its own connection.
 #[derive(Debug)]
 pub(crate) struct SqliteCommitter {
     connection: SqliteConnection,
+    write_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl BatchCommitter for SqliteCommitter {
     async fn commit(&mut self, requests: &[AppendRequest]) -> Result<BatchOutcome> {
         let metadata = crate::plan::metadata_json(requests)?;
+        let _write = self.write_lock.lock().await;
         let mut transaction = self.connection.begin_with("BEGIN IMMEDIATE").await?;
         let state = read_state(&mut transaction, requests).await?;
         let plan = plan(requests, &metadata, state);
@@ -263,4 +296,30 @@ pub(crate) async fn head(pool: &SqlitePool) -> Result<i64> {
             .fetch_one(pool)
             .await?,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_options(directory: &std::path::Path, name: &str) -> SqliteConnectOptions {
+        options(&format!("sqlite://{}", directory.join(name).display())).expect("valid options")
+    }
+
+    #[tokio::test]
+    async fn every_writer_of_a_file_shares_one_lock() {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let (pool, committer) = connect(&file_options(directory.path(), "a.db"))
+            .await
+            .expect("opens");
+        let (again, _) = connect(&file_options(directory.path(), "a.db"))
+            .await
+            .expect("opens");
+        let (other, _) = connect(&file_options(directory.path(), "b.db"))
+            .await
+            .expect("opens");
+        assert!(Arc::ptr_eq(&write_lock(&pool), &committer.write_lock));
+        assert!(Arc::ptr_eq(&write_lock(&pool), &write_lock(&again)));
+        assert!(!Arc::ptr_eq(&write_lock(&pool), &write_lock(&other)));
+    }
 }

@@ -170,7 +170,7 @@ pub async fn hourly(
 async fn begin_snapshot(database: &Database) -> Result<ReadModelTx<'static>, sqlx::Error> {
     Ok(match database {
         // A deferred transaction on a WAL database reads one snapshot from its first read on.
-        Database::Sqlite(pool) => ReadModelTx::Sqlite(pool.begin().await?),
+        Database::Sqlite(pool) => ReadModelTx::Sqlite(pool.begin().await?, None),
         Database::Postgres(pool) => {
             let mut transaction = pool.begin().await?;
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

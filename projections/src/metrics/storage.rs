@@ -17,7 +17,7 @@ use super::facts::{DurationKind, DurationRow, HourCounts, HourKey, TicketFacts};
 /// statement is quadratic), so its statements stay small.
 fn rows_per_statement(tx: &ReadModelTx<'_>, columns: usize) -> usize {
     let parameters = match tx {
-        ReadModelTx::Sqlite(_) => 200,
+        ReadModelTx::Sqlite(..) => 200,
         ReadModelTx::Postgres(_) => 10_000,
     };
     parameters / columns

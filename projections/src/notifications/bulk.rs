@@ -72,7 +72,7 @@ impl Placeholders {
     /// The cheapest style for `tx`'s backend.
     pub(crate) fn of(tx: &ReadModelTx<'_>) -> Self {
         match tx {
-            ReadModelTx::Sqlite(_) => Self::Anonymous,
+            ReadModelTx::Sqlite(..) => Self::Anonymous,
             ReadModelTx::Postgres(_) => Self::Numbered,
         }
     }
