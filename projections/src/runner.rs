@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bomizzel_store::{Database, EventStore};
+use sqlx::sqlite::{SqliteConnection, SqliteSynchronous};
 use sqlx::{Acquire, PgConnection};
 use tokio::sync::watch;
 
@@ -71,8 +72,39 @@ enum Step {
 /// Where a runner's transactions come from: the shared pool, or on
 /// PostgreSQL the one connection that holds the projection's leadership.
 enum Lease {
+    /// PostgreSQL without leadership (rebuilds): the shared pool.
     Shared(Database),
+    /// PostgreSQL: the connection holding this projection's advisory lock.
     Leader(PgConnection),
+    /// SQLite: a connection of the runner's own; see [`unled_lease`].
+    SqliteWriter {
+        connection: SqliteConnection,
+        write_lock: Arc<tokio::sync::Mutex<()>>,
+    },
+}
+
+/// A lease for a runner that needs no leadership (SQLite, where one process
+/// owns the file, and rebuilds).
+///
+/// On SQLite the runner writes through its own connection with
+/// `synchronous=NORMAL`: its commits reach the WAL without waiting for the
+/// disk. A process crash loses nothing; a power cut may lose the last
+/// commits, and since the checkpoint commits with the read model, they are
+/// applied again from the log. The event log and the directory keep
+/// `synchronous=FULL`.
+async fn unled_lease(database: &Database) -> Result<Lease, sqlx::Error> {
+    match database {
+        Database::Sqlite(pool) => {
+            let options = (*pool.connect_options())
+                .clone()
+                .synchronous(SqliteSynchronous::Normal);
+            Ok(Lease::SqliteWriter {
+                connection: sqlx::Connection::connect_with(&options).await?,
+                write_lock: bomizzel_store::sqlite_write_lock(pool),
+            })
+        }
+        Database::Postgres(_) => Ok(Lease::Shared(database.clone())),
+    }
 }
 
 impl Runner {
@@ -135,7 +167,7 @@ impl Runner {
         mut on_progress: impl FnMut(i64, i64),
     ) -> Result<i64, ProjectionError> {
         let head = self.store.head().await?;
-        let mut lease = Lease::Shared(self.store.database().clone());
+        let mut lease = unled_lease(self.store.database()).await?;
         loop {
             let checkpoint = checkpoint::load(self.store.database(), self.name()).await?;
             match self.apply_next(&mut lease, checkpoint).await {
@@ -237,7 +269,17 @@ impl Runner {
     /// Waits until this node may run the projection.
     async fn lead(&self, shutdown: &mut watch::Receiver<bool>) -> Option<Lease> {
         let Database::Postgres(pool) = self.store.database() else {
-            return Some(Lease::Shared(self.store.database().clone()));
+            loop {
+                match unled_lease(self.store.database()).await {
+                    Ok(lease) => return Some(lease),
+                    Err(error) => {
+                        tracing::warn!(projection = self.name(), %error, "cannot open the projection's connection")
+                    }
+                }
+                if sleep_or_shutdown(self.settings.poll_interval, shutdown).await {
+                    return None;
+                }
+            }
         };
         let mut waiting_logged = false;
         loop {
@@ -308,6 +350,15 @@ impl Lease {
         match self {
             Self::Shared(database) => begin(database).await,
             Self::Leader(connection) => Ok(ReadModelTx::Postgres(connection.begin().await?)),
+            Self::SqliteWriter {
+                connection,
+                write_lock,
+            } => {
+                let write = Arc::clone(write_lock).lock_owned().await;
+                let transaction =
+                    sqlx::Connection::begin_with(connection, "BEGIN IMMEDIATE").await?;
+                Ok(ReadModelTx::Sqlite(transaction, Some(write)))
+            }
         }
     }
 }
