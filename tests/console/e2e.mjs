@@ -90,30 +90,33 @@ async function api(method, path, token, body) {
 }
 
 /** Every ticket `token` may see, as `GET /api/tickets` lists them (all pages). */
-async function ticketsOf(token, query = '') {
+async function ticketsOf(token) {
   const rows = [];
   let cursor = null;
   do {
-    const answer = await api('GET', `/api/tickets?limit=200${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, token);
+    const answer = await api('GET', `/api/tickets?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, token);
     rows.push(...answer.items);
     cursor = answer.next_cursor;
   } while (cursor);
   return rows;
 }
 
-/** Waits until `probe()` gives the same ids as `expected` (any order); says which differ at the deadline. */
-async function untilSameIds(what, probe, expected, timeout = WAIT) {
-  const want = [...expected].sort().join();
-  try {
-    return await until(what, async () => [...(await probe())].sort().join(), (ids) => ids === want, timeout);
-  } catch (error) {
-    if (!(error instanceof StepFailed)) throw error;
-    const got = new Set(await probe());
-    const extra = [...got].filter((id) => !expected.includes(id));
-    const missing = expected.filter((id) => !got.has(id));
-    fail(`${what}: not so within ${timeout} ms; shown but not expected: ${extra.join(', ') || 'none'}; expected but not shown: ${missing.join(', ') || 'none'}`);
+/**
+ * Waits until `probe()` and `expected()` give the same items (any order):
+ * both are read again each time, since the API's lists are a read model
+ * that may trail a command's answer by a moment. Says which differ at the
+ * deadline.
+ */
+async function untilSame(what, probe, expected, timeout = WAIT) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const [got, want] = await Promise.all([probe(), expected()]);
+    const extra = got.filter((item) => !want.includes(item));
+    const missing = want.filter((item) => !got.includes(item));
+    if (!extra.length && !missing.length && got.length === want.length) return want;
+    if (Date.now() > deadline) fail(`${what}: not so within ${timeout} ms; shown but not expected: ${extra.join(', ') || 'none'}; expected but not shown: ${missing.join(', ') || 'none'}${got.length !== new Set(got).size ? '; some shown twice' : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return undefined;
 }
 
 const demoToken = async (userId, ttlSeconds) => (await api('POST', '/api/demo/login', null, ttlSeconds ? { user_id: userId, ttl_seconds: ttlSeconds } : { user_id: userId })).token;
@@ -149,9 +152,9 @@ const activityKeys = (page) => page.getByTestId('activity-item').evaluateAll((it
 const activityTotal = (page) => page.getByTestId('activity-total').textContent().then(Number);
 const cardIds = (page) => page.getByTestId('ticket-card').evaluateAll((cards) => cards.map((c) => c.dataset.ticketId));
 
-/** The cards as `id:status:priority`, sorted: what the board shows, to compare with the API. */
-const boardState = (page) => page.getByTestId('ticket-card').evaluateAll((cards) => cards.map((c) => `${c.dataset.ticketId}:${c.dataset.status}:${c.dataset.priority}`).sort().join(' '));
-const apiState = (tickets) => tickets.map((t) => `${t.id}:${t.status}:${t.priority}`).sort().join(' ');
+/** The cards as `id:status:priority`, to compare what the board shows with what the API lists. */
+const boardState = (page) => page.getByTestId('ticket-card').evaluateAll((cards) => cards.map((c) => `${c.dataset.ticketId}:${c.dataset.status}:${c.dataset.priority}`));
+const apiState = async (token) => (await ticketsOf(token)).map((t) => `${t.id}:${t.status}:${t.priority}`);
 
 /**
  * From now on, `window.e2eToasts` lists every toast the page shows:
@@ -274,9 +277,9 @@ await step('sign in by pasting a token: the board loads as that user (carol of b
   if ((await page.evaluate(() => localStorage.getItem('bomizzel.token'))) !== token) fail('the pasted token is not the one kept');
   const queues = await page.getByTestId('queue-filter').locator('option').evaluateAll((options) => options.map((o) => o.value));
   if (queues.join() !== ',invoices') fail(`carol's queue filter offers ${queues}, not her one queue`);
-  const expected = await ticketsOf(token);
-  if (!expected.some((t) => t.id === invoice.id) || expected.some((t) => t.queue_id !== 'invoices')) fail('the API does not give carol her queue\'s tickets only');
-  await until('the board holds carol\'s tickets, as the API lists them for her', () => boardState(page), (state) => state === apiState(expected));
+  const expected = await until('the API lists the new invoice ticket for carol', () => ticketsOf(token), (list) => list.some((t) => t.id === invoice.id));
+  if (expected.some((t) => t.queue_id !== 'invoices')) fail('the API gives carol tickets of other queues');
+  await untilSame('the board holds carol\'s tickets, as the API lists them for her', () => boardState(page), () => apiState(token));
   noDuplicates(await cardIds(page), 'carol\'s board');
   await context.close();
   pages.splice(pages.indexOf(page), 1);
@@ -297,7 +300,7 @@ await step('a pasted garbage token gets a clear message, and the page stays on s
   for (const [what, text] of garbage) {
     await page.getByTestId('token-input').fill(text);
     await page.getByTestId('token-submit').click();
-    const message = await until(`a message for ${what}`, () => page.getByTestId('signin-error').textContent(), (t) => t.trim().length > 0);
+    const message = await until(`a message for ${what}`, () => page.getByTestId('signin-error').textContent({ timeout: 1000 }), (t) => t.trim().length > 0);
     // Clear: it is about the token, and not in a parser's words.
     if (!/token/i.test(message) || /unexpected|json|base64|undefined|null/i.test(message)) fail(`unclear message for ${what}: ${message}`);
     if (!(await page.getByTestId('signin-error').isVisible())) fail(`the message for ${what} is not visible`);
@@ -402,22 +405,22 @@ await step('board screenshot (1280x800)', async () => {
 await step('board: the queue filter keeps only the chosen queue\'s cards; "All my queues" brings them all back', async () => {
   const ada = await demoToken('ada');
   const alice = await demoToken('alice');
-  await api('POST', '/api/tickets', ada, { title: `Keyboard missing keys ${stamp}`, queue_id: 'hardware', company_id: 'acme' });
-  const all = await ticketsOf(alice);
-  const ids = (tickets) => tickets.map((t) => t.id);
+  const keyboard = await api('POST', '/api/tickets', ada, { title: `Keyboard missing keys ${stamp}`, queue_id: 'hardware', company_id: 'acme' });
+  const all = await until('the API lists the new hardware ticket', () => ticketsOf(alice), (list) => list.some((t) => t.id === keyboard.id));
   const shown = () => cardIds(agent);
-  await untilSameIds('the board shows every ticket of alice\'s queues', shown, ids(all));
+  const listed = (queue) => async () => (await ticketsOf(alice)).filter((t) => !queue || t.queue_id === queue).map((t) => t.id);
+  await untilSame('the board shows every ticket of alice\'s queues', shown, listed(null));
   const filter = agent.getByTestId('queue-filter');
   for (const queue of ['hardware', 'general']) {
-    const expected = all.filter((t) => t.queue_id === queue);
-    if (!expected.length || expected.length === all.length) fail(`nothing to tell ${queue} apart: ${expected.length} of ${all.length} tickets`);
+    const count = all.filter((t) => t.queue_id === queue).length;
+    if (!count || count === all.length) fail(`nothing to tell ${queue} apart: ${count} of ${all.length} tickets`);
     await filter.selectOption(queue);
-    await untilSameIds(`only the ${queue} cards`, shown, ids(expected));
+    await untilSame(`only the ${queue} cards`, shown, listed(queue));
     const labels = new Set(await agent.getByTestId('ticket-card').locator('.card-queue').allTextContents());
     if (labels.size !== 1) fail(`the ${queue} cards name queues ${[...labels]}`);
   }
   await filter.selectOption('');
-  await untilSameIds('every card back', shown, ids(all));
+  await untilSame('every card back', shown, listed(null));
   noDuplicates(await cardIds(agent), 'board after filtering');
 });
 
@@ -548,8 +551,7 @@ await step('recovered:false (the feed\'s epoch changed): the board reloads from 
   const unrecovered = await until('a room answered recovered:false', () => subscribed.filter((f) => f.recovered === false), (list) => list.length > 0);
   if (!unrecovered.every((f) => ['no_offset', 'epoch_changed'].includes(f.reason))) fail(`unexpected reasons: ${JSON.stringify(unrecovered)}`);
   await until('the tickets read again from the API', () => lists, (n) => n >= 2);
-  const expected = await ticketsOf(alice);
-  await until('the board equals GET /api/tickets', () => boardState(page), (state) => state === apiState(expected));
+  await untilSame('the board equals GET /api/tickets', () => boardState(page), () => apiState(alice));
   noDuplicates(await cardIds(page), 'board after recovered:false');
   await card(page, made.created).waitFor({ timeout: WAIT });
   await page.locator(`[data-testid="ticket-card"][data-ticket-id="${ticketId}"][data-status="${made.status}"]`).waitFor({ timeout: WAIT });
@@ -722,13 +724,22 @@ await step('connection indicator: Live; Offline (offline event); Reconnecting wh
   await until('the indicator says Live again', text, (t) => t === 'Live');
 
   // The server closes a connection that keeps sending bad frames (1008).
+  // One at a time, each after the server's answer to the last: a frame
+  // still unread when the server closes would make it reset the
+  // connection, and the browser would see 1006 instead.
   const sockets = await watcher.evaluate(() => window.e2eSockets.length);
   await watcher.evaluate(() => {
     window.e2eStates = [];
     window.e2eCloseCode = null;
     const socket = window.e2eSockets.findLast((s) => s.readyState === WebSocket.OPEN);
+    const next = () => {
+      if (socket.readyState === WebSocket.OPEN) socket.send('not a frame');
+    };
+    socket.addEventListener('message', (event) => {
+      if (String(event.data).includes('"malformed_frame"')) next();
+    });
     socket.addEventListener('close', (event) => { window.e2eCloseCode = event.code; });
-    for (let i = 0; i < 12; i += 1) socket.send('not a frame');
+    next();
   });
   const code = await until('the server closes the socket', () => watcher.evaluate(() => window.e2eCloseCode), (c) => c !== null);
   if (code !== 1008) fail(`the socket closed with ${code}, not the server's 1008`);
@@ -813,7 +824,7 @@ await step('customer view: frank (globex) sees only globex tickets, never acme\'
   for (const [what, value] of [['an empty title', ''], ['a title of spaces', '   ']]) {
     await titleInput.fill(value);
     await page.getByTestId('new-submit').click();
-    const message = await until(`a message for ${what}`, () => page.getByTestId('new-title-error').textContent(), (t) => t.trim().length > 0);
+    const message = await until(`a message for ${what}`, () => page.getByTestId('new-title-error').textContent({ timeout: 1000 }), (t) => t.trim().length > 0);
     if (!/title/i.test(message)) fail(`the message for ${what} does not say what is missing: ${message}`);
     if (!(await page.getByTestId('new-title-error').isVisible())) fail(`the message for ${what} is not visible`);
     if ((await titleInput.getAttribute('aria-invalid')) !== 'true') fail(`the title field is not marked invalid for ${what}`);
@@ -837,11 +848,14 @@ await step('customer view: frank (globex) sees only globex tickets, never acme\'
 
   await page.getByLabel('Show closed tickets').check();
   const frank = await demoToken('frank');
-  const his = await ticketsOf(frank);
-  if (his.some((t) => t.company_id !== 'globex')) fail('the API gives frank tickets of another company');
-  const rows = async () => (await page.getByTestId('customer-ticket').evaluateAll((items) => items.map((i) => i.dataset.ticketId))).sort().join();
-  await until('frank\'s list is globex\'s tickets, as the API gives them', rows, (ids) => ids === his.map((t) => t.id).sort().join());
-  const everything = await ticketsOf(ada);
+  const his = await untilSame(
+    'frank\'s list is globex\'s tickets, as the API gives them',
+    () => page.getByTestId('customer-ticket').evaluateAll((items) => items.map((i) => i.dataset.ticketId)),
+    async () => (await ticketsOf(frank)).map((t) => t.id),
+  );
+  if (!his.includes(globexLive.id)) fail('the API does not list the new globex ticket for frank');
+  if ((await ticketsOf(frank)).some((t) => t.company_id !== 'globex')) fail('the API gives frank tickets of another company');
+  const everything = await until('the API lists the acme ticket made last', () => ticketsOf(ada), (list) => list.some((t) => t.title === acmeLive));
   const globexTitles = new Set(everything.filter((t) => t.company_id === 'globex').map((t) => t.title));
   const acmeTitles = everything.filter((t) => t.company_id === 'acme' && !globexTitles.has(t.title)).map((t) => t.title);
   for (const mustBeThere of [acmeQuiet, acmeLive, title]) if (!acmeTitles.includes(mustBeThere)) fail(`${mustBeThere} is not an acme ticket`);
