@@ -39,8 +39,9 @@ async function markControls(page) {
 }
 
 /**
- * The marked controls whose accessible name (Chromium's accessibility tree)
- * is empty, and their roles, e.g. `['<button> (button)']`.
+ * Each marked control's accessible name as Chromium's accessibility tree
+ * has it: `missing` lists the controls without one (with their role, e.g.
+ * `<button> (role button)`), `named` the others as `role "name"`.
  */
 async function unnamed(page, descriptions) {
   const cdp = await page.context().newCDPSession(page);
