@@ -9,6 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { audit } from './a11y.mjs';
 
 const BASE_URL = (process.env.BASE_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
 const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR ?? 'target/console-screenshots';
@@ -88,6 +89,36 @@ async function api(method, path, token, body) {
   return data;
 }
 
+/** Every ticket `token` may see, as `GET /api/tickets` lists them (all pages). */
+async function ticketsOf(token) {
+  const rows = [];
+  let cursor = null;
+  do {
+    const answer = await api('GET', `/api/tickets?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, token);
+    rows.push(...answer.items);
+    cursor = answer.next_cursor;
+  } while (cursor);
+  return rows;
+}
+
+/**
+ * Waits until `probe()` and `expected()` give the same items (any order):
+ * both are read again each time, since the API's lists are a read model
+ * that may trail a command's answer by a moment. Says which differ at the
+ * deadline.
+ */
+async function untilSame(what, probe, expected, timeout = WAIT) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const [got, want] = await Promise.all([probe(), expected()]);
+    const extra = got.filter((item) => !want.includes(item));
+    const missing = want.filter((item) => !got.includes(item));
+    if (!extra.length && !missing.length && got.length === want.length) return want;
+    if (Date.now() > deadline) fail(`${what}: not so within ${timeout} ms; shown but not expected: ${extra.join(', ') || 'none'}; expected but not shown: ${missing.join(', ') || 'none'}${got.length !== new Set(got).size ? '; some shown twice' : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 const demoToken = async (userId, ttlSeconds) => (await api('POST', '/api/demo/login', null, ttlSeconds ? { user_id: userId, ttl_seconds: ttlSeconds } : { user_id: userId })).token;
 
 async function newPage(context) {
@@ -120,6 +151,61 @@ const badge = (page) => page.getByTestId('unread-count').getAttribute('data-coun
 const activityKeys = (page) => page.getByTestId('activity-item').evaluateAll((items) => items.map((i) => `${i.dataset.ticketId}@${i.dataset.version}`));
 const activityTotal = (page) => page.getByTestId('activity-total').textContent().then(Number);
 const cardIds = (page) => page.getByTestId('ticket-card').evaluateAll((cards) => cards.map((c) => c.dataset.ticketId));
+
+/** The cards as `id:status:priority`, to compare what the board shows with what the API lists. */
+const boardState = (page) => page.getByTestId('ticket-card').evaluateAll((cards) => cards.map((c) => `${c.dataset.ticketId}:${c.dataset.status}:${c.dataset.priority}`));
+const apiState = async (token) => (await ticketsOf(token)).map((t) => `${t.id}:${t.status}:${t.priority}`);
+
+/**
+ * From now on, `window.e2eToasts` lists every toast the page shows:
+ * `{testid, text, added, removed}` (times in ms since the epoch; removed
+ * stays null while it is on screen).
+ */
+async function recordToasts(page) {
+  await page.evaluate(() => {
+    if (window.e2eToasts) return;
+    window.e2eToasts = [];
+    new MutationObserver((records) => {
+      for (const record of records) {
+        for (const node of record.addedNodes) {
+          if (node.nodeType !== 1) continue;
+          node.e2eIndex = window.e2eToasts.length;
+          window.e2eToasts.push({ testid: node.dataset.testid, text: node.textContent, added: Date.now(), removed: null });
+        }
+        for (const node of record.removedNodes) {
+          if (node.e2eIndex !== undefined) window.e2eToasts[node.e2eIndex].removed = Date.now();
+        }
+      }
+    }).observe(document.getElementById('toasts'), { childList: true });
+  });
+}
+const toasts = (page) => page.evaluate(() => window.e2eToasts);
+
+/**
+ * Notes in `window.e2eSeenAt` the moment (ms since the epoch, the clock
+ * Node reads too) an element matching `selector` is first in the page: the
+ * DOM change itself, seen by a MutationObserver, not the next poll.
+ */
+async function armSeen(page, selector) {
+  const already = await page.evaluate((selector) => {
+    if (document.querySelector(selector)) return true;
+    window.e2eSeenAt = null;
+    const observer = new MutationObserver(() => {
+      if (document.querySelector(selector)) {
+        window.e2eSeenAt = Date.now();
+        observer.disconnect();
+      }
+    });
+    observer.observe(document.getElementById('view'), { subtree: true, childList: true, attributes: true });
+    return false;
+  }, selector);
+  if (already) fail(`${selector} is on the page before the change`);
+}
+
+function closePage(page) {
+  pages.splice(pages.indexOf(page), 1);
+  return page.close();
+}
 
 /** Closes the toasts (with their own close buttons) and moves the pointer away, for a clean screenshot. */
 async function screenshot(page, name) {
@@ -175,6 +261,56 @@ await step('simulated activity switch fills the board live, then stops', async (
   await until('simulation stopped', () => api('GET', '/api/demo/simulation'), (s) => !s.running);
 });
 
+await step('sign in by pasting a token: the board loads as that user (carol of billing)', async () => {
+  const ada = await demoToken('ada');
+  const invoice = await api('POST', '/api/tickets', ada, { title: `Invoice twice charged ${stamp}`, queue_id: 'invoices', company_id: 'acme' });
+  const context = await browser.newContext({ viewport: DESKTOP });
+  const page = await newPage(context);
+  await page.goto(BASE_URL);
+  const token = await demoToken('carol');
+  await page.getByTestId('token-input').fill(token);
+  await page.getByTestId('token-submit').click();
+  await page.getByTestId('board').waitFor({ timeout: WAIT });
+  await liveOn(page);
+  const who = await page.getByTestId('who').textContent();
+  if (!who.includes('Carol') || !who.includes('Agent')) fail(`the header names someone else: ${who}`);
+  if ((await page.evaluate(() => localStorage.getItem('bomizzel.token'))) !== token) fail('the pasted token is not the one kept');
+  const queues = await page.getByTestId('queue-filter').locator('option').evaluateAll((options) => options.map((o) => o.value));
+  if (queues.join() !== ',invoices') fail(`carol's queue filter offers ${queues}, not her one queue`);
+  const expected = await until('the API lists the new invoice ticket for carol', () => ticketsOf(token), (list) => list.some((t) => t.id === invoice.id));
+  if (expected.some((t) => t.queue_id !== 'invoices')) fail('the API gives carol tickets of other queues');
+  await untilSame('the board holds carol\'s tickets, as the API lists them for her', () => boardState(page), () => apiState(token));
+  noDuplicates(await cardIds(page), 'carol\'s board');
+  await context.close();
+  pages.splice(pages.indexOf(page), 1);
+});
+
+await step('a pasted garbage token gets a clear message, and the page stays on sign-in', async () => {
+  const context = await browser.newContext({ viewport: DESKTOP });
+  const page = await newPage(context);
+  await page.goto(BASE_URL);
+  // A real token whose claims were edited (sub and role): its signature no longer fits.
+  const [head, , signature] = (await demoToken('frank')).split('.');
+  const claims = Buffer.from(JSON.stringify({ sub: 'ada', role: 'admin', exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url');
+  const garbage = [
+    ['plain text', 'let me in please'],
+    ['three parts that are no token', 'abc.def.ghi'],
+    ['a token with edited claims', `${head}.${claims}.${signature}`],
+  ];
+  for (const [what, text] of garbage) {
+    await page.getByTestId('token-input').fill(text);
+    await page.getByTestId('token-submit').click();
+    const message = await until(`a message for ${what}`, () => page.getByTestId('signin-error').textContent({ timeout: 1000 }), (t) => t.trim().length > 0);
+    // Clear: it is about the token, and not in a parser's words.
+    if (!/token/i.test(message) || /unexpected|json|base64|undefined|null/i.test(message)) fail(`unclear message for ${what}: ${message}`);
+    if (!(await page.getByTestId('signin-error').isVisible())) fail(`the message for ${what} is not visible`);
+    if (!(await page.getByTestId('token-form').isVisible()) || (await page.locator('#app-header').isVisible())) fail(`left the sign-in page with ${what}`);
+    if (await page.evaluate(() => localStorage.getItem('bomizzel.token'))) fail(`${what} was kept as the token`);
+  }
+  await context.close();
+  pages.splice(pages.indexOf(page), 1);
+});
+
 await step('the customer opens a ticket; the agent\'s board shows its card live, without a reload', async () => {
   await agent.evaluate(() => { window.e2eSamePage = true; });
   await customer.getByTestId('new-title').fill(title);
@@ -191,8 +327,11 @@ await step('the customer opens a ticket; the agent\'s board shows its card live,
 });
 
 await step('the agent drags the card to in_progress; the customer sees the new status live', async () => {
-  // Grab the card by its corner, as a person would (its middle holds menus).
-  await card(agent, ticketId).dragTo(agent.getByTestId('column-in_progress'), { sourcePosition: { x: 8, y: 8 } });
+  // Grab the card by its corner, as a person would (its middle holds menus),
+  // and drop it on the column's heading: the middle of a long column can be
+  // below the window, and scrolling in the middle of a drag loses it.
+  await agent.evaluate(() => window.scrollTo(0, 0));
+  await card(agent, ticketId).dragTo(agent.getByTestId('column-in_progress'), { sourcePosition: { x: 8, y: 8 }, targetPosition: { x: 40, y: 14 } });
   await agent.getByTestId('column-in_progress').locator(`[data-testid="ticket-card"][data-ticket-id="${ticketId}"]`).waitFor({ timeout: LIVE });
   await customer.locator(`[data-testid="customer-ticket"][data-ticket-id="${ticketId}"][data-status="in_progress"]`).waitFor({ timeout: LIVE });
   await until('the customer\'s status label', () => customer.locator(`[data-ticket-id="${ticketId}"] [data-testid="customer-status"]`).textContent(), (t) => t.trim() === 'In progress');
@@ -263,6 +402,66 @@ await step('board screenshot (1280x800)', async () => {
   await screenshot(agent, 'board.png');
 });
 
+await step('board: the queue filter keeps only the chosen queue\'s cards; "All my queues" brings them all back', async () => {
+  const ada = await demoToken('ada');
+  const alice = await demoToken('alice');
+  const keyboard = await api('POST', '/api/tickets', ada, { title: `Keyboard missing keys ${stamp}`, queue_id: 'hardware', company_id: 'acme' });
+  const all = await until('the API lists the new hardware ticket', () => ticketsOf(alice), (list) => list.some((t) => t.id === keyboard.id));
+  const shown = () => cardIds(agent);
+  const listed = (queue) => async () => (await ticketsOf(alice)).filter((t) => !queue || t.queue_id === queue).map((t) => t.id);
+  await untilSame('the board shows every ticket of alice\'s queues', shown, listed(null));
+  const filter = agent.getByTestId('queue-filter');
+  for (const queue of ['hardware', 'general']) {
+    const count = all.filter((t) => t.queue_id === queue).length;
+    if (!count || count === all.length) fail(`nothing to tell ${queue} apart: ${count} of ${all.length} tickets`);
+    await filter.selectOption(queue);
+    await untilSame(`only the ${queue} cards`, shown, listed(queue));
+    const labels = new Set(await agent.getByTestId('ticket-card').locator('.card-queue').allTextContents());
+    if (labels.size !== 1) fail(`the ${queue} cards name queues ${[...labels]}`);
+  }
+  await filter.selectOption('');
+  await untilSame('every card back', shown, listed(null));
+  noDuplicates(await cardIds(agent), 'board after filtering');
+});
+
+let probe;
+await step('board: the card\'s priority menu changes the priority; the API then reports it, by alice', async () => {
+  const ada = await demoToken('ada');
+  const alice = await demoToken('alice');
+  probe = await api('POST', '/api/tickets', ada, { title: `Live probe ${stamp}`, queue_id: 'general', company_id: 'acme', priority: 'medium' });
+  await card(agent, probe.id).waitFor({ timeout: LIVE });
+  await card(agent, probe.id).getByTestId('card-priority-select').selectOption('high');
+  await agent.locator(`[data-testid="ticket-card"][data-ticket-id="${probe.id}"][data-priority="high"]`).waitFor({ timeout: LIVE });
+  const badgeText = await card(agent, probe.id).getByTestId('card-priority').textContent();
+  if (badgeText !== 'High') fail(`the card's priority badge says ${badgeText}`);
+  const view = await api('GET', `/api/tickets/${probe.id}`, alice);
+  if (view.priority !== 'high') fail(`the API reports priority ${view.priority}`);
+  const last = (await api('GET', `/api/tickets/${probe.id}/history`, alice)).at(-1);
+  if ((last.event_type ?? last.type) !== 'TicketPriorityChanged' || last.actor !== 'alice') fail(`the last change is not alice's priority change: ${JSON.stringify(last)}`);
+});
+
+await step('board: a change by anyone shows on the card within a second (median of 3, from the command\'s answer)', async () => {
+  await agent.bringToFront();
+  const bob = await demoToken('bob');
+  const ada = await demoToken('ada');
+  const changes = [
+    ['bob', bob, 'priority', { priority: 'low' }, '[data-priority="low"]'],
+    ['ada', ada, 'status', { status: 'waiting' }, '[data-status="waiting"]'],
+    ['bob', bob, 'priority', { priority: 'medium' }, '[data-priority="medium"]'],
+  ];
+  const figures = [];
+  for (const [who, token, command, body, shows] of changes) {
+    await armSeen(agent, `[data-testid="ticket-card"][data-ticket-id="${probe.id}"]${shows}`);
+    await api('POST', `/api/tickets/${probe.id}/${command}`, token, body);
+    const answered = Date.now();
+    const seen = await until(`the card shows ${who}'s ${command} change`, () => agent.evaluate(() => window.e2eSeenAt), Boolean, LIVE);
+    figures.push(seen - answered);
+  }
+  const median = [...figures].sort((a, b) => a - b)[1];
+  console.log(`  live latency, command answered -> card changed: ${figures.join(', ')} ms; median ${median} ms`);
+  if (median > 1000) fail(`a change took ${median} ms (median of ${figures.join(', ')}) to show, over a second`);
+});
+
 await step('offline: three changes made meanwhile show exactly once after coming back online', async () => {
   const bob = await demoToken('bob');
   const beforeCards = await cardIds(agent);
@@ -295,6 +494,72 @@ await step('offline: three changes made meanwhile show exactly once after coming
   noDuplicates(await cardIds(agent), 'board after a second reconnect');
   const total = await activityTotal(agent);
   if (total !== beforeTotal + 3) fail(`after a second reconnect ${total - beforeTotal} changes in all, not 3`);
+});
+
+await step('recovered:false (the feed\'s epoch changed): the board reloads from the API, equals it, and shows no card twice', async () => {
+  // A second sign-in of alice in a context of its own, closed again: its
+  // localStorage keeps the token and the live offsets with their epoch.
+  const context = await browser.newContext({ viewport: DESKTOP });
+  const first = await signInAs(context, 'alice');
+  await card(first, ticketId).waitFor({ timeout: WAIT });
+  const key = 'bomizzel.live.alice';
+  const saved = await first.evaluate((k) => JSON.parse(localStorage.getItem(k)), key);
+  if (!saved?.epoch || !Object.keys(saved.offsets ?? {}).length) fail(`no epoch and offsets kept under ${key}: ${JSON.stringify(saved)}`);
+  await closePage(first);
+
+  const bob = await demoToken('bob');
+  const alice = await demoToken('alice');
+  const page = await newPage(context);
+  // The feed "started over": the epoch kept no longer matches the server's.
+  await page.addInitScript((k) => {
+    const kept = JSON.parse(localStorage.getItem(k) ?? 'null');
+    if (kept) localStorage.setItem(k, JSON.stringify({ ...kept, epoch: 'e2e-epoch-of-another-feed' }));
+  }, key);
+  const subscribed = [];
+  page.on('websocket', (ws) => ws.on('framereceived', (frame) => {
+    const text = String(frame.payload);
+    if (text.includes('"type":"subscribed"')) subscribed.push(JSON.parse(text));
+  }));
+  // Changes the reopened page cannot learn from the feed: made while its
+  // first list of tickets is on the way, so that list is already stale.
+  // Only the reload that `recovered:false` calls for brings them.
+  let lists = 0;
+  let made = null;
+  let routeError = null;
+  await page.route((url) => url.pathname === '/api/tickets', async (route) => {
+    if (route.request().method() !== 'GET') return route.continue();
+    lists += 1;
+    if (lists > 1) return route.continue();
+    try {
+      const response = await route.fetch();
+      const before = await api('GET', `/api/tickets/${ticketId}`, bob);
+      const status = before.status === 'waiting' ? 'in_progress' : 'waiting';
+      const created = await api('POST', '/api/tickets', bob, { title: `Made while alice's page was away ${stamp}`, queue_id: 'general', company_id: 'acme' });
+      await api('POST', `/api/tickets/${ticketId}/status`, bob, { status });
+      await api('POST', `/api/tickets/${probe.id}/priority`, bob, { priority: 'urgent' });
+      made = { created: created.id, status };
+      return route.fulfill({ response });
+    } catch (error) {
+      routeError = error;
+      return route.continue();
+    }
+  });
+  await page.goto(BASE_URL);
+  await liveOn(page);
+  if (routeError) throw routeError;
+  if (!made) fail('the page never read its tickets');
+  const unrecovered = await until('a room answered recovered:false', () => subscribed.filter((f) => f.recovered === false), (list) => list.length > 0);
+  if (!unrecovered.every((f) => ['no_offset', 'epoch_changed'].includes(f.reason))) fail(`unexpected reasons: ${JSON.stringify(unrecovered)}`);
+  await until('the tickets read again from the API', () => lists, (n) => n >= 2);
+  await untilSame('the board equals GET /api/tickets', () => boardState(page), () => apiState(alice));
+  noDuplicates(await cardIds(page), 'board after recovered:false');
+  await card(page, made.created).waitFor({ timeout: WAIT });
+  await page.locator(`[data-testid="ticket-card"][data-ticket-id="${ticketId}"][data-status="${made.status}"]`).waitFor({ timeout: WAIT });
+  await page.locator(`[data-testid="ticket-card"][data-ticket-id="${probe.id}"][data-priority="urgent"]`).waitFor({ timeout: WAIT });
+  const now = await page.evaluate((k) => JSON.parse(localStorage.getItem(k)), key);
+  if (now.epoch === 'e2e-epoch-of-another-feed') fail('the console kept the old epoch');
+  await context.close();
+  pages.splice(pages.indexOf(page), 1);
 });
 
 await step('notifications: the badge counts and clears, and a second tab follows', async () => {
@@ -346,6 +611,149 @@ await step('notifications: the badge counts and clears, and a second tab follows
   pages.splice(pages.indexOf(second), 1);
 });
 
+await step('notification levels: a medium one toasts and the toast goes by itself; a low one is only in the bell\'s list', async () => {
+  await agent.bringToFront();
+  await agent.evaluate(() => document.querySelectorAll('.toast-close').forEach((button) => button.click()));
+  await agent.mouse.move(0, 0); // a pointer on a toast keeps it open
+  await recordToasts(agent);
+  const ada = await demoToken('ada');
+  const bob = await demoToken('bob');
+  const alice = await demoToken('alice');
+  const levelsTitle = `Levels probe ${stamp}`;
+  const held = await api('POST', '/api/tickets', ada, { title: levelsTitle, queue_id: 'general', company_id: 'acme' });
+  await api('POST', `/api/tickets/${held.id}/assign`, ada, { assignee_id: 'alice' });
+  // New ticket in her team (medium) and assigned to her (high): let them come first.
+  const start = (await toasts(agent)).length;
+  await until('the toasts of the new ticket and the assignment', async () => (await toasts(agent)).slice(start).map((t) => t.testid), (list) => list.includes('toast-medium') && list.includes('toast-high'), LIVE);
+
+  // Medium: bob changes the status of a ticket alice holds.
+  let mark = (await toasts(agent)).length;
+  await api('POST', `/api/tickets/${held.id}/status`, bob, { status: 'in_progress' });
+  const index = await until('a medium toast for the status change', async () => (await toasts(agent)).findIndex((t, i) => i >= mark && t.testid === 'toast-medium'), (i) => i >= 0, LIVE);
+  const medium = (await toasts(agent))[index];
+  if (!medium.text.includes(levelsTitle)) fail(`the medium toast is about something else: ${medium.text}`);
+  const gone = await until('the medium toast dismisses itself (nobody clicks)', async () => (await toasts(agent))[index], (t) => t.removed !== null, 10_000);
+  const shownFor = gone.removed - gone.added;
+  if (shownFor < 4000) fail(`the medium toast went after ${shownFor} ms: too soon to read, or pushed out`);
+  console.log(`  the medium toast was shown for ${shownFor} ms`);
+
+  // Low: bob comments publicly on her ticket.
+  mark = (await toasts(agent)).length;
+  const unreadBefore = await badge(agent);
+  await api('POST', `/api/tickets/${held.id}/comments`, bob, { body: `Checked the cable (${stamp})`, internal: false });
+  const low = await until('alice\'s notification of the comment', async () => (await api('GET', '/api/notifications?limit=20', alice)).find((n) => n.ticket_id === held.id && n.kind === 'ticket_commented'));
+  if (low.level !== 'low') fail(`the server gives a comment on her ticket level ${low.level}, not low`);
+  await until('the badge counts it', () => badge(agent), (n) => n === unreadBefore + 1, LIVE);
+  await agent.getByTestId('bell').click();
+  await agent.locator(`[data-testid="notification-item"][data-id="${low.id}"][data-level="low"]`).waitFor({ timeout: WAIT });
+  await agent.getByTestId('bell').click();
+  // A medium one after it: once its toast is shown, a toast of the low one would be too.
+  await api('POST', `/api/tickets/${held.id}/priority`, bob, { priority: 'high' });
+  await until('the later medium toast', async () => (await toasts(agent)).slice(mark), (list) => list.some((t) => t.testid === 'toast-medium'), LIVE);
+  const after = (await toasts(agent)).slice(mark);
+  if (after.length !== 1) fail(`expected only the medium toast after the comment, got ${JSON.stringify(after.map((t) => `${t.testid}: ${t.text}`))}`);
+});
+
+let watcherContext;
+let watcher;
+await step('a high notification with permission granted: a browser Notification, not the fallback toast', async () => {
+  watcherContext = await browser.newContext({ viewport: DESKTOP });
+  await watcherContext.grantPermissions(['notifications'], { origin: BASE_URL });
+  await watcherContext.addInitScript(() => {
+    // Records what the console asks of the browser: desktop notifications
+    // and WebSockets (the next step closes one from the server's side).
+    const NativeNotification = window.Notification;
+    window.e2eNotifications = [];
+    if (NativeNotification) {
+      window.Notification = class extends NativeNotification {
+        constructor(title, options) {
+          window.e2eNotifications.push({ title, body: options?.body, tag: options?.tag });
+          super(title, options);
+        }
+      };
+    }
+    const NativeWebSocket = window.WebSocket;
+    window.e2eSockets = [];
+    window.WebSocket = class extends NativeWebSocket {
+      constructor(...args) {
+        super(...args);
+        window.e2eSockets.push(this);
+      }
+    };
+  });
+  watcher = await signInAs(watcherContext, 'bob');
+  await recordToasts(watcher);
+  if ((await watcher.evaluate(() => Notification.permission)) !== 'granted') fail('the permission is not granted in the page');
+  const ada = await demoToken('ada');
+  const bob = await demoToken('bob');
+  const urgentTitle = `Server room too hot ${stamp}`;
+  const hot = await api('POST', '/api/tickets', ada, { title: urgentTitle, queue_id: 'hardware', company_id: 'acme' });
+  await api('POST', `/api/tickets/${hot.id}/assign`, ada, { assignee_id: 'bob' });
+  const high = await until('bob\'s high notification', async () => (await api('GET', '/api/notifications?limit=20', bob)).find((n) => n.ticket_id === hot.id && n.level === 'high'));
+  const shown = await until('a browser Notification for it', () => watcher.evaluate(() => window.e2eNotifications), (list) => list.some((n) => n.tag === high.id), LIVE);
+  const mine = shown.filter((n) => n.tag === high.id);
+  if (mine.length !== 1 || mine[0].body !== high.title) fail(`unexpected browser notifications: ${JSON.stringify(shown)}`);
+  // The toast would have come in the same turn as the Notification.
+  const fallback = (await toasts(watcher)).filter((t) => t.testid === 'toast-high');
+  if (fallback.length) fail(`a fallback toast came as well: ${JSON.stringify(fallback)}`);
+});
+
+await step('connection indicator: Live; Offline (offline event); Reconnecting when the server drops the socket; Live again', async () => {
+  await watcher.bringToFront();
+  const text = () => watcher.locator('[data-testid="connection"] .connection-text').textContent();
+  await liveOn(watcher);
+  if ((await text()) !== 'Live') fail(`the indicator says ${await text()} when connected`);
+  await watcher.evaluate(() => {
+    const indicator = document.querySelector('[data-testid="connection"]');
+    window.e2eStates = [];
+    const note = () => {
+      const now = { state: indicator.dataset.state, text: indicator.querySelector('.connection-text').textContent };
+      const last = window.e2eStates.at(-1);
+      if (!last || last.state !== now.state || last.text !== now.text) window.e2eStates.push(now);
+    };
+    new MutationObserver(note).observe(indicator, { attributes: true, subtree: true, childList: true, characterData: true });
+    window.e2eOfflineEvents = 0;
+    window.addEventListener('offline', () => { window.e2eOfflineEvents += 1; });
+  });
+  await watcherContext.setOffline(true);
+  await watcher.locator('[data-testid="connection"][data-state="offline"]').waitFor({ timeout: WAIT });
+  await until('the indicator says Offline', text, (t) => t === 'Offline');
+  await until('the page had the offline event', () => watcher.evaluate(() => [window.e2eOfflineEvents, navigator.onLine]), ([events, online]) => events >= 1 && online === false);
+  await watcherContext.setOffline(false);
+  await liveOn(watcher);
+  await until('the indicator says Live again', text, (t) => t === 'Live');
+
+  // The server closes a connection that keeps sending bad frames (1008).
+  // One at a time, each after the server's answer to the last: a frame
+  // still unread when the server closes would make it reset the
+  // connection, and the browser would see 1006 instead.
+  const sockets = await watcher.evaluate(() => window.e2eSockets.length);
+  await watcher.evaluate(() => {
+    window.e2eStates = [];
+    window.e2eCloseCode = null;
+    const socket = window.e2eSockets.findLast((s) => s.readyState === WebSocket.OPEN);
+    const next = () => {
+      if (socket.readyState === WebSocket.OPEN) socket.send('not a frame');
+    };
+    socket.addEventListener('message', (event) => {
+      if (String(event.data).includes('"malformed_frame"')) next();
+    });
+    socket.addEventListener('close', (event) => { window.e2eCloseCode = event.code; });
+    next();
+  });
+  const code = await until('the server closes the socket', () => watcher.evaluate(() => window.e2eCloseCode), (c) => c !== null);
+  if (code !== 1008) fail(`the socket closed with ${code}, not the server's 1008`);
+  await liveOn(watcher);
+  const states = await watcher.evaluate(() => window.e2eStates);
+  const reconnecting = states.findIndex((s) => s.state === 'reconnecting' && s.text.startsWith('Reconnecting'));
+  if (reconnecting < 0) fail(`the indicator never said Reconnecting: ${JSON.stringify(states)}`);
+  if (!states.slice(reconnecting).some((s) => s.state === 'live' && s.text === 'Live')) fail(`not Live after reconnecting: ${JSON.stringify(states)}`);
+  if ((await watcher.evaluate(() => window.e2eSockets.length)) <= sockets) fail('no new socket was opened');
+  console.log(`  indicator after the drop: ${states.map((s) => s.text).join(' -> ')}`);
+  await watcherContext.close();
+  pages.splice(pages.indexOf(watcher), 1);
+});
+
 await step('dashboard: live queue metrics and the hourly chart, screenshot', async () => {
   await agent.getByTestId('nav-dashboard').click();
   const general = agent.locator('[data-testid="queue-card"][data-queue-id="general"]');
@@ -355,6 +763,107 @@ await step('dashboard: live queue metrics and the hourly chart, screenshot', asy
   await api('POST', '/api/tickets', ada, { title: `Dashboard ping ${stamp}`, queue_id: 'general', company_id: 'acme' });
   await until('open total follows a new ticket live', () => general.getAttribute('data-open-total').then(Number), (n) => n === before + 1, LIVE);
   await screenshot(agent, 'dashboard.png');
+});
+
+await step('accessibility: every visible control of the board, detail, dashboard and customer pages has a name and is reached with Tab', async () => {
+  const figures = [];
+  const check = async (page, what) => {
+    await page.evaluate(() => document.querySelectorAll('.toast-close').forEach((button) => button.click()));
+    const { problems, controls, order } = await audit(page);
+    if (problems.length) fail(`${what}: ${problems.join('; ')}`);
+    figures.push(`${what} ${controls.length}`);
+    return order;
+  };
+  await agent.bringToFront();
+  await agent.getByTestId('dashboard').waitFor({ timeout: WAIT });
+  await check(agent, 'dashboard');
+  await agent.getByTestId('nav-board').click();
+  await card(agent, ticketId).waitFor({ timeout: WAIT });
+  const order = await check(agent, 'board');
+  // The keyboard path: header, then the queue filter, then each card's link and controls in turn.
+  const at = (testid, from = 0) => order.findIndex((c, i) => i >= from && c.includes(`[data-testid=${testid}]`));
+  const filter = at('queue-filter');
+  const firstCard = at('card-title', filter);
+  if (!(at('nav-board') < filter && filter < at('mine-filter') && at('mine-filter') < firstCard)) fail(`Tab order of the board's header: ${order.slice(0, firstCard + 1).join(', ')}`);
+  const cardControls = order.slice(firstCard, firstCard + 4).map((c) => c.match(/data-testid=([\w-]+)/)?.[1]);
+  if (cardControls.slice(0, 3).join() !== 'card-title,card-status,card-priority-select' || !['assign-me', 'unassign'].includes(cardControls[3])) fail(`Tab order within a card: ${cardControls}`);
+  await agent.getByTestId('bell').click();
+  await agent.getByTestId('notification-panel').waitFor({ timeout: WAIT });
+  await check(agent, 'board with the notification panel open');
+  await agent.getByTestId('bell').click();
+  await card(agent, ticketId).getByTestId('card-title').click();
+  await agent.getByTestId('comment-form').waitFor({ timeout: WAIT });
+  await agent.getByTestId('history-entry').first().waitFor({ timeout: WAIT });
+  await check(agent, 'detail');
+  await agent.getByTestId('version-start').click();
+  await agent.getByTestId('version-label').waitFor({ timeout: WAIT });
+  await check(agent, 'detail at a past version');
+  await customer.goto(`${BASE_URL}/#/my-tickets`);
+  await liveOn(customer);
+  await customer.getByTestId('new-ticket-form').waitFor({ timeout: WAIT });
+  await check(customer, 'customer list');
+  await customer.locator(`[data-testid="customer-ticket"][data-ticket-id="${ticketId}"] a`).click();
+  await customer.getByTestId('comment-form').waitFor({ timeout: WAIT });
+  await check(customer, 'customer detail');
+  console.log(`  controls checked: ${figures.join(', ')}`);
+  await agent.getByTestId('nav-board').click();
+});
+
+await step('customer view: frank (globex) sees only globex tickets, never acme\'s; an empty title is refused with a clear message', async () => {
+  const ada = await demoToken('ada');
+  const acmeQuiet = `Acme only: payroll export broken ${stamp}`;
+  await api('POST', '/api/tickets', ada, { title: acmeQuiet, queue_id: 'general', company_id: 'acme' });
+  const context = await browser.newContext({ viewport: DESKTOP });
+  const page = await signInAs(context, 'frank');
+  await page.getByTestId('new-ticket-form').waitFor({ timeout: WAIT });
+  const posts = [];
+  page.on('request', (request) => {
+    if (request.method() === 'POST' && new URL(request.url()).pathname === '/api/tickets') posts.push(request.postData());
+  });
+  const titleInput = page.getByTestId('new-title');
+  for (const [what, value] of [['an empty title', ''], ['a title of spaces', '   ']]) {
+    await titleInput.fill(value);
+    await page.getByTestId('new-submit').click();
+    const message = await until(`a message for ${what}`, () => page.getByTestId('new-title-error').textContent({ timeout: 1000 }), (t) => t.trim().length > 0);
+    if (!/title/i.test(message)) fail(`the message for ${what} does not say what is missing: ${message}`);
+    if (!(await page.getByTestId('new-title-error').isVisible())) fail(`the message for ${what} is not visible`);
+    if ((await titleInput.getAttribute('aria-invalid')) !== 'true') fail(`the title field is not marked invalid for ${what}`);
+    if (!(await titleInput.evaluate((el) => el === document.activeElement))) fail(`the focus is not on the title after ${what}`);
+    const described = await titleInput.getAttribute('aria-describedby');
+    if (!described || !(await page.locator(`[id="${described}"]`).textContent()).includes(message.trim())) fail('the message is not tied to the title field (aria-describedby)');
+  }
+  const globexTitle = `Globex: badge reader offline ${stamp}`;
+  await titleInput.fill(globexTitle);
+  if ((await page.getByTestId('new-title-error').textContent()).trim()) fail('the message stays once a title is typed');
+  if (posts.length) fail(`the form sent a ticket without a title: ${posts}`);
+  await page.getByTestId('new-submit').click();
+  await page.locator('[data-testid="customer-ticket"]', { hasText: globexTitle }).waitFor({ timeout: WAIT });
+
+  // While frank watches: an acme ticket, then a globex one. Once the globex
+  // one shows, the acme one would have too, had it leaked.
+  const acmeLive = `Acme only: VPN down ${stamp}`;
+  await api('POST', '/api/tickets', ada, { title: acmeLive, queue_id: 'general', company_id: 'acme' });
+  const globexLive = await api('POST', '/api/tickets', ada, { title: `Globex: toner empty ${stamp}`, queue_id: 'hardware', company_id: 'globex' });
+  await page.locator(`[data-testid="customer-ticket"][data-ticket-id="${globexLive.id}"]`).waitFor({ timeout: LIVE });
+
+  await page.getByLabel('Show closed tickets').check();
+  const frank = await demoToken('frank');
+  const his = await untilSame(
+    'frank\'s list is globex\'s tickets, as the API gives them',
+    () => page.getByTestId('customer-ticket').evaluateAll((items) => items.map((i) => i.dataset.ticketId)),
+    async () => (await ticketsOf(frank)).map((t) => t.id),
+  );
+  if (!his.includes(globexLive.id)) fail('the API does not list the new globex ticket for frank');
+  if ((await ticketsOf(frank)).some((t) => t.company_id !== 'globex')) fail('the API gives frank tickets of another company');
+  const everything = await until('the API lists the acme ticket made last', () => ticketsOf(ada), (list) => list.some((t) => t.title === acmeLive));
+  const globexTitles = new Set(everything.filter((t) => t.company_id === 'globex').map((t) => t.title));
+  const acmeTitles = everything.filter((t) => t.company_id === 'acme' && !globexTitles.has(t.title)).map((t) => t.title);
+  for (const mustBeThere of [acmeQuiet, acmeLive, title]) if (!acmeTitles.includes(mustBeThere)) fail(`${mustBeThere} is not an acme ticket`);
+  const text = await page.evaluate(() => document.body.textContent); // hidden parts too
+  const leaked = acmeTitles.filter((t) => text.includes(t));
+  if (leaked.length) fail(`frank's page shows acme's tickets: ${leaked.join('; ')}`);
+  await context.close();
+  pages.splice(pages.indexOf(page), 1);
 });
 
 await step('phone width (375 px): the board and the customer page do not overflow sideways', async () => {

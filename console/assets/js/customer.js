@@ -56,22 +56,39 @@ export class CustomerView {
   }
 
   form() {
-    const title = h('input', { type: 'text', id: uid('title'), required: true, maxlength: '200', autocomplete: 'off', testid: 'new-title' });
+    const titleError = h('p', { class: 'form-error', id: uid('title-error'), role: 'alert', testid: 'new-title-error' });
+    const title = h('input', { type: 'text', id: uid('title'), required: true, maxlength: '200', autocomplete: 'off', testid: 'new-title', 'aria-describedby': titleError.id });
     this.titleInput = title;
+    // Said on the page (not only in the browser's bubble), and also for a
+    // title of spaces, which the browser's `required` lets through.
+    const titleMissing = () => {
+      const missing = !title.value.trim();
+      titleError.textContent = missing ? 'Give the ticket a title: a few words that say what is wrong.' : '';
+      if (missing) title.setAttribute('aria-invalid', 'true');
+      else title.removeAttribute('aria-invalid');
+      return missing;
+    };
+    title.addEventListener('input', () => {
+      if (titleError.textContent) titleMissing();
+    });
     const description = h('textarea', { id: uid('description'), rows: '5', testid: 'new-description' });
     const queue = h('select', { id: uid('queue'), required: true, testid: 'new-queue' }, this.queues.map((q) => h('option', { value: q.id, text: q.name ?? q.id })));
     const submit = h('button', { type: 'submit', class: 'button primary', testid: 'new-submit', text: 'Open ticket' });
     const form = h(
       'form',
-      { class: 'panel new-ticket', testid: 'new-ticket-form', 'aria-labelledby': 'new-title-heading' },
+      { class: 'panel new-ticket', testid: 'new-ticket-form', 'aria-labelledby': 'new-title-heading', novalidate: true },
       h('h2', { id: 'new-title-heading', text: 'Open a ticket' }),
-      h('div', { class: 'field' }, h('label', { for: title.id, class: 'field-label', text: 'Title' }), title),
+      h('div', { class: 'field' }, h('label', { for: title.id, class: 'field-label', text: 'Title' }), title, titleError),
       h('div', { class: 'field' }, h('label', { for: description.id, class: 'field-label', text: 'What happened?' }), description),
       h('div', { class: 'field' }, h('label', { for: queue.id, class: 'field-label', text: 'Topic' }), queue),
       submit,
     );
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
+      if (titleMissing()) {
+        title.focus();
+        return;
+      }
       submit.disabled = true;
       try {
         const ticket = await api.createTicket({ title: title.value.trim(), description: description.value.trim(), queue_id: queue.value });

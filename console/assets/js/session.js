@@ -24,9 +24,15 @@ export const mayManage = () => user && (user.role === 'agent' || user.role === '
 export function claimsOf(jwt) {
   const part = String(jwt).split('.')[1];
   if (!part) throw new Error('this does not look like a token (three dot-separated parts)');
-  const base64 = part.replaceAll('-', '+').replaceAll('_', '/').padEnd(Math.ceil(part.length / 4) * 4, '=');
-  const json = new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
-  return JSON.parse(json);
+  try {
+    const base64 = part.replaceAll('-', '+').replaceAll('_', '/').padEnd(Math.ceil(part.length / 4) * 4, '=');
+    const json = new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+    const claims = JSON.parse(json);
+    if (claims && typeof claims === 'object' && !Array.isArray(claims)) return claims;
+  } catch {
+    /* said below: the parser's own words ("Unexpected token …") mean nothing to the user */
+  }
+  throw new Error('this is not a valid token (its middle part does not hold readable claims)');
 }
 
 /**
