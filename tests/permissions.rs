@@ -350,3 +350,105 @@ async fn bulk_reports_each_ticket_on_its_own() {
         .await;
     assert_eq!(status, 400);
 }
+
+/// The room feed keeps a ticket's routing and tags from customers; so does
+/// every HTTP answer.
+#[tokio::test]
+async fn customers_never_see_routing_or_tags() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let id = app.open_ticket("cust-acme", "queue-1", "acme").await;
+    let ticket_path = format!("/api/tickets/{id}");
+    for (path, body) in [
+        (
+            ticket_path.clone(),
+            json!({ "tags": ["difficult-customer"] }),
+        ),
+        (
+            ticket_path.clone(),
+            json!({ "title": "Printer still on fire" }),
+        ),
+    ] {
+        let (status, answer) = app.call(Method::PATCH, &path, "admin-1", Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, answer) = app
+        .call(
+            Method::POST,
+            &format!("{ticket_path}/move"),
+            "admin-1",
+            Some(json!({ "queue_id": "queue-2" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+
+    let hidden = [
+        "queue_id",
+        "team_id",
+        "tags",
+        "from_queue_id",
+        "from_team_id",
+    ];
+    let staff_only_fields = |value: &Value| -> Vec<String> {
+        let mut found = Vec::new();
+        let mut stack = vec![value];
+        while let Some(value) = stack.pop() {
+            match value {
+                Value::Object(object) => {
+                    found.extend(
+                        hidden
+                            .iter()
+                            .filter(|f| object.contains_key(**f))
+                            .map(|f| f.to_string()),
+                    );
+                    stack.extend(object.values());
+                }
+                Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+        found
+    };
+    let (_, ticket) = app.call(Method::GET, &ticket_path, "cust-acme", None).await;
+    let (_, list) = app
+        .call(Method::GET, "/api/tickets", "cust-acme", None)
+        .await;
+    let (_, history) = app
+        .call(
+            Method::GET,
+            &format!("{ticket_path}/history"),
+            "cust-acme",
+            None,
+        )
+        .await;
+    for answer in [&ticket, &list, &history] {
+        assert_eq!(staff_only_fields(answer), Vec::<String>::new(), "{answer}");
+    }
+    assert!(
+        !history.to_string().contains("difficult-customer"),
+        "{history}"
+    );
+    let kinds: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["TicketCreated", "TicketUpdated"],
+        "the tags-only edit and the move are staff-only"
+    );
+
+    let (_, staff_ticket) = app.call(Method::GET, &ticket_path, "admin-1", None).await;
+    assert_eq!(staff_ticket["queue_id"], "queue-2");
+    assert_eq!(staff_ticket["tags"], json!(["difficult-customer"]));
+    let (_, staff_history) = app
+        .call(
+            Method::GET,
+            &format!("{ticket_path}/history"),
+            "admin-1",
+            None,
+        )
+        .await;
+    assert_eq!(staff_history.as_array().unwrap().len(), 4);
+}

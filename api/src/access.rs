@@ -4,7 +4,8 @@
 //! Not visible is 404 (a customer must not learn that another company's
 //! ticket exists); visible but not allowed is 403.
 
-use bomizzel_domain::{Status, Ticket};
+use bomizzel_domain::{Status, Ticket, TicketEvent};
+use serde_json::{Map, Value};
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
@@ -18,6 +19,41 @@ pub enum Action {
     SetStatus(Status),
     /// Comment, publicly or internally.
     Comment { internal: bool },
+}
+
+/// What customers never see of a ticket: where it is routed inside the help
+/// desk and its tags (the room feed keeps the same fields from them).
+const STAFF_ONLY_FIELDS: [&str; 5] = [
+    "queue_id",
+    "team_id",
+    "tags",
+    "from_queue_id",
+    "from_team_id",
+];
+
+/// Removes from a ticket (or an event's data) what `caller` may not see.
+pub fn redact(caller: &Caller, object: &mut Map<String, Value>) {
+    if !caller.role.is_staff() {
+        for field in STAFF_ONLY_FIELDS {
+            object.remove(field);
+        }
+    }
+}
+
+/// Whether `caller` sees `event` in a ticket's history at all: customers
+/// see neither internal comments nor changes that are only routing or tags.
+pub fn sees_event(caller: &Caller, event: &TicketEvent) -> bool {
+    caller.role.is_staff()
+        || !matches!(
+            event,
+            TicketEvent::CommentAdded { internal: true, .. }
+                | TicketEvent::TicketMoved { .. }
+                | TicketEvent::TicketUpdated {
+                    title: None,
+                    description: None,
+                    ..
+                }
+        )
 }
 
 /// Whether `caller` may see `ticket` at all.

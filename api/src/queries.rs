@@ -127,13 +127,15 @@ fn visibility(caller: &Caller) -> Visibility {
     }
 }
 
-/// Customers do not learn how many internal comments a ticket has.
+/// Customers do not learn how many internal comments a ticket has, nor its
+/// routing and tags.
 fn shown(caller: &Caller, row: &impl serde::Serialize) -> Value {
     let mut value = serde_json::to_value(row).unwrap_or_default();
     if !caller.role.is_staff()
         && let Some(object) = value.as_object_mut()
     {
         object.remove("internal_comment_count");
+        access::redact(caller, object);
     }
     value
 }

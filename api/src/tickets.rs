@@ -50,14 +50,18 @@ pub struct TicketView {
     pub description: String,
     pub company_id: String,
     pub requester_id: String,
-    pub queue_id: String,
-    pub team_id: String,
+    /// Staff only, like `team_id` and `tags`: customers do not see routing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
     pub assignee_id: Option<String>,
     #[schema(value_type = String, example = "open")]
     pub status: Status,
     #[schema(value_type = String, example = "medium")]
     pub priority: Priority,
-    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
     /// Staff only: customers do not learn how many internal comments exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment_count: Option<u32>,
@@ -69,19 +73,20 @@ pub struct TicketView {
 
 impl TicketView {
     fn of(ticket: &Ticket, caller: &Caller, position: Option<i64>) -> Self {
+        let staff = caller.role.is_staff();
         Self {
             id: ticket.id(),
             title: ticket.title().to_owned(),
             description: ticket.description().to_owned(),
             company_id: ticket.company_id().to_owned(),
             requester_id: ticket.requester_id().to_owned(),
-            queue_id: ticket.queue_id().to_owned(),
-            team_id: ticket.team_id().to_owned(),
+            queue_id: staff.then(|| ticket.queue_id().to_owned()),
+            team_id: staff.then(|| ticket.team_id().to_owned()),
             assignee_id: ticket.assignee_id().map(str::to_owned),
             status: ticket.status(),
             priority: ticket.priority(),
-            tags: ticket.tags().to_vec(),
-            comment_count: caller.role.is_staff().then(|| ticket.comment_count()),
+            tags: staff.then(|| ticket.tags().to_vec()),
+            comment_count: staff.then(|| ticket.comment_count()),
             version: ticket.version(),
             position,
         }
@@ -649,7 +654,7 @@ pub struct HistoryEntry {
 }
 
 /// Every event of a ticket with actor, time and position (auditors).
-/// Customers do not see internal comments.
+/// Customers see neither internal comments nor routing and tags.
 #[utoipa::path(get, path = "/api/tickets/{id}/history", tag = "tickets",
     params(("id" = String, Path)),
     responses((status = 200, body = [HistoryEntry]), (status = 404, body = Problem)),
@@ -671,9 +676,12 @@ async fn history(
             recorded.payload.clone(),
         )
         .map_err(ApiError::internal)?;
-        let internal = matches!(event, TicketEvent::CommentAdded { internal: true, .. });
-        if internal && !caller.role.is_staff() {
+        if !access::sees_event(&caller, &event) {
             continue;
+        }
+        let mut data = event.to_payload();
+        if let Some(object) = data.as_object_mut() {
+            access::redact(&caller, object);
         }
         entries.push(HistoryEntry {
             position: recorded.position,
@@ -684,7 +692,7 @@ async fn history(
             correlation_id: recorded.metadata.correlation_id,
             occurred_at: recorded.metadata.occurred_at,
             recorded_at: recorded.recorded_at,
-            data: event.to_payload(),
+            data,
         });
     }
     Ok(Json(entries))
