@@ -108,21 +108,25 @@ async fn a_resumed_room_gets_exactly_what_it_missed() {
 }
 
 /// A client that connected before the feed had its first change holds the
-/// empty epoch; resuming with it is not an epoch change (it has seen nothing).
+/// feed's real epoch, so it resumes from offset 0 without a reload.
 #[tokio::test]
 async fn an_offset_read_from_an_empty_feed_resumes() {
     let app = TestApp::start(Backend::Sqlite, &[]).await;
     let (client, ready) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
-    assert_eq!(
-        (ready["epoch"].as_str(), ready["offset"].as_i64()),
-        (Some(""), Some(0))
-    );
+    assert_eq!(ready["offset"], 0);
+    let epoch = ready["epoch"].as_str().unwrap().to_owned();
+    assert!(!epoch.is_empty(), "{ready}");
     client.close().await;
 
     let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-    let (mut client, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    let (mut client, ready) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    assert_eq!(
+        ready["epoch"],
+        epoch.as_str(),
+        "the first change keeps the epoch"
+    );
     let (replayed, subscribed) = client
-        .subscribe_in_epoch(&format!("ticket:{id}"), Some(0), Some(""))
+        .subscribe_in_epoch(&format!("ticket:{id}"), Some(0), Some(&epoch))
         .await;
     assert_eq!(subscribed["recovered"], true, "{subscribed}");
     let seen = client

@@ -276,7 +276,7 @@ impl Hub {
         };
         let mut epoch = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
         if epoch.is_empty() {
-            // The feed's first change since this node started: nothing to forget.
+            // This node started while a rebuild had emptied the feed: nothing to forget.
             *epoch = meta.epoch;
         } else if *epoch != meta.epoch {
             // Offsets of the old epoch mean nothing now: every connection is

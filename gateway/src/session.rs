@@ -259,11 +259,7 @@ impl Session {
         }
         let recovery = match since {
             None => Err("no_offset"),
-            // The empty epoch was read before the feed's first change: such
-            // a client has seen nothing, so every epoch continues it.
-            Some(_) if epoch.is_some_and(|e| !e.is_empty() && e != feed_epoch) => {
-                Err("epoch_changed")
-            }
+            Some(_) if epoch.is_some_and(|e| e != feed_epoch) => Err("epoch_changed"),
             Some(since) if since < trimmed => Err("history_trimmed"),
             Some(since) => Ok(since),
         };

@@ -503,11 +503,16 @@ async fn trim_drops_old_changes_and_says_what_is_recoverable(log: TestLog) {
 }
 
 async fn a_rebuild_starts_a_new_epoch(log: TestLog) {
-    assert_eq!(meta(log.database()).await.unwrap(), None);
+    let created = meta(log.database())
+        .await
+        .unwrap()
+        .expect("the feed has an epoch from the start");
+    assert_eq!((created.head, created.trimmed_through), (0, 0));
     assert_eq!(head(log.database()).await.unwrap(), 0);
     mixed_history(&log, 1).await;
     project(&log.store, feed()).await;
     let first = meta(log.database()).await.unwrap().expect("meta");
+    assert_eq!(first.epoch, created.epoch, "the first changes keep it");
     trim(log.database(), T0 + Duration::days(1)).await.unwrap();
 
     rebuild(&log.store, feed()).await;

@@ -215,9 +215,7 @@ export class LiveClient extends EventTarget {
       // The feed started over (rebuilt): old offsets mean nothing in it.
       this.offsets.clear();
     }
-    // An empty feed has no epoch yet (""): offsets counted from then on
-    // belong to the epoch its first change creates, so keep them.
-    if (frame.epoch) this.epoch = frame.epoch;
+    this.epoch = frame.epoch;
     this.save();
     this.unrecovered = { rooms: [], reasons: [] };
     this.queue = [...this.desired];

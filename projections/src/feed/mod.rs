@@ -10,9 +10,10 @@
 //!
 //! `room_feed_meta` holds the feed's `epoch`, its `last_offset` (the head)
 //! and `trimmed_through`. The epoch is a new random id whenever the feed
-//! starts over: when the projection applies position 1 or finds no meta row
-//! (a rebuild empties it). Offsets restart with a rebuild, so a client
-//! cursor is only meaningful with the epoch it was read under.
+//! starts over: the migration that creates the feed gives it its first one,
+//! and a rebuild empties the row, so the projection finds none and starts a
+//! new one. Offsets restart with a rebuild, so a client cursor is only
+//! meaningful with the epoch it was read under.
 
 mod change;
 mod read;
@@ -67,9 +68,9 @@ impl Projection for RoomFeedProjection {
         tx: &mut ReadModelTx<'_>,
         events: &[ProjectedEvent],
     ) -> Result<(), ProjectionError> {
-        let Some(first) = events.first() else {
+        if events.is_empty() {
             return Ok(());
-        };
+        }
         let stored: Option<(String, i64)> = on_tx!(&mut *tx, connection => {
             sqlx::query_as("SELECT epoch, last_offset FROM room_feed_meta WHERE id = 1")
                 .fetch_optional(connection)
@@ -77,8 +78,8 @@ impl Projection for RoomFeedProjection {
         });
         let mut offset = stored.as_ref().map_or(0, |(_, last)| *last);
         let epoch = match stored {
-            Some((epoch, _)) if first.position != 1 => epoch,
-            _ => Uuid::new_v4().simple().to_string(),
+            Some((epoch, _)) => epoch,
+            None => Uuid::new_v4().simple().to_string(),
         };
 
         let mut change_values = Vec::new();
