@@ -248,15 +248,7 @@ async fn customers_get_only_customer_changes_of_their_company() {
         ("Customer is difficult", true),
         ("Fixed", false),
     ] {
-        let (status, _) = app
-            .call(
-                Method::POST,
-                &format!("/api/tickets/{id}/comments"),
-                "agent-1",
-                Some(json!({ "body": body, "internal": internal })),
-            )
-            .await;
-        assert_eq!(status, 200);
+        app.comment("agent-1", &id, body, internal).await;
     }
     let events = customer
         .events_until(|events| {

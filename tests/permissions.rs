@@ -281,15 +281,7 @@ async fn customers_never_see_internal_comments() {
     let app = TestApp::start(Backend::Sqlite, &[]).await;
     let id = app.open_ticket("cust-acme", "queue-1", "acme").await;
     for (body, internal) in [("Public answer", false), ("Customer is difficult", true)] {
-        let (status, _) = app
-            .call(
-                Method::POST,
-                &format!("/api/tickets/{id}/comments"),
-                "agent-1",
-                Some(json!({ "body": body, "internal": internal })),
-            )
-            .await;
-        assert_eq!(status, 200);
+        app.comment("agent-1", &id, body, internal).await;
     }
     let (_, staff) = app
         .call(

@@ -16,6 +16,15 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `user`'s unread notifications, as the API counts them.
+async fn unread_count(app: &TestApp, user: &str) -> i64 {
+    let (status, count) = app
+        .call(Method::GET, "/api/notifications/unread-count", user, None)
+        .await;
+    assert_eq!(status, 200, "{count}");
+    count["unread"].as_i64().expect("a count")
+}
+
 #[tokio::test]
 async fn the_ticket_list_filters_pages_and_shows_each_caller_only_their_tickets() {
     let app = TestApp::start(Backend::Sqlite, &[]).await;
@@ -141,15 +150,7 @@ async fn notifications_reach_the_right_inbox_and_can_be_marked_read() {
         .unwrap()
         .clone();
     assert_eq!(assigned["level"], "high");
-    let (_, count) = app
-        .call(
-            Method::GET,
-            "/api/notifications/unread-count",
-            "agent-1",
-            None,
-        )
-        .await;
-    let unread = count["unread"].as_i64().unwrap();
+    let unread = unread_count(&app, "agent-1").await;
     assert!(unread >= 1);
 
     let notification = assigned["id"].as_str().unwrap();
@@ -174,28 +175,12 @@ async fn notifications_reach_the_right_inbox_and_can_be_marked_read() {
         )
         .await;
     assert_eq!(status, 204);
-    let (_, count) = app
-        .call(
-            Method::GET,
-            "/api/notifications/unread-count",
-            "agent-1",
-            None,
-        )
-        .await;
-    assert_eq!(count["unread"].as_i64().unwrap(), unread - 1);
+    assert_eq!(unread_count(&app, "agent-1").await, unread - 1);
     let (status, _) = app
         .call(Method::POST, "/api/notifications/read-all", "agent-1", None)
         .await;
     assert_eq!(status, 200);
-    let (_, count) = app
-        .call(
-            Method::GET,
-            "/api/notifications/unread-count",
-            "agent-1",
-            None,
-        )
-        .await;
-    assert_eq!(count["unread"], 0);
+    assert_eq!(unread_count(&app, "agent-1").await, 0);
     let (_, admin) = app
         .call(Method::GET, "/api/notifications", "admin-1", None)
         .await;
@@ -214,15 +199,7 @@ async fn queue_metrics_are_for_the_queues_team_and_comments_hide_internal_ones()
     let app = TestApp::start(Backend::Sqlite, &[]).await;
     let id = app.open_ticket("cust-acme", "queue-1", "acme").await;
     for (body, internal) in [("Public", false), ("Staff only", true)] {
-        let (status, _) = app
-            .call(
-                Method::POST,
-                &format!("/api/tickets/{id}/comments"),
-                "agent-1",
-                Some(json!({ "body": body, "internal": internal })),
-            )
-            .await;
-        assert_eq!(status, 200);
+        app.comment("agent-1", &id, body, internal).await;
     }
     let figures = app
         .eventually("/api/queues/queue-1/metrics", "agent-1", |status, body| {

@@ -197,6 +197,19 @@ impl TestApp {
         assert_eq!(status, 201, "{ticket}");
         ticket["id"].as_str().expect("an id").to_owned()
     }
+
+    /// Adds a comment to ticket `id` as `user`, which must succeed.
+    pub async fn comment(&self, user: &str, id: &str, body: &str, internal: bool) {
+        let (status, answer) = self
+            .call(
+                Method::POST,
+                &format!("/api/tickets/{id}/comments"),
+                user,
+                Some(json!({ "body": body, "internal": internal })),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
 }
 
 /// Status and JSON body (Null when the body is empty or not JSON).
