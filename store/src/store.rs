@@ -58,10 +58,9 @@ impl EventStore {
                 _stop_listener: None,
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = postgres::connect(url).await?;
+            let (pool, committer) = postgres::connect(url).await?;
             let (stop, stopped) = oneshot::channel();
             postgres::start_listener(pool.clone(), head.clone(), stopped).await?;
-            let committer = postgres::PostgresCommitter { pool: pool.clone() };
             Inner {
                 database: Database::Postgres(pool),
                 writer: Writer::spawn(committer, head.clone()),

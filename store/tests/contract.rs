@@ -555,3 +555,37 @@ async fn cqrs_framework_runs_on_the_store(url: String) {
         .unwrap();
     assert_eq!(context.aggregate.value, 5);
 }
+
+/// PostgreSQL only: the writer keeps a connection of its own, and a
+/// connection the database dropped between two batches (a restart, a cut
+/// socket) is replaced before the next batch writes anything.
+#[tokio::test]
+async fn postgres_writer_replaces_a_connection_cut_between_batches() {
+    let Some(url) =
+        bomizzel_store::testing::fresh_postgres_database("writer_replaces_a_cut_connection").await
+    else {
+        return;
+    };
+    let store = open(&url).await;
+    store
+        .append(request("t", ExpectedVersion::Exact(0), vec![event(1)]))
+        .await
+        .unwrap();
+    let Database::Postgres(pool) = store.database() else {
+        unreachable!("a postgres:// URL opens PostgreSQL")
+    };
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(cut >= 1, "the writer's connection was among those cut");
+    let appended = store
+        .append(request("t", ExpectedVersion::Exact(1), vec![event(2)]))
+        .await
+        .expect("the next append goes through on a new connection");
+    assert_eq!(appended.version, 2);
+    assert_eq!(store.read_stream("t", 1).await.unwrap().len(), 2);
+}
