@@ -215,7 +215,7 @@ async fn run(
                 Some(Ok(message)) => Box::pin(on_message(session, frames, message)).await,
                 _ => Err(Closing::new(close::GOING_AWAY, "peer went away")),
             },
-            outbound = session.queue.recv() => match outbound {
+            outbound = session.next_queued() => match outbound {
                 Some(first) => session.write_queued(frames, first).await,
                 None => Err(Closing::new(close::SLOW_CONSUMER, "too slow: resume from your last offset")),
             },

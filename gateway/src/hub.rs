@@ -60,8 +60,8 @@ impl Delivery {
 
 /// What the hub puts in a connection's queue.
 ///
-/// Two pointers' worth: every connection's queue allocates its first block
-/// of slots up front, so a small item keeps idle connections cheap.
+/// Two pointers' worth: a queue allocates its first block of slots up
+/// front, so a small item keeps connections cheap.
 #[derive(Debug, Clone)]
 pub enum Outbound {
     Change(Arc<Delivery>),
@@ -70,7 +70,10 @@ pub enum Outbound {
 }
 
 struct Entry {
-    sender: mpsc::Sender<Outbound>,
+    /// Created by the connection's first join: a queue costs ~1 KiB (its
+    /// shared state and first block of slots), which an idle connection
+    /// need not hold.
+    sender: Option<mpsc::Sender<Outbound>>,
     staff: bool,
 }
 
@@ -139,14 +142,15 @@ impl Hub {
     }
 
     /// Registers a connection; `staff` decides which audiences it gets.
-    pub fn connect(&self, staff: bool) -> (ConnId, mpsc::Receiver<Outbound>) {
+    pub fn connect(&self, staff: bool) -> ConnId {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (sender, receiver) = mpsc::channel(self.settings.send_queue);
-        self.registry()
-            .connections
-            .insert(id, Entry { sender, staff });
+        let entry = Entry {
+            sender: None,
+            staff,
+        };
+        self.registry().connections.insert(id, entry);
         metrics::gauge!("ws_connections").increment(1.0);
-        (id, receiver)
+        id
     }
 
     pub fn disconnect(&self, id: ConnId) {
@@ -163,9 +167,19 @@ impl Hub {
     }
 
     /// Puts the connection in `room` and returns the offset through which
-    /// changes have already been handed out: later ones arrive in its queue.
-    pub fn join(&self, id: ConnId, room: &str) -> i64 {
+    /// changes have already been handed out: later ones arrive in its
+    /// queue, which the connection's first join creates and returns.
+    pub fn join(&self, id: ConnId, room: &str) -> (i64, Option<mpsc::Receiver<Outbound>>) {
         let mut registry = self.registry();
+        let queue = registry
+            .connections
+            .get_mut(&id)
+            .filter(|entry| entry.sender.is_none())
+            .map(|entry| {
+                let (sender, receiver) = mpsc::channel(self.settings.send_queue);
+                entry.sender = Some(sender);
+                receiver
+            });
         if registry
             .by_room
             .entry(room.to_owned())
@@ -174,7 +188,7 @@ impl Hub {
         {
             metrics::gauge!("ws_room_memberships").increment(1.0);
         }
-        registry.dispatched
+        (registry.dispatched, queue)
     }
 
     pub fn leave(&self, id: ConnId, room: &str) {
@@ -204,7 +218,11 @@ impl Hub {
         recipients.dedup();
         let mut slow = Vec::new();
         for id in recipients {
-            let Some(entry) = registry.connections.get(&id) else {
+            let Some((entry, sender)) = registry
+                .connections
+                .get(&id)
+                .and_then(|entry| Some((entry, entry.sender.as_ref()?)))
+            else {
                 continue;
             };
             let visible = if entry.staff {
@@ -213,8 +231,7 @@ impl Hub {
                 change.audience.reaches_customers()
             };
             if visible
-                && entry
-                    .sender
+                && sender
                     .try_send(Outbound::Change(Arc::clone(&delivery)))
                     .is_err()
             {
@@ -349,7 +366,7 @@ impl Hub {
                         .iter()
                         .filter_map(|id| registry.connections.get(id))
                         .filter(|entry| entry.staff)
-                        .map(|entry| entry.sender.clone())
+                        .filter_map(|entry| entry.sender.clone())
                         .collect()
                 };
                 if watchers.is_empty() {

@@ -86,7 +86,8 @@ pub(crate) struct Session {
     pub token: String,
     pub caller: Caller,
     pub expires_at: i64,
-    pub queue: mpsc::Receiver<Outbound>,
+    /// Created by the first join (see `Hub::join`).
+    queue: Option<mpsc::Receiver<Outbound>>,
     cursors: HashMap<String, i64>,
 }
 
@@ -103,14 +104,14 @@ pub(crate) async fn verify(
 impl Session {
     /// Registers the connection with the hub.
     pub fn open(hub: Arc<Hub>, token: String, caller: Caller, expires_at: i64) -> Self {
-        let (id, queue) = hub.connect(caller.role.is_staff());
+        let id = hub.connect(caller.role.is_staff());
         Self {
             hub,
             id,
             token,
             caller,
             expires_at,
-            queue,
+            queue: None,
             cursors: HashMap::new(),
         }
     }
@@ -121,6 +122,20 @@ impl Session {
             u64::try_from(self.expires_at - OffsetDateTime::now_utc().unix_timestamp())
                 .unwrap_or(0),
         )
+    }
+
+    /// The next change or latest-value frame for this connection: `None`
+    /// once the hub has dropped it as too slow, and never ready before it
+    /// joins a room.
+    pub async fn next_queued(&mut self) -> Option<Outbound> {
+        match &mut self.queue {
+            Some(queue) => queue.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn try_next_queued(&mut self) -> Option<Outbound> {
+        self.queue.as_mut()?.try_recv().ok()
     }
 
     /// Writes `first` and whatever else is queued, then flushes once.
@@ -137,7 +152,7 @@ impl Session {
                 written += 1;
             }
             if written < WRITE_BATCH {
-                next = self.queue.try_recv().ok();
+                next = self.try_next_queued();
             }
         }
         transport.flush().await
@@ -264,7 +279,10 @@ impl Session {
             Some(since) => Ok(since),
         };
 
-        let through = self.hub.join(self.id, name);
+        let (through, queue) = self.hub.join(self.id, name);
+        if queue.is_some() {
+            self.queue = queue;
+        }
         let held = self.deliver_queued_through(transport, through).await?;
         if room.kind == RoomKind::Queue
             && self.caller.role.is_staff()
@@ -309,7 +327,7 @@ impl Session {
         through: i64,
     ) -> Result<Vec<Outbound>, Closing> {
         let mut held = Vec::new();
-        while let Ok(outbound) = self.queue.try_recv() {
+        while let Some(outbound) = self.try_next_queued() {
             match &outbound {
                 Outbound::Change(delivery) if delivery.offset > through => held.push(outbound),
                 _ => {

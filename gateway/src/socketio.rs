@@ -396,7 +396,7 @@ async fn run(
                 Some(command) => on_command(session, emitter, command).await,
                 None => return None,
             },
-            outbound = session.queue.recv() => match outbound {
+            outbound = session.next_queued() => match outbound {
                 Some(first) => session.write_queued(emitter, first).await,
                 None => Err(Closing::new(close::SLOW_CONSUMER, "too slow: resume from your last offset")),
             },
