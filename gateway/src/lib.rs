@@ -58,6 +58,7 @@ impl Gateway {
                 Arc::clone(&self.hub),
                 self.shutdown.clone(),
             ))
+            .layer(axum::middleware::map_request(socketio::detach_request_head))
     }
 }
 
