@@ -75,13 +75,16 @@ pub async fn team_of_queue(
     }))
 }
 
-/// The queues of team `team_id`.
-pub async fn queues_of_team(database: &Database, team_id: &str) -> Result<Vec<String>, ApiError> {
+/// The queues of the teams `user_id` belongs to, in one query.
+pub async fn queues_of_member(database: &Database, user_id: &str) -> Result<Vec<String>, ApiError> {
     Ok(on_pool!(database, pool => {
-        sqlx::query_scalar("SELECT id FROM queues WHERE team_id = $1 ORDER BY id")
-            .bind(team_id)
-            .fetch_all(pool)
-            .await?
+        sqlx::query_scalar(
+            "SELECT q.id FROM queues q JOIN team_members m ON m.team_id = q.team_id \
+             WHERE m.user_id = $1 ORDER BY q.id",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?
     }))
 }
 

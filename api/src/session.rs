@@ -43,10 +43,7 @@ pub struct Me {
 async fn me(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Me>> {
     let database = state.store.database();
     let name = directory::user_name(database, &caller.user_id).await?;
-    let mut queue_ids = Vec::new();
-    for team_id in &caller.team_ids {
-        queue_ids.extend(directory::queues_of_team(database, team_id).await?);
-    }
+    let queue_ids = directory::queues_of_member(database, &caller.user_id).await?;
     Ok(Json(Me {
         id: caller.user_id,
         name,

@@ -218,11 +218,11 @@ impl Hub {
         recipients.dedup();
         let mut slow = Vec::new();
         for id in recipients {
-            let Some((entry, sender)) = registry
-                .connections
-                .get(&id)
-                .and_then(|entry| Some((entry, entry.sender.as_ref()?)))
-            else {
+            // A connection in a room has a queue: its first join made it.
+            let Some(entry) = registry.connections.get(&id) else {
+                continue;
+            };
+            let Some(sender) = &entry.sender else {
                 continue;
             };
             let visible = if entry.staff {

@@ -115,12 +115,9 @@ pub async fn default_rooms(state: &AppState, caller: &Caller) -> Vec<String> {
     match caller.role {
         Role::Customer => rooms.extend(caller.company_id.iter().map(|c| format!("company:{c}"))),
         Role::Agent => {
-            for team in &caller.team_ids {
-                rooms.push(format!("team:{team}"));
-                if let Ok(queues) = directory::queues_of_team(state.store.database(), team).await {
-                    rooms.extend(queues.into_iter().map(|q| format!("queue:{q}")));
-                }
-            }
+            rooms.extend(caller.team_ids.iter().map(|team| format!("team:{team}")));
+            let queues = directory::queues_of_member(state.store.database(), &caller.user_id).await;
+            rooms.extend(queues.into_iter().flatten().map(|q| format!("queue:{q}")));
         }
         Role::Admin | Role::Analyst => {}
     }
