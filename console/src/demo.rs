@@ -345,7 +345,10 @@ async fn work_a_ticket(demo: &Demo, agent: &DemoUser) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    let tickets = page["items"].as_array().cloned().unwrap_or_default();
+    let tickets = page["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let Some(ticket) = tickets.choose(&mut rand::rng()) else {
         return Ok(());
     };
