@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{OriginalUri, Request};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::http::{HeaderValue, Uri};
 use bomizzel_api::Caller;
 use bomizzel_projections::feed;
 use serde::Deserialize;
@@ -132,15 +132,11 @@ pub(crate) async fn detach_request_head(mut request: Request) -> Request {
     if !request.uri().path().starts_with(SOCKET_IO_PATH) {
         return request;
     }
-    let headers: HeaderMap = request
-        .headers()
-        .iter()
-        .filter_map(|(name, value)| {
-            let name = HeaderName::from_bytes(name.as_str().as_bytes()).ok()?;
-            Some((name, HeaderValue::from_bytes(value.as_bytes()).ok()?))
-        })
-        .collect();
-    *request.headers_mut() = headers;
+    for value in request.headers_mut().values_mut() {
+        if let Ok(copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            *value = copy;
+        }
+    }
     if let Ok(uri) = Uri::try_from(request.uri().to_string()) {
         // The router has already kept the URI as it came, too.
         request.extensions_mut().insert(OriginalUri(uri.clone()));
