@@ -1,10 +1,13 @@
-//! Who may see and change which ticket. The full matrix is in
-//! docs/permissions.md; every rule of it is here and nowhere else.
+//! Who may change which ticket, and the HTTP face of who may see it. The
+//! full matrix is in docs/permissions.md. What a caller may see is the
+//! visibility policy's (`bomizzel_domain::visibility`), shared with the
+//! room feed, the gateway and notifications; what they may do is here and
+//! nowhere else.
 //!
 //! Not visible is 404 (a customer must not learn that another company's
 //! ticket exists); visible but not allowed is 403.
 
-use bomizzel_domain::{Status, Ticket, TicketEvent};
+use bomizzel_domain::{Status, Ticket};
 use serde_json::{Map, Value};
 
 use crate::auth::{Caller, Role};
@@ -21,56 +24,24 @@ pub enum Action {
     Comment { internal: bool },
 }
 
-/// What customers never see of a ticket: where it is routed inside the help
-/// desk and its tags (the room feed keeps the same fields from them).
-const STAFF_ONLY_FIELDS: [&str; 5] = [
-    "queue_id",
-    "team_id",
-    "tags",
-    "from_queue_id",
-    "from_team_id",
-];
-
 /// Removes from a ticket (or an event's data) what `caller` may not see.
 pub fn redact(caller: &Caller, object: &mut Map<String, Value>) {
-    if !caller.role.is_staff() {
-        for field in STAFF_ONLY_FIELDS {
-            object.remove(field);
-        }
-    }
-}
-
-/// Whether `caller` sees `event` in a ticket's history at all: customers
-/// see neither internal comments nor changes that are only routing or tags.
-pub fn sees_event(caller: &Caller, event: &TicketEvent) -> bool {
-    caller.role.is_staff()
-        || !matches!(
-            event,
-            TicketEvent::CommentAdded { internal: true, .. }
-                | TicketEvent::TicketMoved { .. }
-                | TicketEvent::TicketUpdated {
-                    title: None,
-                    description: None,
-                    ..
-                }
-        )
+    caller.viewer().redact(object);
 }
 
 /// Whether `caller` may see `ticket` at all.
 pub fn can_see(caller: &Caller, ticket: &Ticket) -> bool {
-    match caller.role {
-        Role::Admin | Role::Analyst => true,
-        Role::Agent => caller.team_ids.iter().any(|team| team == ticket.team_id()),
-        Role::Customer => caller.company_id.as_deref() == Some(ticket.company_id()),
-    }
+    caller.viewer().may_see_ticket(ticket)
 }
 
 /// 404 unless `caller` may see the (existing) ticket.
+/// The answer is the same for a missing ticket and a hidden one, to the
+/// byte: a caller must not learn that a ticket they may not see exists.
 pub fn require_visible(caller: &Caller, ticket: &Ticket) -> ApiResult<()> {
-    if ticket.exists() && can_see(caller, ticket) {
+    if can_see(caller, ticket) {
         Ok(())
     } else {
-        Err(ApiError::not_found(format!("no ticket {}", ticket.id())))
+        Err(ApiError::not_found("no such ticket"))
     }
 }
 

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use bomizzel_domain::Viewer;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -203,6 +204,23 @@ pub struct Caller {
 impl Caller {
     pub fn is(&self, role: Role) -> bool {
         self.role == role
+    }
+
+    /// The caller as the visibility policy sees them.
+    pub fn viewer(&self) -> Viewer<'_> {
+        match self.role {
+            Role::Admin | Role::Analyst => Viewer::Desk {
+                user_id: &self.user_id,
+            },
+            Role::Agent => Viewer::Agent {
+                user_id: &self.user_id,
+                team_ids: &self.team_ids,
+            },
+            Role::Customer => Viewer::Customer {
+                user_id: &self.user_id,
+                company_id: self.company_id.as_deref(),
+            },
+        }
     }
 }
 

@@ -35,15 +35,30 @@ pub struct Executed {
 /// Loads ticket `id` as of its latest event (or `version`), with its
 /// events' decode errors reported as internal.
 pub async fn load(store: &EventStore, id: Uuid, version: Option<u64>) -> ApiResult<Ticket> {
-    let events = store.read_stream(&id.to_string(), 1).await?;
-    let limit = version.unwrap_or(u64::MAX);
-    let decoded = events
-        .into_iter()
-        .take_while(|e| e.version <= limit)
-        .map(|e| TicketEvent::decode(&e.event_type, e.schema_version, e.payload))
-        .collect::<Result<Vec<_>, _>>()
+    load_until(store, id, |ticket| Some(ticket.version()) == version).await
+}
+
+/// Loads ticket `id` as of the first event after which `reached` holds,
+/// or as of its latest event.
+pub async fn load_until(
+    store: &EventStore,
+    id: Uuid,
+    reached: impl Fn(&Ticket) -> bool,
+) -> ApiResult<Ticket> {
+    let mut ticket = Ticket::default();
+    for recorded in store.read_stream(&id.to_string(), 1).await? {
+        let event = TicketEvent::decode(
+            &recorded.event_type,
+            recorded.schema_version,
+            recorded.payload,
+        )
         .map_err(ApiError::internal)?;
-    Ok(bomizzel_domain::fold(decoded))
+        cqrs_apply(&mut ticket, event);
+        if reached(&ticket) {
+            break;
+        }
+    }
+    Ok(ticket)
 }
 
 /// Runs the command `decide` builds for ticket `id`, after `authorize`
@@ -68,10 +83,12 @@ pub async fn execute(
     for _ in 0..CONFLICT_ATTEMPTS {
         let ticket = load(store, id, None).await?;
         authorize(&ticket)?;
+        // `If-Match` holds the version as the caller counts it.
+        let seen = caller.viewer().version_of(&ticket);
         if let Some(expected) = context.if_match
-            && expected != ticket.version()
+            && expected != seen
         {
-            return Err(stale(id, expected, ticket.version()));
+            return Err(stale(id, expected, Some(seen)));
         }
         let Some(event) = ticket.decide(command(&ticket)?)? else {
             return Ok(Executed {
@@ -95,8 +112,8 @@ pub async fn execute(
                     position: Some(appended.last_position),
                 });
             }
-            Err(StoreError::Conflict { actual, .. }) if context.if_match.is_some() => {
-                return Err(stale(id, ticket.version(), actual));
+            Err(StoreError::Conflict { .. }) if context.if_match.is_some() => {
+                return Err(stale(id, seen, None));
             }
             Err(StoreError::Conflict { .. }) => continue,
             Err(other) => return Err(other.into()),
@@ -113,11 +130,14 @@ fn cqrs_apply(ticket: &mut Ticket, event: TicketEvent) {
     ticket.apply(event);
 }
 
-fn stale(id: Uuid, expected: u64, actual: u64) -> ApiError {
-    ApiError::conflict(
-        "version_conflict",
-        format!("ticket {id} is at version {actual}, not {expected} (If-Match)"),
-    )
+/// `If-Match: expected` no longer holds; `actual` is the version the
+/// caller would see now, when known.
+fn stale(id: Uuid, expected: u64, actual: Option<u64>) -> ApiError {
+    let detail = match actual {
+        Some(actual) => format!("ticket {id} is at version {actual}, not {expected} (If-Match)"),
+        None => format!("ticket {id} changed after version {expected} (If-Match)"),
+    };
+    ApiError::conflict("version_conflict", detail)
 }
 
 async fn append(

@@ -5,9 +5,10 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use bomizzel_domain::{Priority, Status};
+use bomizzel_domain::{Priority, Status, Viewer};
 use bomizzel_projections::tickets::{
-    self, AssigneeFilter, Direction, ListError, Page, Sort, SortField, TicketFilter, Visibility,
+    self, AssigneeFilter, Direction, ListError, Page, Sort, SortField, TicketFilter, TicketRow,
+    Visibility,
 };
 use bomizzel_projections::{State as ProjectionState, checkpoint, metrics, notifications};
 use serde::Deserialize;
@@ -119,25 +120,46 @@ fn parse_sort(sort: Option<&str>) -> ApiResult<Sort> {
     Ok(Sort::new(field, direction))
 }
 
+/// The SQL form of the visibility policy's `Viewer::may_see`.
 fn visibility(caller: &Caller) -> Visibility {
-    match caller.role {
-        Role::Admin | Role::Analyst => Visibility::All,
-        Role::Agent => Visibility::Teams(caller.team_ids.clone()),
-        Role::Customer => Visibility::Company(caller.company_id.clone().unwrap_or_default()),
+    match caller.viewer() {
+        Viewer::Desk { .. } => Visibility::All,
+        Viewer::Agent { team_ids, .. } => Visibility::Teams(team_ids.to_vec()),
+        Viewer::Customer { company_id, .. } => {
+            Visibility::Company(company_id.unwrap_or_default().to_owned())
+        }
     }
 }
 
-/// Customers do not learn how many internal comments a ticket has, nor its
-/// routing and tags.
-fn shown(caller: &Caller, row: &impl serde::Serialize) -> Value {
+/// A read-model row as `caller` may see it: without the fields the
+/// visibility policy keeps from them, with the version they count.
+fn shown(caller: &Caller, row: &TicketRow) -> Value {
+    let viewer = caller.viewer();
     let mut value = serde_json::to_value(row).unwrap_or_default();
-    if !caller.role.is_staff()
-        && let Some(object) = value.as_object_mut()
-    {
-        object.remove("internal_comment_count");
-        access::redact(caller, object);
+    if let Some(object) = value.as_object_mut() {
+        let version = viewer.counted_version(row.version, row.customer_version);
+        object.insert("version".into(), version.into());
+        object.remove("customer_version");
+        viewer.redact(object);
     }
     value
+}
+
+/// A filter on a field the visibility policy hides from the caller would
+/// tell them its value: refused.
+fn staff_only_filter<T>(
+    caller: &Caller,
+    parameter: &'static str,
+    field: &str,
+    value: Option<T>,
+) -> ApiResult<Option<T>> {
+    if value.is_some() && !caller.viewer().may_filter_by(field) {
+        return Err(bad_query(
+            parameter,
+            format!("{parameter} is not a filter customers may use"),
+        ));
+    }
+    Ok(value)
 }
 
 /// List the tickets the caller may see, filtered, sorted, a page at a time.
@@ -153,8 +175,8 @@ async fn list_tickets(
     let filter = TicketFilter {
         statuses: parse_list::<Status>("status", query.status.as_deref())?,
         priorities: parse_list::<Priority>("priority", query.priority.as_deref())?,
-        queue_id: query.queue,
-        team_id: query.team,
+        queue_id: staff_only_filter(&caller, "queue", "queue_id", query.queue)?,
+        team_id: staff_only_filter(&caller, "team", "team_id", query.team)?,
         assignee: query.assignee.map(|a| {
             if a == "unassigned" {
                 AssigneeFilter::Unassigned
@@ -164,7 +186,7 @@ async fn list_tickets(
         }),
         company_id: query.company,
         requester_id: query.requester,
-        tag: query.tag,
+        tag: staff_only_filter(&caller, "tag", "tags", query.tag)?,
         q: query.q,
         visibility: visibility(&caller),
     };

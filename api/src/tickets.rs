@@ -50,7 +50,8 @@ pub struct TicketView {
     pub description: String,
     pub company_id: String,
     pub requester_id: String,
-    /// Staff only, like `team_id` and `tags`: customers do not see routing.
+    /// Staff only, like `team_id`, `tags` and `comment_count` (the
+    /// visibility policy): customers do not see routing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,6 +66,8 @@ pub struct TicketView {
     /// Staff only: customers do not learn how many internal comments exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment_count: Option<u32>,
+    /// The ticket's version as the caller counts it: for customers, the
+    /// number of its events they are shown.
     pub version: u64,
     /// Position of the event this command appended; absent when nothing changed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,32 +75,39 @@ pub struct TicketView {
 }
 
 impl TicketView {
+    /// Every field, with the version as `caller` counts it; [`answer`]
+    /// leaves out what the visibility policy keeps from them.
     fn of(ticket: &Ticket, caller: &Caller, position: Option<i64>) -> Self {
-        let staff = caller.role.is_staff();
         Self {
             id: ticket.id(),
             title: ticket.title().to_owned(),
             description: ticket.description().to_owned(),
             company_id: ticket.company_id().to_owned(),
             requester_id: ticket.requester_id().to_owned(),
-            queue_id: staff.then(|| ticket.queue_id().to_owned()),
-            team_id: staff.then(|| ticket.team_id().to_owned()),
+            queue_id: Some(ticket.queue_id().to_owned()),
+            team_id: Some(ticket.team_id().to_owned()),
             assignee_id: ticket.assignee_id().map(str::to_owned),
             status: ticket.status(),
             priority: ticket.priority(),
-            tags: staff.then(|| ticket.tags().to_vec()),
-            comment_count: staff.then(|| ticket.comment_count()),
-            version: ticket.version(),
+            tags: Some(ticket.tags().to_vec()),
+            comment_count: Some(ticket.comment_count()),
+            version: caller.viewer().version_of(ticket),
             position,
         }
     }
 }
 
-/// A command's answer: the ticket after it, with its version as ETag.
+/// A command's answer: the ticket after it as `caller` may see it, with
+/// its version as ETag.
 fn answer(status: StatusCode, executed: &Executed, caller: &Caller) -> Response {
     let view = TicketView::of(&executed.ticket, caller, executed.position);
-    let mut response = (status, Json(view)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&etag(executed.ticket.version())) {
+    let version = view.version;
+    let mut shown = serde_json::to_value(view).unwrap_or_default();
+    if let Some(object) = shown.as_object_mut() {
+        access::redact(caller, object);
+    }
+    let mut response = (status, Json(shown)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
         response.headers_mut().insert(header::ETAG, value);
     }
     response
@@ -555,7 +565,7 @@ async fn bulk(
                     }
                     Err(error) => Err(error),
                 };
-                bulk_result(ticket_id, outcome)
+                bulk_result(caller, ticket_id, outcome)
             }
         })
         .buffered(BULK_CONCURRENCY)
@@ -569,12 +579,12 @@ async fn bulk(
     }))
 }
 
-fn bulk_result(ticket_id: String, outcome: ApiResult<Executed>) -> BulkResult {
+fn bulk_result(caller: &Caller, ticket_id: String, outcome: ApiResult<Executed>) -> BulkResult {
     match outcome {
         Ok(executed) => BulkResult {
             ticket_id,
             ok: true,
-            version: Some(executed.ticket.version()),
+            version: Some(caller.viewer().version_of(&executed.ticket)),
             position: executed.position,
             status: None,
             code: None,
@@ -615,15 +625,18 @@ async fn get_ticket(
     let id = parse_id(&id)?;
     let current = commands::load(&state.store, id, None).await?;
     access::require_visible(&caller, &current)?;
+    let viewer = caller.viewer();
+    let latest = viewer.version_of(&current);
     let ticket = match query.version {
         None => current,
-        Some(version) if version == 0 || version > current.version() => {
+        Some(version) if version == 0 || version > latest => {
             return Err(ApiError::not_found(format!(
-                "ticket {id} has versions 1 to {}, not {version}",
-                current.version()
+                "ticket {id} has versions 1 to {latest}, not {version}"
             )));
         }
-        Some(version) => commands::load(&state.store, id, Some(version)).await?,
+        Some(version) => {
+            commands::load_until(&state.store, id, |t| viewer.version_of(t) == version).await?
+        }
     };
     let executed = Executed {
         ticket,
@@ -654,7 +667,8 @@ pub struct HistoryEntry {
 }
 
 /// Every event of a ticket with actor, time and position (auditors).
-/// Customers see neither internal comments nor routing and tags.
+/// Customers see neither internal comments nor routing and tags, and their
+/// entries are numbered by the events they are shown (their versions).
 #[utoipa::path(get, path = "/api/tickets/{id}/history", tag = "tickets",
     params(("id" = String, Path)),
     responses((status = 200, body = [HistoryEntry]), (status = 404, body = Problem)),
@@ -667,6 +681,7 @@ async fn history(
     let id = parse_id(&id)?;
     let current = commands::load(&state.store, id, None).await?;
     access::require_visible(&caller, &current)?;
+    let viewer = caller.viewer();
     let events = state.store.read_stream(&id.to_string(), 1).await?;
     let mut entries = Vec::with_capacity(events.len());
     for recorded in events {
@@ -676,16 +691,17 @@ async fn history(
             recorded.payload.clone(),
         )
         .map_err(ApiError::internal)?;
-        if !access::sees_event(&caller, &event) {
+        if !viewer.sees_event(&event) {
             continue;
         }
         let mut data = event.to_payload();
         if let Some(object) = data.as_object_mut() {
-            access::redact(&caller, object);
+            viewer.redact(object);
         }
+        let shown = u64::try_from(entries.len()).unwrap_or(u64::MAX) + 1;
         entries.push(HistoryEntry {
             position: recorded.position,
-            version: recorded.version,
+            version: viewer.counted_version(recorded.version, shown),
             event_type: recorded.event_type,
             actor: recorded.metadata.actor,
             role: recorded.metadata.role,

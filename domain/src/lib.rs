@@ -20,6 +20,7 @@ mod status;
 mod ticket;
 mod upcast;
 pub mod validate;
+pub mod visibility;
 
 pub use command::TicketCommand;
 pub use error::{DecodeError, DomainError, ParseValueError};
@@ -27,3 +28,4 @@ pub use event::{Change, TicketEvent, TicketRoute};
 pub use priority::Priority;
 pub use status::{Status, can_transition};
 pub use ticket::{Ticket, fold};
+pub use visibility::Viewer;

@@ -35,6 +35,9 @@ pub struct Ticket {
     tags: Vec<String>,
     comment_count: u32,
     version: u64,
+    /// Events customers are shown (see [`crate::visibility`]).
+    #[serde(default)]
+    customer_version: u64,
 }
 
 impl Ticket {
@@ -92,6 +95,12 @@ impl Ticket {
         self.version
     }
 
+    /// Number of applied events that customers are shown: the version a
+    /// customer sees, which does not reveal how many events are hidden.
+    pub fn customer_version(&self) -> u64 {
+        self.customer_version
+    }
+
     /// Whether the ticket was created. Every stream starts with `TicketCreated` (any other
     /// command on a missing ticket is refused), so any applied event means it exists.
     pub fn exists(&self) -> bool {
@@ -141,6 +150,7 @@ impl Aggregate for Ticket {
     }
 
     fn apply(&mut self, event: Self::Event) {
+        let shown_to_customers = crate::visibility::shown_to_customers(&event);
         match event {
             TicketEvent::TicketCreated {
                 ticket_id,
@@ -168,6 +178,7 @@ impl Aggregate for Ticket {
                     tags,
                     comment_count: 0,
                     version: self.version,
+                    customer_version: self.customer_version,
                 };
             }
             TicketEvent::TicketAssigned { assignee_id, .. } => self.assignee_id = Some(assignee_id),
@@ -204,5 +215,8 @@ impl Aggregate for Ticket {
             }
         }
         self.version += 1;
+        if shown_to_customers {
+            self.customer_version += 1;
+        }
     }
 }

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
-use bomizzel_api::AppState;
+use bomizzel_api::{AppState, Caller};
+use bomizzel_domain::Viewer;
 use bomizzel_projections::feed::{self, FeedChange};
 use bomizzel_projections::metrics::{MetricsCoalescer, SlaTargets, queue_metrics};
 use bomizzel_store::Database;
@@ -35,18 +36,27 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn new(change: &FeedChange) -> Self {
+    /// `change` as `viewer` is given it: with the rooms the visibility
+    /// policy lists to them (the same for every viewer of one
+    /// [`Viewer::is_staff`]).
+    pub fn for_viewer(change: &FeedChange, viewer: Viewer<'_>) -> Self {
+        let rooms: Vec<String> = change
+            .rooms
+            .iter()
+            .filter(|room| viewer.lists_room(room))
+            .cloned()
+            .collect();
         Self {
             offset: change.offset,
-            rooms: change.rooms.clone(),
             frame: protocol::event(
                 change.offset,
                 change.position,
                 &change.event,
-                &change.rooms,
+                &rooms,
                 change.payload.get(),
             )
             .into(),
+            rooms,
             socketio: OnceLock::new(),
         }
     }
@@ -74,7 +84,23 @@ struct Entry {
     /// shared state and first block of slots), which an idle connection
     /// need not hold.
     sender: Option<mpsc::Sender<Outbound>>,
-    staff: bool,
+    /// Who reads the connection, as of its latest token and directory
+    /// check: every change is checked against them.
+    reader: Arc<Caller>,
+}
+
+/// Whether `reader` gets `change`: its audience, and the visibility
+/// policy's check of the rooms it is routed to (a ticket that moved to
+/// another team's queue stops reaching the old team's agents at once,
+/// whatever rooms they are in).
+pub(crate) fn reaches(reader: &Caller, change: &FeedChange) -> bool {
+    let viewer = reader.viewer();
+    let audience = if viewer.is_staff() {
+        change.audience.reaches_staff()
+    } else {
+        change.audience.reaches_customers()
+    };
+    audience && viewer.may_receive(&change.rooms)
 }
 
 #[derive(Default)]
@@ -141,16 +167,24 @@ impl Hub {
         self.epoch.lock().map(|e| e.clone()).unwrap_or_default()
     }
 
-    /// Registers a connection; `staff` decides which audiences it gets.
-    pub fn connect(&self, staff: bool) -> ConnId {
+    /// Registers a connection read by `reader`.
+    pub fn connect(&self, reader: Arc<Caller>) -> ConnId {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Entry {
             sender: None,
-            staff,
+            reader,
         };
         self.registry().connections.insert(id, entry);
         metrics::gauge!("ws_connections").increment(1.0);
         id
+    }
+
+    /// The connection's token was refreshed or its user's directory facts
+    /// changed: later changes are checked against `reader`.
+    pub fn update_reader(&self, id: ConnId, reader: Arc<Caller>) {
+        if let Some(entry) = self.registry().connections.get_mut(&id) {
+            entry.reader = reader;
+        }
     }
 
     pub fn disconnect(&self, id: ConnId) {
@@ -203,9 +237,11 @@ impl Hub {
         }
     }
 
-    /// Hands `change` to each connection in any of its rooms, once.
+    /// Hands `change` to each connection in any of its rooms that it
+    /// reaches, once.
     fn dispatch(&self, change: &FeedChange) {
-        let delivery = Arc::new(Delivery::new(change));
+        // Built on first use: one for staff, one for customers.
+        let mut deliveries: [Option<Arc<Delivery>>; 2] = [None, None];
         let mut registry = self.registry();
         let mut recipients: Vec<ConnId> = change
             .rooms
@@ -225,15 +261,15 @@ impl Hub {
             let Some(sender) = &entry.sender else {
                 continue;
             };
-            let visible = if entry.staff {
-                change.audience.reaches_staff()
-            } else {
-                change.audience.reaches_customers()
-            };
-            if visible
-                && sender
-                    .try_send(Outbound::Change(Arc::clone(&delivery)))
-                    .is_err()
+            if !reaches(&entry.reader, change) {
+                continue;
+            }
+            let viewer = entry.reader.viewer();
+            let delivery = deliveries[usize::from(viewer.is_staff())]
+                .get_or_insert_with(|| Arc::new(Delivery::for_viewer(change, viewer)));
+            if sender
+                .try_send(Outbound::Change(Arc::clone(delivery)))
+                .is_err()
             {
                 slow.push(id);
             }
@@ -365,7 +401,7 @@ impl Hub {
                     members
                         .iter()
                         .filter_map(|id| registry.connections.get(id))
-                        .filter(|entry| entry.staff)
+                        .filter(|entry| entry.reader.role.is_staff())
                         .filter_map(|entry| entry.sender.clone())
                         .collect()
                 };

@@ -23,7 +23,7 @@ use bomizzel_projections::feed;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use crate::hub::{ConnId, Delivery, Hub, Outbound};
+use crate::hub::{self, ConnId, Delivery, Hub, Outbound};
 use crate::protocol::close;
 use crate::room::{self, Room, RoomKind};
 
@@ -84,7 +84,8 @@ pub(crate) struct Session {
     pub hub: Arc<Hub>,
     pub id: ConnId,
     pub token: String,
-    pub caller: Caller,
+    /// Shared with the hub, which checks every change against it.
+    pub caller: Arc<Caller>,
     pub expires_at: i64,
     /// Created by the first join (see `Hub::join`).
     queue: Option<mpsc::Receiver<Outbound>>,
@@ -104,7 +105,8 @@ pub(crate) async fn verify(
 impl Session {
     /// Registers the connection with the hub.
     pub fn open(hub: Arc<Hub>, token: String, caller: Caller, expires_at: i64) -> Self {
-        let id = hub.connect(caller.role.is_staff());
+        let caller = Arc::new(caller);
+        let id = hub.connect(Arc::clone(&caller));
         Self {
             hub,
             id,
@@ -204,7 +206,7 @@ impl Session {
             )),
             Ok((caller, expires_at)) => {
                 self.token = token;
-                self.caller = caller;
+                self.set_caller(caller);
                 self.expires_at = expires_at;
                 Ok(())
             }
@@ -212,11 +214,16 @@ impl Session {
         }
     }
 
+    fn set_caller(&mut self, caller: Caller) {
+        self.caller = Arc::new(caller);
+        self.hub.update_reader(self.id, Arc::clone(&self.caller));
+    }
+
     /// The user's memberships or sessions changed: re-check everything.
     /// Returns the rooms the caller was evicted from.
     pub async fn recheck(&mut self) -> Result<Vec<String>, Closing> {
         match auth::authenticate(&self.hub.state, &self.token).await {
-            Ok(caller) => self.caller = caller,
+            Ok(caller) => self.set_caller(caller),
             Err(_) => return Err(Closing::new(close::TOKEN_EXPIRED, "session ended")),
         }
         let rooms: Vec<String> = self.cursors.keys().cloned().collect();
@@ -350,7 +357,6 @@ impl Session {
     ) -> Result<(), Closing> {
         let database = self.hub.state.store.database().clone();
         let rooms = [room.to_owned()];
-        let staff = self.caller.role.is_staff();
         let mut after = since;
         while after < through {
             let batch = match feed::replay(&database, &rooms, after, REPLAY_BATCH).await {
@@ -369,15 +375,10 @@ impl Session {
                     return Ok(());
                 }
                 after = change.offset;
-                let visible = if staff {
-                    change.audience.reaches_staff()
-                } else {
-                    change.audience.reaches_customers()
-                };
-                if !visible {
+                if !hub::reaches(&self.caller, &change) {
                     continue;
                 }
-                let delivery = Delivery::new(&change);
+                let delivery = Delivery::for_viewer(&change, self.caller.viewer());
                 if self.admit(&delivery) {
                     transport
                         .feed(&Outbound::Change(Arc::new(delivery)))

@@ -251,6 +251,7 @@ async fn every_event_kind_updates_the_row(log: TestLog) {
             public_comment_count: 0,
             internal_comment_count: 0,
             version: 1,
+            customer_version: 1,
             created_position: created.created_position,
             updated_position: created.created_position,
             created_at: opened_at,
@@ -410,6 +411,16 @@ async fn every_event_kind_updates_the_row(log: TestLog) {
             ("acme", "cust-1")
         );
     }
+
+    // Customers are not shown the tags-only edit, the internal comment and
+    // the move: their version counts the other 14 of the 17 events.
+    assert_eq!(
+        (
+            desk.row(id).await.version,
+            desk.row(id).await.customer_version
+        ),
+        (17, 14)
+    );
 
     // The tag table follows the tags: the old tag no longer finds the ticket.
     let tag = |tag: &str| TicketFilter {

@@ -744,6 +744,7 @@ mod state {
                 "tags": ["hardware", "urgent"],
                 "comment_count": 1,
                 "version": 5,
+                "customer_version": 4,
             })
         );
     }

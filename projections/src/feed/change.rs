@@ -2,19 +2,18 @@
 //! rooms, audience and payloads. Pure; the projection numbers and stores
 //! what this returns.
 //!
-//! Every payload carries `ticket_id` and `version` (the ticket's stream
-//! version after the event) plus the fields the event changed. Internal-only
-//! fields, which customers never see, are a ticket's routing (`queue_id`,
-//! `team_id`, and after a move `from_queue_id`, `from_team_id`) and its
-//! `tags`; internal
-//! comments are staff-only as a whole. A change whose payload has none of
-//! them is one `all` change; otherwise a `staff` change carries everything
-//! and a `customer` change the rest, sent only to the rooms customers may
-//! join (ticket and company), and left out when nothing is left for
-//! customers (a move, a tags-only edit).
+//! Every payload carries `ticket_id` and `version` (the ticket's version
+//! after the event, as its audience counts it) plus the fields the event
+//! changed. What customers are shown is the visibility policy's
+//! (`bomizzel_domain::visibility`): events it hides from them and fields it
+//! keeps from them make a `staff` change with everything and, unless the
+//! event is hidden, a `customer` change with the rest for the rooms
+//! customers may join (ticket and company), carrying the customer version.
+//! Otherwise the change is one `all` change for every room.
 
 use std::str::FromStr;
 
+use bomizzel_domain::visibility::{remove_staff_only_fields, shown_to_customers};
 use bomizzel_domain::{TicketEvent, TicketRoute};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -76,13 +75,16 @@ pub(crate) struct NewChange {
 /// The changes `event` makes, in the order clients receive them: the
 /// ticket's own change(s), then the assignee's `user:ticket_assigned`, then
 /// one `notification:created` per entry of `notifications` (the event's
-/// inbox notifications, same ids).
+/// inbox notifications, same ids). `customer_version` is the ticket's
+/// version after the event as customers count it.
 pub(crate) fn changes(
     event: &ProjectedEvent,
+    customer_version: u64,
     notifications: &[Notification],
 ) -> Result<Vec<NewChange>, serde_json::Error> {
     let mut changes = Changes {
         event,
+        customer_version,
         list: Vec::new(),
     };
     let rooms = TicketRooms::of(&event.event);
@@ -109,8 +111,10 @@ pub(crate) fn changes(
                 "priority": priority,
                 "status": status,
                 "assignee_id": null,
+                "queue_id": queue_id,
+                "team_id": team_id,
+                "tags": tags,
             })),
-            fields(json!({ "queue_id": queue_id, "team_id": team_id, "tags": tags })),
         ),
         TicketEvent::TicketAssigned {
             assignee_id,
@@ -125,12 +129,7 @@ pub(crate) fn changes(
                 "assignee_id": assignee_id,
                 "previous_assignee_id": previous_assignee_id,
             });
-            changes.ticket(
-                "ticket:assigned",
-                &rooms,
-                fields(assignment.clone()),
-                Map::new(),
-            );
+            changes.ticket("ticket:assigned", &rooms, fields(assignment.clone()));
             // The assignee is staff: give them the routing to place the ticket.
             let mut routed = fields(assignment);
             routed.extend(fields(json!({
@@ -143,6 +142,7 @@ pub(crate) fn changes(
                 "user:ticket_assigned",
                 vec![format!("user:{assignee_id}")],
                 Audience::Staff,
+                event.version,
                 routed,
             );
         }
@@ -154,19 +154,16 @@ pub(crate) fn changes(
             "ticket:assigned",
             &rooms,
             fields(json!({ "assignee_id": null, "previous_assignee_id": previous_assignee_id })),
-            Map::new(),
         ),
         TicketEvent::TicketStatusChanged { from, to, .. } => changes.ticket(
             "ticket:status_changed",
             &rooms,
             fields(json!({ "from": from, "to": to })),
-            Map::new(),
         ),
         TicketEvent::TicketPriorityChanged { from, to, .. } => changes.ticket(
             "ticket:priority_changed",
             &rooms,
             fields(json!({ "from": from, "to": to })),
-            Map::new(),
         ),
         TicketEvent::TicketUpdated {
             title,
@@ -174,18 +171,17 @@ pub(crate) fn changes(
             tags,
             ..
         } => {
-            let mut public = Map::new();
+            let mut edited = Map::new();
             if let Some(change) = title {
-                public.insert("title".into(), json!(change.to));
+                edited.insert("title".into(), json!(change.to));
             }
             if let Some(change) = description {
-                public.insert("description".into(), json!(change.to));
+                edited.insert("description".into(), json!(change.to));
             }
-            let internal = match tags {
-                Some(change) => fields(json!({ "tags": change.to })),
-                None => Map::new(),
-            };
-            changes.ticket("ticket:updated", &rooms, public, internal);
+            if let Some(change) = tags {
+                edited.insert("tags".into(), json!(change.to));
+            }
+            changes.ticket("ticket:updated", &rooms, edited);
         }
         TicketEvent::TicketMoved {
             from_queue_id,
@@ -196,7 +192,6 @@ pub(crate) fn changes(
         } => changes.ticket(
             "ticket:updated",
             &rooms,
-            Map::new(),
             fields(json!({
                 "from_queue_id": from_queue_id,
                 "from_team_id": from_team_id,
@@ -217,20 +212,23 @@ pub(crate) fn changes(
                 "body": body,
                 "internal": internal,
             }));
-            let (public, staff_only) = if *internal {
-                (Map::new(), comment)
-            } else {
-                (comment, Map::new())
-            };
-            changes.ticket("ticket:commented", &rooms, public, staff_only);
+            changes.ticket("ticket:commented", &rooms, comment);
         }
     }
+    let requester = event.event.route().requester_id;
     for notification in notifications {
         let payload = fields(serde_json::to_value(notification)?);
+        // Requesters count versions as customers do (see `notifications::rules`).
+        let version = if notification.user_id == requester {
+            customer_version
+        } else {
+            event.version
+        };
         changes.push(
             "notification:created",
             vec![format!("user:{}", notification.user_id)],
             Audience::All,
+            version,
             payload,
         );
     }
@@ -285,28 +283,37 @@ impl TicketRooms {
 /// The changes of one event as they are built.
 struct Changes<'a> {
     event: &'a ProjectedEvent,
+    customer_version: u64,
     list: Vec<NewChange>,
 }
 
 impl Changes<'_> {
-    /// A change of the ticket, split by audience when `internal` has fields
-    /// (see the module doc).
-    fn ticket(
-        &mut self,
-        name: &'static str,
-        rooms: &TicketRooms,
-        public: Map<String, Value>,
-        internal: Map<String, Value>,
-    ) {
-        if internal.is_empty() {
-            self.push(name, rooms.all.clone(), Audience::All, public);
-            return;
-        }
-        let mut full = public.clone();
-        full.extend(internal);
-        self.push(name, rooms.all.clone(), Audience::Staff, full);
-        if !public.is_empty() {
-            self.push(name, rooms.customer.clone(), Audience::Customer, public);
+    /// A change of the ticket with `fields`, split by audience where the
+    /// visibility policy hides something from customers (see the module doc).
+    fn ticket(&mut self, name: &'static str, rooms: &TicketRooms, fields: Map<String, Value>) {
+        let version = self.event.version;
+        let customer = shown_to_customers(&self.event.event).then(|| {
+            let mut shown = fields.clone();
+            remove_staff_only_fields(&mut shown);
+            shown
+        });
+        match customer {
+            Some(shown) if shown.len() == fields.len() && self.customer_version == version => {
+                self.push(name, rooms.all.clone(), Audience::All, version, fields);
+            }
+            customer => {
+                self.push(name, rooms.all.clone(), Audience::Staff, version, fields);
+                if let Some(shown) = customer {
+                    let rooms = rooms.customer.clone();
+                    self.push(
+                        name,
+                        rooms,
+                        Audience::Customer,
+                        self.customer_version,
+                        shown,
+                    );
+                }
+            }
         }
     }
 
@@ -316,11 +323,12 @@ impl Changes<'_> {
         name: &'static str,
         rooms: Vec<String>,
         audience: Audience,
+        version: u64,
         fields: Map<String, Value>,
     ) {
         let mut payload = Map::new();
         payload.insert("ticket_id".into(), json!(self.event.event.ticket_id()));
-        payload.insert("version".into(), json!(self.event.version));
+        payload.insert("version".into(), json!(version));
         payload.extend(fields);
         self.list.push(NewChange {
             event: name,

@@ -8,6 +8,9 @@
 //! a room offsets strictly increase. `room_feed_rooms` indexes the changes
 //! by room for per-room replay.
 //!
+//! `room_feed_tickets` holds each ticket's version as customers count it
+//! ([`customer_versions`]).
+//!
 //! `room_feed_meta` holds the feed's `epoch`, its `last_offset` (the head)
 //! and `trimmed_through`. The epoch is a new random id whenever the feed
 //! starts over: the migration that creates the feed gives it its first one,
@@ -16,6 +19,7 @@
 //! meaningful with the epoch it was read under.
 
 mod change;
+mod customer_versions;
 mod read;
 mod retention;
 
@@ -60,7 +64,12 @@ impl Projection for RoomFeedProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["room_feed_rooms", "room_feed", "room_feed_meta"]
+        &[
+            "room_feed_rooms",
+            "room_feed",
+            "room_feed_meta",
+            "room_feed_tickets",
+        ]
     }
 
     async fn apply(
@@ -84,12 +93,17 @@ impl Projection for RoomFeedProjection {
 
         let mut change_values = Vec::new();
         let mut room_rows = Vec::new();
-        for (event, notifications) in events.iter().zip(plan(tx, events).await?) {
+        let customer_versions = customer_versions::advance(tx, events).await?;
+        let planned = plan(tx, events).await?;
+        for ((event, notifications), customer_version) in
+            events.iter().zip(planned).zip(customer_versions)
+        {
             let rejected = |error: serde_json::Error| ProjectionError::Rejected {
                 position: event.position,
                 reason: format!("feed change cannot be serialized: {error}"),
             };
-            for change in change::changes(event, &notifications).map_err(rejected)? {
+            let changes = change::changes(event, customer_version, &notifications);
+            for change in changes.map_err(rejected)? {
                 offset += 1;
                 room_rows.extend(change.rooms.iter().map(|room| (room.clone(), offset)));
                 change_values.extend([

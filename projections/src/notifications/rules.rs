@@ -11,13 +11,16 @@
 //!   being unassigned.
 //!
 //! Never: the actor of the event (about their own change), or the requester
-//! about an internal comment (requesters are treated as customers, whatever
-//! their role, so an internal comment cannot leak). One recipient gets at
-//! most one notification per event, the loudest that applies.
+//! about an event the visibility policy hides from customers (an internal
+//! comment, a move, a tags-only edit): requesters are treated as customers,
+//! whatever their role, so nothing hidden leaks through their inbox. One
+//! recipient gets at most one notification per event, the loudest that
+//! applies.
 
 use std::fmt;
 use std::str::FromStr;
 
+use bomizzel_domain::visibility::shown_to_customers;
 use bomizzel_domain::{Priority, TicketEvent};
 use serde::Serialize;
 
@@ -61,7 +64,11 @@ pub struct Recipient {
 /// The users to notify about `event`, in a stable order. `team_members` are
 /// the members of the ticket's team, used for new tickets only.
 pub fn recipients(event: &ProjectedEvent, team_members: &[String]) -> Vec<Recipient> {
-    let mut list = RecipientList::excluding(event.actor());
+    let mut list = RecipientList {
+        actor: event.actor(),
+        requester_sees: shown_to_customers(&event.event),
+        recipients: Vec::new(),
+    };
     match &event.event {
         TicketEvent::TicketCreated { .. } => {
             for member in team_members {
@@ -118,16 +125,12 @@ pub fn recipients(event: &ProjectedEvent, team_members: &[String]) -> Vec<Recipi
             Level::Low,
             Kind::TicketMoved,
         ),
-        TicketEvent::CommentAdded {
-            internal, route, ..
-        } => {
-            if !internal {
-                list.add(&route.requester_id, Level::Low, Kind::TicketCommented);
-            }
-            if let Some(assignee) = &route.assignee_id {
-                list.add(assignee, Level::Low, Kind::TicketCommented);
-            }
-        }
+        TicketEvent::CommentAdded { route, .. } => list.add_watchers(
+            &route.requester_id,
+            route.assignee_id.as_ref(),
+            Level::Low,
+            Kind::TicketCommented,
+        ),
     }
     list.recipients
 }
@@ -136,17 +139,12 @@ pub fn recipients(event: &ProjectedEvent, team_members: &[String]) -> Vec<Recipi
 /// rule for a user wins).
 struct RecipientList<'a> {
     actor: &'a str,
+    /// Whether the event is one the requester may hear of.
+    requester_sees: bool,
     recipients: Vec<Recipient>,
 }
 
-impl<'a> RecipientList<'a> {
-    fn excluding(actor: &'a str) -> Self {
-        Self {
-            actor,
-            recipients: Vec::new(),
-        }
-    }
-
+impl RecipientList<'_> {
     fn add(&mut self, user_id: &str, level: Level, kind: Kind) {
         let known = self.recipients.iter().any(|r| r.user_id == user_id);
         if user_id != self.actor && !known {
@@ -158,9 +156,12 @@ impl<'a> RecipientList<'a> {
         }
     }
 
-    /// The ticket's requester, then whoever holds it.
+    /// The ticket's requester (when the event is one customers see), then
+    /// whoever holds it.
     fn add_watchers(&mut self, requester: &str, holder: Option<&String>, level: Level, kind: Kind) {
-        self.add(requester, level, kind);
+        if self.requester_sees {
+            self.add(requester, level, kind);
+        }
         if let Some(holder) = holder {
             self.add(holder, level, kind);
         }

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use bomizzel_domain::visibility::shown_to_customers;
 use bomizzel_domain::{Status, TicketEvent};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -81,6 +82,7 @@ impl BatchChanges {
                     public_comment_count: 0,
                     internal_comment_count: 0,
                     version: stream_version(projected)?,
+                    customer_version: 1,
                     created_position: projected.position,
                     updated_position: projected.position,
                     created_at: at,
@@ -172,6 +174,9 @@ fn touch<'a>(
     row.team_id = route.team_id;
     row.assignee_id = route.assignee_id;
     row.version = version;
+    if shown_to_customers(&projected.event) {
+        row.customer_version += 1;
+    }
     row.updated_position = projected.position;
     row.updated_at = projected.occurred_at();
     Ok(row)

@@ -11,7 +11,7 @@ use uuid::Uuid;
 /// The columns of `tickets` that make a [`TicketRow`], in [`StoredTicket`]'s order.
 pub(super) const TICKET_COLUMNS: &str = "id, title, description, company_id, requester_id, \
      queue_id, team_id, assignee_id, status, priority, tags, public_comment_count, \
-     internal_comment_count, version, created_position, updated_position, created_at, \
+     internal_comment_count, version, customer_version, created_position, updated_position, created_at, \
      updated_at, first_assigned_at, resolved_at, closed_at";
 
 /// The columns of `ticket_comments`, in [`StoredComment`]'s order.
@@ -39,6 +39,9 @@ pub struct TicketRow {
     pub internal_comment_count: i64,
     /// The ticket's stream version: the number of events it has.
     pub version: i64,
+    /// The events customers are shown (the visibility policy): the version
+    /// the API gives customers.
+    pub customer_version: i64,
     /// Position of the event that created the ticket: unique, never changes.
     pub created_position: i64,
     /// Position of the ticket's latest event (any kind, comments included).
@@ -101,6 +104,7 @@ pub(super) struct StoredTicket {
     public_comment_count: i64,
     internal_comment_count: i64,
     version: i64,
+    customer_version: i64,
     created_position: i64,
     updated_position: i64,
     created_at: OffsetDateTime,
@@ -129,6 +133,7 @@ impl TryFrom<StoredTicket> for TicketRow {
             public_comment_count: stored.public_comment_count,
             internal_comment_count: stored.internal_comment_count,
             version: stored.version,
+            customer_version: stored.customer_version,
             created_position: stored.created_position,
             updated_position: stored.updated_position,
             created_at: stored.created_at,

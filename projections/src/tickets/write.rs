@@ -9,7 +9,7 @@ use super::sql::{Args, SqlValue, execute, fetch_in_tx, max_rows, statement_chunk
 use crate::db::ReadModelTx;
 
 /// Columns written by the upsert, in the order of [`ticket_values`].
-const UPSERT_COLUMNS: [&str; 23] = [
+const UPSERT_COLUMNS: [&str; 24] = [
     "id",
     "title",
     "title_folded",
@@ -26,6 +26,7 @@ const UPSERT_COLUMNS: [&str; 23] = [
     "public_comment_count",
     "internal_comment_count",
     "version",
+    "customer_version",
     "created_position",
     "updated_position",
     "created_at",
@@ -153,6 +154,7 @@ fn ticket_values(ticket: &TicketRow) -> Vec<SqlValue<'_>> {
         ticket.public_comment_count.into(),
         ticket.internal_comment_count.into(),
         ticket.version.into(),
+        ticket.customer_version.into(),
         ticket.created_position.into(),
         ticket.updated_position.into(),
         SqlValue::Time(ticket.created_at),
