@@ -394,3 +394,59 @@ async fn token_expiry_ends_the_socket_with_a_reason() {
     })
     .await;
 }
+
+/// A Socket.IO agent in `ticket:X` stops receiving X's changes once X moves
+/// to another team's queue (each change is checked against its reader).
+#[tokio::test]
+async fn a_moved_ticket_stops_reaching_the_old_team() {
+    if !client_installed("a_moved_ticket_stops_reaching_the_old_team") {
+        return;
+    }
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let (base, token, room) = (
+        app.server.base_url.clone(),
+        app.token("agent-1"),
+        format!("ticket:{id}"),
+    );
+    let client = blocking(move || {
+        let mut client = SioClient::connect(&base, &token, None);
+        client.ready();
+        let ack = client.emit("subscribe", json!({ "room": room }));
+        assert_eq!(ack["ok"], true, "{ack}");
+        client
+    })
+    .await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/api/tickets/{id}/move"),
+            "agent-1",
+            Some(json!({ "queue_id": "queue-2" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.comment("agent-2", &id, "after the move: team-2 only", true)
+        .await;
+    // A later change agent-1 may see (their team's queue): once it arrives,
+    // the comment before it was dispatched too.
+    let later = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let events = blocking(move || {
+        let (before, created) = client.until(|line| {
+            line["event"] == "ticket:created" && line["arg"]["data"]["ticket_id"] == later.as_str()
+        });
+        before.into_iter().chain([created]).collect::<Vec<_>>()
+    })
+    .await;
+    let changes = changes(&events);
+    assert!(
+        changes
+            .iter()
+            .any(|e| e["data"]["from_team_id"] == "team-1"),
+        "the move itself tells the old team: {changes:?}"
+    );
+    assert!(
+        changes.iter().all(|e| e["event"] != "ticket:commented"),
+        "{changes:?}"
+    );
+}
