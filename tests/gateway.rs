@@ -358,3 +358,44 @@ async fn a_command_on_one_node_reaches_subscribers_of_another() {
         .await;
     assert!(events.iter().any(|e| e["data"]["ticket_id"] == id.as_str()));
 }
+
+/// A subscribe that cannot read the feed's head (its database fails) gets
+/// a retryable error frame, not a verdict on the client's offset, and the
+/// connection stays.
+#[tokio::test]
+async fn a_feed_that_cannot_be_read_is_a_retryable_error_not_a_bad_offset() {
+    let Some(url) = fresh_postgres_database("a_feed_that_cannot_be_read_is_retryable").await else {
+        return;
+    };
+    let app = TestApp::start(Backend::Postgres(url.clone()), &[]).await;
+    let (mut client, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    client.subscribe("queue:queue-1", None).await;
+    app.open_ticket("agent-1", "queue-1", "acme").await;
+    let events = client.events_until(|events| !events.is_empty()).await;
+    let since = events[0]["offset"].as_i64().unwrap();
+    client
+        .send(json!({ "type": "unsubscribe", "room": "queue:queue-1" }))
+        .await;
+    client.next_of("unsubscribed").await;
+    let database = sqlx::PgPool::connect(&url)
+        .await
+        .expect("the test connects");
+    let rename = |from: &str, to: &str| format!("ALTER TABLE read_models.{from} RENAME TO {to}");
+    sqlx::query(&rename("room_feed_meta", "room_feed_meta_away"))
+        .execute(&database)
+        .await
+        .expect("the table is renamed");
+
+    let subscribe = json!({ "type": "subscribe", "room": "queue:queue-1", "since": since });
+    client.send(subscribe.clone()).await;
+    let refused = client.next_of("error").await;
+    assert_eq!(refused["code"], "feed_unavailable", "{refused}");
+
+    sqlx::query(&rename("room_feed_meta_away", "room_feed_meta"))
+        .execute(&database)
+        .await
+        .expect("the table is renamed back");
+    client.send(subscribe).await;
+    let subscribed = client.next_of("subscribed").await;
+    assert_eq!(subscribed["recovered"], true, "{subscribed}");
+}

@@ -19,6 +19,8 @@ pub mod close {
     pub const POLICY: u16 = 1008;
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// The server failed (e.g. its database); resume from your offsets.
+    pub const INTERNAL_ERROR: u16 = 1011;
 }
 
 /// A frame from the client.

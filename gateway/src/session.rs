@@ -268,8 +268,16 @@ impl Session {
             tracing::info!(connection = self.id, room = name, "room refused");
             return Ok(Err(refuse("forbidden", format!("you may not join {name}"))));
         }
-        let database = self.hub.state.store.database();
-        let meta = feed::meta(database).await.ok().flatten();
+        let meta = match feed::meta(self.hub.state.store.database()).await {
+            Ok(meta) => meta,
+            Err(error) => {
+                tracing::warn!(%error, room = name, "cannot read the room feed's head");
+                return Ok(Err(refuse(
+                    "feed_unavailable",
+                    "the room feed cannot be read right now; subscribe again shortly",
+                )));
+            }
+        };
         let (feed_epoch, head, trimmed) = meta.map_or((String::new(), 0, 0), |m| {
             (m.epoch, m.head, m.trimmed_through)
         });
@@ -365,7 +373,7 @@ impl Session {
                 Err(error) => {
                     tracing::warn!(%error, room, "replay failed");
                     return Err(Closing::new(
-                        1011,
+                        close::INTERNAL_ERROR,
                         "replay failed: resume from your last offset",
                     ));
                 }
