@@ -63,6 +63,13 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         args.sla_low_minutes,
     );
     let state = AppState::new(store, config.keys.clone(), rate_limit, sla);
+    // Other nodes' directory changes reach this node's sockets (PostgreSQL).
+    let relay = state
+        .directory_changes
+        .start_relay(shutdown.clone())
+        .await
+        .context("cannot listen for directory changes")?;
+    background.extend(relay);
     let gateway_settings = GatewaySettings {
         allowed_origin: args.frontend_url.clone(),
         send_queue: args.ws_send_queue,

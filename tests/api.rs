@@ -34,6 +34,8 @@ macro_rules! on_both {
 on_both!(
     a_ticket_lives_through_its_commands,
     an_idempotent_retry_returns_the_first_answer_and_appends_once,
+    an_idempotency_key_is_bound_to_its_route_ticket_and_body,
+    an_idempotent_retry_is_authorized_against_the_ticket_as_it_is_now,
     a_stale_if_match_is_a_conflict,
 );
 
@@ -229,6 +231,122 @@ async fn an_idempotent_retry_returns_the_first_answer_and_appends_once(backend: 
     .await;
     assert_eq!(status, 201);
     assert_ne!(other["id"], first["id"]);
+}
+
+/// Sends `body` to `path` as `user` with `Idempotency-Key: key`.
+async fn keyed(app: &TestApp, path: &str, user: &str, key: &str, body: Value) -> (u16, Value) {
+    let request = app
+        .request(Method::POST, path, Some(user))
+        .header("Idempotency-Key", key)
+        .json(&body);
+    split(request.send().await.expect("answered")).await
+}
+
+fn assert_key_reused((status, problem): (u16, Value), mentions: &str) {
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "idempotency_key_reused", "{problem}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(mentions), "{mentions:?} not in {detail:?}");
+}
+
+async fn history_len(app: &TestApp, id: &str) -> usize {
+    let path = format!("/api/tickets/{id}/history");
+    let (status, history) = app.call(Method::GET, &path, "admin-1", None).await;
+    assert_eq!(status, 200, "{history}");
+    history.as_array().expect("a list").len()
+}
+
+async fn an_idempotency_key_is_bound_to_its_route_ticket_and_body(backend: Backend) {
+    let app = TestApp::start(backend, &[]).await;
+    let ticket = json!({ "title": "Once", "queue_id": "queue-1", "company_id": "acme" });
+    let (status, created) = keyed(&app, "/api/tickets", "agent-1", "c", ticket.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let other = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let changed = json!({ "title": "Twice", "queue_id": "queue-1", "company_id": "acme" });
+    assert_key_reused(
+        keyed(&app, "/api/tickets", "agent-1", "c", changed).await,
+        "another request body",
+    );
+
+    let comments = format!("/api/tickets/{id}/comments");
+    let (status, first) = keyed(&app, &comments, "agent-1", "m", json!({ "body": "x" })).await;
+    assert_eq!(status, 200, "{first}");
+    // The same request spelled differently is a retry.
+    let spelled = json!({ "internal": false, "body": "x" });
+    assert_eq!(
+        keyed(&app, &comments, "agent-1", "m", spelled).await,
+        (200, first)
+    );
+    let changed = json!({ "body": "y" });
+    assert_key_reused(
+        keyed(&app, &comments, "agent-1", "m", changed).await,
+        "another request body",
+    );
+    let priority = format!("/api/tickets/{id}/priority");
+    assert_key_reused(
+        keyed(
+            &app,
+            &priority,
+            "agent-1",
+            "m",
+            json!({ "priority": "high" }),
+        )
+        .await,
+        "POST /api/tickets/{id}/comments",
+    );
+    assert_key_reused(
+        keyed(&app, &comments, "agent-1", "c", json!({ "body": "x" })).await,
+        "POST /api/tickets,",
+    );
+    let elsewhere = format!("/api/tickets/{other}/comments");
+    assert_key_reused(
+        keyed(&app, &elsewhere, "agent-1", "m", json!({ "body": "x" })).await,
+        &format!("ticket {id}"),
+    );
+    assert_eq!(
+        history_len(&app, &id).await,
+        2,
+        "created and commented once"
+    );
+    assert_eq!(history_len(&app, &other).await, 1);
+}
+
+async fn an_idempotent_retry_is_authorized_against_the_ticket_as_it_is_now(backend: Backend) {
+    let app = TestApp::start(backend, &[]).await;
+    let ticket = json!({ "title": "Moving", "queue_id": "queue-1", "company_id": "acme" });
+    let (status, created) = keyed(&app, "/api/tickets", "agent-1", "c", ticket.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let comments = format!("/api/tickets/{id}/comments");
+    let comment = json!({ "body": "before the move" });
+    let (status, _) = keyed(&app, &comments, "agent-1", "m", comment.clone()).await;
+    assert_eq!(status, 200);
+
+    let moved = app
+        .call(
+            Method::POST,
+            &format!("/api/tickets/{id}/move"),
+            "admin-1",
+            Some(json!({ "queue_id": "queue-2" })),
+        )
+        .await;
+    assert_eq!(moved.0, 200, "{}", moved.1);
+    // Team 1 no longer sees the ticket: its retries are answered as fresh
+    // requests would be, not with the first answer.
+    let (status, problem) = keyed(&app, &comments, "agent-1", "m", comment).await;
+    assert_eq!(
+        (status, &problem["code"]),
+        (404, &json!("not_found")),
+        "{problem}"
+    );
+    let (status, problem) = keyed(&app, "/api/tickets", "agent-1", "c", ticket).await;
+    assert_eq!(
+        (status, &problem["code"]),
+        (404, &json!("not_found")),
+        "{problem}"
+    );
+    assert_eq!(history_len(&app, &id).await, 3, "created, commented, moved");
 }
 
 async fn a_stale_if_match_is_a_conflict(backend: Backend) {

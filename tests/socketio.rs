@@ -450,3 +450,32 @@ async fn a_moved_ticket_stops_reaching_the_old_team() {
         "{changes:?}"
     );
 }
+
+#[tokio::test]
+async fn disabling_a_user_ends_their_socket_with_closing_4001() {
+    if !client_installed("disabling_a_user_ends_their_socket_with_closing_4001") {
+        return;
+    }
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let (base, token) = (app.server.base_url.clone(), app.token("agent-1"));
+    let client = blocking(move || {
+        let client = SioClient::connect(&base, &token, None);
+        client.ready();
+        client
+    })
+    .await;
+    let (status, body) = app
+        .call(Method::POST, "/api/users/agent-1/disable", "admin-1", None)
+        .await;
+    assert_eq!(status, 204, "{body}");
+    blocking(move || {
+        let (_, closing) = client.until(|l| l["type"] == "event" && l["event"] == "closing");
+        assert_eq!(
+            closing["arg"],
+            json!({ "code": 4001, "reason": "session ended" })
+        );
+        let (_, gone) = client.until(|l| l["type"] == "disconnect");
+        assert_eq!(gone["reason"], "io server disconnect");
+    })
+    .await;
+}

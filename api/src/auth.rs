@@ -246,17 +246,24 @@ pub fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
         })
 }
 
-/// Verifies `token` and resolves its caller: refused when the user logged
-/// out after it was issued.
+/// Verifies `token` and resolves its caller: refused when an admin
+/// disabled the user, or when the user's sessions ended (logout, admin)
+/// after it was issued.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     let claims = state.keys.verify(token)?;
     let directory = crate::directory::caller_facts(state.store.database(), &claims.sub).await?;
+    if directory.disabled {
+        return Err(ApiError::unauthorized(
+            "user_disabled",
+            "the user is disabled; an admin can enable them again",
+        ));
+    }
     if let Some(not_before) = directory.not_before_unix {
         let issued_at = claims.iat.unwrap_or(i64::MIN);
         if issued_at < not_before {
             return Err(ApiError::unauthorized(
                 "token_revoked",
-                "the token was issued before the user logged out",
+                "the token was issued before the user's sessions ended",
             ));
         }
     }

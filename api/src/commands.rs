@@ -1,11 +1,22 @@
 //! Running a ticket command: load the ticket's events, let the aggregate
 //! decide, append at the version it decided on. A version conflict is
 //! retried a few times unless the client pinned a version with `If-Match`
-//! (then it is 409). An `Idempotency-Key` seen before answers with the first
-//! result and appends nothing.
+//! (then it is 409).
+//!
+//! An `Idempotency-Key` is bound to the request it first came with: its
+//! [`Fingerprint`] (method, route template and a digest of the canonical
+//! body) is stored in the events' metadata, in the same transaction as the
+//! key. A retry of that request answers with the first result and appends
+//! nothing, but only after the caller passed the same permission check as
+//! a fresh request against the ticket as it is now; the key reused on
+//! another route, ticket or body is 422 `idempotency_key_reused`.
 
 use bomizzel_domain::{Ticket, TicketCommand, TicketEvent};
-use bomizzel_store::{AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError};
+use bomizzel_store::{
+    AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedAnswer, StoreError,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -21,6 +32,98 @@ pub struct CommandContext {
     pub idempotency_key: Option<String>,
     /// The version the client expects the ticket to be at.
     pub if_match: Option<u64>,
+    /// `METHOD /route/{template}` of the request.
+    pub route: String,
+}
+
+/// What an idempotency key is bound to: the request's method and route
+/// template, and a SHA-256 of its body as parsed and serialised again (so
+/// whitespace, key order and spelled-out defaults do not matter). The
+/// ticket id is the key's stream and is compared on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    route: String,
+    body_sha256: String,
+}
+
+const BODY_DIGEST: &str = " body-sha256=";
+
+impl Fingerprint {
+    pub fn of(context: &CommandContext, body: &impl Serialize) -> ApiResult<Self> {
+        let canonical = serde_json::to_vec(body).map_err(ApiError::internal)?;
+        let body_sha256 = Sha256::digest(&canonical)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        Ok(Self {
+            route: context.route.clone(),
+            body_sha256,
+        })
+    }
+
+    /// The form stored in the metadata.
+    fn encode(&self) -> String {
+        format!("{}{BODY_DIGEST}{}", self.route, self.body_sha256)
+    }
+
+    fn decode(stored: &str) -> Option<Self> {
+        let (route, body_sha256) = stored.rsplit_once(BODY_DIGEST)?;
+        Some(Self {
+            route: route.to_owned(),
+            body_sha256: body_sha256.to_owned(),
+        })
+    }
+
+    /// 422 unless `first` was recorded for this route and body. Keys stored
+    /// before fingerprints existed carry none and are taken as retries.
+    fn require_same(&self, first: &RecordedAnswer) -> ApiResult<()> {
+        let Some(recorded) = first.metadata.request_fingerprint.as_deref() else {
+            return Ok(());
+        };
+        let recorded = Self::decode(recorded).ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "malformed request fingerprint {recorded:?}"
+            ))
+        })?;
+        if recorded.route != self.route {
+            return Err(key_reused(format!(
+                "this Idempotency-Key was first used for {}, not {}",
+                recorded.route, self.route
+            )));
+        }
+        if recorded.body_sha256 != self.body_sha256 {
+            return Err(key_reused(
+                "this Idempotency-Key was first used with another request body".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn key_reused(detail: String) -> ApiError {
+    ApiError::unprocessable("idempotency_key_reused", detail)
+}
+
+/// The caller's namespaced key, when the request has one.
+pub fn user_key(caller: &Caller, context: &CommandContext) -> Option<String> {
+    context
+        .idempotency_key
+        .as_ref()
+        .map(|key| format!("{}:{key}", caller.user_id))
+}
+
+/// The first answer recorded for `key`, if any, after checking that it was
+/// recorded for the request `fingerprint` describes.
+pub async fn first_answer(
+    store: &EventStore,
+    key: &str,
+    fingerprint: &Fingerprint,
+) -> ApiResult<Option<RecordedAnswer>> {
+    let Some(first) = store.recorded_answer(key).await? else {
+        return Ok(None);
+    };
+    fingerprint.require_same(&first)?;
+    Ok(Some(first))
 }
 
 /// The outcome of a command.
@@ -62,23 +165,22 @@ pub async fn load_until(
 }
 
 /// Runs the command `decide` builds for ticket `id`, after `authorize`
-/// accepted the caller for the ticket as it is.
+/// accepted the caller for the ticket as it is. An idempotency key is bound
+/// to the request `fingerprint` describes.
 pub async fn execute(
     store: &EventStore,
     id: Uuid,
     caller: &Caller,
     context: &CommandContext,
+    fingerprint: &Fingerprint,
     authorize: impl Fn(&Ticket) -> ApiResult<()>,
     command: impl Fn(&Ticket) -> ApiResult<TicketCommand>,
 ) -> ApiResult<Executed> {
-    let key = context
-        .idempotency_key
-        .as_ref()
-        .map(|key| format!("{}:{key}", caller.user_id));
+    let key = user_key(caller, context);
     if let Some(key) = &key
-        && let Some(first) = replay(store, key, id).await?
+        && let Some(first) = first_answer(store, key, fingerprint).await?
     {
-        return Ok(first);
+        return replay(store, first, id, &authorize).await;
     }
     for _ in 0..CONFLICT_ATTEMPTS {
         let ticket = load(store, id, None).await?;
@@ -96,13 +198,16 @@ pub async fn execute(
                 position: None,
             });
         };
-        match append(store, &ticket, &event, caller, context, key.clone()).await {
+        let binding = key.clone().map(|key| (key, fingerprint.encode()));
+        match append(store, &ticket, &event, caller, context, binding).await {
             Ok(appended) if appended.duplicate => {
-                return replay(store, key.as_deref().unwrap_or_default(), id)
+                // Another request with this key committed first.
+                let first = first_answer(store, key.as_deref().unwrap_or_default(), fingerprint)
                     .await?
                     .ok_or_else(|| {
                         ApiError::internal(anyhow::anyhow!("idempotency answer vanished"))
-                    });
+                    })?;
+                return replay(store, first, id, &authorize).await;
             }
             Ok(appended) => {
                 let mut ticket = ticket;
@@ -146,11 +251,14 @@ async fn append(
     event: &TicketEvent,
     caller: &Caller,
     context: &CommandContext,
-    idempotency_key: Option<String>,
+    idempotency: Option<(String, String)>,
 ) -> Result<bomizzel_store::Appended, StoreError> {
     let mut metadata = Metadata::new(caller.user_id.clone(), caller.role.as_str());
     metadata.correlation_id = context.correlation_id.clone();
-    metadata.idempotency_key = idempotency_key;
+    if let Some((key, fingerprint)) = idempotency {
+        metadata.idempotency_key = Some(key);
+        metadata.request_fingerprint = Some(fingerprint);
+    }
     store
         .append(AppendRequest {
             stream_id: event.ticket_id().to_string(),
@@ -165,19 +273,24 @@ async fn append(
         .await
 }
 
-/// The first answer for `key`, rebuilt from the ticket as of that answer.
-async fn replay(store: &EventStore, key: &str, id: Uuid) -> ApiResult<Option<Executed>> {
-    let Some((stream_id, first)) = store.recorded_answer(key).await? else {
-        return Ok(None);
-    };
-    if stream_id != id.to_string() {
-        return Err(ApiError::unprocessable(
-            "idempotency_key_reused",
-            format!("this Idempotency-Key was first used for ticket {stream_id}"),
-        ));
+/// The first answer of a key, for ticket `id`, rebuilt from the ticket as
+/// of that answer: only for a caller `authorize` accepts for the ticket as
+/// it is now, as a fresh request would be.
+async fn replay(
+    store: &EventStore,
+    first: RecordedAnswer,
+    id: Uuid,
+    authorize: impl Fn(&Ticket) -> ApiResult<()>,
+) -> ApiResult<Executed> {
+    if first.stream_id != id.to_string() {
+        return Err(key_reused(format!(
+            "this Idempotency-Key was first used for ticket {}",
+            first.stream_id
+        )));
     }
-    Ok(Some(Executed {
-        ticket: load(store, id, Some(first.version)).await?,
-        position: Some(first.last_position),
-    }))
+    authorize(&load(store, id, None).await?)?;
+    Ok(Executed {
+        ticket: load(store, id, Some(first.appended.version)).await?,
+        position: Some(first.appended.last_position),
+    })
 }

@@ -1,7 +1,9 @@
 //! The directory: companies, teams (with members), queues (each of one
 //! team) and users. Admins create, list and update it; everyone's
 //! permissions are read from it. A membership change is announced so the
-//! gateway can re-check the rooms of that user's connections.
+//! gateway can re-check the rooms of that user's connections. Admins also
+//! end a user's sessions and disable or enable a user; those are announced
+//! too, and the gateway closes the user's sockets on every node.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -32,6 +34,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(update_queue))
         .routes(routes!(create_user, list_users))
         .routes(routes!(update_user))
+        .routes(routes!(revoke_user_sessions))
+        .routes(routes!(disable_user))
+        .routes(routes!(enable_user))
 }
 
 /// What permission checks need to know about a token's subject.
@@ -39,26 +44,31 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 pub struct CallerFacts {
     pub team_ids: Vec<String>,
     pub not_before_unix: Option<i64>,
+    /// An admin disabled the user: every token is refused.
+    pub disabled: bool,
 }
 
 pub async fn caller_facts(database: &Database, user_id: &str) -> Result<CallerFacts, ApiError> {
-    let (team_ids, not_before_unix) = on_pool!(database, pool => {
+    let (team_ids, (not_before_unix, disabled)) = on_pool!(database, pool => {
         let teams: Vec<String> = sqlx::query_scalar(
             "SELECT team_id FROM team_members WHERE user_id = $1 ORDER BY team_id",
         )
         .bind(user_id)
         .fetch_all(pool)
         .await?;
-        let not_before: Option<i64> =
-            sqlx::query_scalar("SELECT not_before_unix FROM revoked_sessions WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?;
-        (teams, not_before)
+        let sessions: (Option<i64>, bool) = sqlx::query_as(
+            "SELECT (SELECT not_before_unix FROM revoked_sessions WHERE user_id = $1), \
+             EXISTS (SELECT 1 FROM disabled_users WHERE user_id = $1)",
+        )
+        .bind(user_id)
+        .fetch_one(pool)
+        .await?;
+        (teams, sessions)
     });
     Ok(CallerFacts {
         team_ids,
         not_before_unix,
+        disabled,
     })
 }
 
@@ -98,19 +108,24 @@ pub async fn user_name(database: &Database, user_id: &str) -> Result<Option<Stri
     }))
 }
 
+/// Refuses tokens of `user_id` issued before now; binds the user id.
+/// Rounded up: a token issued earlier in this very second is refused too.
+const REVOKE_SESSIONS: &str = "INSERT INTO revoked_sessions (user_id, not_before_unix) \
+     VALUES ($1, $2) \
+     ON CONFLICT (user_id) DO UPDATE SET not_before_unix = excluded.not_before_unix";
+
+fn revoked_before() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp() + 1
+}
+
 /// Refuses tokens of `user_id` issued before now (logout).
 pub async fn revoke_sessions(database: &Database, user_id: &str) -> Result<(), ApiError> {
-    // Rounded up: a token issued earlier in this very second is refused too.
-    let not_before = OffsetDateTime::now_utc().unix_timestamp() + 1;
     on_pool!(database, pool => {
-        sqlx::query(
-            "INSERT INTO revoked_sessions (user_id, not_before_unix) VALUES ($1, $2) \
-             ON CONFLICT (user_id) DO UPDATE SET not_before_unix = excluded.not_before_unix",
-        )
-        .bind(user_id)
-        .bind(not_before)
-        .execute(pool)
-        .await?;
+        sqlx::query(REVOKE_SESSIONS)
+            .bind(user_id)
+            .bind(revoked_before())
+            .execute(pool)
+            .await?;
     });
     Ok(())
 }
@@ -518,8 +533,7 @@ async fn save_user(state: &AppState, user: &User, insert: bool) -> ApiResult<()>
         tx.commit().await?;
     });
     // Connections of this user may have lost rooms: let the gateway re-check.
-    let _ = state.directory_changes.send(user.id.clone());
-    Ok(())
+    state.directory_changes.publish(&user.id).await
 }
 
 async fn load_user(state: &AppState, id: &str) -> ApiResult<Option<User>> {
@@ -626,4 +640,96 @@ async fn update_user(
     }
     save_user(&state, &user, false).await?;
     Ok(Json(user))
+}
+
+// ---- sessions and access ----------------------------------------------------
+
+/// 404 unless the directory knows user `id`.
+async fn require_user(state: &AppState, id: &str) -> ApiResult<()> {
+    match user_name(state.store.database(), id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format!("no user with id {id}"))),
+    }
+}
+
+/// End every session of a user (admin): tokens issued before now are
+/// refused, and the user's open sockets close with 4001 on every node.
+#[utoipa::path(post, path = "/api/users/{id}/sessions/revoke", tag = "directory",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn revoke_user_sessions(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    require_admin(&caller)?;
+    require_user(&state, &id).await?;
+    revoke_sessions(state.store.database(), &id).await?;
+    state.directory_changes.publish(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Disable a user (admin): every token of theirs, old or new, is refused
+/// with 401 `user_disabled` and their open sockets close with 4001 on
+/// every node. Their sessions end too, so enabling them again lets in only
+/// tokens issued after the disable.
+#[utoipa::path(post, path = "/api/users/{id}/disable", tag = "directory",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn disable_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    require_admin(&caller)?;
+    require_user(&state, &id).await?;
+    if caller.user_id == id {
+        return Err(ApiError::unprocessable(
+            "cannot_disable_self",
+            "admins cannot disable themselves",
+        ));
+    }
+    on_pool!(state.store.database(), pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO disabled_users (user_id, disabled_at) VALUES ($1, $2) \
+             ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(OffsetDateTime::now_utc())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(REVOKE_SESSIONS)
+            .bind(&id)
+            .bind(revoked_before())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    });
+    state.directory_changes.publish(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Enable a disabled user again (admin): tokens issued after the disable
+/// are accepted again.
+#[utoipa::path(post, path = "/api/users/{id}/enable", tag = "directory",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn enable_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    require_admin(&caller)?;
+    require_user(&state, &id).await?;
+    on_pool!(state.store.database(), pool => {
+        sqlx::query("DELETE FROM disabled_users WHERE user_id = $1")
+            .bind(&id)
+            .execute(pool)
+            .await?;
+    });
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,7 @@
 //! The request headers commands read: `If-Match`, `Idempotency-Key` and the
 //! request id that becomes the events' correlation id.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
@@ -19,8 +19,19 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandContext {
             correlation_id: header(&parts.headers, REQUEST_ID)?.map(str::to_owned),
             idempotency_key: idempotency_key(&parts.headers)?,
             if_match: if_match(&parts.headers)?,
+            route: route(parts),
         })
     }
+}
+
+/// `METHOD /route/{template}`: the route as declared, not the path with
+/// its ids.
+fn route(parts: &Parts) -> String {
+    let path = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map_or_else(|| parts.uri.path(), MatchedPath::as_str);
+    format!("{} {path}", parts.method)
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ApiError> {

@@ -6,6 +6,7 @@ pub mod access;
 pub mod auth;
 pub mod commands;
 pub mod directory;
+pub mod directory_changes;
 pub mod error;
 mod headers;
 mod health;
@@ -24,7 +25,6 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
 use bomizzel_projections::metrics::SlaTargets;
 use bomizzel_store::EventStore;
-use tokio::sync::broadcast;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -33,6 +33,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::{Caller, Role, TokenKeys};
+pub use directory_changes::{DirectoryChange, DirectoryChanges};
 pub use json::JsonBody;
 pub use limit::{CommandLimiter, RateLimit};
 
@@ -45,21 +46,20 @@ pub struct AppState {
     pub store: EventStore,
     pub keys: TokenKeys,
     pub limiter: CommandLimiter,
-    /// User ids whose memberships or sessions changed: the gateway re-checks
-    /// their connections' rooms.
-    pub directory_changes: broadcast::Sender<String>,
+    /// Users whose memberships or sessions changed, on any node: the
+    /// gateway re-checks their connections.
+    pub directory_changes: DirectoryChanges,
     /// First-assignment targets for queue metrics.
     pub sla: SlaTargets,
 }
 
 impl AppState {
     pub fn new(store: EventStore, keys: TokenKeys, rate_limit: RateLimit, sla: SlaTargets) -> Self {
-        let (directory_changes, _) = broadcast::channel(1024);
         Self {
+            directory_changes: DirectoryChanges::new(store.database().clone()),
             store,
             keys,
             limiter: CommandLimiter::new(rate_limit),
-            directory_changes,
             sla,
         }
     }

@@ -60,6 +60,6 @@ async fn me(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Me>
     security(("bearer" = [])))]
 async fn logout(caller: Caller, State(state): State<AppState>) -> ApiResult<StatusCode> {
     directory::revoke_sessions(state.store.database(), &caller.user_id).await?;
-    let _ = state.directory_changes.send(caller.user_id);
+    state.directory_changes.publish(&caller.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

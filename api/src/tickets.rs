@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::access::{self, Action};
 use crate::auth::{Caller, Role};
-use crate::commands::{self, CommandContext, Executed};
+use crate::commands::{self, CommandContext, Executed, Fingerprint};
 use crate::directory;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::headers::etag;
@@ -124,13 +124,15 @@ fn rate_limit(state: &AppState, caller: &Caller) -> ApiResult<()> {
     state.limiter.check(&caller.user_id)
 }
 
-/// Runs one command on ticket `id` for the caller, with the checks of `action`.
+/// Runs one command on ticket `id` for the caller, with the checks of
+/// `action`; `body` is the request's, which an idempotency key is bound to.
 async fn run(
     state: &AppState,
     caller: &Caller,
     context: &CommandContext,
     id: Uuid,
     action: Action,
+    body: &impl Serialize,
     command: impl Fn(&Ticket) -> ApiResult<TicketCommand>,
 ) -> ApiResult<Executed> {
     commands::execute(
@@ -138,6 +140,7 @@ async fn run(
         id,
         caller,
         context,
+        &Fingerprint::of(context, body)?,
         |ticket| access::require_allowed(caller, ticket, action),
         command,
     )
@@ -150,16 +153,17 @@ async fn run_answer(
     context: &CommandContext,
     id: &str,
     action: Action,
+    body: &impl Serialize,
     command: impl Fn(&Ticket) -> ApiResult<TicketCommand>,
 ) -> ApiResult<Response> {
     rate_limit(state, caller)?;
-    let executed = run(state, caller, context, parse_id(id)?, action, command).await?;
+    let executed = run(state, caller, context, parse_id(id)?, action, body, command).await?;
     Ok(answer(StatusCode::OK, &executed, caller))
 }
 
 // ---- create -------------------------------------------------------------------
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicket {
     pub title: String,
@@ -188,6 +192,7 @@ async fn create_ticket(
     JsonBody(body): JsonBody<CreateTicket>,
 ) -> ApiResult<Response> {
     rate_limit(&state, &caller)?;
+    let fingerprint = Fingerprint::of(&context, &body)?;
     let company_id = match (caller.role, body.company_id) {
         (Role::Customer, _) => caller.company_id.clone().unwrap_or_default(),
         (_, Some(company)) => company,
@@ -213,13 +218,9 @@ async fn create_ticket(
         (_, Some(requester)) => requester,
     };
     // A retried create reuses the ticket id of its first answer.
-    let key = context
-        .idempotency_key
-        .as_ref()
-        .map(|key| format!("{}:{key}", caller.user_id));
-    let id = match &key {
-        Some(key) => match state.store.recorded_answer(key).await? {
-            Some((stream, _)) => parse_id(&stream)?,
+    let id = match commands::user_key(&caller, &context) {
+        Some(key) => match commands::first_answer(&state.store, &key, &fingerprint).await? {
+            Some(first) => parse_id(&first.stream_id)?,
             None => Uuid::now_v7(),
         },
         None => Uuid::now_v7(),
@@ -235,12 +236,21 @@ async fn create_ticket(
         priority: body.priority.unwrap_or_default(),
         tags: body.tags,
     };
+    // A fresh create has no ticket yet; a retried one answers only while
+    // the caller still sees the ticket it created.
     let executed = commands::execute(
         &state.store,
         id,
         &caller,
         &context,
-        |_| Ok(()),
+        &fingerprint,
+        |ticket| {
+            if ticket.exists() {
+                access::require_visible(&caller, ticket)
+            } else {
+                Ok(())
+            }
+        },
         |_| Ok(command.clone()),
     )
     .await?;
@@ -253,7 +263,7 @@ async fn create_ticket(
 
 // ---- per-ticket commands ------------------------------------------------------
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assign {
     /// The new assignee, or null to unassign.
@@ -272,18 +282,26 @@ async fn assign(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Assign>,
 ) -> ApiResult<Response> {
-    run_answer(&state, &caller, &context, &id, Action::Manage, |_| {
-        Ok(match &body.assignee_id {
-            Some(assignee_id) => TicketCommand::Assign {
-                assignee_id: assignee_id.clone(),
-            },
-            None => TicketCommand::Unassign,
-        })
-    })
+    run_answer(
+        &state,
+        &caller,
+        &context,
+        &id,
+        Action::Manage,
+        &body,
+        |_| {
+            Ok(match &body.assignee_id {
+                Some(assignee_id) => TicketCommand::Assign {
+                    assignee_id: assignee_id.clone(),
+                },
+                None => TicketCommand::Unassign,
+            })
+        },
+    )
     .await
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeStatus {
     #[schema(value_type = String, example = "in_progress")]
@@ -309,12 +327,13 @@ async fn change_status(
         &context,
         &id,
         Action::SetStatus(status),
+        &body,
         |_| Ok(TicketCommand::ChangeStatus { status }),
     )
     .await
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePriority {
     #[schema(value_type = String, example = "urgent")]
@@ -334,13 +353,19 @@ async fn change_priority(
     JsonBody(body): JsonBody<ChangePriority>,
 ) -> ApiResult<Response> {
     let priority = body.priority;
-    run_answer(&state, &caller, &context, &id, Action::Manage, |_| {
-        Ok(TicketCommand::ChangePriority { priority })
-    })
+    run_answer(
+        &state,
+        &caller,
+        &context,
+        &id,
+        Action::Manage,
+        &body,
+        |_| Ok(TicketCommand::ChangePriority { priority }),
+    )
     .await
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddComment {
     pub body: String,
@@ -371,6 +396,7 @@ async fn add_comment(
         Action::Comment {
             internal: body.internal,
         },
+        &body,
         |_| {
             Ok(TicketCommand::AddComment {
                 comment_id,
@@ -383,7 +409,7 @@ async fn add_comment(
     .await
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveTicket {
     pub queue_id: String,
@@ -402,9 +428,15 @@ async fn move_ticket(
     JsonBody(body): JsonBody<MoveTicket>,
 ) -> ApiResult<Response> {
     let command = move_command(&state, &body.queue_id).await?;
-    run_answer(&state, &caller, &context, &id, Action::Manage, |_| {
-        Ok(command.clone())
-    })
+    run_answer(
+        &state,
+        &caller,
+        &context,
+        &id,
+        Action::Manage,
+        &body,
+        |_| Ok(command.clone()),
+    )
     .await
 }
 
@@ -421,7 +453,7 @@ async fn move_command(state: &AppState, queue_id: &str) -> ApiResult<TicketComma
     })
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTicket {
     pub title: Option<String>,
@@ -441,13 +473,21 @@ async fn update_ticket(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateTicket>,
 ) -> ApiResult<Response> {
-    run_answer(&state, &caller, &context, &id, Action::Manage, |_| {
-        Ok(TicketCommand::Update {
-            title: body.title.clone(),
-            description: body.description.clone(),
-            tags: body.tags.clone(),
-        })
-    })
+    run_answer(
+        &state,
+        &caller,
+        &context,
+        &id,
+        Action::Manage,
+        &body,
+        |_| {
+            Ok(TicketCommand::Update {
+                title: body.title.clone(),
+                description: body.description.clone(),
+                tags: body.tags.clone(),
+            })
+        },
+    )
     .await
 }
 
@@ -549,7 +589,8 @@ async fn bulk(
         ),
         BulkAction::Move { queue_id } => (Action::Manage, move_command(&state, queue_id).await?),
     };
-    // Each ticket is its own command; an idempotency key would collide across them.
+    // Each ticket is its own command; an idempotency key would collide
+    // across them, so there is none and no body to bind it to.
     let context = CommandContext {
         idempotency_key: None,
         if_match: None,
@@ -561,7 +602,10 @@ async fn bulk(
             async move {
                 let outcome = match parse_id(&ticket_id) {
                     Ok(id) => {
-                        run(state, caller, context, id, action, |_| Ok(command.clone())).await
+                        run(state, caller, context, id, action, &(), |_| {
+                            Ok(command.clone())
+                        })
+                        .await
                     }
                     Err(error) => Err(error),
                 };

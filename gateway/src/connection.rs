@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bomizzel_api::Caller;
+use bomizzel_api::{Caller, DirectoryChange};
 use bomizzel_projections::feed;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -184,7 +184,7 @@ async fn run(
     session: &mut Session,
     frames: &mut Frames,
     stream: &mut SplitStream<WebSocket>,
-    directory: &mut broadcast::Receiver<String>,
+    directory: &mut broadcast::Receiver<DirectoryChange>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Closing {
     let head = Box::pin(feed::head(session.hub.state.store.database()))
@@ -222,7 +222,7 @@ async fn run(
             _ = heartbeat.tick() => heartbeat_step(session, frames).await,
             _ = &mut expiry => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
             changed = directory.recv() => match changed {
-                Ok(user) if user == session.caller.user_id => Box::pin(recheck(session, frames)).await,
+                Ok(change) if change.concerns(&session.caller.user_id) => Box::pin(recheck(session, frames)).await,
                 Err(broadcast::error::RecvError::Lagged(_)) => Box::pin(recheck(session, frames)).await,
                 _ => Ok(()),
             },

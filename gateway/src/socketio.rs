@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use axum::extract::{OriginalUri, Request};
 use axum::http::{HeaderValue, Uri};
-use bomizzel_api::Caller;
+use bomizzel_api::{Caller, DirectoryChange};
 use bomizzel_projections::feed;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -395,7 +395,7 @@ async fn run(
     emitter: &mut Emitter,
     handshake: Handshake,
     commands: &mut mpsc::Receiver<Box<Command>>,
-    directory: &mut broadcast::Receiver<String>,
+    directory: &mut broadcast::Receiver<DirectoryChange>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<Closing> {
     // Everything but the loop is boxed: a task's size is its largest await
@@ -418,7 +418,7 @@ async fn run(
             },
             _ = tokio::time::sleep(expiry) => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
             changed = directory.recv() => match changed {
-                Ok(user) if user == session.caller.user_id => Box::pin(recheck(session, emitter)).await,
+                Ok(change) if change.concerns(&session.caller.user_id) => Box::pin(recheck(session, emitter)).await,
                 Err(broadcast::error::RecvError::Lagged(_)) => Box::pin(recheck(session, emitter)).await,
                 _ => Ok(()),
             },

@@ -161,6 +161,7 @@ fn metadata(value: &Value) -> Metadata {
         correlation_id: field("correlation_id"),
         causation_id: field("causation_id"),
         idempotency_key: field("idempotency_key"),
+        request_fingerprint: field("request_fingerprint"),
         occurred_at: field("occurred_at")
             .and_then(|at| OffsetDateTime::parse(&at, &Rfc3339).ok())
             .unwrap_or_else(OffsetDateTime::now_utc),

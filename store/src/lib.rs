@@ -24,7 +24,9 @@ mod writer;
 
 pub use cqrs::CqrsRepository;
 pub use error::{Result, StoreError};
-pub use model::{AppendRequest, Appended, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+pub use model::{
+    AppendRequest, Appended, ExpectedVersion, Metadata, NewEvent, RecordedAnswer, RecordedEvent,
+};
 pub use postgres::CHANNEL as POSTGRES_NOTIFY_CHANNEL;
 pub use sqlite::write_lock as sqlite_write_lock;
 pub use store::{Database, EventStore};

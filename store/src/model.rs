@@ -25,6 +25,12 @@ pub struct Metadata {
     pub causation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// What the request that carried `idempotency_key` was, in the caller's
+    /// terms (the API: method, route and a digest of the body). Stored with
+    /// the events, so a later use of the key can tell a retry of that
+    /// request from the key reused for another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_fingerprint: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
 }
@@ -38,6 +44,7 @@ impl Metadata {
             correlation_id: None,
             causation_id: None,
             idempotency_key: None,
+            request_fingerprint: None,
             occurred_at: OffsetDateTime::now_utc(),
         }
     }
@@ -78,6 +85,16 @@ pub struct Appended {
     /// True when the idempotency key had been seen: nothing was written and
     /// this is the first append's answer.
     pub duplicate: bool,
+}
+
+/// The first answer recorded for an idempotency key: the stream it was
+/// used on, what that append wrote, and its metadata (with the request
+/// fingerprint the key was first used with).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedAnswer {
+    pub stream_id: String,
+    pub appended: Appended,
+    pub metadata: Metadata,
 }
 
 /// An event as stored in the log.

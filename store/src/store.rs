@@ -7,7 +7,7 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::{Result, StoreError};
-use crate::model::{AppendRequest, Appended, RecordedEvent};
+use crate::model::{AppendRequest, Appended, RecordedAnswer, RecordedEvent};
 use crate::writer::Writer;
 use crate::{postgres, sqlite};
 
@@ -114,27 +114,36 @@ impl EventStore {
         }
     }
 
-    /// The first answer recorded for idempotency `key`, with its stream.
-    pub async fn recorded_answer(&self, key: &str) -> Result<Option<(String, Appended)>> {
-        const QUERY: &str = "SELECT stream_id, first_position, last_position, version \
-             FROM idempotency_keys WHERE key = $1";
-        let row: Option<(String, i64, i64, i64)> = match &self.inner.database {
+    /// The first answer recorded for idempotency `key`, with the metadata
+    /// of the events it appended.
+    pub async fn recorded_answer(&self, key: &str) -> Result<Option<RecordedAnswer>> {
+        const QUERY: &str = "SELECT k.stream_id, k.first_position, k.last_position, k.version, \
+             CAST(e.metadata AS TEXT) FROM idempotency_keys k \
+             JOIN events e ON e.position = k.first_position WHERE k.key = $1";
+        let row: Option<(String, i64, i64, i64, String)> = match &self.inner.database {
             Database::Sqlite(pool) => sqlx::query_as(QUERY).bind(key).fetch_optional(pool).await?,
             Database::Postgres(pool) => {
                 sqlx::query_as(QUERY).bind(key).fetch_optional(pool).await?
             }
         };
-        Ok(
-            row.map(|(stream_id, first_position, last_position, version)| {
-                let appended = Appended {
-                    first_position,
-                    last_position,
-                    version: version as u64,
-                    duplicate: true,
-                };
-                (stream_id, appended)
-            }),
-        )
+        let Some((stream_id, first_position, last_position, version, metadata)) = row else {
+            return Ok(None);
+        };
+        let metadata = serde_json::from_str(&metadata).map_err(|e| StoreError::Corrupt {
+            stream_id: stream_id.clone(),
+            position: first_position,
+            reason: format!("metadata is malformed: {e}"),
+        })?;
+        Ok(Some(RecordedAnswer {
+            stream_id,
+            appended: Appended {
+                first_position,
+                last_position,
+                version: version as u64,
+                duplicate: true,
+            },
+            metadata,
+        }))
     }
 
     /// The position of the last committed event (0 when the log is empty).

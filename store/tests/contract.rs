@@ -49,6 +49,7 @@ contract!(
     concurrent_writers_never_let_a_tailer_skip_or_repeat,
     same_expected_version_lets_exactly_one_append_win,
     an_idempotency_key_appends_once_and_returns_the_first_answer,
+    a_keys_first_answer_keeps_the_request_fingerprint,
     an_undecodable_row_is_reported_with_its_stream_and_position,
     stored_events_cannot_be_updated_or_deleted,
     acknowledged_appends_survive_sigkill,
@@ -299,6 +300,33 @@ async fn an_idempotency_key_appends_once_and_returns_the_first_answer(url: Strin
         one.append(other_stream).await,
         Err(StoreError::IdempotencyKeyReused { .. })
     ));
+}
+
+/// The API binds a key to its request by a fingerprint in the metadata; the
+/// store hands back the first append's, even when asked from another node.
+async fn a_keys_first_answer_keeps_the_request_fingerprint(url: String) {
+    let (one, two) = (open(&url).await, open(&url).await);
+    let mut keyed = request("t", ExpectedVersion::Any, vec![event(1), event(2)]);
+    keyed.metadata.idempotency_key = Some("k".into());
+    keyed.metadata.request_fingerprint = Some("POST /things body=1".into());
+    let first = one.append(keyed.clone()).await.unwrap();
+    keyed.metadata.request_fingerprint = Some("POST /things body=2".into());
+    assert!(two.append(keyed).await.unwrap().duplicate);
+    let recorded = two
+        .recorded_answer("k")
+        .await
+        .unwrap()
+        .expect("k is recorded");
+    assert_eq!(recorded.stream_id, "t");
+    assert_eq!(
+        (recorded.appended.first_position, recorded.appended.version),
+        (first.first_position, first.version)
+    );
+    assert_eq!(
+        recorded.metadata.request_fingerprint.as_deref(),
+        Some("POST /things body=1")
+    );
+    assert!(two.recorded_answer("unknown").await.unwrap().is_none());
 }
 
 async fn an_undecodable_row_is_reported_with_its_stream_and_position(url: String) {

@@ -1,0 +1,7 @@
+-- Users an admin disabled: every token of theirs is refused (401
+-- `user_disabled`) until an admin enables them again. Kept apart from
+-- `users` so that disabling and enabling touch nothing else of the user.
+CREATE TABLE read_models.disabled_users (
+    user_id     TEXT PRIMARY KEY REFERENCES read_models.users (id),
+    disabled_at TIMESTAMPTZ NOT NULL
+);
