@@ -188,6 +188,17 @@ async fn repeated_abuse_closes_with_1008() {
 }
 
 #[tokio::test]
+async fn a_frame_over_64_kib_closes_with_1009() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let (mut client, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    let room = "x".repeat(70 * 1024);
+    client
+        .send(json!({ "type": "subscribe", "room": room }))
+        .await;
+    assert_eq!(client.ended().await, Ended::Closed(1009));
+}
+
+#[tokio::test]
 async fn authentication_by_first_frame_and_its_failures() {
     let app = TestApp::start(Backend::Sqlite, &[]).await;
     let mut client = WsClient::connect_bare(&app.server.base_url).await;

@@ -213,7 +213,8 @@ async fn run(
         let step = tokio::select! {
             incoming = stream.next() => match incoming {
                 Some(Ok(message)) => Box::pin(on_message(session, frames, message)).await,
-                _ => Err(Closing::new(close::GOING_AWAY, "peer went away")),
+                Some(Err(error)) => Err(read_failed(error)),
+                None => Err(Closing::new(close::GOING_AWAY, "peer went away")),
             },
             outbound = session.next_queued() => match outbound {
                 Some(first) => session.write_queued(frames, first).await,
@@ -231,6 +232,17 @@ async fn run(
         if let Err(closing) = step {
             return closing;
         }
+    }
+}
+
+/// A frame over the size limit closes with 1009; any other read error
+/// means the peer is gone.
+fn read_failed(error: axum::Error) -> Closing {
+    match error.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => {
+            Closing::new(close::MESSAGE_TOO_BIG, "frame too big")
+        }
+        _ => Closing::new(close::GOING_AWAY, "peer went away"),
     }
 }
 

@@ -19,6 +19,8 @@ pub mod close {
     pub const POLICY: u16 = 1008;
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// A frame was larger than the server accepts (`max_frame_bytes`).
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
 }
 
 /// A frame from the client.
