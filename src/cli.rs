@@ -97,6 +97,12 @@ pub struct ServeArgs {
     #[arg(long, env = "BOMIZZEL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// How long a connection may take to send a complete request head
+    /// (e.g. 10s, 500ms); also how long a keep-alive connection may wait
+    /// for its next request. Silent or dripping connections are closed.
+    #[arg(long, env = "BOMIZZEL_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http_header_timeout: std::time::Duration,
+
     /// Origin of the web front end allowed by CORS, e.g. http://localhost:3000.
     #[arg(long, env = "FRONTEND_URL")]
     pub frontend_url: Option<String>,

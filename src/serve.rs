@@ -15,6 +15,7 @@ use bomizzel_api::auth::claims_for;
 
 use crate::cli::{ServeArgs, TokenArgs};
 use crate::config::Config;
+use crate::http;
 
 /// Opens the event store, applying migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<EventStore> {
@@ -93,10 +94,10 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         database = %config.redacted_database_url(),
         "listening on http://{address}"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal(stop.clone()))
-        .await
-        .context("server failed")?;
+    tokio::join!(
+        shutdown_signal(stop.clone()),
+        http::serve(listener, app, args.http_header_timeout, shutdown.clone()),
+    );
     // Runners stop between batches, so every checkpoint matches its read model.
     stop.send_replace(true);
     for task in background {
