@@ -145,6 +145,16 @@ pub struct ServeArgs {
     #[arg(long, env = "BOMIZZEL_WS_MAX_ROOMS", default_value_t = 100)]
     pub ws_max_rooms: usize,
 
+    /// Live connections one user may hold on this node, `/ws` and Socket.IO
+    /// together; more are refused (429, close code 4029 or a
+    /// `too_many_connections` connect_error).
+    #[arg(
+        long,
+        env = "BOMIZZEL_WS_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 20
+    )]
+    pub ws_max_connections_per_user: usize,
+
     /// Demo mode: seed a demo directory and let anyone sign in as its users
     /// from the console (and simulate activity). Never with real data.
     #[arg(long, env = "BOMIZZEL_DEMO")]

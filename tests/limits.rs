@@ -139,7 +139,10 @@ async fn requests_and_websockets_outlive_the_header_timeout() {
     assert_eq!(ready["user"], "agent-1");
     // Past the header timeout: an upgraded connection is no longer HTTP's.
     assert!(
-        client.next_within(Duration::from_millis(1500)).await.is_none(),
+        client
+            .next_within(Duration::from_millis(1500))
+            .await
+            .is_none(),
         "the WebSocket stays open and quiet"
     );
     client.send(json!({ "type": "ping" })).await;
@@ -149,12 +152,8 @@ async fn requests_and_websockets_outlive_the_header_timeout() {
 #[tokio::test]
 async fn running_out_of_file_descriptors_does_not_wedge_the_server() {
     let workdir = tempfile::tempdir().unwrap();
-    let server = Server::start_with_open_files(
-        workdir.path(),
-        &[],
-        &["--http-header-timeout", "1s"],
-        128,
-    );
+    let server =
+        Server::start_with_open_files(workdir.path(), &[], &["--http-header-timeout", "1s"], 128);
     let address = server.base_url.trim_start_matches("http://").to_owned();
     // More silent sockets than the server may hold open files.
     let mut silent = Vec::new();

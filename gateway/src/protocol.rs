@@ -15,6 +15,9 @@ pub mod close {
     pub const UNAUTHORIZED: u16 = 4003;
     /// The connection could not keep up; resume from the last offset.
     pub const SLOW_CONSUMER: u16 = 4008;
+    /// The user already holds as many connections as allowed
+    /// (`max_connections_per_user`); close one first.
+    pub const TOO_MANY_CONNECTIONS: u16 = 4029;
     /// Repeated protocol abuse.
     pub const POLICY: u16 = 1008;
     /// The server is shutting down.

@@ -32,7 +32,12 @@ impl Server {
 
     /// Like [`Server::start`], with extra arguments to `serve`.
     pub fn start_with(workdir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Server {
-        Self::spawn(Command::new(env!("CARGO_BIN_EXE_bomizzel")), workdir, env, extra)
+        Self::spawn(
+            Command::new(env!("CARGO_BIN_EXE_bomizzel")),
+            workdir,
+            env,
+            extra,
+        )
     }
 
     /// Like [`Server::start_with`], with at most `limit` open files (sockets
