@@ -7,6 +7,7 @@ pub mod auth;
 pub mod commands;
 pub mod directory;
 pub mod error;
+pub mod extract;
 mod headers;
 mod health;
 pub mod json;
