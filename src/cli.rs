@@ -97,6 +97,12 @@ pub struct ServeArgs {
     #[arg(long, env = "BOMIZZEL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// How long a connection may take to send a complete request head
+    /// (e.g. 10s, 500ms); also how long a keep-alive connection may wait
+    /// for its next request. Silent or dripping connections are closed.
+    #[arg(long, env = "BOMIZZEL_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http_header_timeout: std::time::Duration,
+
     /// Origin of the web front end allowed by CORS, e.g. http://localhost:3000.
     #[arg(long, env = "FRONTEND_URL")]
     pub frontend_url: Option<String>,
@@ -138,6 +144,16 @@ pub struct ServeArgs {
     /// Rooms one WebSocket connection may be in.
     #[arg(long, env = "BOMIZZEL_WS_MAX_ROOMS", default_value_t = 100)]
     pub ws_max_rooms: usize,
+
+    /// Live connections one user may hold on this node, `/ws` and Socket.IO
+    /// together; more are refused (429, close code 4029 or a
+    /// `too_many_connections` connect_error).
+    #[arg(
+        long,
+        env = "BOMIZZEL_WS_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 20
+    )]
+    pub ws_max_connections_per_user: usize,
 
     /// Demo mode: seed a demo directory and let anyone sign in as its users
     /// from the console (and simulate activity). Never with real data.

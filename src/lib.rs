@@ -3,6 +3,7 @@
 
 pub mod cli;
 mod config;
+mod http;
 mod projections;
 mod serve;
 mod telemetry;

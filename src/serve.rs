@@ -15,6 +15,7 @@ use bomizzel_api::auth::claims_for;
 
 use crate::cli::{ServeArgs, TokenArgs};
 use crate::config::Config;
+use crate::http;
 
 /// Opens the event store, applying migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<EventStore> {
@@ -74,6 +75,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         allowed_origin: args.frontend_url.clone(),
         send_queue: args.ws_send_queue,
         max_rooms: args.ws_max_rooms,
+        max_connections_per_user: args.ws_max_connections_per_user,
         metrics_refresh: std::time::Duration::from_secs(args.metrics_update_interval.max(1) * 60),
         ..GatewaySettings::default()
     };
@@ -100,10 +102,10 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         database = %config.redacted_database_url(),
         "listening on http://{address}"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal(stop.clone()))
-        .await
-        .context("server failed")?;
+    tokio::join!(
+        shutdown_signal(stop.clone()),
+        http::serve(listener, app, args.http_header_timeout, shutdown.clone()),
+    );
     // Runners stop between batches, so every checkpoint matches its read model.
     stop.send_replace(true);
     for task in background {

@@ -678,3 +678,123 @@ async fn me_says_who_the_token_belongs_to() {
         "a subject the directory does not know"
     );
 }
+
+/// Status, `code` and `field` of a refused call.
+async fn refusal(app: &TestApp, method: Method, path: &str, user: &str, body: Value) -> Value {
+    let (status, answer) = app.call(method, path, user, Some(body)).await;
+    json!([status, answer["code"], answer["field"]])
+}
+
+#[tokio::test]
+async fn control_characters_are_refused_naming_the_field() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let ticket = |title: &str, description: &str| json!({ "title": title, "description": description, "queue_id": "queue-1", "company_id": "acme" });
+    let create = |body| refusal(&app, Method::POST, "/api/tickets", "agent-1", body);
+    let invalid = |field: &str| json!([422, "validation_failed", field]);
+    assert_eq!(create(ticket("nul\u{0}title", "")).await, invalid("title"));
+    assert_eq!(create(ticket("two\nlines", "")).await, invalid("title"));
+    assert_eq!(
+        create(ticket("ok", "bell\u{7}")).await,
+        invalid("description")
+    );
+    let mut tagged = ticket("ok", "");
+    tagged["tags"] = json!(["esc\u{1b}"]);
+    assert_eq!(create(tagged).await, invalid("tags"));
+
+    let (status, opened) = app
+        .call(
+            Method::POST,
+            "/api/tickets",
+            "agent-1",
+            Some(ticket("ok", "line one\r\nline two\tindented")),
+        )
+        .await;
+    assert_eq!(
+        status, 201,
+        "line breaks and tabs are fine in a description: {opened}"
+    );
+    let comments = format!("/api/tickets/{}/comments", opened["id"].as_str().unwrap());
+    assert_eq!(
+        refusal(
+            &app,
+            Method::POST,
+            &comments,
+            "agent-1",
+            json!({ "body": "a\u{0}b" })
+        )
+        .await,
+        invalid("body")
+    );
+    assert_eq!(
+        refusal(
+            &app,
+            Method::POST,
+            "/api/teams",
+            "admin-1",
+            json!({ "name": "Sup\u{0}port" })
+        )
+        .await,
+        invalid("name")
+    );
+}
+
+#[tokio::test]
+async fn customers_cannot_open_tickets_with_staff_only_fields() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let open = |extra: Value| {
+        let mut body = json!({ "title": "Printer on fire", "queue_id": "queue-1" });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        refusal(&app, Method::POST, "/api/tickets", "cust-acme", body)
+    };
+    assert_eq!(
+        open(json!({ "tags": ["vip"] })).await,
+        json!([422, "validation_failed", "tags"])
+    );
+    assert_eq!(
+        open(json!({ "priority": "urgent" })).await,
+        json!([422, "validation_failed", "priority"])
+    );
+    assert_eq!(open(json!({ "priority": "high" })).await[0], 201);
+    let staff = json!({ "title": "t", "queue_id": "queue-1", "company_id": "acme",
+                        "tags": ["vip"], "priority": "urgent" });
+    assert_eq!(
+        refusal(&app, Method::POST, "/api/tickets", "agent-1", staff).await[0],
+        201
+    );
+}
+
+#[tokio::test]
+async fn bad_query_strings_and_path_parameters_are_problems() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    for (path, code, field) in [
+        (
+            format!("/api/tickets/{id}?version=-1"),
+            "invalid_query",
+            "version",
+        ),
+        (
+            "/api/tickets?colour=red".to_owned(),
+            "invalid_query",
+            "colour",
+        ),
+        ("/api/tickets/%FF".to_owned(), "invalid_path", "id"),
+    ] {
+        let response = app
+            .request(Method::GET, &path, Some("agent-1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        let (status, problem) = split(response).await;
+        assert_eq!(status, 400, "{path}: {problem}");
+        assert_eq!(problem["code"], code, "{path}: {problem}");
+        assert_eq!(problem["field"], field, "{path}: {problem}");
+    }
+}

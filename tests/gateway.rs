@@ -188,6 +188,54 @@ async fn repeated_abuse_closes_with_1008() {
 }
 
 #[tokio::test]
+async fn a_frame_over_64_kib_closes_with_1009() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let (mut client, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    let room = "x".repeat(70 * 1024);
+    client
+        .send(json!({ "type": "subscribe", "room": room }))
+        .await;
+    assert_eq!(client.ended().await, Ended::Closed(1009));
+}
+
+#[tokio::test]
+async fn connections_per_user_are_capped_until_one_closes() {
+    let app = TestApp::start(Backend::Sqlite, &["--ws-max-connections-per-user", "2"]).await;
+    let base = &app.server.base_url;
+    let token = app.token("agent-1");
+    let (first, _) = WsClient::connect(base, &token).await;
+    let (_second, _) = WsClient::connect(base, &token).await;
+
+    let refused = WsClient::try_connect(base, &token).await.unwrap_err();
+    assert_eq!(refused.status, 429, "{refused:?}");
+    assert_eq!(refused.content_type, "application/problem+json");
+    assert_eq!(refused.body["code"], "too_many_connections", "{refused:?}");
+
+    let mut by_frame = WsClient::connect_bare(base).await;
+    by_frame
+        .send(json!({ "type": "auth", "token": token }))
+        .await;
+    assert_eq!(
+        by_frame.next_of("error").await["code"],
+        "too_many_connections"
+    );
+    assert_eq!(by_frame.ended().await, Ended::Closed(4029));
+
+    let (_other_user, ready) = WsClient::connect(base, &app.token("agent-2")).await;
+    assert_eq!(ready["user"], "agent-2", "the cap is per user");
+
+    first.close().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while let Err(refused) = WsClient::try_connect(base, &token).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed connection's slot was never freed: {refused:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn authentication_by_first_frame_and_its_failures() {
     let app = TestApp::start(Backend::Sqlite, &[]).await;
     let mut client = WsClient::connect_bare(&app.server.base_url).await;

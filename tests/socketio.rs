@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::app::{Backend, TestApp};
+use common::ws::WsClient;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -116,11 +117,17 @@ impl SioClient {
         got
     }
 
+    /// Emits `event` with an ack and returns the ack.
     fn emit(&mut self, event: &str, arg: Value) -> Value {
-        let stdin = self.stdin.as_mut().expect("still connected");
-        writeln!(stdin, "{}", json!({ "emit": event, "arg": arg })).expect("stdin writes");
+        self.send(event, arg);
         let (_, ack) = self.until(|l| l["type"] == "ack");
         ack["ack"].clone()
+    }
+
+    /// Emits `event` with an ack, without waiting for it.
+    fn send(&mut self, event: &str, arg: Value) {
+        let stdin = self.stdin.as_mut().expect("still connected");
+        writeln!(stdin, "{}", json!({ "emit": event, "arg": arg })).expect("stdin writes");
     }
 
     /// Disconnects and waits for the process.
@@ -388,6 +395,82 @@ async fn token_expiry_ends_the_socket_with_a_reason() {
         assert_eq!(
             closing["arg"],
             json!({ "code": 4001, "reason": "token expired" })
+        );
+        let (_, gone) = client.until(|l| l["type"] == "disconnect");
+        assert_eq!(gone["reason"], "io server disconnect");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connections_per_user_are_capped_across_both_protocols() {
+    if !client_installed("connections_per_user_are_capped_across_both_protocols") {
+        return;
+    }
+    let app = TestApp::start(Backend::Sqlite, &["--ws-max-connections-per-user", "2"]).await;
+    let base = app.server.base_url.clone();
+    let token = app.token("agent-1");
+    let (websocket, _) = WsClient::connect(&base, &token).await;
+    let socket = {
+        let (base, token) = (base.clone(), token.clone());
+        blocking(move || {
+            let socket = SioClient::connect(&base, &token, None);
+            socket.ready();
+            let refused = SioClient::connect(&base, &token, None);
+            let line = refused.next();
+            assert_eq!(line["type"], "connect_error", "{line}");
+            let message = line["message"].as_str().unwrap();
+            assert!(message.starts_with("too_many_connections:"), "{message}");
+            socket
+        })
+        .await
+    };
+    websocket.close().await;
+    blocking(move || {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let client = SioClient::connect(&base, &token, None);
+            let line = client.next();
+            if line["type"] == "connect" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no slot freed: {line}");
+        }
+        socket.disconnect();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_events_are_refused_through_the_ack_and_too_many_end_the_socket() {
+    if !client_installed("bad_events_are_refused_through_the_ack_and_too_many_end_the_socket") {
+        return;
+    }
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let base = app.server.base_url.clone();
+    let token = app.token("agent-1");
+    blocking(move || {
+        let mut client = SioClient::connect(&base, &token, None);
+        client.ready();
+        for (event, arg) in [
+            ("refresh", json!({ "token": 5 })),
+            ("refresh", json!("not an object")),
+            ("subscribe", json!({ "rooms": [] })),
+            ("dance", json!({})),
+        ] {
+            let ack = client.emit(event, arg.clone());
+            assert_eq!(ack["ok"], false, "{event} {arg}: {ack}");
+            assert_eq!(ack["reason"], "bad_request", "{event} {arg}: {ack}");
+            assert!(ack["message"].is_string(), "{ack}");
+        }
+        // Ten bad events a minute are tolerated (four so far), the eleventh is not.
+        for _ in 0..7 {
+            client.send("refresh", json!({}));
+        }
+        let (_, closing) = client.until(|l| l["type"] == "event" && l["event"] == "closing");
+        assert_eq!(
+            closing["arg"],
+            json!({ "code": 1008, "reason": "too many bad frames" })
         );
         let (_, gone) = client.until(|l| l["type"] == "disconnect");
         assert_eq!(gone["reason"], "io server disconnect");

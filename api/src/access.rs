@@ -7,7 +7,7 @@
 //! Not visible is 404 (a customer must not learn that another company's
 //! ticket exists); visible but not allowed is 403.
 
-use bomizzel_domain::{Status, Ticket};
+use bomizzel_domain::{Priority, Status, Ticket};
 use serde_json::{Map, Value};
 
 use crate::auth::{Caller, Role};
@@ -81,6 +81,32 @@ fn denial(role: Role, action: Action) -> String {
 }
 
 /// Whether `caller` may open a ticket in a queue of `team_id` for `company_id`.
+/// What a customer may not set on a ticket they open: tags (staff labels
+/// they never see) and `urgent` priority (it jumps the SLA queue; customers
+/// pick low, medium or high). 422 naming the field.
+pub fn require_may_set_on_create(
+    caller: &Caller,
+    tags: &[String],
+    priority: Option<Priority>,
+) -> ApiResult<()> {
+    if caller.role.is_staff() {
+        return Ok(());
+    }
+    let refused = |field: &str, detail: &str| {
+        Err(ApiError::unprocessable("validation_failed", detail).with_field(field))
+    };
+    if !tags.is_empty() {
+        return refused("tags", "only staff may tag tickets");
+    }
+    if priority == Some(Priority::Urgent) {
+        return refused(
+            "priority",
+            "customers may open tickets with priority low, medium or high; urgent is for staff",
+        );
+    }
+    Ok(())
+}
+
 pub fn require_may_create(caller: &Caller, team_id: &str, company_id: &str) -> ApiResult<()> {
     let allowed = match caller.role {
         Role::Admin => true,

@@ -6,7 +6,7 @@
 //! too, and the gateway closes the user's sockets on every node.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use bomizzel_domain::validate;
 use bomizzel_projections::on_pool;
@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Path;
 use crate::json::JsonBody;
 
 const NAME_MAX_CHARS: usize = 200;
@@ -139,6 +140,7 @@ fn require_admin(caller: &Caller) -> ApiResult<()> {
 }
 
 fn valid_name(name: &str) -> ApiResult<String> {
+    validate::single_line("name", name)?;
     let chars = name.trim().chars().count();
     if chars == 0 || chars > NAME_MAX_CHARS {
         return Err(ApiError::unprocessable(

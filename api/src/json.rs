@@ -55,7 +55,7 @@ fn rejected(rejection: JsonRejection) -> ApiError {
 }
 
 /// serde says "unknown field `x`, expected …"; pull out `x`.
-fn unknown_field(detail: &str) -> Option<String> {
+pub(crate) fn unknown_field(detail: &str) -> Option<String> {
     let rest = detail.split("unknown field `").nth(1)?;
     rest.split('`').next().map(str::to_owned)
 }

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod directory;
 pub mod directory_changes;
 pub mod error;
+pub mod extract;
 mod headers;
 mod health;
 pub mod json;

@@ -3,7 +3,7 @@
 //! its queries answer 503 rather than a half-built answer.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use bomizzel_domain::{Priority, Status, Viewer};
 use bomizzel_projections::tickets::{
@@ -25,6 +25,7 @@ use crate::auth::{Caller, Role};
 use crate::commands;
 use crate::directory;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Path, Query};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

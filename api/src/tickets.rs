@@ -3,7 +3,7 @@
 //! read the ticket's own events (state at a version, history).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bomizzel_domain::{Priority, Status, Ticket, TicketCommand, TicketEvent};
@@ -21,6 +21,7 @@ use crate::auth::{Caller, Role};
 use crate::commands::{self, CommandContext, Executed, Fingerprint};
 use crate::directory;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Path, Query};
 use crate::headers::etag;
 use crate::json::JsonBody;
 
@@ -192,6 +193,7 @@ async fn create_ticket(
     JsonBody(body): JsonBody<CreateTicket>,
 ) -> ApiResult<Response> {
     rate_limit(&state, &caller)?;
+    access::require_may_set_on_create(&caller, &body.tags, body.priority)?;
     let fingerprint = Fingerprint::of(&context, &body)?;
     let company_id = match (caller.role, body.company_id) {
         (Role::Customer, _) => caller.company_id.clone().unwrap_or_default(),

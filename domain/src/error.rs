@@ -40,6 +40,13 @@ pub enum DomainError {
     CommentBodyLength { got: usize },
     #[error("comment body must not be blank")]
     CommentBodyBlank,
+    /// `field` holds a control character (U+0000-U+001F); multi-line text
+    /// may have line breaks and tabs.
+    #[error("{field} must not contain control characters{allowed}", allowed = if *multi_line { " other than line breaks and tabs" } else { "" })]
+    ControlCharacter {
+        field: &'static str,
+        multi_line: bool,
+    },
     /// `field` is the command field holding the id, e.g. `assignee_id`.
     #[error("{field} must be 1-{max} characters (got {got})", max = ID_MAX_CHARS)]
     IdLength { field: &'static str, got: usize },
@@ -75,7 +82,9 @@ impl DomainError {
             DomainError::DescriptionTooLong { .. } => Some("description"),
             DomainError::TooManyTags { .. } | DomainError::TagLength { .. } => Some("tags"),
             DomainError::CommentBodyLength { .. } | DomainError::CommentBodyBlank => Some("body"),
-            DomainError::IdLength { field, .. } => Some(field),
+            DomainError::IdLength { field, .. } | DomainError::ControlCharacter { field, .. } => {
+                Some(field)
+            }
             DomainError::InvalidTransition { .. }
             | DomainError::AlreadyExists
             | DomainError::NotFound

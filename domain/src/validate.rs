@@ -12,6 +12,9 @@
 //!   and "billing" are the same tag). Duplicates are dropped, keeping the position of the first
 //!   occurrence; the tag limit counts the distinct tags that remain.
 //! - Directory ids are opaque: 1-64 characters, nothing else (the API layer resolves them).
+//! - No control characters (U+0000-U+001F) anywhere: they corrupt logs, terminals and CSV
+//!   exports downstream and no one types them. Multi-line text (description, comment body)
+//!   keeps line breaks and tabs; titles, tags, ids and directory names are single lines.
 
 use crate::error::DomainError;
 
@@ -22,19 +25,20 @@ pub const TAG_MAX_CHARS: usize = 50;
 pub const COMMENT_BODY_MAX_CHARS: usize = 10_000;
 pub const ID_MAX_CHARS: usize = 64;
 
-/// A title is 1-200 characters and not only whitespace.
+/// A title is 1-200 characters on one line and not only whitespace.
 pub fn title(title: &str) -> Result<(), DomainError> {
     char_count_within(title, 1, TITLE_MAX_CHARS).map_err(|got| DomainError::TitleLength { got })?;
     if is_blank(title) {
         return Err(DomainError::TitleBlank);
     }
-    Ok(())
+    single_line("title", title)
 }
 
 /// A description is at most 20000 characters; empty is fine.
 pub fn description(description: &str) -> Result<(), DomainError> {
     char_count_within(description, 0, DESCRIPTION_MAX_CHARS)
-        .map_err(|got| DomainError::DescriptionTooLong { got })
+        .map_err(|got| DomainError::DescriptionTooLong { got })?;
+    multi_line("description", description)
 }
 
 /// A comment body is 1-10000 characters and not only whitespace.
@@ -44,12 +48,35 @@ pub fn comment_body(body: &str) -> Result<(), DomainError> {
     if is_blank(body) {
         return Err(DomainError::CommentBodyBlank);
     }
-    Ok(())
+    multi_line("body", body)
 }
 
 /// A directory id (`field` names it in the error) is 1-64 characters.
 pub fn id(field: &'static str, id: &str) -> Result<(), DomainError> {
-    char_count_within(id, 1, ID_MAX_CHARS).map_err(|got| DomainError::IdLength { field, got })
+    char_count_within(id, 1, ID_MAX_CHARS).map_err(|got| DomainError::IdLength { field, got })?;
+    single_line(field, id)
+}
+
+/// Text shown on one line (`field` names it in the error): no control characters.
+pub fn single_line(field: &'static str, text: &str) -> Result<(), DomainError> {
+    no_control_characters(field, text, false)
+}
+
+/// Text that may span lines: no control characters but `\n`, `\r` and `\t`.
+pub fn multi_line(field: &'static str, text: &str) -> Result<(), DomainError> {
+    no_control_characters(field, text, true)
+}
+
+fn no_control_characters(
+    field: &'static str,
+    text: &str,
+    multi_line: bool,
+) -> Result<(), DomainError> {
+    let allowed = |c: char| multi_line && matches!(c, '\n' | '\r' | '\t');
+    if text.chars().any(|c| c <= '\u{1f}' && !allowed(c)) {
+        return Err(DomainError::ControlCharacter { field, multi_line });
+    }
+    Ok(())
 }
 
 /// Normalizes tags (trim, lowercase, drop duplicates keeping first positions) and checks that
@@ -57,6 +84,7 @@ pub fn id(field: &'static str, id: &str) -> Result<(), DomainError> {
 pub fn tags(tags: &[String]) -> Result<Vec<String>, DomainError> {
     let mut normalized: Vec<String> = Vec::with_capacity(tags.len());
     for tag in tags {
+        single_line("tags", tag)?;
         let tag = tag.trim().to_lowercase();
         char_count_within(&tag, 1, TAG_MAX_CHARS).map_err(|got| DomainError::TagLength { got })?;
         if !normalized.contains(&tag) {
@@ -154,6 +182,25 @@ mod tests {
         assert_eq!(
             id("team_id", &"t".repeat(65)).unwrap_err().to_string(),
             "team_id must be 1-64 characters (got 65)"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_in_multi_line_text() {
+        fn control<T>(field: &'static str, multi_line: bool) -> Result<T, DomainError> {
+            Err(DomainError::ControlCharacter { field, multi_line })
+        }
+        assert_eq!(title("a\u{0}b"), control("title", false));
+        assert_eq!(title("two\nlines"), control("title", false));
+        assert_eq!(id("queue_id", "q\u{1b}"), control("queue_id", false));
+        assert_eq!(tags(&strings(&["ok", "bell\u{7}"])), control("tags", false));
+        assert_eq!(description("a\u{1f}"), control("description", true));
+        assert_eq!(comment_body("a\u{0}"), control("body", true));
+        assert_eq!(description("line\r\nnext\tcolumn"), Ok(()));
+        assert_eq!(comment_body("line\nnext"), Ok(()));
+        assert_eq!(
+            single_line("name", "\u{8}").unwrap_err().to_string(),
+            "name must not contain control characters"
         );
     }
 

@@ -3,9 +3,8 @@
 //! membership re-checks are the shared [`Session`] (`session.rs`); this
 //! file is only the WebSocket transport of it.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bomizzel_api::{Caller, DirectoryChange};
@@ -16,6 +15,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use crate::hub::{Hub, Outbound};
+use crate::limits::{BadFrames, ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnections};
 use crate::protocol::{self, ClientFrame, close};
 use crate::session::{Closing, Refusal, Session, Transport, verify};
 
@@ -24,7 +24,7 @@ type Sink = SplitSink<WebSocket, Message>;
 /// The WebSocket side of a session: JSON text frames.
 struct Frames {
     sink: Sink,
-    errors: VecDeque<Instant>,
+    bad_frames: BadFrames,
     last_heard: Instant,
 }
 
@@ -53,33 +53,21 @@ impl Frames {
     }
 
     /// Answers a bad frame with an error frame; too many close the connection.
-    async fn reject(
-        &mut self,
-        max_per_minute: u32,
-        code: &str,
-        message: &str,
-    ) -> Result<(), Closing> {
-        let now = Instant::now();
-        self.errors.push_back(now);
-        while self
-            .errors
-            .front()
-            .is_some_and(|at| now.duration_since(*at) > Duration::from_secs(60))
-        {
-            self.errors.pop_front();
-        }
-        if self.errors.len() > max_per_minute as usize {
-            return Err(Closing::new(close::POLICY, "too many bad frames"));
-        }
-        self.say(protocol::error(code, message)).await
+    async fn reject(&mut self, refusal: Refusal) -> Result<(), Closing> {
+        self.bad_frames.count()?;
+        self.say(protocol::error(refusal.code, &refusal.message))
+            .await
     }
 }
 
-/// Serves one upgraded connection until it closes.
+/// Serves one upgraded connection until it closes. `slot` is the user's
+/// connection slot when the upgrade's header token already took it.
 pub(crate) async fn serve(
     hub: Arc<Hub>,
+    connections: Arc<UserConnections>,
     socket: WebSocket,
     header_token: Option<String>,
+    slot: Option<ConnectionSlot>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (mut sink, mut stream) = socket.split();
@@ -91,12 +79,22 @@ pub(crate) async fn serve(
                 return;
             }
         };
+    let Some(_slot) = slot.or_else(|| connections.acquire(&caller.user_id)) else {
+        let _ = send(
+            &mut sink,
+            protocol::error(TOO_MANY_CONNECTIONS, &connections.refusal()),
+        )
+        .await;
+        let closing = Closing::new(close::TOO_MANY_CONNECTIONS, "too many connections");
+        finish(&mut sink, closing).await;
+        return;
+    };
     let mut session = Session::open(Arc::clone(&hub), token, caller, expires_at);
     let id = session.id;
     tracing::info!(connection = id, user = %session.caller.user_id, "websocket connected");
     let mut frames = Frames {
         sink,
-        errors: VecDeque::new(),
+        bad_frames: BadFrames::new(hub.settings.max_errors_per_minute),
         last_heard: Instant::now(),
     };
     let mut directory = hub.state.directory_changes.subscribe();
@@ -213,7 +211,8 @@ async fn run(
         let step = tokio::select! {
             incoming = stream.next() => match incoming {
                 Some(Ok(message)) => Box::pin(on_message(session, frames, message)).await,
-                _ => Err(Closing::new(close::GOING_AWAY, "peer went away")),
+                Some(Err(error)) => Err(read_failed(error)),
+                None => Err(Closing::new(close::GOING_AWAY, "peer went away")),
             },
             outbound = session.next_queued() => match outbound {
                 Some(first) => session.write_queued(frames, first).await,
@@ -231,6 +230,17 @@ async fn run(
         if let Err(closing) = step {
             return closing;
         }
+    }
+}
+
+/// A frame over the size limit closes with 1009; any other read error
+/// means the peer is gone.
+fn read_failed(error: axum::Error) -> Closing {
+    match error.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => {
+            Closing::new(close::MESSAGE_TOO_BIG, "frame too big")
+        }
+        _ => Closing::new(close::GOING_AWAY, "peer went away"),
     }
 }
 
@@ -254,16 +264,6 @@ async fn recheck(session: &mut Session, frames: &mut Frames) -> Result<(), Closi
     Ok(())
 }
 
-async fn reject(session: &Session, frames: &mut Frames, refusal: Refusal) -> Result<(), Closing> {
-    frames
-        .reject(
-            session.hub.settings.max_errors_per_minute,
-            refusal.code,
-            &refusal.message,
-        )
-        .await
-}
-
 async fn on_message(
     session: &mut Session,
     frames: &mut Frames,
@@ -277,18 +277,15 @@ async fn on_message(
         Message::Ping(_) | Message::Pong(_) => return Ok(()),
         Message::Binary(_) => {
             let refused = refusal("unsupported_frame", "frames are JSON text".into());
-            return reject(session, frames, refused).await;
+            return frames.reject(refused).await;
         }
     };
     let frame = match serde_json::from_str::<ClientFrame>(&text) {
         Ok(frame) => frame,
         Err(error) => {
-            return reject(
-                session,
-                frames,
-                refusal("malformed_frame", error.to_string()),
-            )
-            .await;
+            return frames
+                .reject(refusal("malformed_frame", error.to_string()))
+                .await;
         }
     };
     match frame {
@@ -300,7 +297,7 @@ async fn on_message(
                 let ready = protocol::ready(&session.caller.user_id, &session.hub.epoch(), head);
                 frames.say(ready).await
             }
-            Err(refused) => reject(session, frames, refused).await,
+            Err(refused) => frames.reject(refused).await,
         },
         ClientFrame::Subscribe { room, since, epoch } => {
             subscribe(session, frames, &room, since.as_ref(), epoch.as_deref()).await
@@ -328,7 +325,7 @@ async fn subscribe(
                 code: "invalid_offset",
                 message: message.to_owned(),
             };
-            return reject(session, frames, refused).await;
+            return frames.reject(refused).await;
         }
     };
     match session.subscribe(frames, name, since, epoch).await? {
@@ -338,6 +335,6 @@ async fn subscribe(
                 .await?;
             session.release(frames, joined).await
         }
-        Err(refused) => reject(session, frames, refused).await,
+        Err(refused) => frames.reject(refused).await,
     }
 }

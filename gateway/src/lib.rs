@@ -6,6 +6,7 @@
 
 mod connection;
 mod hub;
+mod limits;
 pub mod protocol;
 pub mod room;
 mod session;
@@ -21,16 +22,20 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bomizzel_api::AppState;
+use bomizzel_api::error::ApiError;
 use bomizzel_projections::metrics::SlaTargets;
 use tokio::sync::watch;
 
 pub use hub::Hub;
 pub use settings::GatewaySettings;
 
+use crate::limits::{ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnections};
+
 /// The running gateway of this node.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     hub: Arc<Hub>,
+    connections: Arc<UserConnections>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -44,8 +49,13 @@ impl Gateway {
         feed_committed: watch::Receiver<i64>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self, bomizzel_projections::ProjectionError> {
+        let connections = UserConnections::new(settings.max_connections_per_user);
         let hub = Hub::start(state, settings, sla, feed_committed, shutdown.clone()).await?;
-        Ok(Self { hub, shutdown })
+        Ok(Self {
+            hub,
+            connections,
+            shutdown,
+        })
     }
 
     /// `app` with `GET /ws` and Socket.IO at `/socket.io/` (same hub, same
@@ -56,6 +66,7 @@ impl Gateway {
         app.route("/ws", get(upgrade).with_state(self.clone()))
             .layer(socketio::layer(
                 Arc::clone(&self.hub),
+                Arc::clone(&self.connections),
                 self.shutdown.clone(),
             ))
             .layer(axum::middleware::map_request(socketio::detach_request_head))
@@ -78,7 +89,12 @@ async fn upgrade(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(|token| token.trim().to_owned());
+    let slot = match header_slot(&gateway, token.as_deref()) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
+    };
     let hub = Arc::clone(&gateway.hub);
+    let connections = Arc::clone(&gateway.connections);
     let shutdown = gateway.shutdown.clone();
     upgrade
         .max_message_size(settings.max_frame_bytes)
@@ -92,10 +108,30 @@ async fn upgrade(
         // send per frame was most of the server's CPU. 4 KiB bounds what a
         // connection buffers before writing; 16 KiB measured no better.
         .write_buffer_size(4096)
-        .on_upgrade(move |socket| connection::serve(hub, socket, token, shutdown))
+        .on_upgrade(move |socket| {
+            connection::serve(hub, connections, socket, token, slot, shutdown)
+        })
+}
+
+/// With a valid token in the upgrade's header, the user's connection slot,
+/// taken before upgrading so that a user at the cap gets a plain 429. An
+/// invalid token is refused after the upgrade, with a close code, as one
+/// sent in an `auth` frame is.
+fn header_slot(gateway: &Gateway, token: Option<&str>) -> Result<Option<ConnectionSlot>, ApiError> {
+    let Some(Ok(claims)) = token.map(|token| gateway.hub.state.keys.verify(token)) else {
+        return Ok(None);
+    };
+    match gateway.connections.acquire(&claims.sub) {
+        Some(slot) => Ok(Some(slot)),
+        None => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            TOO_MANY_CONNECTIONS,
+            gateway.connections.refusal(),
+        )),
+    }
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).
-pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }

@@ -15,10 +15,15 @@ pub mod close {
     pub const UNAUTHORIZED: u16 = 4003;
     /// The connection could not keep up; resume from the last offset.
     pub const SLOW_CONSUMER: u16 = 4008;
+    /// The user already holds as many connections as allowed
+    /// (`max_connections_per_user`); close one first.
+    pub const TOO_MANY_CONNECTIONS: u16 = 4029;
     /// Repeated protocol abuse.
     pub const POLICY: u16 = 1008;
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// A frame was larger than the server accepts (`max_frame_bytes`).
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The server failed (e.g. its database); resume from your offsets.
     pub const INTERNAL_ERROR: u16 = 1011;
 }

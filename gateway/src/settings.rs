@@ -14,6 +14,9 @@ pub struct GatewaySettings {
     pub send_queue: usize,
     /// Rooms one connection may be in.
     pub max_rooms: usize,
+    /// Live connections one user may hold on this node, `/ws` and
+    /// Socket.IO together.
+    pub max_connections_per_user: usize,
     /// Largest frame a client may send.
     pub max_frame_bytes: usize,
     /// Bad frames tolerated per minute before closing with 1008.
@@ -37,6 +40,7 @@ impl Default for GatewaySettings {
             idle_timeout: Duration::from_secs(60),
             send_queue: 1024,
             max_rooms: 100,
+            max_connections_per_user: 20,
             max_frame_bytes: 64 * 1024,
             max_errors_per_minute: 10,
             allowed_origin: None,

@@ -12,6 +12,10 @@
 //!   `ready {user, epoch, offset, rooms: {room: {recovered, reason}}}`.
 //! - `subscribe {room, offset?, epoch?}` / `unsubscribe {room}` answer via
 //!   the ack: `{ok, recovered, reason?}`.
+//! - Bad events are treated as bad `/ws` frames: malformed arguments (ack
+//!   `{ok: false, reason: "bad_request", message}`), unknown events and
+//!   refused subscribes or refreshes each count, and more than
+//!   `max_errors_per_minute` in a minute end the socket with 1008.
 //! - Changes arrive as `socket.emit(event, {offset, position, rooms, data})`;
 //!   `queue:metrics_updated` has `offset: null`.
 //! - The server ends a socket with `closing {code, reason}` then a
@@ -31,13 +35,14 @@ use bomizzel_api::{Caller, DirectoryChange};
 use bomizzel_projections::feed;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use socketioxide::extract::{AckSender, Data, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SendError, SocketError, SocketIo};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::hub::{Hub, Outbound};
+use crate::limits::{BadFrames, ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnections};
 use crate::protocol::{self, close};
 use crate::room;
 use crate::session::{Closing, Session, Transport, verify};
@@ -49,6 +54,7 @@ const SLOW_AFTER: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 struct Context {
     hub: Arc<Hub>,
+    connections: Arc<UserConnections>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -74,6 +80,9 @@ struct Admitted {
     caller: Caller,
     expires_at: i64,
     handshake: Handshake,
+    /// Shared only because extensions must be `Clone`; the session task
+    /// holds the one that counts.
+    slot: Arc<ConnectionSlot>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +108,8 @@ enum Command {
     Subscribe(SubscribeArgs, oneshot::Sender<Value>),
     Unsubscribe(String, oneshot::Sender<Value>),
     Refresh(String, oneshot::Sender<Value>),
+    /// An event the socket cannot act on; the text says what was expected.
+    Malformed(&'static str, oneshot::Sender<Value>),
 }
 
 /// The socket's line to its session task; removed on disconnect, which
@@ -146,7 +157,11 @@ pub(crate) async fn detach_request_head(mut request: Request) -> Request {
 }
 
 /// The tower layer serving `/socket.io/`.
-pub(crate) fn layer(hub: Arc<Hub>, shutdown: watch::Receiver<bool>) -> SocketIoLayer {
+pub(crate) fn layer(
+    hub: Arc<Hub>,
+    connections: Arc<UserConnections>,
+    shutdown: watch::Receiver<bool>,
+) -> SocketIoLayer {
     let (layer, io) = SocketIo::builder()
         .req_path(SOCKET_IO_PATH)
         .max_buffer_size(hub.settings.send_queue.max(128))
@@ -154,7 +169,11 @@ pub(crate) fn layer(hub: Arc<Hub>, shutdown: watch::Receiver<bool>) -> SocketIoL
         // As for `/ws`: allocated per connection up front, clients send small frames.
         .ws_read_buffer_size(512)
         .ping_interval(hub.settings.heartbeat)
-        .with_state(Context { hub, shutdown })
+        .with_state(Context {
+            hub,
+            connections,
+            shutdown,
+        })
         .build_layer();
     io.ns("/", on_connect.with(authenticate));
     layer
@@ -182,7 +201,12 @@ async fn authenticate(
     }
     match verify(hub, &token).await {
         Ok((caller, expires_at)) => {
+            let Some(slot) = context.connections.acquire(&caller.user_id) else {
+                let refusal = context.connections.refusal();
+                return Err(Refused(format!("{TOO_MANY_CONNECTIONS}: {refusal}")));
+            };
             socket.extensions.insert(Admitted {
+                slot: Arc::new(slot),
                 token,
                 caller,
                 expires_at,
@@ -208,6 +232,7 @@ async fn on_connect(socket: SocketRef, State(context): State<Context>) {
     socket.on("subscribe", on_subscribe);
     socket.on("unsubscribe", on_unsubscribe);
     socket.on("refresh", on_refresh);
+    socket.on_fallback(on_unknown);
     socket.on_disconnect(on_disconnect);
     tokio::spawn(serve(context, socket, admitted, receiver));
 }
@@ -233,31 +258,42 @@ async fn ask(
     let _ = ack.send(&answer);
 }
 
-fn bad_request(ack: AckSender, expected: &str) {
-    let _ = ack.send(&json!({ "ok": false, "reason": "bad_request", "message": expected }));
+/// Hands a malformed event to the session task, which counts it.
+async fn malformed(socket: &SocketRef, ack: AckSender, expected: &'static str) {
+    ask(socket, ack, |reply| Command::Malformed(expected, reply)).await;
 }
 
 async fn on_subscribe(socket: SocketRef, ack: AckSender, TryData(args): TryData<SubscribeArgs>) {
     match args {
         Ok(args) => ask(&socket, ack, |reply| Command::Subscribe(args, reply)).await,
-        Err(_) => bad_request(ack, "expected {room, offset?, epoch?}"),
+        Err(_) => malformed(&socket, ack, "expected {room, offset?, epoch?}").await,
     }
 }
 
 async fn on_unsubscribe(socket: SocketRef, ack: AckSender, TryData(args): TryData<RoomArgs>) {
     match args {
         Ok(args) => ask(&socket, ack, |reply| Command::Unsubscribe(args.room, reply)).await,
-        Err(_) => bad_request(ack, "expected {room}"),
+        Err(_) => malformed(&socket, ack, "expected {room}").await,
     }
 }
 
-async fn on_refresh(socket: SocketRef, ack: AckSender, Data(args): Data<RefreshArgs>) {
-    ask(&socket, ack, |reply| Command::Refresh(args.token, reply)).await;
+async fn on_refresh(socket: SocketRef, ack: AckSender, TryData(args): TryData<RefreshArgs>) {
+    match args {
+        Ok(args) => ask(&socket, ack, |reply| Command::Refresh(args.token, reply)).await,
+        Err(_) => malformed(&socket, ack, "expected {token}").await,
+    }
 }
 
-/// Emits admitted changes as Socket.IO events.
+async fn on_unknown(socket: SocketRef, ack: AckSender) {
+    let expected = "unknown event: expected subscribe, unsubscribe or refresh";
+    malformed(&socket, ack, expected).await;
+}
+
+/// Emits admitted changes as Socket.IO events, and counts the socket's bad
+/// events (`/ws` counts bad frames in its transport too).
 struct Emitter {
     socket: SocketRef,
+    bad_frames: BadFrames,
 }
 
 impl Emitter {
@@ -354,12 +390,14 @@ async fn serve(
         caller,
         expires_at,
         handshake,
+        slot: _slot,
     } = admitted;
     let mut session = Session::open(Arc::clone(&hub), token, caller, expires_at);
     let id = session.id;
     tracing::info!(connection = id, user = %session.caller.user_id, transport = ?socket.transport_type(), "socket.io connected");
     let mut emitter = Emitter {
         socket: socket.clone(),
+        bad_frames: BadFrames::new(hub.settings.max_errors_per_minute),
     };
     let mut directory = hub.state.directory_changes.subscribe();
     let closing = run(
@@ -471,12 +509,13 @@ async fn recheck(session: &mut Session, emitter: &mut Emitter) -> Result<(), Clo
     Ok(())
 }
 
+/// Runs one command and acks its answer; a refusal counts as a bad frame.
 async fn on_command(
     session: &mut Session,
     emitter: &mut Emitter,
     command: Command,
 ) -> Result<(), Closing> {
-    match command {
+    let (answer, reply) = match command {
         Command::Subscribe(args, reply) => {
             let answer = subscribe(
                 session,
@@ -486,11 +525,12 @@ async fn on_command(
                 args.epoch.as_deref(),
             )
             .await?;
-            let _ = reply.send(answer);
+            (answer, reply)
         }
         Command::Unsubscribe(room, reply) => {
             let was_in = session.unsubscribe(&room);
-            let _ = reply.send(json!({ "ok": true, "recovered": false, "was_subscribed": was_in }));
+            let answer = json!({ "ok": true, "recovered": false, "was_subscribed": was_in });
+            (answer, reply)
         }
         Command::Refresh(token, reply) => {
             let answer = match session.refresh(token).await {
@@ -499,8 +539,16 @@ async fn on_command(
                     json!({ "ok": false, "reason": refusal.code, "message": refusal.message })
                 }
             };
-            let _ = reply.send(answer);
+            (answer, reply)
         }
+        Command::Malformed(expected, reply) => {
+            let answer = json!({ "ok": false, "reason": "bad_request", "message": expected });
+            (answer, reply)
+        }
+    };
+    if answer["ok"] == false {
+        emitter.bad_frames.count()?;
     }
+    let _ = reply.send(answer);
     Ok(())
 }

@@ -32,7 +32,32 @@ impl Server {
 
     /// Like [`Server::start`], with extra arguments to `serve`.
     pub fn start_with(workdir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bomizzel"));
+        Self::spawn(
+            Command::new(env!("CARGO_BIN_EXE_bomizzel")),
+            workdir,
+            env,
+            extra,
+        )
+    }
+
+    /// Like [`Server::start_with`], with at most `limit` open files (sockets
+    /// included) for the server process.
+    pub fn start_with_open_files(
+        workdir: &Path,
+        env: &[(&str, &str)],
+        extra: &[&str],
+        limit: u32,
+    ) -> Server {
+        let mut shell = Command::new("sh");
+        shell.args([
+            "-c",
+            &format!(r#"ulimit -n {limit} && exec "$0" "$@""#),
+            env!("CARGO_BIN_EXE_bomizzel"),
+        ]);
+        Self::spawn(shell, workdir, env, extra)
+    }
+
+    fn spawn(mut command: Command, workdir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Server {
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)

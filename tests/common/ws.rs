@@ -5,8 +5,8 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -14,6 +14,14 @@ const DEADLINE: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// An upgrade the server refused: its status, content type and JSON body.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
 }
 
 /// How a connection ended, as far as the client saw.
@@ -27,14 +35,25 @@ impl WsClient {
     /// Connects with the token in the upgrade's Authorization header and
     /// waits for `ready`.
     pub async fn connect(base_url: &str, token: &str) -> (Self, Value) {
+        Self::try_connect(base_url, token)
+            .await
+            .expect("websocket connects")
+    }
+
+    /// Like [`WsClient::connect`], or how the server refused the upgrade.
+    pub async fn try_connect(base_url: &str, token: &str) -> Result<(Self, Value), Refused> {
         let mut request = ws_url(base_url).into_client_request().unwrap();
         request
             .headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (stream, _) = connect_async(request).await.expect("websocket connects");
+        let stream = match connect_async(request).await {
+            Ok((stream, _)) => stream,
+            Err(tungstenite::Error::Http(response)) => return Err(refused(&response)),
+            Err(error) => panic!("websocket connects or is refused: {error}"),
+        };
         let mut client = Self { stream };
         let ready = client.next_of("ready").await;
-        (client, ready)
+        Ok((client, ready))
     }
 
     /// Connects without credentials (the first frame must authenticate).
@@ -171,6 +190,20 @@ impl WsClient {
 
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
+    }
+}
+
+fn refused(response: &tungstenite::handshake::client::Response) -> Refused {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    Refused {
+        status: response.status().as_u16(),
+        content_type: content_type.to_owned(),
+        body: serde_json::from_slice(response.body().as_deref().unwrap_or_default())
+            .unwrap_or(Value::Null),
     }
 }
 

@@ -1,0 +1,108 @@
+//! The HTTP/1.1 accept loop. `axum::serve` has no request-head timeout: a
+//! socket that never sends a byte, or drips a header every few seconds,
+//! holds a file descriptor for good, and enough of them leave nothing for
+//! real clients. Connections are served here with hyper directly:
+//!
+//! - hyper's `header_read_timeout` closes a connection that has not sent a
+//!   complete request head in time. hyper (>= 1.4) starts that timer
+//!   whenever it waits for a head, on a new connection and between requests
+//!   on a keep-alive one, so the same limit bounds how long a connection may
+//!   sit idle.
+//! - An accept error (e.g. no file descriptors left) is logged and retried
+//!   after a pause, never fatal: the timeouts free descriptors again.
+//! - Upgrades (WebSocket, Socket.IO) are handed to their handlers, which
+//!   have their own deadlines (authentication, heartbeats).
+//! - Shutdown: stop accepting, let each connection finish the request in
+//!   flight, then close it; upgraded connections are told by the gateway.
+
+use std::time::Duration;
+
+use axum::Router;
+use bomizzel_gateway::stopped;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// How long to wait before accepting again after an accept error.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Serves `app` on `listener` until `shutdown` turns true, then waits for
+/// the connections' requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    // Every connection task holds a receiver; `closed()` resolves when all are gone.
+    let (open, connection_alive) = watch::channel(());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    accept_failed(&error).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        tokio::spawn(connection(
+            builder.clone(),
+            stream,
+            app.clone(),
+            shutdown.clone(),
+            connection_alive.clone(),
+        ));
+    }
+    drop(listener);
+    drop(connection_alive);
+    open.closed().await;
+}
+
+/// Serves one connection; on shutdown it finishes the request in flight.
+async fn connection(
+    builder: http1::Builder,
+    stream: TcpStream,
+    app: Router,
+    mut shutdown: watch::Receiver<bool>,
+    _alive: watch::Receiver<()>,
+) {
+    let service = TowerToHyperService::new(app);
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        _ = stopped(&mut shutdown) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = served {
+        // Timeouts, resets and malformed requests: the client's doing.
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+/// Connection-level errors concern one peer only; others (no file
+/// descriptors, no memory) pause accepting briefly instead of spinning.
+async fn accept_failed(error: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    metrics::counter!("http_accept_errors_total").increment(1);
+    tracing::warn!(%error, "accept failed; retrying shortly");
+    tokio::time::sleep(ACCEPT_RETRY).await;
+}
