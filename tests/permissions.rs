@@ -218,6 +218,78 @@ fn create_and_directory_cases() -> Vec<Case> {
         201,
     ));
     cases.push(case("admin-1", Method::GET, "/api/users", Value::Null, 200));
+    cases.extend(customer_limits_cases());
+    cases.extend(session_admin_cases());
+    cases
+}
+
+/// What customers may not set or filter by (the visibility policy keeps
+/// tags and routing from them); staff may.
+fn customer_limits_cases() -> Vec<Case> {
+    let opening = |extra: Value| {
+        let mut body = json!({ "title": "New", "queue_id": "queue-1", "company_id": "acme" });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let mut cases = Vec::new();
+    for (user, status) in [("cust-acme", 422), ("agent-1", 201)] {
+        for extra in [json!({ "tags": ["vip"] }), json!({ "priority": "urgent" })] {
+            cases.push(case(
+                user,
+                Method::POST,
+                "/api/tickets",
+                opening(extra),
+                status,
+            ));
+        }
+    }
+    cases.push(case(
+        "cust-acme",
+        Method::POST,
+        "/api/tickets",
+        opening(json!({ "priority": "high" })),
+        201,
+    ));
+    for path in [
+        "/api/tickets?tag=vip",
+        "/api/tickets?queue=queue-1",
+        "/api/tickets?team=team-1",
+    ] {
+        cases.push(case("cust-acme", Method::GET, path, Value::Null, 400));
+        cases.push(case("agent-1", Method::GET, path, Value::Null, 200));
+    }
+    cases
+}
+
+/// Ending a user's sessions and disabling users is for admins.
+fn session_admin_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for user in ["agent-1", "analyst-1", "cust-acme"] {
+        for path in [
+            "/api/users/agent-2/sessions/revoke",
+            "/api/users/agent-2/disable",
+            "/api/users/agent-2/enable",
+        ] {
+            cases.push(case(user, Method::POST, path, Value::Null, 403));
+        }
+    }
+    cases.push(case(
+        "admin-1",
+        Method::POST,
+        "/api/users/nobody/disable",
+        Value::Null,
+        404,
+    ));
+    // Last: it ends cust-acme-2's sessions, which no later cell uses.
+    cases.push(case(
+        "admin-1",
+        Method::POST,
+        "/api/users/cust-acme-2/sessions/revoke",
+        Value::Null,
+        204,
+    ));
     cases
 }
 
