@@ -7,6 +7,7 @@ mod http;
 mod projections;
 mod serve;
 mod telemetry;
+mod token;
 
 use std::process::ExitCode;
 
@@ -27,7 +28,7 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Serve(serve) => serve::serve(&config, serve).await,
             Command::Migrate => serve::migrate(&config).await,
-            Command::Token(args) => serve::token(&config, args),
+            Command::Token(args) => token::print(&config, args),
             Command::Projections(ProjectionsCommand::Status) => {
                 projections::status(&serve::open_store(&config).await?).await
             }

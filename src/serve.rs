@@ -10,10 +10,7 @@ use bomizzel_projections::{Runner, RunnerSettings, registry};
 use bomizzel_store::EventStore;
 use tokio::sync::watch;
 
-use bomizzel_api::Role;
-use bomizzel_api::auth::claims_for;
-
-use crate::cli::{ServeArgs, TokenArgs};
+use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::http;
 
@@ -82,7 +79,6 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     let gateway = Gateway::start(
         state.clone(),
         gateway_settings,
-        sla,
         feed_committed,
         shutdown.clone(),
     )
@@ -162,16 +158,4 @@ async fn shutdown_signal(stop: watch::Sender<bool>) {
     }
     tracing::info!("shutdown requested");
     stop.send_replace(true);
-}
-
-/// Prints a token for `args` signed with the configured secret.
-pub fn token(config: &Config, args: TokenArgs) -> anyhow::Result<()> {
-    if args.role == Role::Customer && args.company.is_none() {
-        anyhow::bail!("a customer token needs --company");
-    }
-    let ttl = time::Duration::try_from(args.ttl).context("--ttl is too long")?;
-    let claims = claims_for(&args.sub, args.role, args.company, ttl);
-    let token = config.keys.mint(&claims).map_err(anyhow::Error::msg)?;
-    println!("{token}");
-    Ok(())
 }

@@ -128,13 +128,29 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The HTTP status of a refused command, by variant: a new variant does
+/// not compile until it is given one here.
+fn domain_status(error: &DomainError) -> StatusCode {
+    match error {
+        DomainError::NotFound => StatusCode::NOT_FOUND,
+        DomainError::InvalidTransition { .. }
+        | DomainError::TicketClosed
+        | DomainError::AlreadyExists => StatusCode::CONFLICT,
+        DomainError::TitleLength { .. }
+        | DomainError::TitleBlank
+        | DomainError::DescriptionTooLong { .. }
+        | DomainError::TooManyTags { .. }
+        | DomainError::TagLength { .. }
+        | DomainError::CommentBodyLength { .. }
+        | DomainError::CommentBodyBlank
+        | DomainError::ControlCharacter { .. }
+        | DomainError::IdLength { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
-        let status = match error.code() {
-            "not_found" => StatusCode::NOT_FOUND,
-            "invalid_transition" | "ticket_closed" | "already_exists" => StatusCode::CONFLICT,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        };
+        let status = domain_status(&error);
         let field = error.field();
         let api = Self::new(status, error.code(), error.to_string());
         match field {
@@ -163,3 +179,50 @@ impl From<sqlx::Error> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use bomizzel_domain::Status;
+
+    use super::*;
+
+    #[test]
+    fn refused_commands_become_problems_by_variant() {
+        let cases = [
+            (DomainError::NotFound, 404, "not_found", None),
+            (
+                DomainError::InvalidTransition {
+                    from: Status::Closed,
+                    to: Status::Waiting,
+                },
+                409,
+                "invalid_transition",
+                None,
+            ),
+            (DomainError::TicketClosed, 409, "ticket_closed", None),
+            (DomainError::AlreadyExists, 409, "already_exists", None),
+            (
+                DomainError::TitleLength { got: 0 },
+                422,
+                "validation_failed",
+                Some("title"),
+            ),
+            (
+                DomainError::IdLength {
+                    field: "queue_id",
+                    got: 99,
+                },
+                422,
+                "validation_failed",
+                Some("queue_id"),
+            ),
+        ];
+        for (error, status, code, field) in cases {
+            let api = ApiError::from(error);
+            assert_eq!(
+                (api.status.as_u16(), api.code, api.field.as_deref()),
+                (status, code, field)
+            );
+        }
+    }
+}

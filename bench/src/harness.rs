@@ -49,6 +49,23 @@ pub trait Verdict {
     fn problems(&self) -> &[String];
 }
 
+/// Implements [`Verdict`] for a run result with `backend` and `problems`
+/// fields, as every benchmark's has.
+macro_rules! verdict_from_fields {
+    ($run:ty) => {
+        impl $crate::harness::Verdict for $run {
+            fn backend(&self) -> $crate::backend::Backend {
+                self.backend
+            }
+
+            fn problems(&self) -> &[String] {
+                &self.problems
+            }
+        }
+    };
+}
+pub(crate) use verdict_from_fields;
+
 /// The JSON file a benchmark writes.
 #[derive(Debug, Serialize)]
 pub struct Report<C, R> {

@@ -51,7 +51,7 @@ use uuid::Uuid;
 
 use crate::append::database_pids;
 use crate::backend::{Backend, BackendArgs, engine_version};
-use crate::harness::{Load, Report, Verdict, Window, on_each_backend, time_bar};
+use crate::harness::{Load, Report, Window, on_each_backend, time_bar, verdict_from_fields};
 use crate::report::{CpuSampler, Latency, LatencySummary, Table};
 use crate::workload::{Directory, text};
 
@@ -99,15 +99,7 @@ struct Config {
     target_p99_ms: f64,
 }
 
-impl Verdict for RunResult {
-    fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    fn problems(&self) -> &[String] {
-        &self.problems
-    }
-}
+verdict_from_fields!(RunResult);
 
 #[derive(Debug, Serialize)]
 struct RunResult {

@@ -40,7 +40,7 @@ use tokio::task::JoinSet;
 
 use crate::append::database_pids;
 use crate::backend::{Backend, BackendArgs, engine_version};
-use crate::harness::{Load, Report, Verdict, Window, on_each_backend, time_bar};
+use crate::harness::{Load, Report, Window, on_each_backend, time_bar, verdict_from_fields};
 use crate::report::{CpuSampler, CpuUsage, Latency, LatencySummary, Table};
 use crate::workload::{Clock, Directory, Lane};
 
@@ -86,15 +86,7 @@ struct Config {
     target_p99_ms: f64,
 }
 
-impl Verdict for RunResult {
-    fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    fn problems(&self) -> &[String] {
-        &self.problems
-    }
-}
+verdict_from_fields!(RunResult);
 
 #[derive(Debug, Serialize)]
 struct RunResult {

@@ -44,7 +44,7 @@ use tokio::task::JoinSet;
 
 use crate::append::database_pids;
 use crate::backend::{Backend, BackendArgs, engine_version};
-use crate::harness::{Load, Report, Verdict, count_bar, on_each_backend};
+use crate::harness::{Load, Report, count_bar, on_each_backend, verdict_from_fields};
 use crate::report::{CpuSampler, CpuUsage, Table};
 use crate::workload::{Clock, Directory, Lane};
 
@@ -78,15 +78,7 @@ struct Config {
     history_days: i64,
 }
 
-impl Verdict for RunResult {
-    fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    fn problems(&self) -> &[String] {
-        &self.problems
-    }
-}
+verdict_from_fields!(RunResult);
 
 #[derive(Debug, Serialize)]
 struct RunResult {

@@ -69,7 +69,15 @@ impl DomainError {
             DomainError::AlreadyExists => "already_exists",
             DomainError::NotFound => "not_found",
             DomainError::TicketClosed => "ticket_closed",
-            _ => "validation_failed",
+            DomainError::TitleLength { .. }
+            | DomainError::TitleBlank
+            | DomainError::DescriptionTooLong { .. }
+            | DomainError::TooManyTags { .. }
+            | DomainError::TagLength { .. }
+            | DomainError::CommentBodyLength { .. }
+            | DomainError::CommentBodyBlank
+            | DomainError::ControlCharacter { .. }
+            | DomainError::IdLength { .. } => "validation_failed",
         }
     }
 

@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, watch};
 use crate::hub::{Hub, Outbound};
 use crate::limits::{BadFrames, ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnections};
 use crate::protocol::{self, ClientFrame, close};
-use crate::session::{Closing, Refusal, Session, Transport, verify};
+use crate::session::{Closing, Expiry, Refusal, Session, Transport, verify};
 
 type Sink = SplitSink<WebSocket, Message>;
 
@@ -194,17 +194,10 @@ async fn run(
     }
     let mut heartbeat = tokio::time::interval(session.hub.settings.heartbeat);
     heartbeat.tick().await;
-    // One timer for the token's expiry, moved only when a refresh extends it.
-    let mut timed_expiry = session.expires_at;
-    let expiry = tokio::time::sleep(session.until_expiry());
-    tokio::pin!(expiry);
+    let (mut expiry, timer) = Expiry::start(session);
+    tokio::pin!(timer);
     loop {
-        if session.expires_at != timed_expiry {
-            timed_expiry = session.expires_at;
-            expiry
-                .as_mut()
-                .reset(tokio::time::Instant::now() + session.until_expiry());
-        }
+        expiry.follow(session, timer.as_mut());
         // Rare paths (incoming frames, membership re-checks) are boxed: a
         // task's size is its largest await point, and an idle connection
         // should only pay for the loop below.
@@ -219,7 +212,7 @@ async fn run(
                 None => Err(Closing::new(close::SLOW_CONSUMER, "too slow: resume from your last offset")),
             },
             _ = heartbeat.tick() => heartbeat_step(session, frames).await,
-            _ = &mut expiry => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
+            _ = &mut timer => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
             changed = directory.recv() => match changed {
                 Ok(change) if change.concerns(&session.caller.user_id) => Box::pin(recheck(session, frames)).await,
                 Err(broadcast::error::RecvError::Lagged(_)) => Box::pin(recheck(session, frames)).await,

@@ -1,8 +1,8 @@
 //! The hub: one per node. It tails the room feed from the shared database
 //! and hands each change to every connection of this node that is in one
 //! of the change's rooms and may see its audience — once per connection,
-//! as one frame serialised once and shared. It also pushes latest-value
-//! queue metrics, coalesced per queue.
+//! as one frame serialised once and shared. Queues whose tickets changed
+//! are handed to the metrics push (`metrics_push.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,13 +12,11 @@ use axum::extract::ws::Utf8Bytes;
 use bomizzel_api::{AppState, Caller};
 use bomizzel_domain::Viewer;
 use bomizzel_projections::feed::{self, FeedChange};
-use bomizzel_projections::metrics::{MetricsCoalescer, SlaTargets, queue_metrics};
 use bomizzel_store::Database;
 use sqlx::postgres::PgListener;
-use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 
+use crate::metrics_push::{self, MetricsPush};
 use crate::protocol;
 use crate::settings::GatewaySettings;
 
@@ -115,11 +113,10 @@ struct Registry {
 pub struct Hub {
     pub(crate) state: AppState,
     pub(crate) settings: GatewaySettings,
-    pub(crate) sla: SlaTargets,
+    pub(crate) metrics: MetricsPush,
     registry: Mutex<Registry>,
     next_id: AtomicU64,
     epoch: Mutex<String>,
-    coalescer: Mutex<MetricsCoalescer>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -133,17 +130,15 @@ impl Hub {
     pub async fn start(
         state: AppState,
         settings: GatewaySettings,
-        sla: SlaTargets,
         feed_committed: watch::Receiver<i64>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Self>, bomizzel_projections::ProjectionError> {
         let meta = feed::meta(state.store.database()).await?;
         let (epoch, head) = meta.map_or((String::new(), 0), |m| (m.epoch, m.head));
         let hub = Arc::new(Self {
-            coalescer: Mutex::new(MetricsCoalescer::new(settings.metrics_min_interval)),
+            metrics: MetricsPush::new(settings.metrics_min_interval),
             state,
             settings,
-            sla,
             registry: Mutex::new(Registry {
                 dispatched: head,
                 ..Registry::default()
@@ -152,7 +147,7 @@ impl Hub {
             epoch: Mutex::new(epoch),
         });
         tokio::spawn(Arc::clone(&hub).tail(feed_committed, shutdown.clone()));
-        tokio::spawn(Arc::clone(&hub).push_metrics(shutdown));
+        tokio::spawn(metrics_push::run(Arc::clone(&hub), shutdown));
         Ok(hub)
     }
 
@@ -307,7 +302,7 @@ impl Hub {
                                 .map(str::to_owned),
                         );
                     }
-                    self.touch_queues(touched);
+                    self.metrics.touch(touched);
                     continue;
                 }
                 Ok(_) => self.check_epoch().await,
@@ -343,80 +338,28 @@ impl Hub {
         }
     }
 
-    fn touch_queues(&self, queues: Vec<String>) {
-        if !queues.is_empty() {
-            let mut coalescer = self.coalescer.lock().unwrap_or_else(|p| p.into_inner());
-            coalescer.touch(queues, Instant::now());
-        }
+    /// The queues some connection of this node watches.
+    pub(crate) fn watched_queues(&self) -> Vec<String> {
+        self.registry()
+            .by_room
+            .keys()
+            .filter_map(|room| room.strip_prefix("queue:"))
+            .map(str::to_owned)
+            .collect()
     }
 
-    /// The `queue:metrics_updated` frame for `queue_id`, now.
-    pub(crate) async fn metrics_frame(&self, queue_id: &str) -> Option<Utf8Bytes> {
-        let now = OffsetDateTime::now_utc();
-        match queue_metrics(self.state.store.database(), queue_id, now, &self.sla).await {
-            Ok(figures) => {
-                let data = serde_json::to_value(&figures).ok()?;
-                Some(
-                    protocol::latest("queue:metrics_updated", &format!("queue:{queue_id}"), &data)
-                        .into(),
-                )
-            }
-            Err(error) => {
-                tracing::warn!(%error, queue = queue_id, "cannot compute queue metrics");
-                None
-            }
-        }
-    }
-
-    /// Pushes fresh metrics to queue rooms: for queues whose tickets
-    /// changed (at most once per queue per interval), and for every watched
-    /// queue each refresh period.
-    async fn push_metrics(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
-        let mut refresh = tokio::time::interval(self.settings.metrics_refresh);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = refresh.tick() => {
-                    let watched: Vec<String> = self.registry().by_room.keys()
-                        .filter_map(|room| room.strip_prefix("queue:"))
-                        .map(str::to_owned)
-                        .collect();
-                    self.touch_queues(watched);
-                }
-                _ = crate::stopped(&mut shutdown) => return,
-            }
-            let due = self
-                .coalescer
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .due(Instant::now());
-            for queue in due {
-                let room = format!("queue:{queue}");
-                let watchers: Vec<mpsc::Sender<Outbound>> = {
-                    let registry = self.registry();
-                    let Some(members) = registry.by_room.get(&room) else {
-                        continue;
-                    };
-                    members
-                        .iter()
-                        .filter_map(|id| registry.connections.get(id))
-                        .filter(|entry| entry.reader.role.is_staff())
-                        .filter_map(|entry| entry.sender.clone())
-                        .collect()
-                };
-                if watchers.is_empty() {
-                    continue;
-                }
-                if let Some(frame) = self.metrics_frame(&queue).await {
-                    let frame = Arc::new(frame);
-                    for watcher in watchers {
-                        // A full queue is handled by the next change's dispatch.
-                        let _ = watcher.try_send(Outbound::Latest(Arc::clone(&frame)));
-                    }
-                }
-            }
-        }
+    /// The queues of the staff connections in `room`.
+    pub(crate) fn staff_queues(&self, room: &str) -> Vec<mpsc::Sender<Outbound>> {
+        let registry = self.registry();
+        let Some(members) = registry.by_room.get(room) else {
+            return Vec::new();
+        };
+        members
+            .iter()
+            .filter_map(|id| registry.connections.get(id))
+            .filter(|entry| entry.reader.role.is_staff())
+            .filter_map(|entry| entry.sender.clone())
+            .collect()
     }
 }
 
@@ -438,11 +381,18 @@ async fn next_notification(listener: &mut Option<PgListener>) {
     match listener {
         Some(listener) => loop {
             match listener.recv().await {
-                Ok(notification) if notification.payload().starts_with("room_feed:") => return,
+                Ok(notification) if is_feed_commit(notification.payload()) => return,
                 Ok(_) => {}
                 Err(_) => return,
             }
         },
         None => std::future::pending().await,
     }
+}
+
+/// Whether a projection-commit NOTIFY (`name:position`) is the room feed's.
+fn is_feed_commit(payload: &str) -> bool {
+    payload
+        .split_once(':')
+        .is_some_and(|(name, _)| name == feed::NAME)
 }

@@ -7,6 +7,7 @@
 mod connection;
 mod hub;
 mod limits;
+mod metrics_push;
 pub mod protocol;
 pub mod room;
 mod session;
@@ -23,7 +24,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bomizzel_api::AppState;
 use bomizzel_api::error::ApiError;
-use bomizzel_projections::metrics::SlaTargets;
 use tokio::sync::watch;
 
 pub use hub::Hub;
@@ -45,12 +45,11 @@ impl Gateway {
     pub async fn start(
         state: AppState,
         settings: GatewaySettings,
-        sla: SlaTargets,
         feed_committed: watch::Receiver<i64>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self, bomizzel_projections::ProjectionError> {
         let connections = UserConnections::new(settings.max_connections_per_user);
-        let hub = Hub::start(state, settings, sla, feed_committed, shutdown.clone()).await?;
+        let hub = Hub::start(state, settings, feed_committed, shutdown.clone()).await?;
         Ok(Self {
             hub,
             connections,

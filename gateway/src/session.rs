@@ -15,6 +15,7 @@
 //! increasing order.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +23,10 @@ use bomizzel_api::{Caller, auth};
 use bomizzel_projections::feed;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
+use tokio::time::Sleep;
 
 use crate::hub::{self, ConnId, Delivery, Hub, Outbound};
+use crate::metrics_push;
 use crate::protocol::close;
 use crate::room::{self, Room, RoomKind};
 
@@ -54,6 +57,32 @@ pub(crate) trait Transport: Send {
     /// Writes one change or latest-value message; may buffer until `flush`.
     fn feed(&mut self, outbound: &Outbound) -> impl Future<Output = Result<(), Closing>> + Send;
     fn flush(&mut self) -> impl Future<Output = Result<(), Closing>> + Send;
+}
+
+/// Follows the token's expiry with one timer per connection, moved only
+/// when a refresh extends the token (a timer made anew on every pass of a
+/// connection's loop would cost a timer-wheel entry each time).
+pub(crate) struct Expiry {
+    timed: i64,
+}
+
+impl Expiry {
+    /// The follower and its timer, which the caller pins.
+    pub fn start(session: &Session) -> (Self, Sleep) {
+        let timer = tokio::time::sleep(session.until_expiry());
+        let expiry = Self {
+            timed: session.expires_at,
+        };
+        (expiry, timer)
+    }
+
+    /// Moves `timer` if the session's token changed since.
+    pub fn follow(&mut self, session: &Session, timer: Pin<&mut Sleep>) {
+        if session.expires_at != self.timed {
+            self.timed = session.expires_at;
+            timer.reset(tokio::time::Instant::now() + session.until_expiry());
+        }
+    }
 }
 
 /// A subscribe the session refused; the connection stays.
@@ -301,7 +330,7 @@ impl Session {
         let held = self.deliver_queued_through(transport, through).await?;
         if room.kind == RoomKind::Queue
             && self.caller.role.is_staff()
-            && let Some(frame) = self.hub.metrics_frame(&room.id).await
+            && let Some(frame) = metrics_push::frame(&self.hub.state, &room.id).await
         {
             transport.feed(&Outbound::Latest(Arc::new(frame))).await?;
         }

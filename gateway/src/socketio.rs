@@ -45,7 +45,7 @@ use crate::hub::{Hub, Outbound};
 use crate::limits::{BadFrames, ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnections};
 use crate::protocol::{self, close};
 use crate::room;
-use crate::session::{Closing, Session, Transport, verify};
+use crate::session::{Closing, Expiry, Session, Transport, verify};
 
 /// How long an emit may wait for room in a socket's buffer before the
 /// socket counts as too slow.
@@ -443,8 +443,10 @@ async fn run(
         Ok(false) => return None,
         Err(closing) => return Some(closing),
     }
+    let (mut expiry, timer) = Expiry::start(session);
+    tokio::pin!(timer);
     loop {
-        let expiry = session.until_expiry();
+        expiry.follow(session, timer.as_mut());
         let step = tokio::select! {
             command = commands.recv() => match command {
                 Some(command) => Box::pin(on_command(session, emitter, *command)).await,
@@ -454,7 +456,7 @@ async fn run(
                 Some(first) => session.write_queued(emitter, first).await,
                 None => Err(Closing::new(close::SLOW_CONSUMER, "too slow: resume from your last offset")),
             },
-            _ = tokio::time::sleep(expiry) => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
+            _ = &mut timer => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
             changed = directory.recv() => match changed {
                 Ok(change) if change.concerns(&session.caller.user_id) => Box::pin(recheck(session, emitter)).await,
                 Err(broadcast::error::RecvError::Lagged(_)) => Box::pin(recheck(session, emitter)).await,
