@@ -2,6 +2,9 @@
 //! placeholders (which SQLite accepts too) in the dialect both share; the
 //! [`on_tx!`](crate::on_tx) and [`on_pool!`](crate::on_pool) macros expand it
 //! once per backend, so each expansion is checked against its own driver.
+//! SQL whose text is built at run time (multi-row writes, `IN (...)` lists,
+//! optional filters) goes through `crate::sql` instead, which writes `?`
+//! placeholders on SQLite.
 
 use sqlx::{Postgres, Sqlite, Transaction};
 use tokio::sync::OwnedMutexGuard;

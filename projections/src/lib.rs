@@ -13,6 +13,7 @@ mod event;
 mod projection;
 pub mod registry;
 mod runner;
+mod sql;
 
 pub use checkpoint::{Checkpoint, State};
 pub use db::ReadModelTx;

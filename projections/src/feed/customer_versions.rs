@@ -10,8 +10,7 @@ use bomizzel_domain::visibility::shown_to_customers;
 
 use crate::db::ReadModelTx;
 use crate::event::ProjectedEvent;
-use crate::notifications::bulk::{Placeholders, Value, execute, in_list_chunks, insert_rows};
-use crate::on_tx;
+use crate::sql::{Args, Value, chunks, execute, fetch_in_tx, insert_rows};
 
 const COLUMNS: [&str; 2] = ["ticket_id", "customer_version"];
 
@@ -53,18 +52,13 @@ async fn load(
     tickets.sort_unstable();
     tickets.dedup();
     let mut counts = HashMap::with_capacity(tickets.len());
-    for chunk in in_list_chunks(&tickets) {
+    for chunk in chunks(&tickets, 1) {
+        let mut args = Args::for_tx(tx);
         let sql = format!(
             "SELECT ticket_id, customer_version FROM room_feed_tickets WHERE ticket_id IN ({})",
-            Placeholders::of(tx).list(1, chunk.len())
+            args.push_all(chunk.iter().map(String::as_str))
         );
-        let rows: Vec<(String, i64)> = on_tx!(&mut *tx, connection => {
-            let mut query = sqlx::query_as(&sql);
-            for ticket in chunk {
-                query = query.bind(ticket);
-            }
-            query.fetch_all(connection).await?
-        });
+        let rows: Vec<(String, i64)> = fetch_in_tx(tx, &sql, &args).await?;
         counts.extend(
             rows.into_iter()
                 .map(|(ticket, count)| (ticket, u64::try_from(count).unwrap_or(0))),
@@ -79,17 +73,13 @@ async fn store(
     touched: &[String],
     counts: &HashMap<String, u64>,
 ) -> Result<(), sqlx::Error> {
-    for chunk in in_list_chunks(touched) {
+    for chunk in chunks(touched, 1) {
+        let mut args = Args::for_tx(tx);
         let sql = format!(
             "DELETE FROM room_feed_tickets WHERE ticket_id IN ({})",
-            Placeholders::of(tx).list(1, chunk.len())
+            args.push_all(chunk.iter().map(String::as_str))
         );
-        execute(
-            tx,
-            &sql,
-            chunk.iter().map(|t| Value::from(t.as_str())).collect(),
-        )
-        .await?;
+        execute(tx, &sql, &args).await?;
     }
     let rows = touched
         .iter()
@@ -101,5 +91,6 @@ async fn store(
             ]
         })
         .collect();
-    insert_rows(tx, "room_feed_tickets", &COLUMNS, rows).await
+    insert_rows(tx, "room_feed_tickets", &COLUMNS, "", rows).await?;
+    Ok(())
 }

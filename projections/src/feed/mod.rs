@@ -29,10 +29,10 @@ use uuid::Uuid;
 use crate::db::ReadModelTx;
 use crate::error::ProjectionError;
 use crate::event::ProjectedEvent;
-use crate::notifications::bulk::{Value, execute, insert_rows};
 use crate::notifications::plan;
 use crate::on_tx;
 use crate::projection::Projection;
+use crate::sql::{Args, Value, execute, insert_rows};
 
 pub use change::Audience;
 pub use read::{FeedChange, FeedMeta, head, meta, recoverable, replay, since};
@@ -120,7 +120,7 @@ impl Projection for RoomFeedProjection {
                 ]);
             }
         }
-        insert_rows(tx, "room_feed", &CHANGE_COLUMNS, change_values).await?;
+        insert_rows(tx, "room_feed", &CHANGE_COLUMNS, "", change_values).await?;
         // In key order: each index page is then written once per batch, not
         // once per row (measured: up to twice as fast on large batches).
         room_rows.sort_unstable();
@@ -128,13 +128,13 @@ impl Projection for RoomFeedProjection {
             .into_iter()
             .flat_map(|(room, offset)| [Value::from(room), offset.into()])
             .collect();
-        insert_rows(tx, "room_feed_rooms", &ROOM_COLUMNS, room_values).await?;
+        insert_rows(tx, "room_feed_rooms", &ROOM_COLUMNS, "", room_values).await?;
         execute(
             tx,
             "INSERT INTO room_feed_meta (id, epoch, last_offset, trimmed_through) \
              VALUES (1, $1, $2, 0) \
              ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, last_offset = excluded.last_offset",
-            vec![epoch.into(), offset.into()],
+            &Args::numbered([epoch.into(), offset.into()]),
         )
         .await?;
         Ok(())

@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 
 use crate::error::ProjectionError;
 use crate::feed::change::Audience;
-use crate::notifications::bulk::{Placeholders, in_list_chunks};
 use crate::on_pool;
+use crate::sql::{Args, chunks, fetch};
 
 /// One change of the feed, ready to send.
 #[derive(Debug, Clone, Serialize)]
@@ -105,19 +105,14 @@ pub async fn replay(
     }
     let offsets: Vec<i64> = offsets.into_iter().take(limit as usize).collect();
     let mut changes = Vec::with_capacity(offsets.len());
-    for chunk in in_list_chunks(&offsets) {
+    for chunk in chunks(&offsets, 1) {
+        let mut args = Args::for_database(database);
         let sql = format!(
             "SELECT {CHANGE_COLUMNS} FROM room_feed f WHERE f.\"offset\" IN ({}) \
              ORDER BY f.\"offset\"",
-            Placeholders::Numbered.list(1, chunk.len())
+            args.push_all(chunk.iter().copied())
         );
-        let rows: Vec<ChangeRow> = on_pool!(database, pool => {
-            let mut query = sqlx::query_as(&sql);
-            for offset in chunk {
-                query = query.bind(offset);
-            }
-            query.fetch_all(pool).await?
-        });
+        let rows: Vec<ChangeRow> = fetch(database, &sql, &args).await?;
         for row in rows {
             changes.push(from_row(row)?);
         }

@@ -13,9 +13,9 @@ use time::{Duration, OffsetDateTime};
 
 use crate::db::ReadModelTx;
 use crate::error::ProjectionError;
-use crate::notifications::bulk::{Placeholders, Value, execute, in_list_chunks};
 use crate::on_tx;
 use crate::runner::begin;
+use crate::sql::{Args, chunks, execute};
 
 /// How long changes are kept unless configured otherwise.
 pub const DEFAULT_RETENTION: Duration = Duration::days(7);
@@ -87,7 +87,7 @@ async fn trim_slice(tx: &mut ReadModelTx<'_>, cutoff: i64) -> Result<Slice, Proj
         tx,
         "UPDATE room_feed_meta SET trimmed_through = $1 \
          WHERE id = 1 AND epoch = $2 AND trimmed_through = $3",
-        vec![through.into(), epoch.into(), trimmed_through.into()],
+        &Args::numbered([through.into(), epoch.into(), trimmed_through.into()]),
     )
     .await?;
     if claimed == 0 {
@@ -112,24 +112,19 @@ async fn trim_slice(tx: &mut ReadModelTx<'_>, cutoff: i64) -> Result<Slice, Proj
     }
     let rooms: Vec<String> = rooms.into_iter().collect();
     // By room, so each delete is a range of the (room, offset) key.
-    let style = Placeholders::of(tx);
-    for chunk in in_list_chunks(&rooms) {
+    for chunk in chunks(&rooms, 1) {
+        let mut args = Args::for_tx(tx);
         let sql = format!(
             "DELETE FROM room_feed_rooms WHERE room IN ({}) AND \"offset\" <= {}",
-            style.list(1, chunk.len()),
-            style.list(chunk.len() + 1, 1)
+            args.push_all(chunk.iter().map(String::as_str)),
+            args.push(through)
         );
-        let mut values: Vec<Value> = chunk
-            .iter()
-            .map(|room| Value::from(room.as_str()))
-            .collect();
-        values.push(through.into());
-        execute(tx, &sql, values).await?;
+        execute(tx, &sql, &args).await?;
     }
     let deleted = execute(
         tx,
         "DELETE FROM room_feed WHERE \"offset\" <= $1",
-        vec![through.into()],
+        &Args::numbered([through.into()]),
     )
     .await?;
     Ok(Slice { deleted, finished })

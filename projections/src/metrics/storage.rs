@@ -1,43 +1,21 @@
 //! The projection's SQL: loading the stored facts of a batch's tickets and writing a batch's
 //! changes, each in a few multi-row statements rather than one per event.
+//! Their texts, placeholders and sizes come from [`crate::sql`] (`?` on SQLite, where `$N` makes
+//! binding quadratic); deletes by key are cut to [`key_chunks`] because SQLite refuses `OR`
+//! chains nested deeper than 1,000.
 
 use std::collections::HashMap;
 
 use bomizzel_domain::Priority;
 
 use crate::db::ReadModelTx;
-use crate::on_tx;
+use crate::sql::{
+    Args, Value, chunks, execute, fetch_in_tx, insert_rows, key_chunks, key_matches,
+    on_conflict_update, set_excluded,
+};
 
 use super::batch::BatchChanges;
 use super::facts::{DurationKind, DurationRow, HourCounts, HourKey, TicketFacts};
-
-/// How many rows of `columns` values one statement carries. PostgreSQL pays a round trip per
-/// statement, so its statements are big (well below its 65,535 parameters). SQLite has no round
-/// trip, but finding a `$N` parameter by name is linear in the number of parameters (binding a
-/// statement is quadratic), so its statements stay small.
-fn rows_per_statement(tx: &ReadModelTx<'_>, columns: usize) -> usize {
-    let parameters = match tx {
-        ReadModelTx::Sqlite(..) => 200,
-        ReadModelTx::Postgres(_) => 10_000,
-    };
-    parameters / columns
-}
-
-/// `$first, $first+1, ...`: `count` numbered placeholders.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `($1, $2), ($3, $4)`: `rows` tuples of `columns` placeholders.
-fn value_rows(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| format!("({})", placeholders(row * columns + 1, columns)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// The columns of a ticket's facts, in the order `upsert_facts` binds them and
 /// [`StoredFactsRow`] reads them.
@@ -75,20 +53,15 @@ pub(super) async fn load_facts(
     ticket_ids: &[String],
 ) -> Result<HashMap<String, TicketFacts>, sqlx::Error> {
     let mut stored = HashMap::with_capacity(ticket_ids.len());
-    for chunk in ticket_ids.chunks(rows_per_statement(tx, 1)) {
+    for chunk in chunks(ticket_ids, 1) {
+        // Planned afresh each time: a plan cached while the table was small would scan it.
+        let mut args = Args::for_tx(tx).planned_each_time();
         let sql = format!(
             "SELECT {} FROM queue_ticket_facts WHERE ticket_id IN ({})",
             FACTS_COLUMNS.join(", "),
-            placeholders(1, chunk.len())
+            args.push_all(chunk.iter().map(String::as_str))
         );
-        let rows: Vec<StoredFactsRow> = on_tx!(&mut *tx, connection => {
-            // Planned afresh each time: a plan cached while the table was small would scan it.
-            let mut query = sqlx::query_as(&sql).persistent(false);
-            for ticket_id in chunk {
-                query = query.bind(ticket_id);
-            }
-            query.fetch_all(connection).await?
-        });
+        let rows: Vec<StoredFactsRow> = fetch_in_tx(tx, &sql, &args).await?;
         for row in rows {
             let facts = facts_from_row(row)?;
             stored.insert(facts.ticket_id.clone(), facts);
@@ -136,114 +109,52 @@ pub(super) async fn write(
     tx: &mut ReadModelTx<'_>,
     changes: &BatchChanges,
 ) -> Result<(), sqlx::Error> {
-    for chunk in changes
-        .facts
-        .chunks(rows_per_statement(tx, FACTS_COLUMNS.len()))
-    {
-        upsert_facts(tx, chunk).await?;
-    }
-    for chunk in changes
-        .durations
-        .chunks(rows_per_statement(tx, DURATION_COLUMNS.len()))
-    {
-        upsert_durations(tx, chunk).await?;
-    }
-    for chunk in changes
-        .cleared_durations
-        .chunks(rows_per_statement(tx, DURATION_KEY_COLUMNS.len()))
-    {
+    upsert_facts(tx, &changes.facts).await?;
+    upsert_durations(tx, &changes.durations).await?;
+    for chunk in key_chunks(&changes.cleared_durations, DURATION_KEY_COLUMNS.len()) {
         delete_durations(tx, chunk).await?;
     }
-    for chunk in changes
-        .hours
-        .chunks(rows_per_statement(tx, HOUR_COLUMNS.len()))
-    {
-        add_to_hours(tx, chunk).await?;
-    }
+    add_to_hours(tx, &changes.hours).await?;
     let maybe_emptied: Vec<&HourKey> = changes
         .hours
         .iter()
         .filter(|(_, change)| change.has_decrease())
         .map(|(key, _)| key)
         .collect();
-    for chunk in maybe_emptied.chunks(rows_per_statement(tx, HOUR_KEY_COLUMNS.len())) {
+    for chunk in key_chunks(&maybe_emptied, HOUR_KEY_COLUMNS.len()) {
         delete_empty_hours(tx, chunk).await?;
     }
     Ok(())
 }
 
-/// `INSERT INTO table (columns) VALUES (...), ... ON CONFLICT (key) DO UPDATE SET on_conflict`
-/// for `rows` rows.
-fn upsert_sql(
-    table: &str,
-    columns: &[&str],
-    key: &[&str],
-    rows: usize,
-    on_conflict: &str,
-) -> String {
-    format!(
-        "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {on_conflict}",
-        columns.join(", "),
-        value_rows(rows, columns.len()),
-        key.join(", "),
-    )
-}
-
-/// `a = excluded.a, ...` for the `columns` not in `key`: the upsert replaces the row.
-fn replace_all(columns: &[&str], key: &[&str]) -> String {
-    columns
-        .iter()
-        .filter(|column| !key.contains(column))
-        .map(|column| format!("{column} = excluded.{column}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `(a = $1 AND b = $2) OR (a = $3 AND b = $4)`: rows matching one of `rows` keys, which both
-/// backends answer with one primary-key lookup per key.
-fn key_matches(key: &[&str], rows: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let equalities = key
-                .iter()
-                .enumerate()
-                .map(|(index, column)| format!("{column} = ${}", row * key.len() + index + 1))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            format!("({equalities})")
-        })
-        .collect::<Vec<_>>()
-        .join(" OR ")
-}
-
 async fn upsert_facts(tx: &mut ReadModelTx<'_>, facts: &[TicketFacts]) -> Result<(), sqlx::Error> {
     let key = ["ticket_id"];
-    let sql = upsert_sql(
+    let values = facts
+        .iter()
+        .flat_map(|ticket| {
+            [
+                Value::from(ticket.ticket_id.as_str()),
+                ticket.queue_id.as_str().into(),
+                ticket.status.as_str().into(),
+                ticket.priority.as_str().into(),
+                ticket.assignee_id.as_deref().into(),
+                ticket.created_at_unix.into(),
+                ticket.first_assigned_at_unix.into(),
+                ticket.first_assigned_priority.map(Priority::as_str).into(),
+                ticket.resolved_at_unix.into(),
+                ticket.reopen_count.into(),
+                ticket.updated_position.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
         "queue_ticket_facts",
         &FACTS_COLUMNS,
-        &key,
-        facts.len(),
-        &replace_all(&FACTS_COLUMNS, &key),
-    );
-    on_tx!(tx, connection => {
-        let mut query = sqlx::query(&sql);
-        for ticket in facts {
-            query = query
-                .bind(&ticket.ticket_id)
-                .bind(&ticket.queue_id)
-                .bind(ticket.status.as_str())
-                .bind(ticket.priority.as_str())
-                .bind(&ticket.assignee_id)
-                .bind(ticket.created_at_unix)
-                .bind(ticket.first_assigned_at_unix)
-                .bind(ticket.first_assigned_priority.map(Priority::as_str))
-                .bind(ticket.resolved_at_unix)
-                .bind(ticket.reopen_count)
-                .bind(ticket.updated_position);
-        }
-        query.execute(connection).await?;
-    });
-    Ok(())
+        &on_conflict_update(&key, &set_excluded(&FACTS_COLUMNS, &key)),
+        values,
+    )
+    .await
 }
 
 /// Columns of a duration, in the order `upsert_durations` binds them; the key comes first.
@@ -254,43 +165,44 @@ async fn upsert_durations(
     tx: &mut ReadModelTx<'_>,
     durations: &[DurationRow],
 ) -> Result<(), sqlx::Error> {
-    let sql = upsert_sql(
+    let values = durations
+        .iter()
+        .flat_map(|duration| {
+            [
+                Value::from(duration.ticket_id.as_str()),
+                duration.kind.as_str().into(),
+                duration.queue_id.as_str().into(),
+                duration.secs.into(),
+                duration.sla_priority.map(Priority::as_str).into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
         "queue_ticket_durations",
         &DURATION_COLUMNS,
-        &DURATION_KEY_COLUMNS,
-        durations.len(),
-        &replace_all(&DURATION_COLUMNS, &DURATION_KEY_COLUMNS),
-    );
-    on_tx!(tx, connection => {
-        let mut query = sqlx::query(&sql);
-        for duration in durations {
-            query = query
-                .bind(&duration.ticket_id)
-                .bind(duration.kind.as_str())
-                .bind(&duration.queue_id)
-                .bind(duration.secs)
-                .bind(duration.sla_priority.map(Priority::as_str));
-        }
-        query.execute(connection).await?;
-    });
-    Ok(())
+        &on_conflict_update(
+            &DURATION_KEY_COLUMNS,
+            &set_excluded(&DURATION_COLUMNS, &DURATION_KEY_COLUMNS),
+        ),
+        values,
+    )
+    .await
 }
 
 async fn delete_durations(
     tx: &mut ReadModelTx<'_>,
     keys: &[(String, DurationKind)],
 ) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "DELETE FROM queue_ticket_durations WHERE {}",
-        key_matches(&DURATION_KEY_COLUMNS, keys.len())
+    let mut args = Args::for_tx(tx).planned_each_time();
+    let matches = key_matches(
+        &mut args,
+        &DURATION_KEY_COLUMNS,
+        keys.iter()
+            .map(|(ticket_id, kind)| [ticket_id.as_str().into(), kind.as_str().into()]),
     );
-    on_tx!(tx, connection => {
-        let mut query = sqlx::query(&sql).persistent(false);
-        for (ticket_id, kind) in keys {
-            query = query.bind(ticket_id).bind(kind.as_str());
-        }
-        query.execute(connection).await?;
-    });
+    let sql = format!("DELETE FROM queue_ticket_durations WHERE {matches}");
+    execute(tx, &sql, &args).await?;
     Ok(())
 }
 
@@ -308,28 +220,31 @@ async fn add_to_hours(
     tx: &mut ReadModelTx<'_>,
     changes: &[(HourKey, HourCounts)],
 ) -> Result<(), sqlx::Error> {
-    let sql = upsert_sql(
+    let values = changes
+        .iter()
+        .flat_map(|((queue_id, hour_unix), change)| {
+            [
+                Value::from(queue_id.as_str()),
+                (*hour_unix).into(),
+                change.created.into(),
+                change.first_assigned.into(),
+                change.resolved.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
         "queue_hourly",
         &HOUR_COLUMNS,
-        &HOUR_KEY_COLUMNS,
-        changes.len(),
-        "created = queue_hourly.created + excluded.created, \
-         first_assigned = queue_hourly.first_assigned + excluded.first_assigned, \
-         resolved = queue_hourly.resolved + excluded.resolved",
-    );
-    on_tx!(tx, connection => {
-        let mut query = sqlx::query(&sql);
-        for ((queue_id, hour_unix), change) in changes {
-            query = query
-                .bind(queue_id)
-                .bind(*hour_unix)
-                .bind(change.created)
-                .bind(change.first_assigned)
-                .bind(change.resolved);
-        }
-        query.execute(connection).await?;
-    });
-    Ok(())
+        &on_conflict_update(
+            &HOUR_KEY_COLUMNS,
+            "created = queue_hourly.created + excluded.created, \
+             first_assigned = queue_hourly.first_assigned + excluded.first_assigned, \
+             resolved = queue_hourly.resolved + excluded.resolved",
+        ),
+        values,
+    )
+    .await
 }
 
 /// Buckets left with nothing are deleted, so that a bucket exists exactly when some ticket
@@ -338,17 +253,17 @@ async fn delete_empty_hours(
     tx: &mut ReadModelTx<'_>,
     keys: &[&HourKey],
 ) -> Result<(), sqlx::Error> {
+    let mut args = Args::for_tx(tx).planned_each_time();
+    let matches = key_matches(
+        &mut args,
+        &HOUR_KEY_COLUMNS,
+        keys.iter()
+            .map(|(queue_id, hour_unix)| [queue_id.as_str().into(), (*hour_unix).into()]),
+    );
     let sql = format!(
         "DELETE FROM queue_hourly WHERE created = 0 AND first_assigned = 0 AND resolved = 0 \
-         AND ({})",
-        key_matches(&HOUR_KEY_COLUMNS, keys.len())
+         AND ({matches})"
     );
-    on_tx!(tx, connection => {
-        let mut query = sqlx::query(&sql).persistent(false);
-        for (queue_id, hour_unix) in keys {
-            query = query.bind(queue_id).bind(*hour_unix);
-        }
-        query.execute(connection).await?;
-    });
+    execute(tx, &sql, &args).await?;
     Ok(())
 }

@@ -12,7 +12,6 @@
 //! The same rules feed the room feed's `notification:created` changes
 //! (see [`crate::feed`]), through [`plan`].
 
-pub(crate) mod bulk;
 mod inbox;
 mod notification;
 mod plan;
@@ -24,7 +23,7 @@ use crate::db::ReadModelTx;
 use crate::error::ProjectionError;
 use crate::event::ProjectedEvent;
 use crate::projection::Projection;
-use bulk::{Value, insert_rows};
+use crate::sql::{Value, insert_rows};
 
 pub use inbox::{list, mark_all_read, mark_read, unread_count};
 pub use notification::{Notification, notification_id};
@@ -75,7 +74,7 @@ impl Projection for NotificationsProjection {
                 notification.created_at.into(),
             ]);
         }
-        insert_rows(tx, "notifications", &COLUMNS, values).await?;
+        insert_rows(tx, "notifications", &COLUMNS, "", values).await?;
         Ok(())
     }
 }

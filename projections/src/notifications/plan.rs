@@ -12,10 +12,9 @@ use bomizzel_domain::TicketEvent;
 
 use crate::db::ReadModelTx;
 use crate::event::ProjectedEvent;
-use crate::notifications::bulk::{Placeholders, in_list_chunks};
 use crate::notifications::notification::Notification;
 use crate::notifications::rules::recipients;
-use crate::on_tx;
+use crate::sql::{Args, chunks, fetch_in_tx};
 
 /// For each event of `events`, in order, the notifications it produces.
 pub(crate) async fn plan(
@@ -54,19 +53,14 @@ async fn team_members(
         .into_iter()
         .collect();
     let mut members: HashMap<String, Vec<String>> = HashMap::new();
-    for chunk in in_list_chunks(&teams) {
+    for chunk in chunks(&teams, 1) {
+        let mut args = Args::for_tx(tx);
         let sql = format!(
             "SELECT team_id, user_id FROM team_members WHERE team_id IN ({}) \
              ORDER BY team_id, user_id",
-            Placeholders::of(tx).list(1, chunk.len())
+            args.push_all(chunk.iter().copied())
         );
-        let rows: Vec<(String, String)> = on_tx!(&mut *tx, connection => {
-            let mut query = sqlx::query_as(&sql);
-            for team in chunk {
-                query = query.bind(*team);
-            }
-            query.fetch_all(connection).await?
-        });
+        let rows: Vec<(String, String)> = fetch_in_tx(tx, &sql, &args).await?;
         for (team, user) in rows {
             members.entry(team).or_default().push(user);
         }

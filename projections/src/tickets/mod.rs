@@ -11,7 +11,6 @@ mod filter;
 mod fold;
 pub mod query;
 mod row;
-mod sql;
 mod write;
 
 use async_trait::async_trait;

@@ -14,7 +14,7 @@ use super::row::{
     COMMENT_COLUMNS, CommentRow, StoredComment, StoredTicket, TICKET_COLUMNS, TicketRow,
     decode_rows,
 };
-use super::sql::{Args, SqlValue, fetch};
+use crate::sql::{Args, fetch};
 
 /// Why a list was refused.
 #[derive(Debug, thiserror::Error)]
@@ -52,10 +52,7 @@ pub async fn comments(
         args.push(id.to_string())
     );
     if !include_internal {
-        sql.push_str(&format!(
-            " AND internal = {}",
-            args.push(SqlValue::Bool(false))
-        ));
+        sql.push_str(&format!(" AND internal = {}", args.push(false)));
     }
     sql.push_str(" ORDER BY position");
     let stored: Vec<StoredComment> = fetch(database, &sql, &args).await?;

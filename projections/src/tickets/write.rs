@@ -5,8 +5,10 @@ use uuid::Uuid;
 
 use super::fold::BatchChanges;
 use super::row::{StoredTicket, TICKET_COLUMNS, TicketRow, decode_rows, priority_rank};
-use super::sql::{Args, SqlValue, execute, fetch_in_tx, max_rows, statement_chunks};
 use crate::db::ReadModelTx;
+use crate::sql::{
+    Args, Value, chunks, execute, fetch_in_tx, insert_rows, on_conflict_update, set_excluded,
+};
 
 /// Columns written by the upsert, in the order of [`ticket_values`].
 const UPSERT_COLUMNS: [&str; 24] = [
@@ -52,7 +54,7 @@ pub(super) async fn load(
     ids: &[Uuid],
 ) -> Result<Vec<TicketRow>, sqlx::Error> {
     let mut rows = Vec::with_capacity(ids.len());
-    for chunk in statement_chunks(ids, max_rows(1)) {
+    for chunk in chunks(ids, 1) {
         let mut args = Args::for_tx(tx);
         let list = args.push_all(chunk.iter().map(Uuid::to_string));
         let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id IN ({list})");
@@ -69,29 +71,23 @@ pub(super) async fn save(
     changes: BatchChanges,
 ) -> Result<(), sqlx::Error> {
     let tickets: Vec<TicketRow> = changes.tickets.into_values().collect();
-    let updates = UPSERT_COLUMNS
-        .iter()
-        .filter(|column| !IMMUTABLE_COLUMNS.contains(column))
-        .map(|column| format!("{column} = excluded.{column}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     insert_rows(
         tx,
-        &format!("INSERT INTO tickets ({})", UPSERT_COLUMNS.join(", ")),
-        &format!("ON CONFLICT (id) DO UPDATE SET {updates}"),
-        &tickets,
-        ticket_values,
+        "tickets",
+        &UPSERT_COLUMNS,
+        &on_conflict_update(&["id"], &set_excluded(&UPSERT_COLUMNS, &IMMUTABLE_COLUMNS)),
+        tickets.iter().flat_map(ticket_values).collect(),
     )
     .await?;
 
     let retagged: Vec<String> = changes.retagged.iter().map(Uuid::to_string).collect();
-    for chunk in statement_chunks(&retagged, max_rows(1)) {
+    for chunk in chunks(&retagged, 1) {
         let mut args = Args::for_tx(tx);
         let list = args.push_all(chunk.iter().map(String::as_str));
         let sql = format!("DELETE FROM ticket_tags WHERE ticket_id IN ({list})");
         execute(tx, &sql, &args).await?;
     }
-    let tags: Vec<(String, &str)> = tickets
+    let tags: Vec<Value<'_>> = tickets
         .iter()
         .filter(|ticket| changes.retagged.contains(&ticket.id))
         .flat_map(|ticket| {
@@ -99,42 +95,54 @@ pub(super) async fn save(
             ticket
                 .tags
                 .iter()
-                .map(move |tag| (id.clone(), tag.as_str()))
+                .flat_map(move |tag| [Value::from(id.clone()), tag.as_str().into()])
         })
         .collect();
     insert_rows(
         tx,
-        "INSERT INTO ticket_tags (ticket_id, tag)",
+        "ticket_tags",
+        &["ticket_id", "tag"],
         // Tags are deduplicated by the domain; this keeps an odd old event from failing the batch.
         "ON CONFLICT (ticket_id, tag) DO NOTHING",
-        &tags,
-        |(id, tag)| vec![id.as_str().into(), (*tag).into()],
+        tags,
     )
     .await?;
 
-    insert_rows(
-        tx,
-        "INSERT INTO ticket_comments \
-         (position, ticket_id, comment_id, author_id, body, internal, created_at)",
-        "",
-        &changes.comments,
-        |comment| {
-            vec![
-                comment.position.into(),
+    let comments = changes
+        .comments
+        .iter()
+        .flat_map(|comment| {
+            [
+                Value::from(comment.position),
                 comment.ticket_id.to_string().into(),
                 comment.comment_id.to_string().into(),
                 comment.author_id.as_str().into(),
                 comment.body.as_str().into(),
-                SqlValue::Bool(comment.internal),
-                SqlValue::Time(comment.created_at),
+                comment.internal.into(),
+                comment.created_at.into(),
             ]
-        },
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "ticket_comments",
+        &[
+            "position",
+            "ticket_id",
+            "comment_id",
+            "author_id",
+            "body",
+            "internal",
+            "created_at",
+        ],
+        "",
+        comments,
     )
     .await
 }
 
-fn ticket_values(ticket: &TicketRow) -> Vec<SqlValue<'_>> {
-    vec![
+fn ticket_values(ticket: &TicketRow) -> [Value<'_>; UPSERT_COLUMNS.len()] {
+    [
         ticket.id.to_string().into(),
         ticket.title.as_str().into(),
         // Folded here rather than with SQL's LOWER(), which only folds ASCII on SQLite.
@@ -144,7 +152,7 @@ fn ticket_values(ticket: &TicketRow) -> Vec<SqlValue<'_>> {
         ticket.requester_id.as_str().into(),
         ticket.queue_id.as_str().into(),
         ticket.team_id.as_str().into(),
-        SqlValue::NullableText(ticket.assignee_id.as_deref()),
+        ticket.assignee_id.as_deref().into(),
         ticket.status.as_str().into(),
         ticket.priority.as_str().into(),
         priority_rank(ticket.priority).into(),
@@ -157,38 +165,10 @@ fn ticket_values(ticket: &TicketRow) -> Vec<SqlValue<'_>> {
         ticket.customer_version.into(),
         ticket.created_position.into(),
         ticket.updated_position.into(),
-        SqlValue::Time(ticket.created_at),
-        SqlValue::Time(ticket.updated_at),
-        SqlValue::NullableTime(ticket.first_assigned_at),
-        SqlValue::NullableTime(ticket.resolved_at),
-        SqlValue::NullableTime(ticket.closed_at),
+        ticket.created_at.into(),
+        ticket.updated_at.into(),
+        ticket.first_assigned_at.into(),
+        ticket.resolved_at.into(),
+        ticket.closed_at.into(),
     ]
-}
-
-/// Inserts `rows` with as few statements as the bind limit allows:
-/// `{insert} VALUES (...), (...) {on_conflict}`.
-async fn insert_rows<'r, R>(
-    tx: &mut ReadModelTx<'_>,
-    insert: &str,
-    on_conflict: &str,
-    rows: &'r [R],
-    values: impl Fn(&'r R) -> Vec<SqlValue<'r>>,
-) -> Result<(), sqlx::Error> {
-    let Some(first) = rows.first() else {
-        return Ok(());
-    };
-    let columns = values(first).len();
-    for chunk in statement_chunks(rows, max_rows(columns)) {
-        let mut args = Args::for_tx(tx);
-        let mut sql = format!("{insert} VALUES ");
-        for (index, row) in chunk.iter().enumerate() {
-            sql.push_str(if index == 0 { "(" } else { ", (" });
-            args.write_list(&mut sql, values(row));
-            sql.push(')');
-        }
-        sql.push(' ');
-        sql.push_str(on_conflict);
-        execute(tx, &sql, &args).await?;
-    }
-    Ok(())
 }
