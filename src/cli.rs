@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -137,6 +138,12 @@ pub struct ServeArgs {
     #[arg(long, env = "BOMIZZEL_FEED_RETENTION_DAYS", default_value_t = 7)]
     pub feed_retention_days: u32,
 
+    /// Holds projection NAME behind the others by pausing DURATION before
+    /// each of its batches (NAME=DURATION, repeatable). For tests of what
+    /// clients see while read models disagree; never in service.
+    #[arg(long, value_name = "NAME=DURATION", value_parser = parse_projection_delay, hide = true)]
+    pub projection_delay: Vec<(String, Duration)>,
+
     /// Frames queued per WebSocket connection before it is closed as too slow (4008).
     #[arg(long, env = "BOMIZZEL_WS_SEND_QUEUE", default_value_t = 1024)]
     pub ws_send_queue: usize,
@@ -175,4 +182,12 @@ pub struct TokenArgs {
     /// How long the token is valid, e.g. 15m, 1h, 7d.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub ttl: std::time::Duration,
+}
+
+fn parse_projection_delay(value: &str) -> Result<(String, Duration), String> {
+    let (name, duration) = value
+        .split_once('=')
+        .ok_or_else(|| format!("{value:?} is not NAME=DURATION"))?;
+    let duration = humantime::parse_duration(duration).map_err(|e| e.to_string())?;
+    Ok((name.to_owned(), duration))
 }

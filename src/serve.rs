@@ -32,7 +32,10 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     let (stop, shutdown) = watch::channel(false);
     let runners: Vec<Runner> = registry::all()
         .into_iter()
-        .map(|projection| Runner::new(store.clone(), projection, RunnerSettings::default()))
+        .map(|projection| {
+            let settings = runner_settings(&args, projection.name());
+            Runner::new(store.clone(), projection, settings)
+        })
         .collect();
     let feed_committed = runners
         .iter()
@@ -109,6 +112,18 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("shut down");
     Ok(())
+}
+
+fn runner_settings(args: &ServeArgs, projection: &str) -> RunnerSettings {
+    let delay = args
+        .projection_delay
+        .iter()
+        .find(|(name, _)| name == projection)
+        .map(|(_, delay)| *delay);
+    RunnerSettings {
+        batch_delay: delay.unwrap_or_default(),
+        ..RunnerSettings::default()
+    }
 }
 
 /// Trims room-feed history older than `retention`, hourly.

@@ -148,7 +148,22 @@ pub async fn load_until(
     id: Uuid,
     reached: impl Fn(&Ticket) -> bool,
 ) -> ApiResult<Ticket> {
+    Ok(fold_stream(store, id, reached).await?.0)
+}
+
+/// Ticket `id` as of its latest event, and that event's position (0 for a
+/// ticket that does not exist).
+pub async fn load_latest(store: &EventStore, id: Uuid) -> ApiResult<(Ticket, i64)> {
+    fold_stream(store, id, |_| false).await
+}
+
+async fn fold_stream(
+    store: &EventStore,
+    id: Uuid,
+    reached: impl Fn(&Ticket) -> bool,
+) -> ApiResult<(Ticket, i64)> {
     let mut ticket = Ticket::default();
+    let mut position = 0;
     for recorded in store.read_stream(&id.to_string(), 1).await? {
         let event = TicketEvent::decode(
             &recorded.event_type,
@@ -157,11 +172,12 @@ pub async fn load_until(
         )
         .map_err(ApiError::internal)?;
         cqrs_apply(&mut ticket, event);
+        position = recorded.position;
         if reached(&ticket) {
             break;
         }
     }
-    Ok(ticket)
+    Ok((ticket, position))
 }
 
 /// Runs the command `decide` builds for ticket `id`, after `authorize`

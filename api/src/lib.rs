@@ -15,6 +15,7 @@ pub mod json;
 pub mod limit;
 mod queries;
 mod session;
+pub mod snapshot;
 pub mod telemetry;
 mod tickets;
 
@@ -142,6 +143,12 @@ fn cors(frontend_url: Option<&str>) -> CorsLayer {
             header::IF_MATCH,
             HeaderName::from_static("idempotency-key"),
         ])
-        .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            snapshot::FEED_OFFSET,
+            snapshot::FEED_EPOCH,
+        ])
         .max_age(Duration::from_secs(600))
 }

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use bomizzel_domain::{Priority, Status, Viewer};
 use bomizzel_projections::tickets::{
     self, AssigneeFilter, Direction, ListError, Page, Sort, SortField, TicketFilter, TicketRow,
@@ -26,6 +27,7 @@ use crate::commands;
 use crate::directory;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
+use crate::snapshot;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -171,7 +173,7 @@ async fn list_tickets(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<TicketListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     require_built(&state, "tickets").await?;
     let filter = TicketFilter {
         statuses: parse_list::<Status>("status", query.status.as_deref())?,
@@ -202,9 +204,9 @@ async fn list_tickets(
             ListError::Database(e) => ApiError::internal(e),
         })?;
     let items: Vec<Value> = found.items.iter().map(|row| shown(&caller, row)).collect();
-    Ok(Json(
-        serde_json::json!({ "items": items, "next_cursor": found.next_cursor }),
-    ))
+    let feed = snapshot::feed_headers(&state, found.position).await?;
+    let body = serde_json::json!({ "items": items, "next_cursor": found.next_cursor });
+    Ok((feed, Json(body)).into_response())
 }
 
 /// A ticket's comments, oldest first; customers get the public ones only.
@@ -319,13 +321,13 @@ async fn list_notifications(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<InboxQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     require_built(&state, "notifications").await?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(bad_query("limit", "limit must be between 1 and 200"));
     }
-    let found = notifications::list(
+    let found = notifications::page(
         state.store.database(),
         &caller.user_id,
         query.unread,
@@ -334,7 +336,8 @@ async fn list_notifications(
     )
     .await
     .map_err(ApiError::internal)?;
-    Ok(Json(serde_json::to_value(found).unwrap_or_default()))
+    let feed = snapshot::feed_headers(&state, found.position).await?;
+    Ok((feed, Json(found.items)).into_response())
 }
 
 /// How many of the caller's notifications are unread.

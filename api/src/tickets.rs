@@ -24,6 +24,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::headers::etag;
 use crate::json::JsonBody;
+use crate::snapshot;
 
 /// Most tickets one bulk request may change.
 const BULK_MAX: usize = 1000;
@@ -669,12 +670,19 @@ async fn get_ticket(
     Query(query): Query<VersionQuery>,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    let current = commands::load(&state.store, id, None).await?;
+    let (current, position) = commands::load_latest(&state.store, id).await?;
     access::require_visible(&caller, &current)?;
     let viewer = caller.viewer();
     let latest = viewer.version_of(&current);
     let ticket = match query.version {
-        None => current,
+        None => {
+            let feed = snapshot::feed_headers(&state, position).await?;
+            let executed = Executed {
+                ticket: current,
+                position: None,
+            };
+            return Ok((feed, answer(StatusCode::OK, &executed, &caller)).into_response());
+        }
         Some(version) if version == 0 || version > latest => {
             return Err(ApiError::not_found(format!(
                 "ticket {id} has versions 1 to {latest}, not {version}"

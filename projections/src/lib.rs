@@ -13,6 +13,7 @@ mod event;
 mod projection;
 pub mod registry;
 mod runner;
+pub mod snapshot;
 mod sql;
 
 pub use checkpoint::{Checkpoint, State};

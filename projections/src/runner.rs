@@ -32,6 +32,10 @@ pub struct RunnerSettings {
     pub poll_interval: Duration,
     /// Longest pause between retries of a failing batch.
     pub max_backoff: Duration,
+    /// A pause before each batch: none in service. Tests and experiments
+    /// use it to hold one read model behind the others, as a slow disk or
+    /// a busy node would.
+    pub batch_delay: Duration,
 }
 
 impl Default for RunnerSettings {
@@ -40,6 +44,7 @@ impl Default for RunnerSettings {
             batch_size: 1000,
             poll_interval: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
+            batch_delay: Duration::ZERO,
         }
     }
 }
@@ -224,6 +229,9 @@ impl Runner {
         lease: &mut Lease,
         checkpoint: Checkpoint,
     ) -> Result<Step, ProjectionError> {
+        if !self.settings.batch_delay.is_zero() {
+            tokio::time::sleep(self.settings.batch_delay).await;
+        }
         let recorded = self
             .store
             .read_all(checkpoint.position, self.settings.batch_size)

@@ -105,6 +105,7 @@ fn settings() -> RunnerSettings {
         batch_size: 7,
         poll_interval: Duration::from_millis(100),
         max_backoff: Duration::from_millis(200),
+        ..RunnerSettings::default()
     }
 }
 

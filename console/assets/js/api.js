@@ -45,6 +45,8 @@ export async function request(method, path, { body, headers = {}, auth = true, t
       data = text;
     }
   }
+  const feed = feedPoint(response);
+  if (feed && data && typeof data === 'object') Object.defineProperty(data, 'feed', { value: feed });
   if (!response.ok) {
     const code = data?.code ?? `http_${response.status}`;
     // Only the session's own token expiring signs the user out, not a probe with another token.
@@ -54,6 +56,17 @@ export async function request(method, path, { body, headers = {}, auth = true, t
     throw new ApiError(response.status, code, data?.detail ?? (typeof data === 'string' ? data : ''), data?.field);
   }
   return data;
+}
+
+/**
+ * The room-feed point an answer is consistent with (`Bomizzel-Feed-Offset`,
+ * `Bomizzel-Feed-Epoch`): subscribing from it after loading the answer
+ * misses nothing and repeats nothing.
+ */
+function feedPoint(response) {
+  const offset = response.headers.get('bomizzel-feed-offset');
+  if (offset === null) return null;
+  return { offset: Number(offset), epoch: response.headers.get('bomizzel-feed-epoch') };
 }
 
 const get = (path, options) => request('GET', path, options);

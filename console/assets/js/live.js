@@ -256,6 +256,24 @@ export class LiveClient extends EventTarget {
     }
   }
 
+  /**
+   * Subscribes `rooms` again from `feed` (a reload's feed point), so that
+   * the changes between what the reload has and the live stream are
+   * replayed. Nothing to do without a point, or in another epoch (the
+   * next connection reloads again).
+   */
+  resumeFrom(rooms, feed) {
+    if (!feed || feed.epoch !== this.epoch || !this.socket) return;
+    for (const room of rooms) {
+      if (!this.desired.has(room)) continue;
+      this.offsets.set(room, feed.offset);
+      this.joined.delete(room);
+      this.queue.push(room);
+    }
+    this.save();
+    this.joinNext();
+  }
+
   onSubscribed(frame) {
     const room = frame.room;
     if (room !== this.pending) return;

@@ -107,7 +107,14 @@ async function startApp() {
     app.latestMetrics.set(queueId, frame.data);
     app.current?.onMetrics?.(queueId, frame.data);
   });
-  live.addEventListener('unrecovered', () => store.reload().catch(() => {}));
+  // Rooms that could not be replayed: reload, then go on from the point
+  // the reload names (the ready offset may be past what the list has).
+  live.addEventListener('unrecovered', ({ detail }) => {
+    store
+      .reload()
+      .then((feed) => live.resumeFrom(detail.rooms, feed))
+      .catch(() => {});
+  });
   live.addEventListener('expired', (event) => session.expire(event.detail.code === 4001 ? 'token_expired' : 'invalid_token'));
   live.setRooms(rooms);
   live.start();

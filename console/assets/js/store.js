@@ -51,12 +51,19 @@ export class TicketStore extends EventTarget {
     return this.loading;
   }
 
+  /**
+   * Resolves to the feed point the loaded tickets are consistent with: the
+   * earliest of the pages' (a later page may be newer, and a change it
+   * already has is dropped by its version).
+   */
   async fetchAll() {
     const rows = [];
     let cursor;
+    let feed = null;
     for (let page = 0; page < MAX_PAGES; page += 1) {
       const answer = await api.listTickets({ limit: PAGE, cursor, sort: '-updated' });
       rows.push(...answer.items);
+      if (answer.feed && (!feed || answer.feed.offset < feed.offset)) feed = answer.feed;
       cursor = answer.next_cursor;
       if (!cursor) break;
     }
@@ -69,6 +76,7 @@ export class TicketStore extends EventTarget {
     this.tickets = fresh;
     this.loaded = true;
     this.emit('reset', {});
+    return feed;
   }
 
   /** Merges a ticket as a command or `GET /api/tickets/{id}` answered it. */

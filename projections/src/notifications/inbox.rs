@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 
 use crate::error::ProjectionError;
 use crate::notifications::notification::{Notification, notification_id};
-use crate::on_pool;
+use crate::snapshot;
+use crate::{on_pool, on_tx};
 
 type NotificationRow = (
     String,
@@ -27,6 +28,14 @@ type NotificationRow = (
     Option<OffsetDateTime>,
 );
 
+/// One page of a user's inbox and the position it was read at (see
+/// `snapshot`).
+#[derive(Debug, Clone)]
+pub struct InboxPage {
+    pub items: Vec<Notification>,
+    pub position: i64,
+}
+
 /// `user_id`'s notifications, newest first: only the unread ones if
 /// `unread_only`, only those before `before_position` if given (the
 /// `position` of the last one of the previous page), at most `limit`.
@@ -37,6 +46,19 @@ pub async fn list(
     before_position: Option<i64>,
     limit: u32,
 ) -> Result<Vec<Notification>, ProjectionError> {
+    let page = page(database, user_id, unread_only, before_position, limit).await?;
+    Ok(page.items)
+}
+
+/// Like [`list`], with the notifications projection's position, read in
+/// one snapshot with the rows.
+pub async fn page(
+    database: &Database,
+    user_id: &str,
+    unread_only: bool,
+    before_position: Option<i64>,
+    limit: u32,
+) -> Result<InboxPage, ProjectionError> {
     let unread_filter = if unread_only {
         " AND r.user_id IS NULL"
     } else {
@@ -50,15 +72,19 @@ pub async fn list(
          WHERE n.user_id = $1 AND n.position < $2{unread_filter} \
          ORDER BY n.position DESC LIMIT $3"
     );
-    let rows: Vec<NotificationRow> = on_pool!(database, pool => {
+    let mut tx = snapshot::begin(database).await?;
+    let position = snapshot::position(&mut tx, super::NAME).await?;
+    let rows: Vec<NotificationRow> = on_tx!(&mut tx, connection => {
         sqlx::query_as(&sql)
             .bind(user_id)
             .bind(before_position.unwrap_or(i64::MAX))
             .bind(i64::from(limit))
-            .fetch_all(pool)
+            .fetch_all(connection)
             .await?
     });
-    rows.into_iter().map(from_row).collect()
+    tx.commit().await?;
+    let items = rows.into_iter().map(from_row).collect::<Result<_, _>>()?;
+    Ok(InboxPage { items, position })
 }
 
 /// How many of `user_id`'s notifications are unread.

@@ -25,7 +25,7 @@ use crate::event::ProjectedEvent;
 use crate::projection::Projection;
 use crate::sql::{Value, insert_rows};
 
-pub use inbox::{list, mark_all_read, mark_read, unread_count};
+pub use inbox::{InboxPage, list, mark_all_read, mark_read, page, unread_count};
 pub use notification::{Notification, notification_id};
 pub(crate) use plan::plan;
 pub(crate) use rules::parse_named;
@@ -42,6 +42,9 @@ const COLUMNS: [&str; 8] = [
     "created_at",
 ];
 
+/// The notifications projection's name (its checkpoint key).
+pub const NAME: &str = "notifications";
+
 /// Builds the `notifications` table.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NotificationsProjection;
@@ -49,7 +52,7 @@ pub struct NotificationsProjection;
 #[async_trait]
 impl Projection for NotificationsProjection {
     fn name(&self) -> &'static str {
-        "notifications"
+        NAME
     }
 
     fn tables(&self) -> &'static [&'static str] {

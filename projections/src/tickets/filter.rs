@@ -201,4 +201,6 @@ pub struct TicketPage {
     pub items: Vec<TicketRow>,
     /// Pass it as [`Page::after`] for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
+    /// The read model's position the page was read at (see `snapshot`).
+    pub position: i64,
 }

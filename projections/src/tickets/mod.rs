@@ -28,6 +28,9 @@ use crate::error::ProjectionError;
 use crate::event::ProjectedEvent;
 use crate::projection::Projection;
 
+/// The tickets projection's name (its checkpoint key).
+pub const NAME: &str = "tickets";
+
 /// Keeps the `tickets`, `ticket_tags` and `ticket_comments` tables.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TicketsProjection;
@@ -35,7 +38,7 @@ pub struct TicketsProjection;
 #[async_trait]
 impl Projection for TicketsProjection {
     fn name(&self) -> &'static str {
-        "tickets"
+        NAME
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -14,7 +14,8 @@ use super::row::{
     COMMENT_COLUMNS, CommentRow, StoredComment, StoredTicket, TICKET_COLUMNS, TicketRow,
     decode_rows,
 };
-use crate::sql::{Args, fetch};
+use crate::snapshot;
+use crate::sql::{Args, fetch, fetch_in_tx};
 
 /// Why a list was refused.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +98,11 @@ pub async fn list(
     let sql = format!(
         "SELECT {TICKET_COLUMNS} FROM tickets {where_clause} ORDER BY {order} LIMIT {limit}"
     );
-    let stored: Vec<StoredTicket> = fetch(database, &sql, &args).await?;
+    // The rows and the position they are at, from one snapshot.
+    let mut tx = snapshot::begin(database).await?;
+    let position = snapshot::position(&mut tx, super::NAME).await?;
+    let stored: Vec<StoredTicket> = fetch_in_tx(&mut tx, &sql, &args).await?;
+    tx.commit().await?;
     let mut items: Vec<TicketRow> = decode_rows(stored)?;
 
     let more = items.len() > page.limit as usize;
@@ -106,7 +111,11 @@ pub async fn list(
         .last()
         .filter(|_| more)
         .map(|last| Cursor::after(page.sort, last).encode());
-    Ok(TicketPage { items, next_cursor })
+    Ok(TicketPage {
+        items,
+        next_cursor,
+        position,
+    })
 }
 
 /// The `WHERE` conditions for `filter`, its values added to `args`.
