@@ -15,6 +15,7 @@
 //! - Shutdown: stop accepting, let each connection finish the request in
 //!   flight, then close it; upgraded connections are told by the gateway.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -22,11 +23,29 @@ use bomizzel_gateway::stopped;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 /// How long to wait before accepting again after an accept error.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Connections the kernel completes and queues for the accept loop. After
+/// a restart every client reconnects at once; a short queue overflows and
+/// the overflow waits for SYN retries seconds apart. The kernel caps it at
+/// `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `address` with [`LISTEN_BACKLOG`].
+pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Serves `app` on `listener` until `shutdown` turns true, then waits for
 /// the connections' requests in flight.

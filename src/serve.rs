@@ -93,9 +93,8 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         app = app.merge(bomizzel_console::demo::start(state, shutdown.clone()).await?);
     }
     let app = gateway.serve_within(app);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener =
+        http::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(
         database = %config.redacted_database_url(),

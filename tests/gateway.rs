@@ -447,3 +447,35 @@ async fn a_feed_that_cannot_be_read_is_a_retryable_error_not_a_bad_offset() {
     let subscribed = client.next_of("subscribed").await;
     assert_eq!(subscribed["recovered"], true, "{subscribed}");
 }
+
+/// A reconnect storm on `/ws`: 300 clients at once, each subscribing as
+/// soon as it is ready; every one is answered.
+#[tokio::test]
+async fn a_reconnect_storm_is_served_to_the_last_client() {
+    const CLIENTS: usize = 300;
+    let cap = CLIENTS.to_string();
+    let app = TestApp::start(
+        Backend::Sqlite,
+        &["--ws-max-connections-per-user", cap.as_str()],
+    )
+    .await;
+    let token = app.token("agent-1");
+    let storm = (0..CLIENTS).map(|_| {
+        let (base, token) = (app.server.base_url.clone(), token.clone());
+        tokio::spawn(async move {
+            let (mut client, _) = WsClient::connect(&base, &token).await;
+            let (_, subscribed) = client.subscribe("queue:queue-1", None).await;
+            (client, subscribed)
+        })
+    });
+    let clients = futures::future::join_all(storm).await;
+    let subscribed = clients
+        .iter()
+        .filter(|joined| {
+            joined
+                .as_ref()
+                .is_ok_and(|(_, frame)| frame["type"] == "subscribed")
+        })
+        .count();
+    assert_eq!(subscribed, CLIENTS);
+}

@@ -562,3 +562,38 @@ async fn disabling_a_user_ends_their_socket_with_closing_4001() {
     })
     .await;
 }
+
+/// A reconnect storm: 300 stock clients at once, each subscribing the
+/// moment it is connected. Every one connects and every subscribe is
+/// acknowledged (an event emitted right after `connect` used to meet a
+/// socket without handlers and vanish, ack and all).
+#[tokio::test]
+async fn a_reconnect_storm_connects_and_acknowledges_every_socket() {
+    if !client_installed("a_reconnect_storm_connects_and_acknowledges_every_socket") {
+        return;
+    }
+    const SOCKETS: usize = 300;
+    let cap = SOCKETS.to_string();
+    let app = TestApp::start(
+        Backend::Sqlite,
+        &["--ws-max-connections-per-user", cap.as_str()],
+    )
+    .await;
+    let (base, token) = (app.server.base_url.clone(), app.token("agent-1"));
+    let outcome: Value = blocking(move || {
+        let output = Command::new("node")
+            .arg(client_dir().join("storm.mjs"))
+            .args([&base, &token, &SOCKETS.to_string(), "queue:queue-1"])
+            .output()
+            .expect("node runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("storm printed {stdout}"))
+    })
+    .await;
+    assert_eq!(outcome["errors"], json!([]), "{outcome}");
+    assert_eq!(
+        (&outcome["connected"], &outcome["acked"]),
+        (&json!(SOCKETS), &json!(SOCKETS)),
+        "{outcome}"
+    );
+}

@@ -83,6 +83,8 @@ struct Admitted {
     /// Shared only because extensions must be `Clone`; the session task
     /// holds the one that counts.
     slot: Arc<ConnectionSlot>,
+    /// The session task's end of the socket's command line, taken once.
+    commands: Arc<std::sync::Mutex<Option<mpsc::Receiver<Box<Command>>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,12 +207,14 @@ async fn authenticate(
                 let refusal = context.connections.refusal();
                 return Err(Refused(format!("{TOO_MANY_CONNECTIONS}: {refusal}")));
             };
+            let commands = listen(&socket);
             socket.extensions.insert(Admitted {
                 slot: Arc::new(slot),
                 token,
                 caller,
                 expires_at,
                 handshake,
+                commands: Arc::new(std::sync::Mutex::new(Some(commands))),
             });
             Ok(())
         }
@@ -222,11 +226,13 @@ async fn authenticate(
     }
 }
 
-async fn on_connect(socket: SocketRef, State(context): State<Context>) {
-    let Some(admitted) = socket.extensions.remove::<Admitted>() else {
-        let _ = socket.disconnect();
-        return;
-    };
+/// Gives an admitted socket its event handlers and command line, before
+/// the client is told it is connected: socketioxide sends `connect` first
+/// and runs the connect handler in a task of its own, so a client that
+/// emits at once (`subscribe` right after `connect`) would otherwise meet
+/// a socket with no handler, and its event, ack included, was dropped.
+/// Events that come before the session task runs wait in the line.
+fn listen(socket: &SocketRef) -> mpsc::Receiver<Box<Command>> {
     let (commands, receiver) = mpsc::channel(16);
     socket.extensions.insert(Commands(commands));
     socket.on("subscribe", on_subscribe);
@@ -234,6 +240,18 @@ async fn on_connect(socket: SocketRef, State(context): State<Context>) {
     socket.on("refresh", on_refresh);
     socket.on_fallback(on_unknown);
     socket.on_disconnect(on_disconnect);
+    receiver
+}
+
+async fn on_connect(socket: SocketRef, State(context): State<Context>) {
+    let admitted = socket.extensions.remove::<Admitted>();
+    let receiver = admitted
+        .as_ref()
+        .and_then(|admitted| admitted.commands.lock().ok()?.take());
+    let (Some(admitted), Some(receiver)) = (admitted, receiver) else {
+        let _ = socket.disconnect();
+        return;
+    };
     tokio::spawn(serve(context, socket, admitted, receiver));
 }
 
@@ -391,6 +409,7 @@ async fn serve(
         expires_at,
         handshake,
         slot: _slot,
+        commands: _,
     } = admitted;
     let mut session = Session::open(Arc::clone(&hub), token, caller, expires_at);
     let id = session.id;
