@@ -51,6 +51,8 @@ impl Server {
             .args(["--rate-limit-per-second", "1000000"])
             .args(["--rate-limit-burst", "1000000"])
             .args(["--ws-send-queue", &SEND_QUEUE.to_string()])
+            // Every load connection signs in as the one agent.
+            .args(["--ws-max-connections-per-user", "1000000"])
             .arg("--data-dir")
             .arg(data_dir)
             .current_dir(data_dir)
