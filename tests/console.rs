@@ -4,10 +4,11 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use bomizzel_store::testing::suites::{self, Skip, Suite};
 use common::app::{Backend, TestApp, split};
 use serde_json::{Value, json};
 
@@ -221,30 +222,38 @@ fn e2e_dir() -> PathBuf {
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// Whether playwright-core and Debian's chromium are installed. Without
-/// them the test says it was skipped, unless `BOMIZZEL_REQUIRE_BROWSER=1`
-/// (set by CI) makes that a failure.
-fn browser_installed() -> bool {
+const SUITE: Suite = Suite {
+    name: "browser",
+    require_variable: "BOMIZZEL_REQUIRE_BROWSER",
+};
+
+/// Whether Debian's chromium and playwright-core are installed, after
+/// installing the latter from its lockfile where node and npm are present.
+/// Without them the test says it was skipped, unless
+/// `BOMIZZEL_REQUIRE_BROWSER=1` (set by CI) makes that a failure.
+fn browser_installed(test: &str) -> bool {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| CHROMIUM.to_owned());
-    let installed = e2e_dir().join("node_modules/playwright-core").is_dir()
-        && std::path::Path::new(&chromium).is_file();
-    if !installed {
-        assert!(
-            std::env::var("BOMIZZEL_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "the browser tests need `npm ci --prefix tests/console` and Debian's chromium \
-             (apt-get install chromium)"
-        );
-        eprintln!(
-            "skipped the browser test: run `npm ci --prefix tests/console` and \
-             `apt-get install chromium` to run it"
-        );
+    let installed = if Path::new(&chromium).is_file() {
+        suites::npm_client(
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+            "tests/console",
+            "playwright-core",
+        )
+    } else {
+        Err(Skip::new(
+            format!("there is no chromium at {chromium}"),
+            "apt-get install chromium",
+        ))
+    };
+    if let Err(why) = &installed {
+        suites::skip(&SUITE, test, why);
     }
-    installed
+    installed.is_ok()
 }
 
 #[tokio::test]
 async fn the_console_works_in_a_real_browser() {
-    if !browser_installed() {
+    if !browser_installed("the_console_works_in_a_real_browser") {
         return;
     }
     let app = demo_app().await;

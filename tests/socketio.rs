@@ -5,11 +5,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use bomizzel_store::testing::suites::{self, Suite};
 use common::app::{Backend, TestApp};
 use common::ws::WsClient;
 use reqwest::Method;
@@ -21,21 +22,25 @@ fn client_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/socketio")
 }
 
-/// Whether the pinned socket.io-client is installed. Without it the test
+const SUITE: Suite = Suite {
+    name: "Socket.IO",
+    require_variable: "BOMIZZEL_REQUIRE_SOCKETIO",
+};
+
+/// Whether the pinned socket.io-client is installed, after installing it
+/// from its lockfile where node and npm are present. Without it the test
 /// says it was skipped, unless `BOMIZZEL_REQUIRE_SOCKETIO=1` (set by CI)
 /// makes that a failure.
 fn client_installed(test: &str) -> bool {
-    let installed = client_dir().join("node_modules/socket.io-client").is_dir();
-    if !installed {
-        assert!(
-            std::env::var("BOMIZZEL_REQUIRE_SOCKETIO").as_deref() != Ok("1"),
-            "socket.io-client is not installed: run `npm ci --prefix tests/socketio`"
-        );
-        eprintln!(
-            "skipped {test}: run `npm ci --prefix tests/socketio` (needs Node.js 20) to run it"
-        );
+    let installed = suites::npm_client(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        "tests/socketio",
+        "socket.io-client",
+    );
+    if let Err(why) = &installed {
+        suites::skip(&SUITE, test, why);
     }
-    installed
+    installed.is_ok()
 }
 
 /// One `node client.mjs` process: its JSON lines, and its stdin to send

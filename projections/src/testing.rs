@@ -37,7 +37,7 @@ impl TestLog {
         }
     }
 
-    /// `None` (after saying so) when no PostgreSQL server is configured.
+    /// `None` (after saying so) when there is no PostgreSQL server to use.
     pub async fn postgres(test_name: &str) -> Option<Self> {
         let url = fresh_postgres_database(test_name).await?;
         let store = EventStore::open(&url).await.expect("postgres store opens");
@@ -170,7 +170,7 @@ pub async fn dump_table(database: &Database, table: &str, order_by: &str) -> Vec
 
 /// Generates a SQLite and a PostgreSQL `#[tokio::test]` for each
 /// `async fn name(log: TestLog)` (the PostgreSQL one says it was skipped
-/// when no server is configured).
+/// when there is no server).
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {

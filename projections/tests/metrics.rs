@@ -1,5 +1,5 @@
-//! The queue metrics read model on SQLite and, when `BOMIZZEL_TEST_POSTGRES_URL` is set,
-//! PostgreSQL: figures of hand-made scenarios at fixed times, SLA breaches, moves, reopens,
+//! The queue metrics read model on SQLite and, when there is a server
+//! (`bomizzel_store::testing`), PostgreSQL: figures of hand-made scenarios at fixed times, SLA breaches, moves, reopens,
 //! hourly buckets, medians, batching independence; and the pure live-push helpers.
 
 use bomizzel_projections::on_both_backends;

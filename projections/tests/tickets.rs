@@ -1,5 +1,5 @@
-//! The tickets read model and its queries, on SQLite and, when `BOMIZZEL_TEST_POSTGRES_URL` is
-//! set, PostgreSQL. Each test drives tickets through domain commands the way the API does,
+//! The tickets read model and its queries, on SQLite and, when there is a server
+//! (`bomizzel_store::testing`), PostgreSQL. Each test drives tickets through domain commands the way the API does,
 //! projects, and checks rows and query answers.
 
 use bomizzel_projections::on_both_backends;

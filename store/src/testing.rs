@@ -1,15 +1,30 @@
 //! Test support: every test gets a database of its own.
 //!
-//! PostgreSQL tests read the server's URL from `BOMIZZEL_TEST_POSTGRES_URL`
-//! (for example `postgres://postgres@127.0.0.1:5432/postgres`) and create a
-//! fresh database on it. Without the variable they report that they were
-//! skipped, unless `BOMIZZEL_REQUIRE_POSTGRES=1` (set by CI) makes that a
-//! failure.
+//! PostgreSQL tests create a fresh database on the server named by
+//! `BOMIZZEL_TEST_POSTGRES_URL`. When the variable is unset they try
+//! [`DEFAULT_POSTGRES_URL`] once per process and use it if it answers and
+//! may create databases; set to `off` (or empty) they never try. Without a
+//! server they are skipped and say so ([`suites`]), unless
+//! `BOMIZZEL_REQUIRE_POSTGRES=1` (set by CI) makes that a failure.
+
+use std::time::Duration;
 
 use sqlx::{Connection, Executor, PgConnection};
+use tokio::sync::OnceCell;
+
+pub mod suites;
+
+use suites::{Skip, Suite};
 
 pub const POSTGRES_URL_VARIABLE: &str = "BOMIZZEL_TEST_POSTGRES_URL";
 pub const REQUIRE_POSTGRES_VARIABLE: &str = "BOMIZZEL_REQUIRE_POSTGRES";
+/// Where the PostgreSQL tests look for a server when the variable is unset.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+const POSTGRES: Suite = Suite {
+    name: "PostgreSQL",
+    require_variable: REQUIRE_POSTGRES_VARIABLE,
+};
 
 /// A SQLite database file in a temporary directory that lives as long as
 /// this value.
@@ -37,19 +52,18 @@ impl Default for TempSqlite {
 }
 
 /// Creates an empty PostgreSQL database for one test and returns its URL, or
-/// `None` (after saying so) when no server is configured.
+/// `None` (after saying so) when there is no server to use.
 ///
 /// Panics when a server is configured but unreachable, or when
-/// `BOMIZZEL_REQUIRE_POSTGRES=1` and none is configured: in CI a skipped
+/// `BOMIZZEL_REQUIRE_POSTGRES=1` and there is none: in CI a skipped
 /// PostgreSQL half is a failure.
 pub async fn fresh_postgres_database(test_name: &str) -> Option<String> {
-    let Ok(server) = std::env::var(POSTGRES_URL_VARIABLE) else {
-        assert!(
-            std::env::var(REQUIRE_POSTGRES_VARIABLE).as_deref() != Ok("1"),
-            "{REQUIRE_POSTGRES_VARIABLE}=1 but {POSTGRES_URL_VARIABLE} is not set"
-        );
-        eprintln!("skipped {test_name}: set {POSTGRES_URL_VARIABLE} to run it on PostgreSQL");
-        return None;
+    let server = match postgres_server().await {
+        Ok(server) => server,
+        Err(why) => {
+            suites::skip(&POSTGRES, test_name, &why);
+            return None;
+        }
     };
     let name = format!("bomizzel_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&server)
@@ -60,6 +74,57 @@ pub async fn fresh_postgres_database(test_name: &str) -> Option<String> {
         .await
         .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
     Some(replace_database(&server, &name))
+}
+
+/// The server to create test databases on, decided once per process.
+async fn postgres_server() -> Result<String, Skip> {
+    static SERVER: OnceCell<Result<String, Skip>> = OnceCell::const_new();
+    SERVER.get_or_init(find_postgres_server).await.clone()
+}
+
+async fn find_postgres_server() -> Result<String, Skip> {
+    let command = format!("{POSTGRES_URL_VARIABLE}={DEFAULT_POSTGRES_URL} cargo test --workspace");
+    match std::env::var(POSTGRES_URL_VARIABLE) {
+        Ok(url) if url.is_empty() || url == "off" => Err(Skip::new(
+            format!("{POSTGRES_URL_VARIABLE} is {url:?}"),
+            command,
+        )),
+        Ok(url) => Ok(url),
+        Err(_) => {
+            let found = tokio::time::timeout(Duration::from_secs(3), may_create_databases())
+                .await
+                .unwrap_or_else(|_| Err("no answer within 3 s".to_owned()));
+            match found {
+                Ok(()) => Ok(DEFAULT_POSTGRES_URL.to_owned()),
+                Err(why) => Err(Skip::new(
+                    format!("{POSTGRES_URL_VARIABLE} is unset and {DEFAULT_POSTGRES_URL} {why}"),
+                    command.replace(
+                        DEFAULT_POSTGRES_URL,
+                        "postgres://USER:PASSWORD@HOST:5432/postgres",
+                    ),
+                )),
+            }
+        }
+    }
+}
+
+/// Whether the default server answers and its user may create databases.
+async fn may_create_databases() -> Result<(), String> {
+    let mut connection = PgConnection::connect(DEFAULT_POSTGRES_URL)
+        .await
+        .map_err(|e| format!("does not answer ({e})"))?;
+    let allowed: bool = sqlx::query_scalar(
+        "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut connection)
+    .await
+    .map_err(|e| format!("answers but cannot say whether it may create databases ({e})"))?;
+    let _ = connection.close().await;
+    if allowed {
+        Ok(())
+    } else {
+        Err("answers but its user may not create databases".to_owned())
+    }
 }
 
 fn replace_database(server: &str, name: &str) -> String {

@@ -1,5 +1,5 @@
-//! The event store's contract, run unchanged against SQLite and, when
-//! `BOMIZZEL_TEST_POSTGRES_URL` is set, PostgreSQL. Each test gets its own
+//! The event store's contract, run unchanged against SQLite and, when there
+//! is a server (`bomizzel_store::testing`), PostgreSQL. Each test gets its own
 //! database. Where a test opens two `EventStore`s on one database they stand
 //! for two processes or nodes appending at once.
 
