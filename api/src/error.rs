@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bomizzel_domain::DomainError;
+use bomizzel_domain::{DomainError, Refusal};
 use bomizzel_store::StoreError;
 use serde::Serialize;
 
@@ -134,23 +134,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The HTTP status of a refused command, by variant: a new variant does
-/// not compile until it is given one here.
+/// The HTTP status of a refused command, by kind (`DomainError::refusal`
+/// maps every variant to one).
 fn domain_status(error: &DomainError) -> StatusCode {
-    match error {
-        DomainError::NotFound => StatusCode::NOT_FOUND,
-        DomainError::InvalidTransition { .. }
-        | DomainError::TicketClosed
-        | DomainError::AlreadyExists => StatusCode::CONFLICT,
-        DomainError::TitleLength { .. }
-        | DomainError::TitleBlank
-        | DomainError::DescriptionTooLong { .. }
-        | DomainError::TooManyTags { .. }
-        | DomainError::TagLength { .. }
-        | DomainError::CommentBodyLength { .. }
-        | DomainError::CommentBodyBlank
-        | DomainError::ControlCharacter { .. }
-        | DomainError::IdLength { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+    match error.refusal() {
+        Refusal::Missing => StatusCode::NOT_FOUND,
+        Refusal::Conflict => StatusCode::CONFLICT,
+        Refusal::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

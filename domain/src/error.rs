@@ -61,14 +61,26 @@ pub enum DomainError {
     TicketClosed,
 }
 
+/// What kind of refusal an error is, for whoever answers the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The command breaks an input rule: fix the request.
+    Invalid,
+    /// The ticket's state does not allow it now.
+    Conflict,
+    /// There is no such ticket.
+    Missing,
+}
+
 impl DomainError {
-    /// Stable machine-readable code, for API responses and metrics.
-    pub fn code(&self) -> &'static str {
+    /// The kind of refusal, by variant: a new variant does not compile
+    /// until it is given one.
+    pub fn refusal(&self) -> Refusal {
         match self {
-            DomainError::InvalidTransition { .. } => "invalid_transition",
-            DomainError::AlreadyExists => "already_exists",
-            DomainError::NotFound => "not_found",
-            DomainError::TicketClosed => "ticket_closed",
+            DomainError::NotFound => Refusal::Missing,
+            DomainError::InvalidTransition { .. }
+            | DomainError::TicketClosed
+            | DomainError::AlreadyExists => Refusal::Conflict,
             DomainError::TitleLength { .. }
             | DomainError::TitleBlank
             | DomainError::DescriptionTooLong { .. }
@@ -77,7 +89,18 @@ impl DomainError {
             | DomainError::CommentBodyLength { .. }
             | DomainError::CommentBodyBlank
             | DomainError::ControlCharacter { .. }
-            | DomainError::IdLength { .. } => "validation_failed",
+            | DomainError::IdLength { .. } => Refusal::Invalid,
+        }
+    }
+
+    /// Stable machine-readable code, for API responses and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DomainError::InvalidTransition { .. } => "invalid_transition",
+            DomainError::AlreadyExists => "already_exists",
+            DomainError::NotFound => "not_found",
+            DomainError::TicketClosed => "ticket_closed",
+            _ => "validation_failed",
         }
     }
 

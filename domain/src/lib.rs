@@ -23,7 +23,7 @@ pub mod validate;
 pub mod visibility;
 
 pub use command::TicketCommand;
-pub use error::{DecodeError, DomainError, ParseValueError};
+pub use error::{DecodeError, DomainError, ParseValueError, Refusal};
 pub use event::{Change, TicketEvent, TicketRoute};
 pub use priority::Priority;
 pub use status::{Status, can_transition};
