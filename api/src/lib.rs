@@ -5,7 +5,7 @@
 //! the gateway shares.
 
 pub mod access;
-pub mod auth;
+mod auth;
 pub mod commands;
 pub mod directory;
 pub mod error;

@@ -192,7 +192,7 @@ fn validation(algorithm: Algorithm, expected: &Expected) -> Validation {
     validation
 }
 
-/// The authenticated user of a request.
+/// The authenticated user of a request or a live connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub user_id: String,
@@ -266,5 +266,41 @@ pub fn claims_for(sub: &str, role: Role, company: Option<String>, ttl: time::Dur
         nbf: None,
         iss: None,
         aud: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+
+    use super::*;
+
+    fn keys(secret: &[u8]) -> TokenKeys {
+        TokenKeys::shared_secret(secret, &Expected::default())
+    }
+
+    /// The code `verify` refuses `claims` with, minted by `minter`.
+    fn refusal(minter: &TokenKeys, claims: &Claims) -> &'static str {
+        let token = minter.mint(claims).expect("mints");
+        match keys(b"the-verifying-secret").verify(&token) {
+            Err(IdentityError::Unauthorized { code, .. }) => code,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tokens_are_refused_with_a_stable_code() {
+        let ours = keys(b"the-verifying-secret");
+        let agent = claims_for("u-1", Role::Agent, None, Duration::hours(1));
+        assert_eq!(ours.verify(&ours.mint(&agent).unwrap()).unwrap().sub, "u-1");
+
+        let expired = claims_for("u-1", Role::Agent, None, Duration::hours(-1));
+        assert_eq!(refusal(&ours, &expired), "token_expired");
+        let customer = claims_for("c-1", Role::Customer, None, Duration::hours(1));
+        assert_eq!(refusal(&ours, &customer), "invalid_token");
+        assert_eq!(
+            refusal(&keys(b"someone-elses-secret"), &agent),
+            "invalid_token"
+        );
     }
 }
