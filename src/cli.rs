@@ -175,7 +175,7 @@ pub struct TokenArgs {
     pub sub: String,
     /// customer, agent, admin or analyst.
     #[arg(long)]
-    pub role: bomizzel_api::Role,
+    pub role: bomizzel_identity::Role,
     /// The customer's company (required for customers).
     #[arg(long)]
     pub company: Option<String>,

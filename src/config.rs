@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use bomizzel_api::TokenKeys;
-use bomizzel_api::auth::Expected;
+use bomizzel_identity::TokenKeys;
+use bomizzel_identity::auth::Expected;
 
 use crate::cli::{AuthArgs, Cli};
 

@@ -80,7 +80,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         ..GatewaySettings::default()
     };
     let gateway = Gateway::start(
-        state.clone(),
+        state.shared.clone(),
         gateway_settings,
         feed_committed,
         shutdown.clone(),

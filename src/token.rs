@@ -3,8 +3,8 @@
 //! from `serve` because it never opens the database or listens.
 
 use anyhow::Context;
-use bomizzel_api::Role;
-use bomizzel_api::auth::claims_for;
+use bomizzel_identity::Role;
+use bomizzel_identity::auth::claims_for;
 
 use crate::cli::TokenArgs;
 use crate::config::Config;

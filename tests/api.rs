@@ -477,15 +477,17 @@ async fn bad_expired_and_revoked_tokens_are_refused() {
         code(split(get(Some(expired)).await.unwrap()).await),
         (401, "token_expired".into())
     );
-    let forged =
-        bomizzel_api::TokenKeys::shared_secret(b"another-secret-entirely!", &Default::default())
-            .mint(&bomizzel_api::auth::claims_for(
-                "admin-1",
-                bomizzel_api::Role::Admin,
-                None,
-                time::Duration::hours(1),
-            ))
-            .unwrap();
+    let forged = bomizzel_identity::TokenKeys::shared_secret(
+        b"another-secret-entirely!",
+        &Default::default(),
+    )
+    .mint(&bomizzel_identity::auth::claims_for(
+        "admin-1",
+        bomizzel_identity::Role::Admin,
+        None,
+        time::Duration::hours(1),
+    ))
+    .unwrap();
     assert_eq!(
         code(split(get(Some(forged)).await.unwrap()).await),
         (401, "invalid_token".into())

@@ -8,9 +8,9 @@
 //! ticket exists); visible but not allowed is 403.
 
 use bomizzel_domain::{Priority, Status, Ticket};
+use bomizzel_identity::{Caller, Role};
 use serde_json::{Map, Value};
 
-use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
 
 /// What a caller wants to do to a ticket.

@@ -12,6 +12,7 @@
 //! another route, ticket or body is 422 `idempotency_key_reused`.
 
 use bomizzel_domain::{Ticket, TicketCommand, TicketEvent};
+use bomizzel_identity::Caller;
 use bomizzel_store::{
     AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedAnswer, StoreError,
 };
@@ -19,8 +20,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+
+/// Loading a ticket is the identity layer's (the gateway's room checks
+/// load tickets too); re-exported for the handlers that load one here.
+pub use bomizzel_identity::ticket::{load, load_latest, load_until};
 
 /// Attempts before a contended command gives up with 409.
 const CONFLICT_ATTEMPTS: usize = 5;
@@ -133,51 +137,6 @@ pub struct Executed {
     pub ticket: Ticket,
     /// Position of the appended event; `None` when nothing changed.
     pub position: Option<i64>,
-}
-
-/// Loads ticket `id` as of its latest event (or `version`), with its
-/// events' decode errors reported as internal.
-pub async fn load(store: &EventStore, id: Uuid, version: Option<u64>) -> ApiResult<Ticket> {
-    load_until(store, id, |ticket| Some(ticket.version()) == version).await
-}
-
-/// Loads ticket `id` as of the first event after which `reached` holds,
-/// or as of its latest event.
-pub async fn load_until(
-    store: &EventStore,
-    id: Uuid,
-    reached: impl Fn(&Ticket) -> bool,
-) -> ApiResult<Ticket> {
-    Ok(fold_stream(store, id, reached).await?.0)
-}
-
-/// Ticket `id` as of its latest event, and that event's position (0 for a
-/// ticket that does not exist).
-pub async fn load_latest(store: &EventStore, id: Uuid) -> ApiResult<(Ticket, i64)> {
-    fold_stream(store, id, |_| false).await
-}
-
-async fn fold_stream(
-    store: &EventStore,
-    id: Uuid,
-    reached: impl Fn(&Ticket) -> bool,
-) -> ApiResult<(Ticket, i64)> {
-    let mut ticket = Ticket::default();
-    let mut position = 0;
-    for recorded in store.read_stream(&id.to_string(), 1).await? {
-        let event = TicketEvent::decode(
-            &recorded.event_type,
-            recorded.schema_version,
-            recorded.payload,
-        )
-        .map_err(ApiError::internal)?;
-        cqrs_apply(&mut ticket, event);
-        position = recorded.position;
-        if reached(&ticket) {
-            break;
-        }
-    }
-    Ok((ticket, position))
 }
 
 /// Runs the command `decide` builds for ticket `id`, after `authorize`

@@ -1,6 +1,7 @@
-//! The directory: companies, teams (with members), queues (each of one
-//! team) and users. Admins create, list and update it; everyone's
-//! permissions are read from it. A membership change is announced so the
+//! The directory's HTTP routes: companies, teams (with members), queues
+//! (each of one team) and users. Admins create, list and update it;
+//! everyone's permissions are read from it (`bomizzel_identity::directory`,
+//! which also keeps the session and disable records written here). A membership change is announced so the
 //! gateway can re-check the rooms of that user's connections. Admins also
 //! end a user's sessions and disable or enable a user; those are announced
 //! too, and the gateway closes the user's sockets on every node.
@@ -9,8 +10,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use bomizzel_domain::validate;
+use bomizzel_identity::directory::{caller_facts, disable, enable, revoke_sessions, user_name};
+use bomizzel_identity::{Caller, Role};
 use bomizzel_projections::on_pool;
-use bomizzel_store::Database;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -18,7 +20,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
 use crate::json::JsonBody;
@@ -38,97 +39,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_user_sessions))
         .routes(routes!(disable_user))
         .routes(routes!(enable_user))
-}
-
-/// What permission checks need to know about a token's subject.
-#[derive(Debug, Default)]
-pub struct CallerFacts {
-    pub team_ids: Vec<String>,
-    pub not_before_unix: Option<i64>,
-    /// An admin disabled the user: every token is refused.
-    pub disabled: bool,
-}
-
-pub async fn caller_facts(database: &Database, user_id: &str) -> Result<CallerFacts, ApiError> {
-    let (team_ids, (not_before_unix, disabled)) = on_pool!(database, pool => {
-        let teams: Vec<String> = sqlx::query_scalar(
-            "SELECT team_id FROM team_members WHERE user_id = $1 ORDER BY team_id",
-        )
-        .bind(user_id)
-        .fetch_all(pool)
-        .await?;
-        let sessions: (Option<i64>, bool) = sqlx::query_as(
-            "SELECT (SELECT not_before_unix FROM revoked_sessions WHERE user_id = $1), \
-             EXISTS (SELECT 1 FROM disabled_users WHERE user_id = $1)",
-        )
-        .bind(user_id)
-        .fetch_one(pool)
-        .await?;
-        (teams, sessions)
-    });
-    Ok(CallerFacts {
-        team_ids,
-        not_before_unix,
-        disabled,
-    })
-}
-
-/// The team that owns `queue_id`, or `None` when there is no such queue.
-pub async fn team_of_queue(
-    database: &Database,
-    queue_id: &str,
-) -> Result<Option<String>, ApiError> {
-    Ok(on_pool!(database, pool => {
-        sqlx::query_scalar("SELECT team_id FROM queues WHERE id = $1")
-            .bind(queue_id)
-            .fetch_optional(pool)
-            .await?
-    }))
-}
-
-/// The queues of the teams `user_id` belongs to, in one query.
-pub async fn queues_of_member(database: &Database, user_id: &str) -> Result<Vec<String>, ApiError> {
-    Ok(on_pool!(database, pool => {
-        sqlx::query_scalar(
-            "SELECT q.id FROM queues q JOIN team_members m ON m.team_id = q.team_id \
-             WHERE m.user_id = $1 ORDER BY q.id",
-        )
-        .bind(user_id)
-        .fetch_all(pool)
-        .await?
-    }))
-}
-
-/// The directory name of `user_id`, if the directory knows the user.
-pub async fn user_name(database: &Database, user_id: &str) -> Result<Option<String>, ApiError> {
-    Ok(on_pool!(database, pool => {
-        sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(pool)
-            .await?
-    }))
-}
-
-/// Refuses tokens of `user_id` issued before now; binds the user id.
-/// Rounded up: a token issued earlier in this very second is refused too.
-const REVOKE_SESSIONS: &str = "INSERT INTO revoked_sessions (user_id, not_before_unix) \
-     VALUES ($1, $2) \
-     ON CONFLICT (user_id) DO UPDATE SET not_before_unix = excluded.not_before_unix";
-
-fn revoked_before() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp() + 1
-}
-
-/// Refuses tokens of `user_id` issued before now (logout).
-pub async fn revoke_sessions(database: &Database, user_id: &str) -> Result<(), ApiError> {
-    on_pool!(database, pool => {
-        sqlx::query(REVOKE_SESSIONS)
-            .bind(user_id)
-            .bind(revoked_before())
-            .execute(pool)
-            .await?;
-    });
-    Ok(())
 }
 
 fn require_admin(caller: &Caller) -> ApiResult<()> {
@@ -535,7 +445,7 @@ async fn save_user(state: &AppState, user: &User, insert: bool) -> ApiResult<()>
         tx.commit().await?;
     });
     // Connections of this user may have lost rooms: let the gateway re-check.
-    state.directory_changes.publish(&user.id).await
+    Ok(state.directory_changes.publish(&user.id).await?)
 }
 
 async fn load_user(state: &AppState, id: &str) -> ApiResult<Option<User>> {
@@ -693,23 +603,7 @@ async fn disable_user(
             "admins cannot disable themselves",
         ));
     }
-    on_pool!(state.store.database(), pool => {
-        let mut tx = pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO disabled_users (user_id, disabled_at) VALUES ($1, $2) \
-             ON CONFLICT (user_id) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(OffsetDateTime::now_utc())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(REVOKE_SESSIONS)
-            .bind(&id)
-            .bind(revoked_before())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-    });
+    disable(state.store.database(), &id).await?;
     state.directory_changes.publish(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -727,11 +621,6 @@ async fn enable_user(
 ) -> ApiResult<StatusCode> {
     require_admin(&caller)?;
     require_user(&state, &id).await?;
-    on_pool!(state.store.database(), pool => {
-        sqlx::query("DELETE FROM disabled_users WHERE user_id = $1")
-            .bind(&id)
-            .execute(pool)
-            .await?;
-    });
+    enable(state.store.database(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bomizzel_domain::{DomainError, Refusal};
+use bomizzel_identity::IdentityError;
 use bomizzel_store::StoreError;
 use serde::Serialize;
 
@@ -168,6 +169,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// By variant: a refused token is 401 with its code; a store error is
+/// answered as the store's own; anything else is internal.
+impl From<IdentityError> for ApiError {
+    fn from(error: IdentityError) -> Self {
+        match error {
+            IdentityError::Unauthorized { code, detail } => Self::unauthorized(code, detail),
+            IdentityError::Store(error) => error.into(),
+            IdentityError::Database(_) | IdentityError::Undecodable(_) => Self::internal(error),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         Self::internal(error)
@@ -219,6 +232,38 @@ mod tests {
                 (api.status.as_u16(), api.code, api.field.as_deref()),
                 (status, code, field)
             );
+        }
+    }
+
+    #[test]
+    fn identity_errors_become_problems_by_variant() {
+        let cases = [
+            (
+                IdentityError::Unauthorized {
+                    code: "user_disabled",
+                    detail: "disabled".into(),
+                },
+                401,
+                "user_disabled",
+            ),
+            (
+                IdentityError::Store(StoreError::Conflict {
+                    stream_id: "t".into(),
+                    expected: 1,
+                    actual: 2,
+                }),
+                409,
+                "version_conflict",
+            ),
+            (
+                IdentityError::Database(sqlx::Error::RowNotFound),
+                500,
+                "internal",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let api = ApiError::from(error);
+            assert_eq!((api.status.as_u16(), api.code), (status, code));
         }
     }
 }

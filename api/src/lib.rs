@@ -1,12 +1,13 @@
 //! The HTTP face of Bomizzel. Handlers translate HTTP into commands on the
 //! ticket aggregate and reads of read models, and back; permission rules
-//! live in [`access`], error mapping in [`error`].
+//! live in [`access`], error mapping in [`error`]. Who the caller is and
+//! what the directory says about them come from `bomizzel_identity`, which
+//! the gateway shares.
 
 pub mod access;
-pub mod auth;
+mod auth;
 pub mod commands;
 pub mod directory;
-pub mod directory_changes;
 pub mod error;
 pub mod extract;
 mod headers;
@@ -19,12 +20,14 @@ pub mod snapshot;
 pub mod telemetry;
 mod tickets;
 
+use std::ops::Deref;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
+use bomizzel_identity::{Shared, TokenKeys};
 use bomizzel_projections::metrics::SlaTargets;
 use bomizzel_store::EventStore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -34,36 +37,35 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
-pub use auth::{Caller, Role, TokenKeys};
-pub use directory_changes::{DirectoryChange, DirectoryChanges};
 pub use json::JsonBody;
 pub use limit::{CommandLimiter, RateLimit};
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach: what the gateway shares, and the HTTP
+/// door's own rate limiter.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub store: EventStore,
-    pub keys: TokenKeys,
+    pub shared: Shared,
     pub limiter: CommandLimiter,
-    /// Users whose memberships or sessions changed, on any node: the
-    /// gateway re-checks their connections.
-    pub directory_changes: DirectoryChanges,
-    /// First-assignment targets for queue metrics.
-    pub sla: SlaTargets,
 }
 
 impl AppState {
     pub fn new(store: EventStore, keys: TokenKeys, rate_limit: RateLimit, sla: SlaTargets) -> Self {
         Self {
-            directory_changes: DirectoryChanges::new(store.database().clone()),
-            store,
-            keys,
+            shared: Shared::new(store, keys, sla),
             limiter: CommandLimiter::new(rate_limit),
-            sla,
         }
+    }
+}
+
+/// Handlers reach the shared parts as `state.store`, `state.keys`, ...
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
     }
 }
 

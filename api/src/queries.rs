@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bomizzel_domain::{Priority, Status, Viewer};
+use bomizzel_identity::{Caller, Role, directory};
 use bomizzel_projections::tickets::{
     self, AssigneeFilter, Direction, ListError, Page, Sort, SortField, TicketFilter, TicketRow,
     Visibility,
@@ -22,9 +23,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::access;
-use crate::auth::{Caller, Role};
 use crate::commands;
-use crate::directory;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::snapshot;

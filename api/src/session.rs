@@ -7,14 +7,13 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use bomizzel_identity::{Caller, Role, directory};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::{Caller, Role};
-use crate::directory;
 use crate::error::ApiResult;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {

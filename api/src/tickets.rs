@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bomizzel_domain::{Priority, Status, Ticket, TicketCommand, TicketEvent};
+use bomizzel_identity::{Caller, Role, directory};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -17,9 +18,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::access::{self, Action};
-use crate::auth::{Caller, Role};
 use crate::commands::{self, CommandContext, Executed, Fingerprint};
-use crate::directory;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::headers::etag;

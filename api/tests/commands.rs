@@ -5,8 +5,8 @@
 
 use bomizzel_api::commands::{self, CommandContext, Fingerprint};
 use bomizzel_api::error::{ApiError, ApiResult};
-use bomizzel_api::{Caller, Role};
 use bomizzel_domain::{Priority, Ticket, TicketCommand};
+use bomizzel_identity::{Caller, Role};
 use bomizzel_store::EventStore;
 use bomizzel_store::testing::TempSqlite;
 use serde_json::json;

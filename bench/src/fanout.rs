@@ -72,7 +72,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use bomizzel_api::Role;
+use bomizzel_identity::Role;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tokio::sync::watch;

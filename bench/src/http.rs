@@ -35,9 +35,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use bomizzel_api::Role;
-use bomizzel_api::auth::claims_for;
 use bomizzel_domain::{Priority, Status, can_transition};
+use bomizzel_identity::Role;
+use bomizzel_identity::auth::claims_for;
 use bomizzel_store::EventStore;
 use clap::Args;
 use rand::rngs::SmallRng;
@@ -425,7 +425,7 @@ fn keep(tail: &mut VecDeque<String>, line: String) {
 }
 
 fn token(sub: &str, role: Role, company: Option<String>) -> Result<String> {
-    bomizzel_api::TokenKeys::shared_secret(SECRET.as_bytes(), &Default::default())
+    bomizzel_identity::TokenKeys::shared_secret(SECRET.as_bytes(), &Default::default())
         .mint(&claims_for(sub, role, company, time::Duration::hours(2)))
         .map_err(|e| anyhow!("cannot mint a token: {e}"))
 }

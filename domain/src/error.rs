@@ -1,13 +1,14 @@
-//! Errors of this crate: refused commands ([`DomainError`]), unreadable stored events
-//! ([`DecodeError`]) and unknown status or priority names ([`ParseValueError`]).
+//! Errors of this crate: refused commands ([`DomainError`]) and unreadable stored events
+//! ([`DecodeError`]). Unknown status or priority names are `parse`'s, which `status`
+//! uses: this module depends on `status`, not the other way round.
 
 use thiserror::Error;
 
-use crate::status::Status;
-use crate::validate::{
+use crate::limits::{
     COMMENT_BODY_MAX_CHARS, DESCRIPTION_MAX_CHARS, ID_MAX_CHARS, MAX_TAGS, TAG_MAX_CHARS,
     TITLE_MAX_CHARS,
 };
+use crate::status::Status;
 
 /// Why a command was refused. When `handle` returns one, no event was appended.
 ///
@@ -144,36 +145,6 @@ pub enum DecodeError {
         schema_version: i32,
         message: String,
     },
-}
-
-/// A string that is not the name of any [`Status`] or [`crate::Priority`].
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("invalid {kind} {got:?}: expected one of {expected}")]
-pub struct ParseValueError {
-    kind: &'static str,
-    got: String,
-    expected: String,
-}
-
-/// Finds the value among `all` whose `name` is `input`; the error lists every valid name.
-pub(crate) fn parse_named<T: Copy>(
-    kind: &'static str,
-    input: &str,
-    all: &[T],
-    name: fn(T) -> &'static str,
-) -> Result<T, ParseValueError> {
-    all.iter()
-        .copied()
-        .find(|&value| name(value) == input)
-        .ok_or_else(|| ParseValueError {
-            kind,
-            got: input.to_owned(),
-            expected: all
-                .iter()
-                .map(|&value| name(value))
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ParseValueError, parse_named};
+use crate::parse::{ParseValueError, parse_named};
 
 /// How soon a ticket needs attention. `Ord` follows urgency: `Low < Medium < High < Urgent`.
 #[derive(

@@ -1,6 +1,6 @@
 //! Input rules for ticket text, tags and directory ids, as small functions the aggregate runs
-//! before deciding on an event. Public so the API layer can quote the limits and normalize tag
-//! filters the same way.
+//! before deciding on an event (the numbers are in [`crate::limits`]). Public so the API layer
+//! can normalize tag filters and check directory names the same way.
 //!
 //! Decisions:
 //! - Lengths count Unicode scalar values (`char`s), not bytes, so a limit means the same for
@@ -17,13 +17,10 @@
 //!   keeps line breaks and tabs; titles, tags, ids and directory names are single lines.
 
 use crate::error::DomainError;
-
-pub const TITLE_MAX_CHARS: usize = 200;
-pub const DESCRIPTION_MAX_CHARS: usize = 20_000;
-pub const MAX_TAGS: usize = 20;
-pub const TAG_MAX_CHARS: usize = 50;
-pub const COMMENT_BODY_MAX_CHARS: usize = 10_000;
-pub const ID_MAX_CHARS: usize = 64;
+use crate::limits::{
+    COMMENT_BODY_MAX_CHARS, DESCRIPTION_MAX_CHARS, ID_MAX_CHARS, MAX_TAGS, TAG_MAX_CHARS,
+    TITLE_MAX_CHARS,
+};
 
 /// A title is 1-200 characters on one line and not only whitespace.
 pub fn title(title: &str) -> Result<(), DomainError> {

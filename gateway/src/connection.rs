@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bomizzel_api::{Caller, DirectoryChange};
+use bomizzel_identity::{Caller, DirectoryChange};
 use bomizzel_projections::feed;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -160,11 +160,11 @@ async fn authenticate(
     };
     match verify(hub, &token).await {
         Ok((caller, expires_at)) => Ok((token, caller, expires_at)),
-        Err(error) => {
-            tracing::info!(code = error.code, "websocket authentication failed");
+        Err(refusal) => {
+            tracing::info!(code = refusal.code, "websocket authentication failed");
             metrics::counter!("ws_auth_failures_total").increment(1);
-            let _ = send(sink, protocol::error(error.code, &error.detail)).await;
-            let code = if error.code == "token_expired" {
+            let _ = send(sink, protocol::error(refusal.code, &refusal.message)).await;
+            let code = if refusal.code == "token_expired" {
                 close::TOKEN_EXPIRED
             } else {
                 close::UNAUTHORIZED

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
-use bomizzel_api::{AppState, Caller};
 use bomizzel_domain::Viewer;
+use bomizzel_identity::{Caller, Shared};
 use bomizzel_projections::feed::{self, FeedChange};
 use bomizzel_store::Database;
 use sqlx::postgres::PgListener;
@@ -111,7 +111,7 @@ struct Registry {
 
 /// Shared by every connection of this node.
 pub struct Hub {
-    pub(crate) state: AppState,
+    pub(crate) state: Shared,
     pub(crate) settings: GatewaySettings,
     pub(crate) metrics: MetricsPush,
     registry: Mutex<Registry>,
@@ -128,7 +128,7 @@ impl std::fmt::Debug for Hub {
 impl Hub {
     /// Starts the hub at the feed's current head; it runs until `shutdown`.
     pub async fn start(
-        state: AppState,
+        state: Shared,
         settings: GatewaySettings,
         feed_committed: watch::Receiver<i64>,
         shutdown: watch::Receiver<bool>,

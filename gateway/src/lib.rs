@@ -22,8 +22,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use bomizzel_api::AppState;
-use bomizzel_api::error::ApiError;
+use bomizzel_identity::Shared;
 use tokio::sync::watch;
 
 pub use hub::Hub;
@@ -43,7 +42,7 @@ impl Gateway {
     /// Starts the hub. `feed_committed` wakes it when this node's room-feed
     /// projection commits; other nodes' commits arrive by NOTIFY.
     pub async fn start(
-        state: AppState,
+        state: Shared,
         settings: GatewaySettings,
         feed_committed: watch::Receiver<i64>,
         shutdown: watch::Receiver<bool>,
@@ -90,7 +89,7 @@ async fn upgrade(
         .map(|token| token.trim().to_owned());
     let slot = match header_slot(&gateway, token.as_deref()) {
         Ok(slot) => slot,
-        Err(refused) => return refused.into_response(),
+        Err(refusal) => return too_many_connections(refusal),
     };
     let hub = Arc::clone(&gateway.hub);
     let connections = Arc::clone(&gateway.connections);
@@ -115,19 +114,34 @@ async fn upgrade(
 /// With a valid token in the upgrade's header, the user's connection slot,
 /// taken before upgrading so that a user at the cap gets a plain 429. An
 /// invalid token is refused after the upgrade, with a close code, as one
-/// sent in an `auth` frame is.
-fn header_slot(gateway: &Gateway, token: Option<&str>) -> Result<Option<ConnectionSlot>, ApiError> {
+/// sent in an `auth` frame is. A user at the cap gets the refusal's detail.
+fn header_slot(gateway: &Gateway, token: Option<&str>) -> Result<Option<ConnectionSlot>, String> {
     let Some(Ok(claims)) = token.map(|token| gateway.hub.state.keys.verify(token)) else {
         return Ok(None);
     };
     match gateway.connections.acquire(&claims.sub) {
         Some(slot) => Ok(Some(slot)),
-        None => Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            TOO_MANY_CONNECTIONS,
-            gateway.connections.refusal(),
-        )),
+        None => Err(gateway.connections.refusal()),
     }
+}
+
+/// The upgrade's one problem+json answer. The gateway speaks HTTP only
+/// here, so it renders this problem itself instead of depending on `api`.
+fn too_many_connections(detail: String) -> Response {
+    let problem = serde_json::json!({
+        "type": format!("/problems/{TOO_MANY_CONNECTIONS}"),
+        "title": "Too Many Requests",
+        "status": StatusCode::TOO_MANY_REQUESTS.as_u16(),
+        "code": TOO_MANY_CONNECTIONS,
+        "detail": detail,
+    });
+    let content_type = [(header::CONTENT_TYPE, "application/problem+json")];
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        content_type,
+        problem.to_string(),
+    )
+        .into_response()
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

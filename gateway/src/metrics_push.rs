@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use bomizzel_api::AppState;
+use bomizzel_identity::Shared;
 use bomizzel_projections::metrics::{MetricsCoalescer, queue_metrics};
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -47,7 +47,7 @@ impl MetricsPush {
 }
 
 /// The `queue:metrics_updated` frame for `queue_id`, now.
-pub(crate) async fn frame(state: &AppState, queue_id: &str) -> Option<Utf8Bytes> {
+pub(crate) async fn frame(state: &Shared, queue_id: &str) -> Option<Utf8Bytes> {
     let now = OffsetDateTime::now_utc();
     match queue_metrics(state.store.database(), queue_id, now, &state.sla).await {
         Ok(figures) => {

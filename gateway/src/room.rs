@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use bomizzel_api::{AppState, Caller, Role, commands, directory};
+use bomizzel_identity::{Caller, Role, Shared, directory, ticket};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ impl fmt::Display for Room {
 
 /// Whether `caller` may be in `room`. Lookup failures deny: a room whose
 /// ticket or queue cannot be found is not joinable.
-pub async fn may_join(state: &AppState, caller: &Caller, room: &Room) -> bool {
+pub async fn may_join(state: &Shared, caller: &Caller, room: &Room) -> bool {
     if matches!(caller.role, Role::Admin | Role::Analyst) {
         return true;
     }
@@ -96,7 +96,7 @@ pub async fn may_join(state: &AppState, caller: &Caller, room: &Room) -> bool {
             let Ok(id) = Uuid::parse_str(&room.id) else {
                 return false;
             };
-            match commands::load(&state.store, id, None).await {
+            match ticket::load(&state.store, id, None).await {
                 Ok(ticket) if ticket.exists() => match caller.role {
                     Role::Customer => caller.company_id.as_deref() == Some(ticket.company_id()),
                     _ => in_team(ticket.team_id()),
@@ -110,7 +110,7 @@ pub async fn may_join(state: &AppState, caller: &Caller, room: &Room) -> bool {
 /// The rooms a user is put in by default (Socket.IO connections): their own
 /// room, and their teams' and those teams' queues' rooms for agents, their
 /// company's room for customers.
-pub async fn default_rooms(state: &AppState, caller: &Caller) -> Vec<String> {
+pub async fn default_rooms(state: &Shared, caller: &Caller) -> Vec<String> {
     let mut rooms = vec![format!("user:{}", caller.user_id)];
     match caller.role {
         Role::Customer => rooms.extend(caller.company_id.iter().map(|c| format!("company:{c}"))),

@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bomizzel_api::{Caller, auth};
+use bomizzel_identity::{Caller, IdentityError, auth};
 use bomizzel_projections::feed;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -122,13 +122,24 @@ pub(crate) struct Session {
 }
 
 /// Verifies `token`: the caller and the token's expiry (unix seconds).
-pub(crate) async fn verify(
-    hub: &Hub,
-    token: &str,
-) -> Result<(Caller, i64), bomizzel_api::error::ApiError> {
-    let expires_at = hub.state.keys.verify(token)?.exp;
-    let caller = auth::authenticate(&hub.state, token).await?;
+pub(crate) async fn verify(hub: &Hub, token: &str) -> Result<(Caller, i64), Refusal> {
+    let expires_at = hub.state.keys.verify(token).map_err(token_refused)?.exp;
+    let caller = auth::authenticate(&hub.state, token)
+        .await
+        .map_err(token_refused)?;
     Ok((caller, expires_at))
+}
+
+/// What a client is told when its token is refused: the refusal's code and
+/// detail. Failures of the server are logged and answered generically.
+fn token_refused(error: IdentityError) -> Refusal {
+    match error {
+        IdentityError::Unauthorized { code, detail } => refuse(code, detail),
+        IdentityError::Database(_) | IdentityError::Store(_) | IdentityError::Undecodable(_) => {
+            tracing::error!(error = %error, "cannot authenticate a connection");
+            refuse("internal", "an internal error occurred; it has been logged")
+        }
+    }
 }
 
 impl Session {
@@ -228,19 +239,17 @@ impl Session {
 
     /// Replaces the token with a new one for the same user.
     pub async fn refresh(&mut self, token: String) -> Result<(), Refusal> {
-        match verify(&self.hub, &token).await {
-            Ok((caller, _)) if caller.user_id != self.caller.user_id => Err(refuse(
+        let (caller, expires_at) = verify(&self.hub, &token).await?;
+        if caller.user_id != self.caller.user_id {
+            return Err(refuse(
                 "user_mismatch",
                 "a refreshed token must be for the same user",
-            )),
-            Ok((caller, expires_at)) => {
-                self.token = token;
-                self.set_caller(caller);
-                self.expires_at = expires_at;
-                Ok(())
-            }
-            Err(error) => Err(refuse(error.code, error.detail)),
+            ));
         }
+        self.token = token;
+        self.set_caller(caller);
+        self.expires_at = expires_at;
+        Ok(())
     }
 
     fn set_caller(&mut self, caller: Caller) {

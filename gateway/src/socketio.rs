@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use axum::extract::{OriginalUri, Request};
 use axum::http::{HeaderValue, Uri};
-use bomizzel_api::{Caller, DirectoryChange};
+use bomizzel_identity::{Caller, DirectoryChange};
 use bomizzel_projections::feed;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -218,10 +218,10 @@ async fn authenticate(
             });
             Ok(())
         }
-        Err(error) => {
-            tracing::info!(code = error.code, "socket.io authentication failed");
+        Err(refusal) => {
+            tracing::info!(code = refusal.code, "socket.io authentication failed");
             metrics::counter!("ws_auth_failures_total").increment(1);
-            Err(Refused(format!("{}: {}", error.code, error.detail)))
+            Err(Refused(format!("{}: {}", refusal.code, refusal.message)))
         }
     }
 }

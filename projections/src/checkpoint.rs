@@ -8,7 +8,7 @@ use std::str::FromStr;
 use bomizzel_store::Database;
 use time::OffsetDateTime;
 
-use crate::db::ReadModelTx;
+use crate::db::{self, ReadModelTx};
 use crate::error::ProjectionError;
 use crate::projection::Projection;
 use crate::{on_pool, on_tx};
@@ -172,7 +172,7 @@ pub async fn reset(
 ) -> Result<(), ProjectionError> {
     load(database, projection.name()).await?;
     let now = OffsetDateTime::now_utc();
-    let mut tx = crate::runner::begin(database).await?;
+    let mut tx = db::begin(database).await?;
     for table in projection.tables() {
         on_tx!(&mut tx, connection => {
             sqlx::query(&format!("DELETE FROM {table}")).execute(connection).await?;

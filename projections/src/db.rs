@@ -5,7 +5,13 @@
 //! SQL whose text is built at run time (multi-row writes, `IN (...)` lists,
 //! optional filters) goes through `crate::sql` instead, which writes `?`
 //! placeholders on SQLite.
+//!
+//! `begin` opens a write transaction on the shared pool; it lives here,
+//! with [`ReadModelTx`], so that the runner and the modules it drives
+//! (`checkpoint`, the feed's retention) all depend on this module rather
+//! than on each other.
 
+use bomizzel_store::Database;
 use sqlx::{Postgres, Sqlite, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
@@ -26,6 +32,18 @@ impl ReadModelTx<'_> {
             Self::Postgres(tx) => tx.commit().await,
         }
     }
+}
+
+/// A write transaction on the shared pool; on SQLite it takes the write lock
+/// up front so that reading then writing cannot fail half-way.
+pub(crate) async fn begin(database: &Database) -> Result<ReadModelTx<'static>, sqlx::Error> {
+    Ok(match database {
+        Database::Sqlite(pool) => {
+            let write = bomizzel_store::sqlite_write_lock(pool).lock_owned().await;
+            ReadModelTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(write))
+        }
+        Database::Postgres(pool) => ReadModelTx::Postgres(pool.begin().await?),
+    })
 }
 
 /// Runs `$body` with `$conn` bound to the transaction's connection

@@ -13,7 +13,7 @@ use sqlx::{Acquire, PgConnection};
 use tokio::sync::watch;
 
 use crate::checkpoint::{self, Checkpoint, State};
-use crate::db::ReadModelTx;
+use crate::db::{self, ReadModelTx};
 use crate::error::ProjectionError;
 use crate::event::ProjectedEvent;
 use crate::projection::Projection;
@@ -356,7 +356,7 @@ async fn try_lock(pool: &sqlx::PgPool, name: &str) -> Result<Option<PgConnection
 impl Lease {
     async fn begin(&mut self) -> Result<ReadModelTx<'_>, sqlx::Error> {
         match self {
-            Self::Shared(database) => begin(database).await,
+            Self::Shared(database) => db::begin(database).await,
             Self::Leader(connection) => Ok(ReadModelTx::Postgres(connection.begin().await?)),
             Self::SqliteWriter {
                 connection,
@@ -369,18 +369,6 @@ impl Lease {
             }
         }
     }
-}
-
-/// A write transaction on the shared pool; on SQLite it takes the write lock
-/// up front so that reading then writing cannot fail half-way.
-pub(crate) async fn begin(database: &Database) -> Result<ReadModelTx<'static>, sqlx::Error> {
-    Ok(match database {
-        Database::Sqlite(pool) => {
-            let write = bomizzel_store::sqlite_write_lock(pool).lock_owned().await;
-            ReadModelTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(write))
-        }
-        Database::Postgres(pool) => ReadModelTx::Postgres(pool.begin().await?),
-    })
 }
 
 /// Sleeps for `duration`; true when shutdown was requested meanwhile.

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use bomizzel_api::auth::{Expected, claims_for};
-use bomizzel_api::{Role, TokenKeys};
+use bomizzel_identity::auth::{Expected, claims_for};
+use bomizzel_identity::{Role, TokenKeys};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 
@@ -114,7 +114,7 @@ impl TestApp {
     pub fn token_with(
         &self,
         user: &str,
-        edit: impl FnOnce(&mut bomizzel_api::auth::Claims),
+        edit: impl FnOnce(&mut bomizzel_identity::auth::Claims),
     ) -> String {
         let (id, role, company, _) = USERS
             .iter()

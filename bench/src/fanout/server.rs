@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use bomizzel_api::auth::{Expected, claims_for};
-use bomizzel_api::{Role, TokenKeys};
+use bomizzel_identity::auth::{Expected, claims_for};
+use bomizzel_identity::{Role, TokenKeys};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;

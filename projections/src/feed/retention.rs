@@ -11,10 +11,9 @@ use std::collections::BTreeSet;
 use bomizzel_store::Database;
 use time::{Duration, OffsetDateTime};
 
-use crate::db::ReadModelTx;
+use crate::db::{ReadModelTx, begin};
 use crate::error::ProjectionError;
 use crate::on_tx;
-use crate::runner::begin;
 use crate::sql::{Args, chunks, execute};
 
 /// How long changes are kept unless configured otherwise.

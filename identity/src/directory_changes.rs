@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::error::ApiResult;
+use crate::error::IdentityResult;
 
 /// The PostgreSQL channel of directory changes. Payload: `NODE:USER_ID`.
 pub const CHANNEL: &str = "bomizzel_directory";
@@ -68,7 +68,7 @@ impl DirectoryChanges {
 
     /// Announces that `user_id`'s memberships or sessions changed, on every
     /// node. Call it after the change committed.
-    pub async fn publish(&self, user_id: &str) -> ApiResult<()> {
+    pub async fn publish(&self, user_id: &str) -> IdentityResult<()> {
         let _ = self.local.send(DirectoryChange::User(user_id.to_owned()));
         if let Database::Postgres(pool) = &self.database {
             sqlx::query("SELECT pg_notify($1, $2)")

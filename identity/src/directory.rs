@@ -1,0 +1,134 @@
+//! The directory's records that decide who a caller is and what they
+//! belong to: teams and their queues, ended sessions and disabled users.
+//! Both front doors read them (permissions, rooms) and `api`'s admin
+//! routes write the session and disable records through here, so the SQL
+//! that grants or ends access is in one place.
+
+use bomizzel_projections::on_pool;
+use bomizzel_store::Database;
+use time::OffsetDateTime;
+
+use crate::error::IdentityResult;
+
+/// What permission checks need to know about a token's subject.
+#[derive(Debug, Default)]
+pub struct CallerFacts {
+    pub team_ids: Vec<String>,
+    pub not_before_unix: Option<i64>,
+    /// An admin disabled the user: every token is refused.
+    pub disabled: bool,
+}
+
+pub async fn caller_facts(database: &Database, user_id: &str) -> IdentityResult<CallerFacts> {
+    let (team_ids, (not_before_unix, disabled)) = on_pool!(database, pool => {
+        let teams: Vec<String> = sqlx::query_scalar(
+            "SELECT team_id FROM team_members WHERE user_id = $1 ORDER BY team_id",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?;
+        let sessions: (Option<i64>, bool) = sqlx::query_as(
+            "SELECT (SELECT not_before_unix FROM revoked_sessions WHERE user_id = $1), \
+             EXISTS (SELECT 1 FROM disabled_users WHERE user_id = $1)",
+        )
+        .bind(user_id)
+        .fetch_one(pool)
+        .await?;
+        (teams, sessions)
+    });
+    Ok(CallerFacts {
+        team_ids,
+        not_before_unix,
+        disabled,
+    })
+}
+
+/// The team that owns `queue_id`, or `None` when there is no such queue.
+pub async fn team_of_queue(database: &Database, queue_id: &str) -> IdentityResult<Option<String>> {
+    Ok(on_pool!(database, pool => {
+        sqlx::query_scalar("SELECT team_id FROM queues WHERE id = $1")
+            .bind(queue_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
+/// The queues of the teams `user_id` belongs to, in one query.
+pub async fn queues_of_member(database: &Database, user_id: &str) -> IdentityResult<Vec<String>> {
+    Ok(on_pool!(database, pool => {
+        sqlx::query_scalar(
+            "SELECT q.id FROM queues q JOIN team_members m ON m.team_id = q.team_id \
+             WHERE m.user_id = $1 ORDER BY q.id",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// The directory name of `user_id`, if the directory knows the user.
+pub async fn user_name(database: &Database, user_id: &str) -> IdentityResult<Option<String>> {
+    Ok(on_pool!(database, pool => {
+        sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
+/// Refuses tokens of `user_id` issued before now; binds the user id.
+/// Rounded up: a token issued earlier in this very second is refused too.
+const REVOKE_SESSIONS: &str = "INSERT INTO revoked_sessions (user_id, not_before_unix) \
+     VALUES ($1, $2) \
+     ON CONFLICT (user_id) DO UPDATE SET not_before_unix = excluded.not_before_unix";
+
+fn revoked_before() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp() + 1
+}
+
+/// Refuses tokens of `user_id` issued before now (logout).
+pub async fn revoke_sessions(database: &Database, user_id: &str) -> IdentityResult<()> {
+    on_pool!(database, pool => {
+        sqlx::query(REVOKE_SESSIONS)
+            .bind(user_id)
+            .bind(revoked_before())
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Refuses every token of `user_id`, old or new, and ends their sessions
+/// in the same transaction, so enabling them again lets in only tokens
+/// issued after this.
+pub async fn disable(database: &Database, user_id: &str) -> IdentityResult<()> {
+    on_pool!(database, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO disabled_users (user_id, disabled_at) VALUES ($1, $2) \
+             ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(OffsetDateTime::now_utc())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(REVOKE_SESSIONS)
+            .bind(user_id)
+            .bind(revoked_before())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Accepts `user_id`'s tokens again (those issued after the disable).
+pub async fn enable(database: &Database, user_id: &str) -> IdentityResult<()> {
+    on_pool!(database, pool => {
+        sqlx::query("DELETE FROM disabled_users WHERE user_id = $1")
+            .bind(user_id)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
