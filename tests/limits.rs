@@ -213,3 +213,23 @@ async fn invented_method_names_never_become_metric_labels() {
         page.len()
     );
 }
+
+/// A body over the limit is refused with 413 before it is read to its end,
+/// and that connection closes; a client reusing connections (as reqwest
+/// does) must get 413 every time, not a connection closed under its next
+/// request.
+#[tokio::test]
+async fn a_body_over_the_limit_is_answered_413_every_time() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let huge = "x".repeat(3 << 20);
+    for attempt in 0..10 {
+        let body = json!({ "id": "initech", "name": huge });
+        let response = app
+            .request(reqwest::Method::POST, "/api/companies", Some("admin-1"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("attempt {attempt}: {error:?}"));
+        assert_eq!(response.status(), 413, "attempt {attempt}");
+    }
+}
