@@ -12,6 +12,8 @@
 //!   after a pause, never fatal: the timeouts free descriptors again.
 //! - Upgrades (WebSocket, Socket.IO) are handed to their handlers, which
 //!   have their own deadlines (authentication, heartbeats).
+//! - A request whose body was not read to its end closes its connection
+//!   cleanly for the client (`closing.rs`).
 //! - Shutdown: stop accepting, let each connection finish the request in
 //!   flight, then close it; upgraded connections are told by the gateway.
 
@@ -25,6 +27,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
+
+use crate::closing::{LingeringClose, close_if_body_unread};
 
 /// How long to wait before accepting again after an accept error.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -55,6 +59,7 @@ pub async fn serve(
     header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let app = app.layer(axum::middleware::from_fn(close_if_body_unread));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -95,7 +100,7 @@ async fn connection(
 ) {
     let service = TowerToHyperService::new(app);
     let connection = builder
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(LingeringClose::new(stream)), service)
         .with_upgrades();
     tokio::pin!(connection);
     let served = tokio::select! {

@@ -2,6 +2,7 @@
 //! server's lifecycle. Business rules live in the crates it wires together.
 
 pub mod cli;
+mod closing;
 mod config;
 mod http;
 mod projections;

@@ -25,8 +25,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
 use bomizzel_identity::{Shared, TokenKeys};
 use bomizzel_projections::metrics::SlaTargets;
@@ -114,7 +113,6 @@ pub fn router(state: AppState, frontend_url: Option<&str>) -> Router {
         .route("/openapi.json", get(move || async move { axum::Json(openapi_json) }))
         .with_state(state)
         .layer(axum::middleware::from_fn(telemetry::track))
-        .layer(axum::middleware::map_response(close_after_refused_body))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors(frontend_url))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -129,19 +127,6 @@ pub fn router(state: AppState, frontend_url: Option<&str>) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-}
-
-/// A body refused for its size was not read to its end, so the connection
-/// cannot carry another request and closes after the answer; `Connection:
-/// close` tells the client so, instead of letting it send its next request
-/// into a closing connection (which then fails without an answer).
-async fn close_after_refused_body(mut response: Response) -> Response {
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
 }
 
 fn cors(frontend_url: Option<&str>) -> CorsLayer {
