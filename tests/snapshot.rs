@@ -124,7 +124,15 @@ fn reaches(held: &Versions, changes: &[Value], target: &Versions) -> bool {
 /// it holds what the log holds; then it drops and the next seed reloads.
 async fn snapshot_then_stream_is_exact(delayed: &str) -> bool {
     let delay = format!("{delayed}=30ms");
-    let app = TestApp::start(Backend::Sqlite, &["--projection-delay", &delay]).await;
+    let unlimited = [
+        "--rate-limit-per-second",
+        "100000",
+        "--rate-limit-burst",
+        "100000",
+    ];
+    let mut args = vec!["--projection-delay", delay.as_str()];
+    args.extend(unlimited);
+    let app = TestApp::start(Backend::Sqlite, &args).await;
     let mut tickets = Vec::new();
     let mut snapshot_behind_head = false;
     for seed in 0..SEEDS {
