@@ -16,7 +16,6 @@ use bomizzel_store::Database;
 use sqlx::postgres::PgListener;
 use tokio::sync::{mpsc, watch};
 
-use crate::metrics_push::{self, MetricsPush};
 use crate::protocol;
 use crate::settings::GatewaySettings;
 
@@ -113,7 +112,8 @@ struct Registry {
 pub struct Hub {
     pub(crate) state: Shared,
     pub(crate) settings: GatewaySettings,
-    pub(crate) metrics: MetricsPush,
+    /// Queues whose tickets changed, for the metrics push.
+    touched: mpsc::UnboundedSender<Vec<String>>,
     registry: Mutex<Registry>,
     next_id: AtomicU64,
     epoch: Mutex<String>,
@@ -127,16 +127,18 @@ impl std::fmt::Debug for Hub {
 
 impl Hub {
     /// Starts the hub at the feed's current head; it runs until `shutdown`.
+    /// The queues its changes touch are sent on `touched`.
     pub async fn start(
         state: Shared,
         settings: GatewaySettings,
         feed_committed: watch::Receiver<i64>,
+        touched: mpsc::UnboundedSender<Vec<String>>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Self>, bomizzel_projections::ProjectionError> {
         let meta = feed::meta(state.store.database()).await?;
         let (epoch, head) = meta.map_or((String::new(), 0), |m| (m.epoch, m.head));
         let hub = Arc::new(Self {
-            metrics: MetricsPush::new(settings.metrics_min_interval),
+            touched,
             state,
             settings,
             registry: Mutex::new(Registry {
@@ -146,8 +148,7 @@ impl Hub {
             next_id: AtomicU64::new(1),
             epoch: Mutex::new(epoch),
         });
-        tokio::spawn(Arc::clone(&hub).tail(feed_committed, shutdown.clone()));
-        tokio::spawn(metrics_push::run(Arc::clone(&hub), shutdown));
+        tokio::spawn(Arc::clone(&hub).tail(feed_committed, shutdown));
         Ok(hub)
     }
 
@@ -302,7 +303,10 @@ impl Hub {
                                 .map(str::to_owned),
                         );
                     }
-                    self.metrics.touch(touched);
+                    if !touched.is_empty() {
+                        // The push may have stopped with the server: nothing to tell.
+                        let _ = self.touched.send(touched);
+                    }
                     continue;
                 }
                 Ok(_) => self.check_epoch().await,

@@ -48,7 +48,13 @@ impl Gateway {
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self, bomizzel_projections::ProjectionError> {
         let connections = UserConnections::new(settings.max_connections_per_user);
-        let hub = Hub::start(state, settings, feed_committed, shutdown.clone()).await?;
+        let (touched, touched_queues) = tokio::sync::mpsc::unbounded_channel();
+        let hub = Hub::start(state, settings, feed_committed, touched, shutdown.clone()).await?;
+        tokio::spawn(metrics_push::run(
+            Arc::clone(&hub),
+            touched_queues,
+            shutdown.clone(),
+        ));
         Ok(Self {
             hub,
             connections,

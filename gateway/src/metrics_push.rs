@@ -5,46 +5,18 @@
 //! are nothing like changes: no offset, never replayed, recomputed from the
 //! read model rather than forwarded, and only for staff.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use bomizzel_identity::Shared;
 use bomizzel_projections::metrics::{MetricsCoalescer, queue_metrics};
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::hub::{Hub, Outbound};
 use crate::protocol;
-
-/// The queues due for a push.
-pub(crate) struct MetricsPush {
-    coalescer: Mutex<MetricsCoalescer>,
-}
-
-impl MetricsPush {
-    pub fn new(min_interval: Duration) -> Self {
-        Self {
-            coalescer: Mutex::new(MetricsCoalescer::new(min_interval)),
-        }
-    }
-
-    /// `queues` changed (or want a refresh).
-    pub fn touch(&self, queues: Vec<String>) {
-        if !queues.is_empty() {
-            self.coalescer().touch(queues, Instant::now());
-        }
-    }
-
-    fn due(&self) -> Vec<String> {
-        self.coalescer().due(Instant::now())
-    }
-
-    fn coalescer(&self) -> std::sync::MutexGuard<'_, MetricsCoalescer> {
-        self.coalescer.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// The `queue:metrics_updated` frame for `queue_id`, now.
 pub(crate) async fn frame(state: &Shared, queue_id: &str) -> Option<Utf8Bytes> {
@@ -62,28 +34,44 @@ pub(crate) async fn frame(state: &Shared, queue_id: &str) -> Option<Utf8Bytes> {
     }
 }
 
-/// Pushes due metrics to the staff in each queue's room until `shutdown`.
-pub(crate) async fn run(hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
+/// Pushes due metrics to the staff in each queue's room until `shutdown`:
+/// queues the hub reports on `touched`, at most once per queue per
+/// interval, and every watched queue each refresh period.
+pub(crate) async fn run(
+    hub: Arc<Hub>,
+    mut touched: mpsc::UnboundedReceiver<Vec<String>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut coalescer = MetricsCoalescer::new(hub.settings.metrics_min_interval);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut refresh = tokio::time::interval(hub.settings.metrics_refresh);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = refresh.tick() => hub.metrics.touch(hub.watched_queues()),
-            _ = crate::stopped(&mut shutdown) => return,
-        }
-        for queue in hub.metrics.due() {
-            let watchers = hub.staff_queues(&format!("queue:{queue}"));
-            if watchers.is_empty() {
+            Some(queues) = touched.recv() => {
+                coalescer.touch(queues, Instant::now());
                 continue;
             }
-            if let Some(frame) = frame(&hub.state, &queue).await {
-                let frame = Arc::new(frame);
-                for watcher in watchers {
-                    // A full queue is handled by the next change's dispatch.
-                    let _ = watcher.try_send(Outbound::Latest(Arc::clone(&frame)));
-                }
-            }
+            _ = refresh.tick() => coalescer.touch(hub.watched_queues(), Instant::now()),
+            _ = crate::stopped(&mut shutdown) => return,
+        }
+        for queue in coalescer.due(Instant::now()) {
+            push(&hub, &queue).await;
+        }
+    }
+}
+
+/// Sends `queue`'s metrics to the staff in its room, if any.
+async fn push(hub: &Hub, queue: &str) {
+    let watchers = hub.staff_queues(&format!("queue:{queue}"));
+    if watchers.is_empty() {
+        return;
+    }
+    if let Some(frame) = frame(&hub.state, queue).await {
+        let frame = Arc::new(frame);
+        for watcher in watchers {
+            // A full queue is handled by the next change's dispatch.
+            let _ = watcher.try_send(Outbound::Latest(Arc::clone(&frame)));
         }
     }
 }
