@@ -52,9 +52,12 @@ impl Frames {
             .map_err(|_| Closing::send_failed())
     }
 
-    /// Answers a bad frame with an error frame; too many close the connection.
+    /// Answers a refused frame with an error frame; too many of the
+    /// client's doing close the connection.
     async fn reject(&mut self, refusal: Refusal) -> Result<(), Closing> {
-        self.bad_frames.count()?;
+        if refusal.by_client {
+            self.bad_frames.count()?;
+        }
         self.say(protocol::error(refusal.code, &refusal.message))
             .await
     }
@@ -263,13 +266,12 @@ async fn on_message(
     message: Message,
 ) -> Result<(), Closing> {
     frames.last_heard = Instant::now();
-    let refusal = |code: &'static str, message: String| Refusal { code, message };
     let text = match message {
         Message::Text(text) => text,
         Message::Close(_) => return Err(Closing::new(1000, "bye")),
         Message::Ping(_) | Message::Pong(_) => return Ok(()),
         Message::Binary(_) => {
-            let refused = refusal("unsupported_frame", "frames are JSON text".into());
+            let refused = Refusal::new("unsupported_frame", "frames are JSON text");
             return frames.reject(refused).await;
         }
     };
@@ -277,7 +279,7 @@ async fn on_message(
         Ok(frame) => frame,
         Err(error) => {
             return frames
-                .reject(refusal("malformed_frame", error.to_string()))
+                .reject(Refusal::new("malformed_frame", error.to_string()))
                 .await;
         }
     };
@@ -314,11 +316,7 @@ async fn subscribe(
     let since = match protocol::parse_since(since) {
         Ok(since) => since,
         Err(message) => {
-            let refused = Refusal {
-                code: "invalid_offset",
-                message: message.to_owned(),
-            };
-            return frames.reject(refused).await;
+            return frames.reject(Refusal::new("invalid_offset", message)).await;
         }
     };
     match session.subscribe(frames, name, since, epoch).await? {

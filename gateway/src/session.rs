@@ -85,18 +85,38 @@ impl Expiry {
     }
 }
 
-/// A subscribe the session refused; the connection stays.
+/// A request the session refused; the connection stays.
 #[derive(Debug)]
 pub(crate) struct Refusal {
     pub code: &'static str,
     pub message: String,
+    /// The client's doing (a bad frame, a forbidden room), which counts
+    /// towards the bad-frame limit; not so when the server failed and the
+    /// client should simply retry.
+    pub by_client: bool,
+}
+
+impl Refusal {
+    /// The client asked for something wrong.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            by_client: true,
+        }
+    }
+
+    /// The server could not answer now; the client may retry.
+    fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            by_client: false,
+            ..Self::new(code, message)
+        }
+    }
 }
 
 fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
-    Refusal {
-        code,
-        message: message.into(),
-    }
+    Refusal::new(code, message)
 }
 
 /// A room joined: whether its history since the client's offset was
@@ -137,7 +157,7 @@ fn token_refused(error: IdentityError) -> Refusal {
         IdentityError::Unauthorized { code, detail } => refuse(code, detail),
         IdentityError::Database(_) | IdentityError::Store(_) | IdentityError::Undecodable(_) => {
             tracing::error!(error = %error, "cannot authenticate a connection");
-            refuse("internal", "an internal error occurred; it has been logged")
+            Refusal::unavailable("internal", "an internal error occurred; it has been logged")
         }
     }
 }
@@ -310,7 +330,7 @@ impl Session {
             Ok(meta) => meta,
             Err(error) => {
                 tracing::warn!(%error, room = name, "cannot read the room feed's head");
-                return Ok(Err(refuse(
+                return Ok(Err(Refusal::unavailable(
                     "feed_unavailable",
                     "the room feed cannot be read right now; subscribe again shortly",
                 )));

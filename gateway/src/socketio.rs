@@ -45,7 +45,7 @@ use crate::hub::{Hub, Outbound};
 use crate::limits::{BadFrames, ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnections};
 use crate::protocol::{self, close};
 use crate::room;
-use crate::session::{Closing, Expiry, Session, Transport, verify};
+use crate::session::{Closing, Expiry, Refusal, Session, Transport, verify};
 
 /// How long an emit may wait for room in a socket's buffer before the
 /// socket counts as too slow.
@@ -368,29 +368,29 @@ fn answer(recovered: bool, reason: Option<&str>) -> Value {
     Value::Object(answer)
 }
 
-fn refused(reason: &str, message: &str) -> Value {
-    json!({ "ok": false, "recovered": false, "reason": reason, "message": message })
+fn refused(refusal: &Refusal) -> Value {
+    json!({ "ok": false, "recovered": false, "reason": refusal.code, "message": refusal.message })
 }
 
-/// Subscribes one room and answers as the ack would.
+/// Subscribes one room: the ack's answer, or why not.
 async fn subscribe(
     session: &mut Session,
     emitter: &mut Emitter,
     room: &str,
     offset: Option<&Value>,
     epoch: Option<&str>,
-) -> Result<Value, Closing> {
+) -> Result<Result<Value, Refusal>, Closing> {
     let since = match protocol::parse_since(offset) {
         Ok(since) => since,
-        Err(message) => return Ok(refused("invalid_offset", message)),
+        Err(message) => return Ok(Err(Refusal::new("invalid_offset", message))),
     };
     match session.subscribe(emitter, room, since, epoch).await? {
         Ok(joined) => {
             let answer = answer(joined.recovered, joined.reason);
             session.release(emitter, joined).await?;
-            Ok(answer)
+            Ok(Ok(answer))
         }
-        Err(refusal) => Ok(refused(refusal.code, &refusal.message)),
+        Err(refusal) => Ok(Err(refusal)),
     }
 }
 
@@ -503,8 +503,9 @@ async fn join_default_rooms(
     let mut joined = Map::new();
     for name in rooms {
         let offset = handshake.offsets.get(&name).or(handshake.offset.as_ref());
-        let answer = subscribe(session, emitter, &name, offset, handshake.epoch.as_deref()).await?;
-        joined.insert(name, answer);
+        let outcome =
+            subscribe(session, emitter, &name, offset, handshake.epoch.as_deref()).await?;
+        joined.insert(name, outcome.unwrap_or_else(|refusal| refused(&refusal)));
     }
     let head = feed::head(session.hub.state.store.database())
         .await
@@ -530,46 +531,40 @@ async fn recheck(session: &mut Session, emitter: &mut Emitter) -> Result<(), Clo
     Ok(())
 }
 
-/// Runs one command and acks its answer; a refusal counts as a bad frame.
+/// Runs one command and acks its answer; a refusal of the client's doing
+/// counts as a bad frame.
 async fn on_command(
     session: &mut Session,
     emitter: &mut Emitter,
     command: Command,
 ) -> Result<(), Closing> {
-    let (answer, reply) = match command {
+    let (outcome, reply) = match command {
         Command::Subscribe(args, reply) => {
-            let answer = subscribe(
-                session,
-                emitter,
-                &args.room,
-                args.offset.as_ref(),
-                args.epoch.as_deref(),
-            )
-            .await?;
-            (answer, reply)
+            let room = &args.room;
+            let offset = args.offset.as_ref();
+            let outcome = subscribe(session, emitter, room, offset, args.epoch.as_deref()).await?;
+            (outcome, reply)
         }
         Command::Unsubscribe(room, reply) => {
             let was_in = session.unsubscribe(&room);
             let answer = json!({ "ok": true, "recovered": false, "was_subscribed": was_in });
-            (answer, reply)
+            (Ok(answer), reply)
         }
         Command::Refresh(token, reply) => {
-            let answer = match session.refresh(token).await {
-                Ok(()) => json!({ "ok": true }),
-                Err(refusal) => {
-                    json!({ "ok": false, "reason": refusal.code, "message": refusal.message })
-                }
-            };
-            (answer, reply)
+            let outcome = session.refresh(token).await.map(|()| json!({ "ok": true }));
+            (outcome, reply)
         }
-        Command::Malformed(expected, reply) => {
-            let answer = json!({ "ok": false, "reason": "bad_request", "message": expected });
-            (answer, reply)
+        Command::Malformed(expected, reply) => (Err(Refusal::new("bad_request", expected)), reply),
+    };
+    let answer = match outcome {
+        Ok(answer) => answer,
+        Err(refusal) => {
+            if refusal.by_client {
+                emitter.bad_frames.count()?;
+            }
+            refused(&refusal)
         }
     };
-    if answer["ok"] == false {
-        emitter.bad_frames.count()?;
-    }
     let _ = reply.send(answer);
     Ok(())
 }
