@@ -390,13 +390,11 @@ async fn subscribing_to_a_queue_sends_its_current_metrics_first() {
 /// subscriber of the other.
 #[tokio::test]
 async fn a_command_on_one_node_reaches_subscribers_of_another() {
-    let Some(url) =
-        fresh_postgres_database("a_command_on_one_node_reaches_subscribers_of_another").await
+    let Some((first, second)) =
+        TestApp::two_nodes("a_command_on_one_node_reaches_subscribers_of_another").await
     else {
         return;
     };
-    let first = TestApp::start(Backend::Postgres(url.clone()), &[]).await;
-    let second = TestApp::start_without_seeding(Backend::Postgres(url), &[]).await;
     let (mut client, _) =
         WsClient::connect(&second.server.base_url, &second.token("agent-1")).await;
     client.subscribe("queue:queue-1", None).await;

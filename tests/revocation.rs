@@ -3,7 +3,6 @@
 
 mod common;
 
-use bomizzel_store::testing::fresh_postgres_database;
 use common::app::{Backend, TestApp, split};
 use common::ws::{Ended, WsClient};
 use reqwest::Method;
@@ -87,17 +86,11 @@ async fn revoking_sessions_refuses_old_tokens_and_accepts_new_ones() {
 
 /// Two nodes on one PostgreSQL database; the second joins the first's
 /// directory.
-async fn two_nodes(test: &str) -> Option<(TestApp, TestApp)> {
-    let url = fresh_postgres_database(test).await?;
-    let first = TestApp::start(Backend::Postgres(url.clone()), &[]).await;
-    let second = TestApp::start_without_seeding(Backend::Postgres(url), &[]).await;
-    Some((first, second))
-}
 
 #[tokio::test]
 async fn disabling_a_user_on_one_node_closes_their_socket_on_another() {
     let Some((first, second)) =
-        two_nodes("disabling_a_user_on_one_node_closes_their_socket_on_another").await
+        TestApp::two_nodes("disabling_a_user_on_one_node_closes_their_socket_on_another").await
     else {
         return;
     };
@@ -115,7 +108,7 @@ async fn disabling_a_user_on_one_node_closes_their_socket_on_another() {
 #[tokio::test]
 async fn a_membership_removed_on_one_node_evicts_a_room_on_another() {
     let Some((first, second)) =
-        two_nodes("a_membership_removed_on_one_node_evicts_a_room_on_another").await
+        TestApp::two_nodes("a_membership_removed_on_one_node_evicts_a_room_on_another").await
     else {
         return;
     };

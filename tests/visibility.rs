@@ -4,7 +4,6 @@
 
 mod common;
 
-use bomizzel_store::testing::fresh_postgres_database;
 use common::app::{Backend, TestApp};
 use common::ws::WsClient;
 use reqwest::Method;
@@ -262,11 +261,10 @@ async fn a_moved_ticket_stops_reaching_the_old_team_at_once() {
 
 #[tokio::test]
 async fn a_moved_ticket_stops_reaching_the_old_team_on_every_node() {
-    let Some(url) = fresh_postgres_database("a_moved_ticket_stops_reaching_every_node").await
+    let Some((first, second)) =
+        TestApp::two_nodes("a_moved_ticket_stops_reaching_every_node").await
     else {
         return;
     };
-    let first = TestApp::start(Backend::Postgres(url.clone()), &[]).await;
-    let second = TestApp::start_without_seeding(Backend::Postgres(url), &[]).await;
     a_moved_ticket_stops_reaching_the_old_team(&first, &second).await;
 }

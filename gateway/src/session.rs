@@ -115,10 +115,6 @@ impl Refusal {
     }
 }
 
-fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
-    Refusal::new(code, message)
-}
-
 /// A room joined: whether its history since the client's offset was
 /// replayed, and the live changes held back until the client is told.
 #[derive(Debug)]
@@ -154,7 +150,7 @@ pub(crate) async fn verify(hub: &Hub, token: &str) -> Result<(Caller, i64), Refu
 /// detail. Failures of the server are logged and answered generically.
 fn token_refused(error: IdentityError) -> Refusal {
     match error {
-        IdentityError::Unauthorized { code, detail } => refuse(code, detail),
+        IdentityError::Unauthorized { code, detail } => Refusal::new(code, detail),
         IdentityError::Database(_) | IdentityError::Store(_) | IdentityError::Undecodable(_) => {
             tracing::error!(error = %error, "cannot authenticate a connection");
             Refusal::unavailable("internal", "an internal error occurred; it has been logged")
@@ -261,7 +257,7 @@ impl Session {
     pub async fn refresh(&mut self, token: String) -> Result<(), Refusal> {
         let (caller, expires_at) = verify(&self.hub, &token).await?;
         if caller.user_id != self.caller.user_id {
-            return Err(refuse(
+            return Err(Refusal::new(
                 "user_mismatch",
                 "a refreshed token must be for the same user",
             ));
@@ -313,18 +309,21 @@ impl Session {
     ) -> Result<Result<Joined, Refusal>, Closing> {
         let room = match Room::parse(name) {
             Ok(room) => room,
-            Err(message) => return Ok(Err(refuse("invalid_room", message))),
+            Err(message) => return Ok(Err(Refusal::new("invalid_room", message))),
         };
         if !self.cursors.contains_key(name) && self.cursors.len() >= self.hub.settings.max_rooms {
             let message = format!(
                 "at most {} rooms per connection",
                 self.hub.settings.max_rooms
             );
-            return Ok(Err(refuse("too_many_rooms", message)));
+            return Ok(Err(Refusal::new("too_many_rooms", message)));
         }
         if !room::may_join(&self.hub.state, &self.caller, &room).await {
             tracing::info!(connection = self.id, room = name, "room refused");
-            return Ok(Err(refuse("forbidden", format!("you may not join {name}"))));
+            return Ok(Err(Refusal::new(
+                "forbidden",
+                format!("you may not join {name}"),
+            )));
         }
         let meta = match feed::meta(self.hub.state.store.database()).await {
             Ok(meta) => meta,
@@ -340,7 +339,7 @@ impl Session {
             (m.epoch, m.head, m.trimmed_through)
         });
         if since.is_some_and(|since| since > head) {
-            return Ok(Err(refuse(
+            return Ok(Err(Refusal::new(
                 "offset_ahead",
                 format!("since is ahead of the feed's head {head}"),
             )));

@@ -47,6 +47,15 @@ impl TestApp {
         app
     }
 
+    /// Two nodes on one fresh PostgreSQL database (the first seeds the
+    /// fixture), or `None` when PostgreSQL tests are skipped.
+    pub async fn two_nodes(test: &str) -> Option<(Self, Self)> {
+        let url = bomizzel_store::testing::fresh_postgres_database(test).await?;
+        let first = Self::start(Backend::Postgres(url.clone()), &[]).await;
+        let second = Self::start_without_seeding(Backend::Postgres(url), &[]).await;
+        Some((first, second))
+    }
+
     /// Starts another server on a database that already has the fixture.
     pub async fn start_without_seeding(backend: Backend, extra: &[&str]) -> Self {
         let workdir = tempfile::tempdir().expect("a temporary directory");

@@ -10,7 +10,7 @@ use bomizzel_domain::visibility::shown_to_customers;
 
 use crate::db::ReadModelTx;
 use crate::event::ProjectedEvent;
-use crate::sql::{Args, Value, chunks, execute, fetch_in_tx, insert_rows};
+use crate::sql::{Args, Value, chunks, fetch_in_tx, insert_rows, on_conflict_update};
 
 const COLUMNS: [&str; 2] = ["ticket_id", "customer_version"];
 
@@ -67,20 +67,12 @@ async fn load(
     Ok(counts)
 }
 
-/// Replaces the stored counts of `touched` tickets.
+/// Stores the counts of `touched` tickets, one upsert per chunk of rows.
 async fn store(
     tx: &mut ReadModelTx<'_>,
     touched: &[String],
     counts: &HashMap<String, u64>,
 ) -> Result<(), sqlx::Error> {
-    for chunk in chunks(touched, 1) {
-        let mut args = Args::for_tx(tx);
-        let sql = format!(
-            "DELETE FROM room_feed_tickets WHERE ticket_id IN ({})",
-            args.push_all(chunk.iter().map(String::as_str))
-        );
-        execute(tx, &sql, &args).await?;
-    }
     let rows = touched
         .iter()
         .flat_map(|ticket| {
@@ -91,6 +83,9 @@ async fn store(
             ]
         })
         .collect();
-    insert_rows(tx, "room_feed_tickets", &COLUMNS, "", rows).await?;
-    Ok(())
+    let upsert = on_conflict_update(
+        &["ticket_id"],
+        "customer_version = excluded.customer_version",
+    );
+    insert_rows(tx, "room_feed_tickets", &COLUMNS, &upsert, rows).await
 }
