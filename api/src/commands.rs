@@ -4,7 +4,7 @@
 //! (then it is 409).
 //!
 //! An `Idempotency-Key` is bound to the request it first came with: its
-//! [`Fingerprint`] (method, route template and a digest of the canonical
+//! `Fingerprint` (method, route template and a digest of the canonical
 //! body) is stored in the events' metadata, in the same transaction as the
 //! key. A retry of that request answers with the first result and appends
 //! nothing, but only after the caller passed the same permission check as
@@ -45,7 +45,7 @@ pub struct CommandContext {
 /// whitespace, key order and spelled-out defaults do not matter). The
 /// ticket id is the key's stream and is compared on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint {
+struct Fingerprint {
     route: String,
     body_sha256: String,
 }
@@ -53,7 +53,7 @@ pub struct Fingerprint {
 const BODY_DIGEST: &str = " body-sha256=";
 
 impl Fingerprint {
-    pub fn of(context: &CommandContext, body: &impl Serialize) -> ApiResult<Self> {
+    fn of(context: &CommandContext, body: &impl Serialize) -> ApiResult<Self> {
         let canonical = serde_json::to_vec(body).map_err(ApiError::internal)?;
         let body_sha256 = Sha256::digest(&canonical)
             .iter()
@@ -108,17 +108,50 @@ fn key_reused(detail: String) -> ApiError {
     ApiError::unprocessable("idempotency_key_reused", detail)
 }
 
-/// The caller's namespaced key, when the request has one.
-pub fn user_key(caller: &Caller, context: &CommandContext) -> Option<String> {
-    context
-        .idempotency_key
-        .as_ref()
-        .map(|key| format!("{}:{key}", caller.user_id))
+/// A request's idempotency: the caller's namespaced key (when it sent
+/// one), the request it binds the key to, and the first answer recorded for
+/// the key, looked up once per request.
+#[derive(Debug)]
+pub struct Idempotency {
+    key: Option<String>,
+    fingerprint: Fingerprint,
+    first: Option<RecordedAnswer>,
+}
+
+impl Idempotency {
+    /// Looks up the caller's key, if any; 422 when it was first used for
+    /// another route or body.
+    pub async fn of(
+        store: &EventStore,
+        caller: &Caller,
+        context: &CommandContext,
+        body: &impl Serialize,
+    ) -> ApiResult<Self> {
+        let fingerprint = Fingerprint::of(context, body)?;
+        let key = context
+            .idempotency_key
+            .as_ref()
+            .map(|key| format!("{}:{key}", caller.user_id));
+        let first = match &key {
+            Some(key) => first_answer(store, key, &fingerprint).await?,
+            None => None,
+        };
+        Ok(Self {
+            key,
+            fingerprint,
+            first,
+        })
+    }
+
+    /// The ticket this request was first answered for, when it is a retry.
+    pub fn first_stream(&self) -> Option<&str> {
+        self.first.as_ref().map(|first| first.stream_id.as_str())
+    }
 }
 
 /// The first answer recorded for `key`, if any, after checking that it was
 /// recorded for the request `fingerprint` describes.
-pub async fn first_answer(
+async fn first_answer(
     store: &EventStore,
     key: &str,
     fingerprint: &Fingerprint,
@@ -140,21 +173,23 @@ pub struct Executed {
 }
 
 /// Runs the command `decide` builds for ticket `id`, after `authorize`
-/// accepted the caller for the ticket as it is. An idempotency key is bound
-/// to the request `fingerprint` describes.
+/// accepted the caller for the ticket as it is; a retry of a keyed request
+/// gets its first answer instead.
 pub async fn execute(
     store: &EventStore,
     id: Uuid,
     caller: &Caller,
     context: &CommandContext,
-    fingerprint: &Fingerprint,
+    idempotency: Idempotency,
     authorize: impl Fn(&Ticket) -> ApiResult<()>,
     command: impl Fn(&Ticket) -> ApiResult<TicketCommand>,
 ) -> ApiResult<Executed> {
-    let key = user_key(caller, context);
-    if let Some(key) = &key
-        && let Some(first) = first_answer(store, key, fingerprint).await?
-    {
+    let Idempotency {
+        key,
+        fingerprint,
+        first,
+    } = idempotency;
+    if let Some(first) = first {
         return replay(store, first, id, &authorize).await;
     }
     for _ in 0..CONFLICT_ATTEMPTS {
@@ -177,7 +212,7 @@ pub async fn execute(
         match append(store, &ticket, &event, caller, context, binding).await {
             Ok(appended) if appended.duplicate => {
                 // Another request with this key committed first.
-                let first = first_answer(store, key.as_deref().unwrap_or_default(), fingerprint)
+                let first = first_answer(store, key.as_deref().unwrap_or_default(), &fingerprint)
                     .await?
                     .ok_or_else(|| {
                         ApiError::internal(anyhow::anyhow!("idempotency answer vanished"))

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::access::{self, Action};
-use crate::commands::{self, CommandContext, Executed, Fingerprint};
+use crate::commands::{self, CommandContext, Executed, Idempotency};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::headers::etag;
@@ -141,7 +141,7 @@ async fn run(
         id,
         caller,
         context,
-        &Fingerprint::of(context, body)?,
+        Idempotency::of(&state.store, caller, context, body).await?,
         |ticket| access::require_allowed(caller, ticket, action),
         command,
     )
@@ -194,7 +194,7 @@ async fn create_ticket(
 ) -> ApiResult<Response> {
     rate_limit(&state, &caller)?;
     access::require_may_set_on_create(&caller, &body.tags, body.priority)?;
-    let fingerprint = Fingerprint::of(&context, &body)?;
+    let idempotency = Idempotency::of(&state.store, &caller, &context, &body).await?;
     let company_id = match (caller.role, body.company_id) {
         (Role::Customer, _) => caller.company_id.clone().unwrap_or_default(),
         (_, Some(company)) => company,
@@ -220,11 +220,8 @@ async fn create_ticket(
         (_, Some(requester)) => requester,
     };
     // A retried create reuses the ticket id of its first answer.
-    let id = match commands::user_key(&caller, &context) {
-        Some(key) => match commands::first_answer(&state.store, &key, &fingerprint).await? {
-            Some(first) => parse_id(&first.stream_id)?,
-            None => Uuid::now_v7(),
-        },
+    let id = match idempotency.first_stream() {
+        Some(stream) => parse_id(stream)?,
         None => Uuid::now_v7(),
     };
     let command = TicketCommand::Create {
@@ -245,7 +242,7 @@ async fn create_ticket(
         id,
         &caller,
         &context,
-        &fingerprint,
+        idempotency,
         |ticket| {
             if ticket.exists() {
                 access::require_visible(&caller, ticket)

@@ -3,7 +3,7 @@
 //! answered once and bound to their request, commands that change nothing
 //! appending nothing. Milliseconds, before the binary-level tests.
 
-use bomizzel_api::commands::{self, CommandContext, Fingerprint};
+use bomizzel_api::commands::{self, CommandContext, Idempotency};
 use bomizzel_api::error::{ApiError, ApiResult};
 use bomizzel_domain::{Priority, Ticket, TicketCommand};
 use bomizzel_identity::{Caller, Role};
@@ -40,9 +40,10 @@ async fn run(
     context: &CommandContext,
     priority: Priority,
 ) -> ApiResult<commands::Executed> {
-    let fingerprint = Fingerprint::of(context, &json!({ "priority": priority }))?;
+    let body = json!({ "priority": priority });
+    let idempotency = Idempotency::of(store, &agent(), context, &body).await?;
     let command = |_: &Ticket| Ok(TicketCommand::ChangePriority { priority });
-    commands::execute(store, id, &agent(), context, &fingerprint, allowed, command).await
+    commands::execute(store, id, &agent(), context, idempotency, allowed, command).await
 }
 
 /// A store with one ticket at version 1 (priority medium).
@@ -67,16 +68,12 @@ async fn store_with_ticket() -> (TempSqlite, EventStore, Uuid) {
         route: "POST /api/tickets".into(),
         ..CommandContext::default()
     };
-    let fingerprint = Fingerprint::of(&context, &json!({})).unwrap();
-    commands::execute(
-        &store,
-        id,
-        &agent(),
-        &context,
-        &fingerprint,
-        allowed,
-        |_| Ok(create.clone()),
-    )
+    let idempotency = Idempotency::of(&store, &agent(), &context, &json!({}))
+        .await
+        .unwrap();
+    commands::execute(&store, id, &agent(), &context, idempotency, allowed, |_| {
+        Ok(create.clone())
+    })
     .await
     .expect("the ticket is created");
     (database, store, id)
@@ -161,9 +158,12 @@ async fn a_retry_is_authorized_against_the_ticket_as_it_is_now() {
     let (_database, store, id) = store_with_ticket().await;
     let keyed = context(Some("k-2"), None);
     run(&store, id, &keyed, Priority::High).await.unwrap();
-    let fingerprint = Fingerprint::of(&keyed, &json!({ "priority": Priority::High })).unwrap();
+    let body = json!({ "priority": Priority::High });
+    let idempotency = Idempotency::of(&store, &agent(), &keyed, &body)
+        .await
+        .unwrap();
     let refuse = |_: &Ticket| Err(ApiError::not_found("no such ticket"));
-    let retried = commands::execute(&store, id, &agent(), &keyed, &fingerprint, refuse, |_| {
+    let retried = commands::execute(&store, id, &agent(), &keyed, idempotency, refuse, |_| {
         Ok(TicketCommand::ChangePriority {
             priority: Priority::High,
         })
