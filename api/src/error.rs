@@ -57,6 +57,12 @@ impl ApiError {
         self
     }
 
+    /// Names the offending field when the cause says which.
+    pub fn with_field_if_known(mut self, field: Option<impl Into<String>>) -> Self {
+        self.field = field.map(Into::into);
+        self
+    }
+
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
@@ -148,12 +154,7 @@ fn domain_status(error: &DomainError) -> StatusCode {
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         let status = domain_status(&error);
-        let field = error.field();
-        let api = Self::new(status, error.code(), error.to_string());
-        match field {
-            Some(field) => api.with_field(field),
-            None => api,
-        }
+        Self::new(status, error.code(), error.to_string()).with_field_if_known(error.field())
     }
 }
 

@@ -57,11 +57,8 @@ where
 
 fn query_rejected(rejection: &QueryRejection) -> ApiError {
     let detail = rejection.body_text();
-    let error = ApiError::bad_request("invalid_query", detail.clone());
-    match query_field(&detail) {
-        Some(field) => error.with_field(field),
-        None => error,
-    }
+    let field = query_field(&detail);
+    ApiError::bad_request("invalid_query", detail).with_field_if_known(field)
 }
 
 /// The parameter a query-string error is about: serde names it in
@@ -94,11 +91,7 @@ fn path_rejected(rejection: PathRejection) -> ApiError {
                 | ErrorKind::DeserializeError { key, .. } => Some(key),
                 _ => None,
             };
-            let error = ApiError::bad_request("invalid_path", detail);
-            match field {
-                Some(field) => error.with_field(field),
-                None => error,
-            }
+            ApiError::bad_request("invalid_path", detail).with_field_if_known(field)
         }
         // Routes and handlers disagree: a bug, not the client's doing.
         other => ApiError::internal(anyhow::anyhow!(other.body_text())),

@@ -33,11 +33,7 @@ fn rejected(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(_) => {
             let field = unknown_field(&detail);
-            let error = ApiError::bad_request("invalid_field", detail);
-            match field {
-                Some(field) => error.with_field(field),
-                None => error,
-            }
+            ApiError::bad_request("invalid_field", detail).with_field_if_known(field)
         }
         JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("malformed_json", detail),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
