@@ -9,7 +9,6 @@
 
 use bomizzel_domain::{Priority, Status, Ticket};
 use bomizzel_identity::{Caller, Role};
-use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -24,21 +23,11 @@ pub enum Action {
     Comment { internal: bool },
 }
 
-/// Removes from a ticket (or an event's data) what `caller` may not see.
-pub fn redact(caller: &Caller, object: &mut Map<String, Value>) {
-    caller.viewer().redact(object);
-}
-
-/// Whether `caller` may see `ticket` at all.
-pub fn can_see(caller: &Caller, ticket: &Ticket) -> bool {
-    caller.viewer().may_see_ticket(ticket)
-}
-
 /// 404 unless `caller` may see the (existing) ticket.
 /// The answer is the same for a missing ticket and a hidden one, to the
 /// byte: a caller must not learn that a ticket they may not see exists.
 pub fn require_visible(caller: &Caller, ticket: &Ticket) -> ApiResult<()> {
-    if can_see(caller, ticket) {
+    if caller.viewer().may_see_ticket(ticket) {
         Ok(())
     } else {
         Err(ApiError::not_found("no such ticket"))

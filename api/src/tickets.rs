@@ -105,7 +105,7 @@ fn answer(status: StatusCode, executed: &Executed, caller: &Caller) -> Response 
     let version = view.version;
     let mut shown = serde_json::to_value(view).unwrap_or_default();
     if let Some(object) = shown.as_object_mut() {
-        access::redact(caller, object);
+        caller.viewer().redact(object);
     }
     let mut response = (status, Json(shown)).into_response();
     if let Ok(value) = HeaderValue::from_str(&etag(version)) {
