@@ -86,12 +86,11 @@ struct Entry {
     reader: Arc<Caller>,
 }
 
-/// Whether `reader` gets `change`: its audience, and the visibility
+/// Whether `viewer` gets `change`: its audience, and the visibility
 /// policy's check of the rooms it is routed to (a ticket that moved to
 /// another team's queue stops reaching the old team's agents at once,
 /// whatever rooms they are in).
-pub(crate) fn reaches(reader: &Caller, change: &FeedChange) -> bool {
-    let viewer = reader.viewer();
+pub(crate) fn reaches(viewer: Viewer<'_>, change: &FeedChange) -> bool {
     let audience = if viewer.is_staff() {
         change.audience.reaches_staff()
     } else {
@@ -257,10 +256,10 @@ impl Hub {
             let Some(sender) = &entry.sender else {
                 continue;
             };
-            if !reaches(&entry.reader, change) {
+            let viewer = entry.reader.viewer();
+            if !reaches(viewer, change) {
                 continue;
             }
-            let viewer = entry.reader.viewer();
             let delivery = deliveries[usize::from(viewer.is_staff())]
                 .get_or_insert_with(|| Arc::new(Delivery::for_viewer(change, viewer)));
             if sender

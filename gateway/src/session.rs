@@ -440,10 +440,11 @@ impl Session {
                     return Ok(());
                 }
                 after = change.offset;
-                if !hub::reaches(&self.caller, &change) {
+                let viewer = self.caller.viewer();
+                if !hub::reaches(viewer, &change) {
                     continue;
                 }
-                let delivery = Delivery::for_viewer(&change, self.caller.viewer());
+                let delivery = Delivery::for_viewer(&change, viewer);
                 if self.admit(&delivery) {
                     transport
                         .feed(&Outbound::Change(Arc::new(delivery)))
