@@ -11,7 +11,7 @@ use bomizzel_projections::Projection;
 use bomizzel_projections::feed::{
     Audience, FeedChange, RoomFeedProjection, head, meta, recoverable, replay, since, trim,
 };
-use bomizzel_projections::notifications::{NotificationsProjection, list};
+use bomizzel_projections::notifications::{NotificationsProjection, page};
 use bomizzel_projections::on_both_backends;
 use bomizzel_projections::testing::{TestLog, dump_table, project};
 use notify_support::*;
@@ -75,9 +75,10 @@ async fn project_new(log: &TestLog) -> Vec<Seen> {
 /// The notification payload the inbox would show, with the event's version.
 async fn notification_payload(log: &TestLog, user: &str, id: &str, version: u64) -> Value {
     project(&log.store, Arc::new(NotificationsProjection)).await;
-    let notification = list(log.database(), user, false, None, 100)
+    let notification = page(log.database(), user, false, None, 100)
         .await
         .expect("inbox lists")
+        .items
         .into_iter()
         .find(|n| n.id == id)
         .expect("the inbox has the feed's notification");

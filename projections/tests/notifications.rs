@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bomizzel_domain::{Change, Priority, Status, TicketCommand, TicketEvent, TicketRoute};
 use bomizzel_projections::notifications::{
-    Kind, Level, Notification, NotificationsProjection, Recipient, list, mark_all_read, mark_read,
+    Kind, Level, Notification, NotificationsProjection, Recipient, mark_all_read, mark_read, page,
     recipients, unread_count,
 };
 use bomizzel_projections::on_both_backends;
@@ -312,9 +312,10 @@ fn notifications() -> Arc<dyn Projection> {
 
 /// `(level, kind)` of `user`'s inbox, newest first.
 async fn inbox(log: &TestLog, user: &str) -> Vec<(Level, Kind)> {
-    list(log.database(), user, false, None, 100)
+    page(log.database(), user, false, None, 100)
         .await
         .expect("inbox lists")
+        .items
         .into_iter()
         .map(|n| (n.level, n.kind))
         .collect()
@@ -364,9 +365,10 @@ async fn each_user_gets_what_the_rules_say(log: TestLog) {
         ]
     );
 
-    let assigned = list(log.database(), "agent-2", false, None, 100)
+    let assigned = page(log.database(), "agent-2", false, None, 100)
         .await
         .expect("inbox lists")
+        .items
         .into_iter()
         .find(|n| n.kind == Kind::TicketAssigned)
         .expect("assignment notified");
@@ -400,13 +402,15 @@ async fn pages_newest_first_and_filters_unread(log: TestLog) {
     project(&log.store, notifications()).await;
     let positions = |page: Vec<Notification>| page.iter().map(|n| n.position).collect::<Vec<_>>();
 
-    let first = list(log.database(), "cust-1", false, None, 3)
+    let first = page(log.database(), "cust-1", false, None, 3)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(positions(first), [5, 4, 3]);
-    let second = list(log.database(), "cust-1", false, Some(3), 3)
+    let second = page(log.database(), "cust-1", false, Some(3), 3)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(positions(second), [2]);
 
     assert!(
@@ -414,18 +418,21 @@ async fn pages_newest_first_and_filters_unread(log: TestLog) {
             .await
             .unwrap()
     );
-    let unread = list(log.database(), "cust-1", true, None, 10)
+    let unread = page(log.database(), "cust-1", true, None, 10)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(positions(unread), [5, 3, 2]);
-    let unread_before = list(log.database(), "cust-1", true, Some(5), 1)
+    let unread_before = page(log.database(), "cust-1", true, Some(5), 1)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(positions(unread_before), [3]);
     assert_eq!(
-        list(log.database(), "nobody", false, None, 10)
+        page(log.database(), "nobody", false, None, 10)
             .await
             .unwrap()
+            .items
             .len(),
         0
     );
@@ -495,9 +502,10 @@ async fn read_marks_count_and_survive_a_rebuild(log: TestLog) {
 }
 
 async fn read_at(log: &TestLog, id: &str) -> Option<time::OffsetDateTime> {
-    list(log.database(), "cust-1", false, None, 100)
+    page(log.database(), "cust-1", false, None, 100)
         .await
         .unwrap()
+        .items
         .into_iter()
         .find(|n| n.id == id)
         .expect("notification listed")

@@ -38,20 +38,9 @@ pub struct InboxPage {
 
 /// `user_id`'s notifications, newest first: only the unread ones if
 /// `unread_only`, only those before `before_position` if given (the
-/// `position` of the last one of the previous page), at most `limit`.
-pub async fn list(
-    database: &Database,
-    user_id: &str,
-    unread_only: bool,
-    before_position: Option<i64>,
-    limit: u32,
-) -> Result<Vec<Notification>, ProjectionError> {
-    let page = page(database, user_id, unread_only, before_position, limit).await?;
-    Ok(page.items)
-}
-
-/// Like [`list`], with the notifications projection's position, read in
-/// one snapshot with the rows.
+/// `position` of the last one of the previous page), at most `limit`; with
+/// the notifications projection's position, read in one snapshot with the
+/// rows.
 pub async fn page(
     database: &Database,
     user_id: &str,
