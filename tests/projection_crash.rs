@@ -4,14 +4,13 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bomizzel_domain::{Priority, Status, Ticket, TicketCommand};
-use bomizzel_projections::testing::dump_table;
 use bomizzel_projections::{checkpoint, registry};
 use bomizzel_store::{AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent};
 use common::Server;
+use common::checks;
 use uuid::Uuid;
 
 const TICKETS: usize = 2500;
@@ -123,24 +122,6 @@ async fn write_history(store: &EventStore) -> i64 {
     head
 }
 
-/// Every read-model table's rows, sorted (the feed's epoch and users' read
-/// marks are not the projections' to compare).
-async fn read_models(store: &EventStore) -> Vec<(String, Vec<String>)> {
-    let mut dumps = Vec::new();
-    for projection in registry::all() {
-        for table in projection
-            .tables()
-            .iter()
-            .filter(|t| **t != "room_feed_meta")
-        {
-            let mut rows = dump_table(store.database(), table, "1").await;
-            rows.sort();
-            dumps.push((table.to_string(), rows));
-        }
-    }
-    dumps
-}
-
 async fn checkpoints(store: &EventStore) -> Vec<i64> {
     checkpoint::all(store.database())
         .await
@@ -197,27 +178,5 @@ async fn killed_mid_catch_up_the_read_models_still_equal_a_rebuild() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(server.terminate().success());
-    let incremental = read_models(&store).await;
-
-    let rebuild = Command::new(env!("CARGO_BIN_EXE_bomizzel"))
-        .args(["projections", "rebuild", "all", "--database-url", &url])
-        .current_dir(workdir.path())
-        .output()
-        .unwrap();
-    assert!(
-        rebuild.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rebuild.stderr)
-    );
-    assert!(String::from_utf8_lossy(&rebuild.stdout).contains("events/s"));
-    let rebuilt = read_models(&store).await;
-
-    for ((table, after_crash), (_, from_zero)) in incremental.iter().zip(&rebuilt) {
-        assert!(!from_zero.is_empty(), "{table} has rows");
-        assert_eq!(after_crash.len(), from_zero.len(), "{table}: row count");
-        assert!(
-            after_crash == from_zero,
-            "{table}: rows differ after the crash"
-        );
-    }
+    checks::assert_read_models_equal_rebuild(&store, &url, workdir.path()).await;
 }

@@ -6,6 +6,7 @@
 
 pub mod access;
 mod auth;
+mod availability;
 pub mod commands;
 pub mod directory;
 pub mod error;
@@ -106,6 +107,10 @@ pub fn router(state: AppState, frontend_url: Option<&str>) -> Router {
     let (api, openapi) = api_routes();
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     let request_id = HeaderName::from_static(headers::REQUEST_ID);
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        availability::guard,
+    ));
     Router::new()
         .merge(api)
         .merge(health::routes())

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bomizzel_store::health::outage_of;
 use bomizzel_store::{Database, EventStore};
 use sqlx::sqlite::{SqliteConnection, SqliteSynchronous};
 use sqlx::{Acquire, PgConnection};
@@ -17,6 +18,9 @@ use crate::db::{self, ReadModelTx};
 use crate::error::ProjectionError;
 use crate::event::ProjectedEvent;
 use crate::projection::Projection;
+
+/// How often a runner retries while the database is away.
+const OUTAGE_RETRY: Duration = Duration::from_millis(250);
 
 /// NOTIFY channel on which runners announce `name:position` after a commit,
 /// so followers on other nodes (the gateway) wake up.
@@ -152,6 +156,14 @@ impl Runner {
                     let _ = shutdown.wait_for(|stop| *stop).await;
                     return;
                 }
+                Err(error) if error.outage().is_some() => {
+                    // Retried at a steady pace, so the read model catches up
+                    // as soon as the database is back.
+                    tracing::debug!(projection = self.name(), %error, "projection batch failed");
+                    if sleep_or_shutdown(OUTAGE_RETRY, &mut shutdown).await {
+                        return;
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(projection = self.name(), %error, retry_in = ?backoff, "projection batch failed");
                     if sleep_or_shutdown(backoff, &mut shutdown).await {
@@ -281,7 +293,7 @@ impl Runner {
                 match unled_lease(self.store.database()).await {
                     Ok(lease) => return Some(lease),
                     Err(error) => {
-                        tracing::warn!(projection = self.name(), %error, "cannot open the projection's connection")
+                        bomizzel_store::warn_unless_outage!(outage_of(&error), projection = self.name(), %error, "cannot open the projection's connection")
                     }
                 }
                 if sleep_or_shutdown(self.settings.poll_interval, shutdown).await {
@@ -305,7 +317,7 @@ impl Runner {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::warn!(projection = self.name(), %error, "cannot take leadership")
+                    bomizzel_store::warn_unless_outage!(outage_of(&error), projection = self.name(), %error, "cannot take leadership")
                 }
             }
             if sleep_or_shutdown(self.settings.poll_interval, shutdown).await {

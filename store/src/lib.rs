@@ -12,6 +12,7 @@
 
 mod cqrs;
 mod error;
+pub mod health;
 mod model;
 mod plan;
 mod postgres;
@@ -24,6 +25,7 @@ mod writer;
 
 pub use cqrs::CqrsRepository;
 pub use error::{Result, StoreError};
+pub use health::{Availability, Health, Outage};
 pub use model::{
     AppendRequest, Appended, ExpectedVersion, Metadata, NewEvent, RecordedAnswer, RecordedEvent,
 };

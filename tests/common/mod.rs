@@ -4,6 +4,8 @@
 #![allow(dead_code)] // Each test binary uses its own part of these helpers.
 
 pub mod app;
+pub mod checks;
+pub mod fault_proxy;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};
@@ -102,6 +104,16 @@ impl Server {
             .expect("log lock")
             .iter()
             .any(|line| line.contains(text))
+    }
+
+    /// How many lines logged so far contain `text`.
+    pub fn logged_count(&self, text: &str) -> usize {
+        self.log
+            .lock()
+            .expect("log lock")
+            .iter()
+            .filter(|line| line.contains(text))
+            .count()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,376 @@
+//! Faults injected under load, each scenario ending with the same checks
+//! (`common::checks`): every command acknowledged is in the log exactly
+//! once (clients retry with their `Idempotency-Key` until it is), the read
+//! models equal a rebuild from the log, every client that kept its offsets
+//! has per room exactly the feed's changes after its first offset, and the
+//! server is ready again without a hand on it.
+//!
+//! The database goes away through a proxy (`common::fault_proxy`) between
+//! this test's server and PostgreSQL, never for the machine's PostgreSQL.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bomizzel_projections::feed;
+use bomizzel_store::EventStore;
+use common::app::{Backend, TestApp};
+use common::checks::{self, Seen};
+use common::fault_proxy::{Fault, FaultProxy};
+use common::ws::WsClient;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// How long an outage lasts in the scenario.
+const OUTAGE: Duration = Duration::from_secs(10);
+/// What the server promises: answered within this while the database is away.
+const ANSWER_WITHIN: Duration = Duration::from_secs(1);
+/// What the server promises: ready again within this after it returns.
+const READY_WITHIN: Duration = Duration::from_secs(5);
+
+/// What the command workers saw.
+#[derive(Debug, Default)]
+struct Answers {
+    /// Idempotency keys of commands answered 2xx (after retries).
+    acknowledged: Vec<String>,
+    /// Failed attempts by status, retried with the same key.
+    failed: BTreeMap<u16, usize>,
+    /// The longest wait for a failed attempt's answer.
+    slowest_failure: Duration,
+}
+
+/// One command worker: creates tickets and comments on them, each with an
+/// idempotency key, retrying a failed attempt with the same key after the
+/// `Retry-After` it was given, until `stop`.
+async fn commands(app: Arc<TestApp>, stop: Arc<AtomicBool>, answers: Arc<Mutex<Answers>>) {
+    let mut ticket: Option<String> = None;
+    let mut step = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let key = Uuid::new_v4().to_string();
+        // Each ticket: opened, commented on three times, resolved.
+        let (path, body) = match (&ticket, step % 5) {
+            (Some(id), 1..=3) => (
+                format!("/api/tickets/{id}/comments"),
+                json!({ "body": "Still broken", "internal": step % 2 == 0 }),
+            ),
+            (Some(id), 4) => (
+                format!("/api/tickets/{id}/status"),
+                json!({ "status": "resolved" }),
+            ),
+            _ => (
+                "/api/tickets".to_owned(),
+                json!({ "title": "Printer on fire", "description": "Smoke",
+                        "queue_id": "queue-1", "company_id": "acme", "tags": ["printer"] }),
+            ),
+        };
+        step += 1;
+        loop {
+            let sent = Instant::now();
+            let attempt = app
+                .request(Method::POST, &path, Some("admin-1"))
+                .header("Idempotency-Key", &key)
+                .json(&body)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            let waited = sent.elapsed();
+            let retry_in = match attempt {
+                Ok(response) if response.status().is_success() => {
+                    let answer: Value = response.json().await.unwrap();
+                    if path == "/api/tickets" {
+                        ticket = answer["id"].as_str().map(str::to_owned);
+                    }
+                    answers.lock().unwrap().acknowledged.push(key);
+                    break;
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    assert!(
+                        status == StatusCode::SERVICE_UNAVAILABLE,
+                        "{path}: {status} {}",
+                        response.text().await.unwrap_or_default()
+                    );
+                    let retry_after = response.headers()["retry-after"]
+                        .to_str()
+                        .unwrap()
+                        .parse::<u64>()
+                        .unwrap();
+                    let mut answers = answers.lock().unwrap();
+                    *answers.failed.entry(status.as_u16()).or_default() += 1;
+                    answers.slowest_failure = answers.slowest_failure.max(waited);
+                    Duration::from_secs(retry_after).min(Duration::from_millis(300))
+                }
+                // A timeout: the answer is unknown, the key settles it.
+                Err(_) => Duration::from_millis(100),
+            };
+            tokio::time::sleep(retry_in).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A client that keeps its offsets: follows `rooms`, and whenever its
+/// connection ends connects again and resumes from them, until `stop`.
+async fn follower(
+    app: Arc<TestApp>,
+    user: &'static str,
+    rooms: Vec<String>,
+    stop: Arc<AtomicBool>,
+) -> (Seen, usize) {
+    let mut seen = Seen::default();
+    let mut sessions = 0;
+    'sessions: while !stop.load(Ordering::SeqCst) {
+        let Ok((mut ws, ready)) =
+            WsClient::try_connect(&app.server.base_url, &app.token(user)).await
+        else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        sessions += 1;
+        for room in &rooms {
+            seen.follow(room, ready["offset"].as_i64().unwrap());
+        }
+        for room in &rooms {
+            match ws.try_subscribe(room, Some(seen.since(room)), None).await {
+                Ok((replayed, _)) => replayed.iter().for_each(|event| seen.record(event)),
+                Err(error) => {
+                    // The database is away: resume again shortly.
+                    if let Some(error) = error {
+                        assert_eq!(error["code"], "database_unavailable", "{error}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    continue 'sessions;
+                }
+            }
+        }
+        while !stop.load(Ordering::SeqCst) {
+            match ws.next_within(Duration::from_millis(100)).await {
+                Some(Ok(frame)) if frame["type"] == "event" && !frame["offset"].is_null() => {
+                    seen.record(&frame)
+                }
+                Some(Ok(_)) | None => {}
+                Some(Err(_)) => continue 'sessions,
+            }
+        }
+    }
+    (seen, sessions)
+}
+
+/// Polls `/readyz` until it answers 200; how long that took. Every answer
+/// must come within [`ANSWER_WITHIN`].
+async fn until_ready(app: &TestApp) -> Duration {
+    let started = Instant::now();
+    loop {
+        let asked = Instant::now();
+        let response = app
+            .request(Method::GET, "/readyz", None)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            asked.elapsed() <= ANSWER_WITHIN,
+            "/readyz took {:?}",
+            asked.elapsed()
+        );
+        if response.status() == StatusCode::OK {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < READY_WITHIN,
+            "not ready again in {READY_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// While the database is away (the fault has lasted a second, so the
+/// server knows): a command is answered 503 with `Retry-After`, `/readyz`
+/// 503 with its reason, both within [`ANSWER_WITHIN`]; a new `/ws`
+/// connection is ready and its subscribe is answered with a retryable
+/// error.
+async fn assert_answers_during_outage(app: &TestApp) {
+    let asked = Instant::now();
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/api/tickets",
+            "agent-1",
+            Some(json!({ "title": "Down?", "description": "x", "queue_id": "queue-1", "company_id": "acme" })),
+        )
+        .await;
+    assert!(
+        asked.elapsed() <= ANSWER_WITHIN,
+        "a command took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["code"], "database_unavailable");
+
+    let asked = Instant::now();
+    let response = app
+        .request(Method::GET, "/readyz", None)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        asked.elapsed() <= ANSWER_WITHIN,
+        "/readyz took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["reason"].as_str().unwrap().contains("database"),
+        "{body}"
+    );
+
+    let (mut ws, ready) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    assert_eq!(ready["type"], "ready", "{ready}");
+    let refused = ws.try_subscribe("team:team-1", Some(0), None).await;
+    let error = refused.expect_err("no subscribe while the database is away");
+    assert_eq!(error.unwrap()["code"], "database_unavailable");
+    ws.close().await;
+}
+
+/// Terminates every backend of `database` but its own, every 500 ms, for
+/// `period`: PostgreSQL restarting its connections under the server.
+async fn terminate_backends(admin_url: &str, database: &str, period: Duration) -> usize {
+    let admin = sqlx::PgPool::connect(admin_url).await.unwrap();
+    let until = Instant::now() + period;
+    let mut terminated = 0;
+    while Instant::now() < until {
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(database)
+        .fetch_all(&admin)
+        .await
+        .unwrap();
+        terminated += killed.len();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    admin.close().await;
+    terminated
+}
+
+fn upstream_of(url: &str) -> SocketAddr {
+    let host = url.split('@').nth(1).unwrap().split('/').next().unwrap();
+    host.parse().expect("the test database URL names IP:port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_away_and_back_under_load_loses_nothing() {
+    let test = "postgres_away_and_back_under_load_loses_nothing";
+    let Some(url) = bomizzel_store::testing::fresh_postgres_database(test).await else {
+        return;
+    };
+    let upstream = upstream_of(&url);
+    let proxy = FaultProxy::start(upstream).await;
+    let app = Arc::new(
+        TestApp::start(
+            Backend::Postgres(proxy.proxied_url(&url, upstream)),
+            &[
+                "--rate-limit-per-second",
+                "100000",
+                "--rate-limit-burst",
+                "100000",
+            ],
+        )
+        .await,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let answers = Arc::new(Mutex::new(Answers::default()));
+    let workers: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(commands(app.clone(), stop.clone(), answers.clone())))
+        .collect();
+    let followed = [
+        (
+            "agent-1",
+            vec!["team:team-1".to_owned(), "queue:queue-1".to_owned()],
+        ),
+        ("cust-acme", vec!["company:acme".to_owned()]),
+        ("admin-1", vec!["queue:queue-1".to_owned()]),
+    ];
+    let followers: Vec<_> = followed
+        .iter()
+        .cycle()
+        .take(9)
+        .map(|(user, rooms)| {
+            let handle = tokio::spawn(follower(app.clone(), user, rooms.clone(), stop.clone()));
+            (*user, handle)
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Connections terminated under the server, again and again.
+    let admin_url = url.rsplit_once('/').unwrap().0.to_owned() + "/postgres";
+    let database = url.rsplit_once('/').unwrap().1.to_owned();
+    let terminated = terminate_backends(&admin_url, &database, Duration::from_secs(5)).await;
+    assert!(terminated > 5, "backends terminated: {terminated}");
+    let after_terminations = answers.lock().unwrap().failed.clone();
+
+    // Unreachable two ways: packets swallowed, then connections refused.
+    let mut recoveries = Vec::new();
+    for fault in [Fault::Blackhole, Fault::Refuse] {
+        proxy.set(fault);
+        tokio::time::sleep(ANSWER_WITHIN).await;
+        assert_answers_during_outage(&app).await;
+        tokio::time::sleep(OUTAGE - ANSWER_WITHIN).await;
+        proxy.set(Fault::None);
+        recoveries.push((fault, until_ready(&app).await));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let answers = std::mem::take(&mut *answers.lock().unwrap());
+    println!(
+        "terminated {terminated} backends (failed answers then: {after_terminations:?}); \
+         acknowledged {}, failed attempts {:?}, slowest failure {:?}, ready again after {recoveries:?}",
+        answers.acknowledged.len(),
+        answers.failed,
+        answers.slowest_failure
+    );
+    assert!(
+        answers.acknowledged.len() > 100,
+        "commands flowed: {}",
+        answers.acknowledged.len()
+    );
+    assert!(
+        answers.failed.get(&503).is_some_and(|n| *n > 0),
+        "the outage was met"
+    );
+    assert!(
+        answers.slowest_failure <= ANSWER_WITHIN,
+        "a failed command waited {:?}",
+        answers.slowest_failure
+    );
+    for (text, times) in [
+        ("the database is unreachable", 2),
+        ("the database is reachable again", 2),
+    ] {
+        assert_eq!(app.server.logged_count(text), times, "log lines {text:?}");
+    }
+
+    // The checks, against the database itself.
+    let store = EventStore::connect(&url).await.unwrap();
+    checks::assert_each_key_once(&store, &answers.acknowledged).await;
+    checks::caught_up(&store, feed::NAME).await;
+    let mut changes = 0;
+    for (user, handle) in followers {
+        let (mut seen, _) = handle.await.unwrap();
+        changes += checks::assert_exactly_once(&app, &store, user, &mut seen).await;
+    }
+    assert!(changes > 100, "changes checked: {changes}");
+    let app = Arc::into_inner(app).expect("no task holds the app");
+    assert!(app.server.terminate().success());
+    let workdir = tempfile::tempdir().unwrap();
+    checks::assert_read_models_equal_rebuild(&store, &url, workdir.path()).await;
+}
