@@ -11,13 +11,16 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bomizzel_projections::feed;
 use bomizzel_store::EventStore;
+use bomizzel_store::testing::suites::{self, Skip, Suite};
 use common::app::{Backend, TestApp};
 use common::checks::{self, Seen};
 use common::fault_proxy::{Fault, FaultProxy};
@@ -91,7 +94,8 @@ async fn commands(app: Arc<TestApp>, stop: Arc<AtomicBool>, answers: Arc<Mutex<A
                 Ok(response) => {
                     let status = response.status();
                     assert!(
-                        status == StatusCode::SERVICE_UNAVAILABLE,
+                        status == StatusCode::SERVICE_UNAVAILABLE
+                            || status == StatusCode::INSUFFICIENT_STORAGE,
                         "{path}: {status} {}",
                         response.text().await.unwrap_or_default()
                     );
@@ -264,6 +268,93 @@ fn upstream_of(url: &str) -> SocketAddr {
     host.parse().expect("the test database URL names IP:port")
 }
 
+/// Commands and following clients running against a server until stopped.
+struct Load {
+    app: Arc<TestApp>,
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<Answers>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    followers: Vec<(&'static str, tokio::task::JoinHandle<(Seen, usize)>)>,
+}
+
+impl Load {
+    /// Four command workers, and nine clients following rooms of an agent,
+    /// a customer and an admin.
+    fn start(app: &Arc<TestApp>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answers = Arc::new(Mutex::new(Answers::default()));
+        let workers = (0..4)
+            .map(|_| tokio::spawn(commands(app.clone(), stop.clone(), answers.clone())))
+            .collect();
+        let followed = [
+            (
+                "agent-1",
+                vec!["team:team-1".to_owned(), "queue:queue-1".to_owned()],
+            ),
+            ("cust-acme", vec!["company:acme".to_owned()]),
+            ("admin-1", vec!["queue:queue-1".to_owned()]),
+        ];
+        let followers = followed
+            .iter()
+            .cycle()
+            .take(9)
+            .map(|(user, rooms)| {
+                let handle = tokio::spawn(follower(app.clone(), user, rooms.clone(), stop.clone()));
+                (*user, handle)
+            })
+            .collect();
+        Self {
+            app: app.clone(),
+            stop,
+            answers,
+            workers,
+            followers,
+        }
+    }
+
+    fn failed(&self, status: u16) -> usize {
+        self.answers
+            .lock()
+            .unwrap()
+            .failed
+            .get(&status)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Stops the load and runs the end-of-scenario checks against the
+    /// database at `url` (the server's own, not through a fault): every
+    /// acknowledged command once in the log, every follower exactly once
+    /// per room, and, with the server stopped, the read models equal to a
+    /// rebuild. Returns what the workers saw.
+    async fn stop_and_check(self, url: &str) -> Answers {
+        self.stop.store(true, Ordering::SeqCst);
+        for worker in self.workers {
+            worker.await.unwrap();
+        }
+        let answers = std::mem::take(&mut *self.answers.lock().unwrap());
+        assert!(
+            answers.acknowledged.len() > 100,
+            "commands flowed: {}",
+            answers.acknowledged.len()
+        );
+        let store = EventStore::connect(url).await.unwrap();
+        checks::assert_each_key_once(&store, &answers.acknowledged).await;
+        checks::caught_up(&store, feed::NAME).await;
+        let mut changes = 0;
+        for (user, handle) in self.followers {
+            let (mut seen, _) = handle.await.unwrap();
+            changes += checks::assert_exactly_once(&self.app, &store, user, &mut seen).await;
+        }
+        assert!(changes > 100, "changes checked: {changes}");
+        let app = Arc::into_inner(self.app).expect("no task holds the app");
+        assert!(app.server.terminate().success());
+        let workdir = tempfile::tempdir().unwrap();
+        checks::assert_read_models_equal_rebuild(&store, url, workdir.path()).await;
+        answers
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_away_and_back_under_load_loses_nothing() {
     let test = "postgres_away_and_back_under_load_loses_nothing";
@@ -284,28 +375,7 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
         )
         .await,
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let answers = Arc::new(Mutex::new(Answers::default()));
-    let workers: Vec<_> = (0..4)
-        .map(|_| tokio::spawn(commands(app.clone(), stop.clone(), answers.clone())))
-        .collect();
-    let followed = [
-        (
-            "agent-1",
-            vec!["team:team-1".to_owned(), "queue:queue-1".to_owned()],
-        ),
-        ("cust-acme", vec!["company:acme".to_owned()]),
-        ("admin-1", vec!["queue:queue-1".to_owned()]),
-    ];
-    let followers: Vec<_> = followed
-        .iter()
-        .cycle()
-        .take(9)
-        .map(|(user, rooms)| {
-            let handle = tokio::spawn(follower(app.clone(), user, rooms.clone(), stop.clone()));
-            (*user, handle)
-        })
-        .collect();
+    let load = Load::start(&app);
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Connections terminated under the server, again and again.
@@ -313,7 +383,7 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
     let database = url.rsplit_once('/').unwrap().1.to_owned();
     let terminated = terminate_backends(&admin_url, &database, Duration::from_secs(5)).await;
     assert!(terminated > 5, "backends terminated: {terminated}");
-    let after_terminations = answers.lock().unwrap().failed.clone();
+    let failed_by_terminations = load.failed(503);
 
     // Unreachable two ways: packets swallowed, then connections refused.
     let mut recoveries = Vec::new();
@@ -326,22 +396,20 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
         recoveries.push((fault, until_ready(&app).await));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::SeqCst);
-    for worker in workers {
-        worker.await.unwrap();
+    for (text, times) in [
+        ("the database is unreachable", 2),
+        ("the database is reachable again", 2),
+    ] {
+        assert_eq!(app.server.logged_count(text), times, "log lines {text:?}");
     }
-    let answers = std::mem::take(&mut *answers.lock().unwrap());
+    drop(app);
+    let answers = load.stop_and_check(&url).await;
     println!(
-        "terminated {terminated} backends (failed answers then: {after_terminations:?}); \
+        "terminated {terminated} backends ({failed_by_terminations} commands answered 503 meanwhile); \
          acknowledged {}, failed attempts {:?}, slowest failure {:?}, ready again after {recoveries:?}",
         answers.acknowledged.len(),
         answers.failed,
         answers.slowest_failure
-    );
-    assert!(
-        answers.acknowledged.len() > 100,
-        "commands flowed: {}",
-        answers.acknowledged.len()
     );
     assert!(
         answers.failed.get(&503).is_some_and(|n| *n > 0),
@@ -352,25 +420,158 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
         "a failed command waited {:?}",
         answers.slowest_failure
     );
-    for (text, times) in [
-        ("the database is unreachable", 2),
-        ("the database is reachable again", 2),
-    ] {
-        assert_eq!(app.server.logged_count(text), times, "log lines {text:?}");
+}
+
+/// A small filesystem of the test's own (a tmpfs), unmounted when dropped;
+/// `None` (the test skipped) where the sandbox does not allow mounting.
+struct SmallDisk {
+    directory: tempfile::TempDir,
+}
+
+const MOUNTING: Suite = Suite {
+    name: "disk-full",
+    require_variable: "BOMIZZEL_REQUIRE_MOUNT",
+};
+
+impl SmallDisk {
+    fn mount(test: &str, megabytes: u32) -> Option<Self> {
+        let directory = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(directory.path())
+            .output();
+        match mounted {
+            Ok(output) if output.status.success() => Some(Self { directory }),
+            failed => {
+                let why = match failed {
+                    Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                    Err(error) => error.to_string(),
+                };
+                let skip = Skip::new(
+                    format!("cannot mount a small tmpfs: {why}"),
+                    "run the tests as root, where `mount -t tmpfs` is allowed",
+                );
+                suites::skip(&MOUNTING, test, &skip);
+                None
+            }
+        }
     }
 
-    // The checks, against the database itself.
-    let store = EventStore::connect(&url).await.unwrap();
-    checks::assert_each_key_once(&store, &answers.acknowledged).await;
-    checks::caught_up(&store, feed::NAME).await;
-    let mut changes = 0;
-    for (user, handle) in followers {
-        let (mut seen, _) = handle.await.unwrap();
-        changes += checks::assert_exactly_once(&app, &store, user, &mut seen).await;
+    fn path(&self) -> &Path {
+        self.directory.path()
     }
-    assert!(changes > 100, "changes checked: {changes}");
-    let app = Arc::into_inner(app).expect("no task holds the app");
-    assert!(app.server.terminate().success());
-    let workdir = tempfile::tempdir().unwrap();
-    checks::assert_read_models_equal_rebuild(&store, &url, workdir.path()).await;
+
+    /// Writes a file until the disk is full; removing it frees the space.
+    fn fill(&self) -> PathBuf {
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.directory.path())
+            .status();
+    }
+}
+
+/// Sends commands until one is answered 2xx; how long that took.
+async fn until_a_command_succeeds(app: &TestApp) -> Duration {
+    let started = Instant::now();
+    let body = json!({ "title": "Space?", "description": "x", "queue_id": "queue-1", "company_id": "acme" });
+    let key = Uuid::new_v4().to_string();
+    loop {
+        let response = app
+            .request(Method::POST, "/api/tickets", Some("agent-1"))
+            .header("Idempotency-Key", &key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if response.status().is_success() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < READY_WITHIN,
+            "no command succeeded in {READY_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_disk_full_under_load_loses_nothing() {
+    let Some(disk) = SmallDisk::mount("sqlite_disk_full_under_load_loses_nothing", 32) else {
+        return;
+    };
+    let data_dir = disk.path().to_str().unwrap().to_owned();
+    let app = Arc::new(
+        TestApp::start(
+            Backend::Sqlite,
+            &[
+                "--data-dir",
+                &data_dir,
+                "--rate-limit-per-second",
+                "100000",
+                "--rate-limit-burst",
+                "100000",
+            ],
+        )
+        .await,
+    );
+    let load = Load::start(&app);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let filler = disk.fill();
+    let full_since = Instant::now();
+    while load.failed(507) == 0 {
+        assert!(
+            full_since.elapsed() < Duration::from_secs(30),
+            "the full disk was never met"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/api/tickets",
+            "agent-1",
+            Some(json!({ "title": "Full?", "description": "x", "queue_id": "queue-1", "company_id": "acme" })),
+        )
+        .await;
+    assert_eq!(
+        status,
+        507,
+        "{problem} {:?}",
+        app.server.lines_containing("ERROR")
+    );
+    assert_eq!(problem["code"], "storage_full");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    std::fs::remove_file(filler).unwrap();
+    let recovered = until_a_command_succeeds(&app).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(app);
+
+    let url = format!("sqlite://{data_dir}/bomizzel.db");
+    let answers = load.stop_and_check(&url).await;
+    let store = EventStore::connect(&url).await.unwrap();
+    let bomizzel_store::Database::Sqlite(pool) = store.database() else {
+        unreachable!()
+    };
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    println!(
+        "acknowledged {}, failed attempts {:?}, slowest failure {:?}, a command succeeded {recovered:?} after space was freed",
+        answers.acknowledged.len(),
+        answers.failed,
+        answers.slowest_failure
+    );
 }

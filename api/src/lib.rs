@@ -33,7 +33,7 @@ use bomizzel_projections::metrics::SlaTargets;
 use bomizzel_store::EventStore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -121,7 +121,9 @@ pub fn router(state: AppState, frontend_url: Option<&str>) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors(frontend_url))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+        // 5xx answers are logged where they arise (internal errors) or
+        // once per outage (the store's health monitor), not once more here.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)).make_span_with(|request: &axum::http::Request<_>| {
             let id = request
                 .headers()
                 .get(headers::REQUEST_ID)

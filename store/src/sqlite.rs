@@ -63,7 +63,8 @@ pub(crate) async fn connect(
     Ok((
         pool,
         SqliteCommitter {
-            connection,
+            options: options.clone(),
+            connection: Some(connection),
             write_lock,
         },
     ))
@@ -89,7 +90,11 @@ fn file_write_lock(options: &SqliteConnectOptions) -> Arc<tokio::sync::Mutex<()>
 /// Writes decided batches through its own connection.
 #[derive(Debug)]
 pub(crate) struct SqliteCommitter {
-    connection: SqliteConnection,
+    options: SqliteConnectOptions,
+    /// Opened again by the batch after a failure: a failed `COMMIT` (a full
+    /// disk) can leave SQLite's transaction rolled back behind the driver's
+    /// back, and the driver then refuses to begin another one.
+    connection: Option<SqliteConnection>,
     write_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -97,14 +102,32 @@ impl BatchCommitter for SqliteCommitter {
     async fn commit(&mut self, requests: &[AppendRequest]) -> Result<BatchOutcome> {
         let metadata = crate::plan::metadata_json(requests)?;
         let _write = self.write_lock.lock().await;
-        let mut transaction = self.connection.begin_with("BEGIN IMMEDIATE").await?;
-        let state = read_state(&mut transaction, requests).await?;
-        let plan = plan(requests, &metadata, state);
-        insert(&mut transaction, &plan).await?;
-        transaction.commit().await?;
-        let head = plan.last_position();
-        Ok((plan.outcomes, head))
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => self
+                .connection
+                .insert(SqliteConnection::connect_with(&self.options).await?),
+        };
+        let outcome = write(connection, requests, &metadata).await;
+        if outcome.is_err() {
+            self.connection = None;
+        }
+        outcome
     }
+}
+
+async fn write(
+    connection: &mut SqliteConnection,
+    requests: &[AppendRequest],
+    metadata: &[String],
+) -> Result<BatchOutcome> {
+    let mut transaction = connection.begin_with("BEGIN IMMEDIATE").await?;
+    let state = read_state(&mut transaction, requests).await?;
+    let plan = plan(requests, metadata, state);
+    insert(&mut transaction, &plan).await?;
+    transaction.commit().await?;
+    let head = plan.last_position();
+    Ok((plan.outcomes, head))
 }
 
 async fn read_state(

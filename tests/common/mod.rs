@@ -106,6 +106,16 @@ impl Server {
             .any(|line| line.contains(text))
     }
 
+    pub fn lines_containing(&self, text: &str) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(text))
+            .cloned()
+            .collect()
+    }
+
     /// How many lines logged so far contain `text`.
     pub fn logged_count(&self, text: &str) -> usize {
         self.log
