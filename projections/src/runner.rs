@@ -5,6 +5,7 @@
 //! leader's connection goes away.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bomizzel_store::health::outage_of;
@@ -40,6 +41,10 @@ pub struct RunnerSettings {
     /// use it to hold one read model behind the others, as a slow disk or
     /// a busy node would.
     pub batch_delay: Duration,
+    /// Aborts the process after applying its Nth batch (counted in this
+    /// process), before the checkpoint moves: none in service. Crash tests
+    /// use it to stop a runner at the one point its transaction protects.
+    pub crash_after_batch: Option<u64>,
 }
 
 impl Default for RunnerSettings {
@@ -49,6 +54,7 @@ impl Default for RunnerSettings {
             poll_interval: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
             batch_delay: Duration::ZERO,
+            crash_after_batch: None,
         }
     }
 }
@@ -60,6 +66,8 @@ pub struct Runner {
     projection: Arc<dyn Projection>,
     settings: RunnerSettings,
     committed: watch::Sender<i64>,
+    /// Batches applied in this process, for `crash_after_batch`.
+    applied: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -128,6 +136,7 @@ impl Runner {
             projection,
             settings,
             committed,
+            applied: Arc::default(),
         }
     }
 
@@ -273,6 +282,7 @@ impl Runner {
         };
         let mut tx = lease.begin().await?;
         self.projection.apply(&mut tx, &events).await?;
+        self.crash_point();
         let done = checkpoint::advance(&mut tx, &checkpoint, last, state).await?;
         if let ReadModelTx::Postgres(transaction) = &mut tx {
             sqlx::query("SELECT pg_notify($1, $2)")
@@ -284,6 +294,18 @@ impl Runner {
         tx.commit().await?;
         self.committed.send_replace(last);
         Ok(Step::Applied(done))
+    }
+
+    fn crash_point(&self) {
+        let applied = self.applied.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.settings.crash_after_batch == Some(applied) {
+            tracing::error!(
+                projection = self.name(),
+                applied,
+                "crashing on purpose after a batch, before its checkpoint"
+            );
+            std::process::abort();
+        }
     }
 
     /// Waits until this node may run the projection.
