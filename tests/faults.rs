@@ -29,6 +29,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// No rate limit: the load is the test's.
+const UNLIMITED: [&str; 4] = [
+    "--rate-limit-per-second",
+    "100000",
+    "--rate-limit-burst",
+    "100000",
+];
+
 /// How long an outage lasts in the scenario.
 const OUTAGE: Duration = Duration::from_secs(10);
 /// What the server promises: answered within this while the database is away.
@@ -47,10 +55,19 @@ struct Answers {
     slowest_failure: Duration,
 }
 
+/// The server nodes of a scenario (one, or several on one database).
+type Nodes = Arc<Vec<TestApp>>;
+
 /// One command worker: creates tickets and comments on them, each with an
 /// idempotency key, retrying a failed attempt with the same key after the
-/// `Retry-After` it was given, until `stop`.
-async fn commands(app: Arc<TestApp>, stop: Arc<AtomicBool>, answers: Arc<Mutex<Answers>>) {
+/// `Retry-After` it was given, or on the next node when its node is gone,
+/// until `stop`.
+async fn commands(
+    nodes: Nodes,
+    mut node: usize,
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<Answers>>,
+) {
     let mut ticket: Option<String> = None;
     let mut step = 0;
     while !stop.load(Ordering::SeqCst) {
@@ -74,7 +91,7 @@ async fn commands(app: Arc<TestApp>, stop: Arc<AtomicBool>, answers: Arc<Mutex<A
         step += 1;
         loop {
             let sent = Instant::now();
-            let attempt = app
+            let attempt = nodes[node]
                 .request(Method::POST, &path, Some("admin-1"))
                 .header("Idempotency-Key", &key)
                 .json(&body)
@@ -109,8 +126,13 @@ async fn commands(app: Arc<TestApp>, stop: Arc<AtomicBool>, answers: Arc<Mutex<A
                     answers.slowest_failure = answers.slowest_failure.max(waited);
                     Duration::from_secs(retry_after).min(Duration::from_millis(300))
                 }
-                // A timeout: the answer is unknown, the key settles it.
-                Err(_) => Duration::from_millis(100),
+                // No answer (counted as status 0): the node may be gone;
+                // the key settles it.
+                Err(_) => {
+                    *answers.lock().unwrap().failed.entry(0).or_default() += 1;
+                    node = (node + 1) % nodes.len();
+                    Duration::from_millis(100)
+                }
             };
             tokio::time::sleep(retry_in).await;
         }
@@ -119,9 +141,11 @@ async fn commands(app: Arc<TestApp>, stop: Arc<AtomicBool>, answers: Arc<Mutex<A
 }
 
 /// A client that keeps its offsets: follows `rooms`, and whenever its
-/// connection ends connects again and resumes from them, until `stop`.
+/// connection ends connects again (to the next node when its node is gone)
+/// and resumes from them, until `stop`.
 async fn follower(
-    app: Arc<TestApp>,
+    nodes: Nodes,
+    mut node: usize,
     user: &'static str,
     rooms: Vec<String>,
     stop: Arc<AtomicBool>,
@@ -129,9 +153,11 @@ async fn follower(
     let mut seen = Seen::default();
     let mut sessions = 0;
     'sessions: while !stop.load(Ordering::SeqCst) {
+        let app = &nodes[node];
         let Ok((mut ws, ready)) =
             WsClient::try_connect(&app.server.base_url, &app.token(user)).await
         else {
+            node = (node + 1) % nodes.len();
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
@@ -268,9 +294,9 @@ fn upstream_of(url: &str) -> SocketAddr {
     host.parse().expect("the test database URL names IP:port")
 }
 
-/// Commands and following clients running against a server until stopped.
+/// Commands and following clients running against the nodes until stopped.
 struct Load {
-    app: Arc<TestApp>,
+    nodes: Nodes,
     stop: Arc<AtomicBool>,
     answers: Arc<Mutex<Answers>>,
     workers: Vec<tokio::task::JoinHandle<()>>,
@@ -279,12 +305,15 @@ struct Load {
 
 impl Load {
     /// Four command workers, and nine clients following rooms of an agent,
-    /// a customer and an admin.
-    fn start(app: &Arc<TestApp>) -> Self {
+    /// a customer and an admin, spread over the nodes.
+    fn start(nodes: &Nodes) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let answers = Arc::new(Mutex::new(Answers::default()));
         let workers = (0..4)
-            .map(|_| tokio::spawn(commands(app.clone(), stop.clone(), answers.clone())))
+            .map(|n| {
+                let node = n % nodes.len();
+                tokio::spawn(commands(nodes.clone(), node, stop.clone(), answers.clone()))
+            })
             .collect();
         let followed = [
             (
@@ -298,13 +327,21 @@ impl Load {
             .iter()
             .cycle()
             .take(9)
-            .map(|(user, rooms)| {
-                let handle = tokio::spawn(follower(app.clone(), user, rooms.clone(), stop.clone()));
+            .enumerate()
+            .map(|(n, (user, rooms))| {
+                let node = n % nodes.len();
+                let handle = tokio::spawn(follower(
+                    nodes.clone(),
+                    node,
+                    user,
+                    rooms.clone(),
+                    stop.clone(),
+                ));
                 (*user, handle)
             })
             .collect();
         Self {
-            app: app.clone(),
+            nodes: nodes.clone(),
             stop,
             answers,
             workers,
@@ -341,14 +378,20 @@ impl Load {
         let store = EventStore::connect(url).await.unwrap();
         checks::assert_each_key_once(&store, &answers.acknowledged).await;
         checks::caught_up(&store, feed::NAME).await;
-        let mut changes = 0;
+        let mut followers = Vec::new();
         for (user, handle) in self.followers {
-            let (mut seen, _) = handle.await.unwrap();
-            changes += checks::assert_exactly_once(&self.app, &store, user, &mut seen).await;
+            followers.push((user, handle.await.unwrap().0));
+        }
+        let mut nodes = Arc::into_inner(self.nodes).expect("no task holds the nodes");
+        nodes.retain_mut(|node| !node.server.exited());
+        let mut changes = 0;
+        for (user, mut seen) in followers {
+            changes += checks::assert_exactly_once(&nodes[0], &store, user, &mut seen).await;
         }
         assert!(changes > 100, "changes checked: {changes}");
-        let app = Arc::into_inner(self.app).expect("no task holds the app");
-        assert!(app.server.terminate().success());
+        for node in nodes {
+            assert!(node.server.terminate().success());
+        }
         let workdir = tempfile::tempdir().unwrap();
         checks::assert_read_models_equal_rebuild(&store, url, workdir.path()).await;
         answers
@@ -363,19 +406,15 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
     };
     let upstream = upstream_of(&url);
     let proxy = FaultProxy::start(upstream).await;
-    let app = Arc::new(
+    let nodes: Nodes = Arc::new(vec![
         TestApp::start(
             Backend::Postgres(proxy.proxied_url(&url, upstream)),
-            &[
-                "--rate-limit-per-second",
-                "100000",
-                "--rate-limit-burst",
-                "100000",
-            ],
+            &UNLIMITED,
         )
         .await,
-    );
-    let load = Load::start(&app);
+    ]);
+    let app = &nodes[0];
+    let load = Load::start(&nodes);
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Connections terminated under the server, again and again.
@@ -390,10 +429,10 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
     for fault in [Fault::Blackhole, Fault::Refuse] {
         proxy.set(fault);
         tokio::time::sleep(ANSWER_WITHIN).await;
-        assert_answers_during_outage(&app).await;
+        assert_answers_during_outage(app).await;
         tokio::time::sleep(OUTAGE - ANSWER_WITHIN).await;
         proxy.set(Fault::None);
-        recoveries.push((fault, until_ready(&app).await));
+        recoveries.push((fault, until_ready(app).await));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     for (text, times) in [
@@ -402,7 +441,7 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
     ] {
         assert_eq!(app.server.logged_count(text), times, "log lines {text:?}");
     }
-    drop(app);
+    drop(nodes);
     let answers = load.stop_and_check(&url).await;
     println!(
         "terminated {terminated} backends ({failed_by_terminations} commands answered 503 meanwhile); \
@@ -510,21 +549,15 @@ async fn sqlite_disk_full_under_load_loses_nothing() {
         return;
     };
     let data_dir = disk.path().to_str().unwrap().to_owned();
-    let app = Arc::new(
+    let nodes: Nodes = Arc::new(vec![
         TestApp::start(
             Backend::Sqlite,
-            &[
-                "--data-dir",
-                &data_dir,
-                "--rate-limit-per-second",
-                "100000",
-                "--rate-limit-burst",
-                "100000",
-            ],
+            &[&["--data-dir", &data_dir][..], &UNLIMITED].concat(),
         )
         .await,
-    );
-    let load = Load::start(&app);
+    ]);
+    let app = &nodes[0];
+    let load = Load::start(&nodes);
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let filler = disk.fill();
@@ -553,9 +586,9 @@ async fn sqlite_disk_full_under_load_loses_nothing() {
     assert_eq!(problem["code"], "storage_full");
     tokio::time::sleep(Duration::from_secs(2)).await;
     std::fs::remove_file(filler).unwrap();
-    let recovered = until_a_command_succeeds(&app).await;
+    let recovered = until_a_command_succeeds(app).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    drop(app);
+    drop(nodes);
 
     let url = format!("sqlite://{data_dir}/bomizzel.db");
     let answers = load.stop_and_check(&url).await;
@@ -573,5 +606,57 @@ async fn sqlite_disk_full_under_load_loses_nothing() {
         answers.acknowledged.len(),
         answers.failed,
         answers.slowest_failure
+    );
+}
+
+/// What the server promises: a lost node's projections run elsewhere within this.
+const LEADERSHIP_WITHIN: Duration = Duration::from_secs(5);
+
+/// How many projections the node behind `app` has taken the lead of.
+fn leads(app: &TestApp) -> usize {
+    app.server.logged_count("this node runs the projection")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_lost_under_load_loses_nothing() {
+    let test = "a_node_lost_under_load_loses_nothing";
+    let Some(url) = bomizzel_store::testing::fresh_postgres_database(test).await else {
+        return;
+    };
+    let projections = bomizzel_projections::registry::all().len();
+    let leader = TestApp::start(Backend::Postgres(url.clone()), &UNLIMITED).await;
+    let started = Instant::now();
+    while leads(&leader) < projections {
+        assert!(
+            started.elapsed() < READY_WITHIN,
+            "the first node leads every projection"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let nodes: Nodes = Arc::new(vec![
+        leader,
+        TestApp::start_without_seeding(Backend::Postgres(url.clone()), &UNLIMITED).await,
+        TestApp::start_without_seeding(Backend::Postgres(url.clone()), &UNLIMITED).await,
+    ]);
+    let load = Load::start(&nodes);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    nodes[0].server.sigkill();
+    let killed = Instant::now();
+    while leads(&nodes[1]) + leads(&nodes[2]) < projections {
+        assert!(
+            killed.elapsed() < LEADERSHIP_WITHIN,
+            "leadership did not move in {LEADERSHIP_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let moved = killed.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(nodes);
+    let answers = load.stop_and_check(&url).await;
+    println!(
+        "every projection led elsewhere {moved:?} after the SIGKILL; acknowledged {}, failed attempts {:?}",
+        answers.acknowledged.len(),
+        answers.failed,
     );
 }

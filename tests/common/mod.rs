@@ -130,6 +130,22 @@ impl Server {
         format!("{}{path}", self.base_url)
     }
 
+    /// Kills the process with SIGKILL, as a node lost with its machine.
+    pub fn sigkill(&self) {
+        Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("the server's status")
+            .is_some()
+    }
+
     /// Waits for the process to exit on its own (a crash), at most `deadline`.
     pub fn wait_exit(&mut self, deadline: Duration) -> std::process::ExitStatus {
         let started = std::time::Instant::now();

@@ -40,7 +40,8 @@ impl WsClient {
             .expect("websocket connects")
     }
 
-    /// Like [`WsClient::connect`], or how the server refused the upgrade.
+    /// Like [`WsClient::connect`], or how the server refused the upgrade
+    /// (status 0 when nothing answered).
     pub async fn try_connect(base_url: &str, token: &str) -> Result<(Self, Value), Refused> {
         let mut request = ws_url(base_url).into_client_request().unwrap();
         request
@@ -49,7 +50,14 @@ impl WsClient {
         let stream = match connect_async(request).await {
             Ok((stream, _)) => stream,
             Err(tungstenite::Error::Http(response)) => return Err(refused(&response)),
-            Err(error) => panic!("websocket connects or is refused: {error}"),
+            // No HTTP answer at all (the server is gone): status 0.
+            Err(error) => {
+                return Err(Refused {
+                    status: 0,
+                    content_type: String::new(),
+                    body: Value::String(error.to_string()),
+                });
+            }
         };
         let mut client = Self { stream };
         let ready = client.next_of("ready").await;
