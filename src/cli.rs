@@ -104,6 +104,13 @@ pub struct ServeArgs {
     #[arg(long, env = "BOMIZZEL_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub http_header_timeout: std::time::Duration,
 
+    /// Kernel send buffer per connection in bytes (default: the kernel's
+    /// autotuning). A client that stops reading holds up to this much of
+    /// the server's memory in the kernel before the WebSocket send queue
+    /// fills and the client is closed as too slow (4008).
+    #[arg(long, env = "BOMIZZEL_SOCKET_SEND_BUFFER")]
+    pub socket_send_buffer: Option<usize>,
+
     /// Origin of the web front end allowed by CORS, e.g. http://localhost:3000.
     #[arg(long, env = "FRONTEND_URL")]
     pub frontend_url: Option<String>,

@@ -102,7 +102,15 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     );
     tokio::join!(
         shutdown_signal(stop.clone()),
-        http::serve(listener, app, args.http_header_timeout, shutdown.clone()),
+        http::serve(
+            listener,
+            app,
+            http::ConnectionSettings {
+                header_timeout: args.http_header_timeout,
+                send_buffer: args.socket_send_buffer,
+            },
+            shutdown.clone(),
+        ),
     );
     // Runners stop between batches, so every checkpoint matches its read model.
     stop.send_replace(true);

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use bomizzel_store::testing::suites::{self, Skip, Suite};
 use common::app::{Backend, TestApp};
 use common::checks::{self, Seen};
 use common::fault_proxy::{Fault, FaultProxy};
-use common::ws::WsClient;
+use common::ws::{Ended, WsClient};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -140,28 +140,42 @@ async fn commands(
     }
 }
 
+/// What the followers of a scenario share.
+#[derive(Debug, Default)]
+struct Following {
+    /// Sessions that subscribed every room of theirs.
+    sessions: AtomicUsize,
+    /// Set by the test: stalled followers read again.
+    released: AtomicBool,
+}
+
 /// A client that keeps its offsets: follows `rooms`, and whenever its
 /// connection ends connects again (to the next node when its node is gone)
-/// and resumes from them, until `stop`.
+/// and resumes from them, until `stop`. A `stalled` one stops reading
+/// after its first subscribe until the test releases it, with a small
+/// receive buffer so that the server notices. Returns what it saw and how
+/// often it was closed as too slow (4008).
 async fn follower(
     nodes: Nodes,
     mut node: usize,
-    user: &'static str,
-    rooms: Vec<String>,
+    (user, rooms): (&'static str, Vec<String>),
+    stalled: bool,
+    following: Arc<Following>,
     stop: Arc<AtomicBool>,
 ) -> (Seen, usize) {
     let mut seen = Seen::default();
-    let mut sessions = 0;
+    let mut closed_as_slow = 0;
+    let receive_buffer = stalled.then_some(4096);
     'sessions: while !stop.load(Ordering::SeqCst) {
         let app = &nodes[node];
         let Ok((mut ws, ready)) =
-            WsClient::try_connect(&app.server.base_url, &app.token(user)).await
+            WsClient::try_connect_reading(&app.server.base_url, &app.token(user), receive_buffer)
+                .await
         else {
             node = (node + 1) % nodes.len();
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
-        sessions += 1;
         for room in &rooms {
             seen.follow(room, ready["offset"].as_i64().unwrap());
         }
@@ -178,17 +192,24 @@ async fn follower(
                 }
             }
         }
+        following.sessions.fetch_add(1, Ordering::SeqCst);
+        while stalled && !following.released.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         while !stop.load(Ordering::SeqCst) {
             match ws.next_within(Duration::from_millis(100)).await {
                 Some(Ok(frame)) if frame["type"] == "event" && !frame["offset"].is_null() => {
                     seen.record(&frame)
                 }
                 Some(Ok(_)) | None => {}
-                Some(Err(_)) => continue 'sessions,
+                Some(Err(ended)) => {
+                    closed_as_slow += usize::from(ended == Ended::Closed(4008));
+                    continue 'sessions;
+                }
             }
         }
     }
-    (seen, sessions)
+    (seen, closed_as_slow)
 }
 
 /// Polls `/readyz` until it answers 200; how long that took. Every answer
@@ -300,13 +321,27 @@ struct Load {
     stop: Arc<AtomicBool>,
     answers: Arc<Mutex<Answers>>,
     workers: Vec<tokio::task::JoinHandle<()>>,
+    following: Arc<Following>,
     followers: Vec<(&'static str, tokio::task::JoinHandle<(Seen, usize)>)>,
+}
+
+/// What the load saw, once its checks passed.
+struct Outcome {
+    answers: Answers,
+    /// Per follower, in start order: closes as too slow.
+    closed_as_slow: Vec<usize>,
 }
 
 impl Load {
     /// Four command workers, and nine clients following rooms of an agent,
     /// a customer and an admin, spread over the nodes.
     fn start(nodes: &Nodes) -> Self {
+        Self::with_followers(nodes, 9, 0)
+    }
+
+    /// Like [`Load::start`] with `count` followers, the first `stalled` of
+    /// which stop reading until released.
+    fn with_followers(nodes: &Nodes, count: usize, stalled: usize) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let answers = Arc::new(Mutex::new(Answers::default()));
         let workers = (0..4)
@@ -323,18 +358,19 @@ impl Load {
             ("cust-acme", vec!["company:acme".to_owned()]),
             ("admin-1", vec!["queue:queue-1".to_owned()]),
         ];
+        let following = Arc::new(Following::default());
         let followers = followed
             .iter()
             .cycle()
-            .take(9)
+            .take(count)
             .enumerate()
             .map(|(n, (user, rooms))| {
-                let node = n % nodes.len();
                 let handle = tokio::spawn(follower(
                     nodes.clone(),
-                    node,
-                    user,
-                    rooms.clone(),
+                    n % nodes.len(),
+                    (*user, rooms.clone()),
+                    n < stalled,
+                    following.clone(),
                     stop.clone(),
                 ));
                 (*user, handle)
@@ -345,8 +381,29 @@ impl Load {
             stop,
             answers,
             workers,
+            following,
             followers,
         }
+    }
+
+    /// Sessions of followers that subscribed all their rooms, so far.
+    fn sessions(&self) -> usize {
+        self.following.sessions.load(Ordering::SeqCst)
+    }
+
+    /// Waits until followers have subscribed `count` sessions in all;
+    /// how long that took.
+    async fn until_sessions(&self, count: usize, within: Duration) -> Duration {
+        let started = Instant::now();
+        while self.sessions() < count {
+            assert!(
+                started.elapsed() < within,
+                "{} of {count} sessions in {within:?}",
+                self.sessions()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        started.elapsed()
     }
 
     fn failed(&self, status: u16) -> usize {
@@ -364,7 +421,8 @@ impl Load {
     /// acknowledged command once in the log, every follower exactly once
     /// per room, and, with the server stopped, the read models equal to a
     /// rebuild. Returns what the workers saw.
-    async fn stop_and_check(self, url: &str) -> Answers {
+    async fn stop_and_check(self, url: &str) -> Outcome {
+        self.following.released.store(true, Ordering::SeqCst);
         self.stop.store(true, Ordering::SeqCst);
         for worker in self.workers {
             worker.await.unwrap();
@@ -379,8 +437,11 @@ impl Load {
         checks::assert_each_key_once(&store, &answers.acknowledged).await;
         checks::caught_up(&store, feed::NAME).await;
         let mut followers = Vec::new();
+        let mut closed_as_slow = Vec::new();
         for (user, handle) in self.followers {
-            followers.push((user, handle.await.unwrap().0));
+            let (seen, closes) = handle.await.unwrap();
+            followers.push((user, seen));
+            closed_as_slow.push(closes);
         }
         let mut nodes = Arc::into_inner(self.nodes).expect("no task holds the nodes");
         nodes.retain_mut(|node| !node.server.exited());
@@ -394,7 +455,10 @@ impl Load {
         }
         let workdir = tempfile::tempdir().unwrap();
         checks::assert_read_models_equal_rebuild(&store, url, workdir.path()).await;
-        answers
+        Outcome {
+            answers,
+            closed_as_slow,
+        }
     }
 }
 
@@ -442,7 +506,7 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
         assert_eq!(app.server.logged_count(text), times, "log lines {text:?}");
     }
     drop(nodes);
-    let answers = load.stop_and_check(&url).await;
+    let answers = load.stop_and_check(&url).await.answers;
     println!(
         "terminated {terminated} backends ({failed_by_terminations} commands answered 503 meanwhile); \
          acknowledged {}, failed attempts {:?}, slowest failure {:?}, ready again after {recoveries:?}",
@@ -591,7 +655,7 @@ async fn sqlite_disk_full_under_load_loses_nothing() {
     drop(nodes);
 
     let url = format!("sqlite://{data_dir}/bomizzel.db");
-    let answers = load.stop_and_check(&url).await;
+    let answers = load.stop_and_check(&url).await.answers;
     let store = EventStore::connect(&url).await.unwrap();
     let bomizzel_store::Database::Sqlite(pool) = store.database() else {
         unreachable!()
@@ -653,10 +717,99 @@ async fn a_node_lost_under_load_loses_nothing() {
     let moved = killed.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
     drop(nodes);
-    let answers = load.stop_and_check(&url).await;
+    let answers = load.stop_and_check(&url).await.answers;
     println!(
         "every projection led elsewhere {moved:?} after the SIGKILL; acknowledged {}, failed attempts {:?}",
         answers.acknowledged.len(),
         answers.failed,
+    );
+}
+
+/// Clients of the CI-sized restart storm (the benchmark runs 2,000).
+const STORM_CLIENTS: usize = 300;
+/// Clients of the CI-sized slow-consumer scenario, and how many stall.
+const CONSUMERS: usize = 200;
+const STALLED: usize = 20;
+
+fn sqlite_url(app: &TestApp) -> String {
+    format!(
+        "sqlite://{}",
+        app.workdir().join("data/bomizzel.db").display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restart_with_every_client_reconnecting_at_once_loses_nothing() {
+    let extra = [&UNLIMITED[..], &["--ws-max-connections-per-user", "1000"]].concat();
+    let nodes: Nodes = Arc::new(vec![TestApp::start(Backend::Sqlite, &extra).await]);
+    let url = sqlite_url(&nodes[0]);
+    let load = Load::with_followers(&nodes, STORM_CLIENTS, 0);
+    load.until_sessions(STORM_CLIENTS, Duration::from_secs(60))
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let restarted = Instant::now();
+    nodes[0].server.restart();
+    let back_after = restarted.elapsed();
+    let storm = load
+        .until_sessions(2 * STORM_CLIENTS, Duration::from_secs(60))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(nodes);
+    let outcome = load.stop_and_check(&url).await;
+    println!(
+        "restart took {back_after:?}; all {STORM_CLIENTS} clients resumed {storm:?} after it; \
+         acknowledged {}, failed attempts {:?}",
+        outcome.answers.acknowledged.len(),
+        outcome.answers.failed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_consumers_are_closed_and_resume_without_holding_up_the_others() {
+    let extra = [
+        &UNLIMITED[..],
+        &[
+            "--ws-max-connections-per-user",
+            "1000",
+            "--ws-send-queue",
+            "16",
+            "--socket-send-buffer",
+            "16384",
+        ],
+    ]
+    .concat();
+    let nodes: Nodes = Arc::new(vec![TestApp::start(Backend::Sqlite, &extra).await]);
+    let url = sqlite_url(&nodes[0]);
+    let load = Load::with_followers(&nodes, CONSUMERS, STALLED);
+    load.until_sessions(CONSUMERS, Duration::from_secs(60))
+        .await;
+    let stalled_since = Instant::now();
+    while nodes[0].server.logged_count("slow consumer dropped") < STALLED {
+        assert!(
+            stalled_since.elapsed() < Duration::from_secs(60),
+            "{} of {STALLED} stalled clients dropped",
+            nodes[0].server.logged_count("slow consumer dropped")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dropped_after = stalled_since.elapsed();
+    load.following.released.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(nodes);
+    let outcome = load.stop_and_check(&url).await;
+    let (stalled, others) = outcome.closed_as_slow.split_at(STALLED);
+    assert!(
+        stalled.iter().all(|closes| *closes >= 1),
+        "stalled ones closed 4008: {stalled:?}"
+    );
+    assert!(
+        others.iter().all(|closes| *closes == 0),
+        "readers never closed: {others:?}"
+    );
+    println!(
+        "{STALLED} stalled clients closed as too slow within {dropped_after:?}, resumed exactly once; \
+         the other {} never closed",
+        others.len()
     );
 }

@@ -244,7 +244,7 @@ async fn crashed_between_apply_and_checkpoint(backend: &str, test: &str) {
     let Some(history) = History::write(backend, test).await else {
         return;
     };
-    let mut server = history.start(&["--projection-crash-after", "tickets=3"]);
+    let server = history.start(&["--projection-crash-after", "tickets=3"]);
     let status = server.wait_exit(DEADLINE);
     assert!(!status.success(), "the server crashed: {status}");
     assert!(server.logged("crashing on purpose"));
