@@ -33,6 +33,13 @@ pub const AGENT: &str = "fanout-agent";
 const ADMIN: &str = "fanout-admin";
 
 /// A running `bomizzel serve`; killed when dropped.
+/// The server settings a run chooses.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub send_queue: u32,
+    pub socket_send_buffer: Option<usize>,
+}
+
 #[derive(Debug)]
 pub struct Server {
     child: Child,
@@ -44,13 +51,18 @@ impl Server {
     /// Runs `binary serve` on 127.0.0.1 with rate limits out of the way and
     /// waits until it logs where it listens. `database_url` is PostgreSQL's;
     /// without it the server keeps SQLite in `data_dir`.
-    pub async fn start(binary: &Path, data_dir: &Path, database_url: Option<&str>) -> Result<Self> {
+    pub async fn start(
+        binary: &Path,
+        data_dir: &Path,
+        database_url: Option<&str>,
+        settings: Settings,
+    ) -> Result<Self> {
         let mut command = Command::new(binary);
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(["--rate-limit-per-second", "1000000"])
             .args(["--rate-limit-burst", "1000000"])
-            .args(["--ws-send-queue", &SEND_QUEUE.to_string()])
+            .args(["--ws-send-queue", &settings.send_queue.to_string()])
             // Every load connection signs in as the one agent.
             .args(["--ws-max-connections-per-user", "1000000"])
             .arg("--data-dir")
@@ -64,6 +76,9 @@ impl Server {
             .stderr(Stdio::piped());
         if let Some(url) = database_url {
             command.env("BOMIZZEL_DATABASE_URL", url);
+        }
+        if let Some(bytes) = settings.socket_send_buffer {
+            command.args(["--socket-send-buffer", &bytes.to_string()]);
         }
         let mut child = command
             .spawn()
