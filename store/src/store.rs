@@ -8,8 +8,10 @@ use tokio::sync::{oneshot, watch};
 
 use crate::error::{Result, StoreError};
 use crate::model::{AppendRequest, Appended, RecordedAnswer, RecordedEvent};
+use crate::plan::Chaining;
+use crate::write_tx::WriteTx;
 use crate::writer::Writer;
-use crate::{postgres, sqlite};
+use crate::{audit, postgres, sqlite};
 
 /// The database behind a store. Read models live in the same database, so
 /// projections use these pools directly.
@@ -29,6 +31,7 @@ pub struct EventStore {
 struct Inner {
     database: Database,
     writer: Writer,
+    chaining: Chaining,
     head: watch::Sender<i64>,
     /// Dropping it stops the PostgreSQL notification listener.
     _stop_listener: Option<oneshot::Sender<()>>,
@@ -38,7 +41,13 @@ impl EventStore {
     /// Connects to `url` (`sqlite://PATH` or `postgres://…`) and applies any
     /// pending migrations.
     pub async fn open(url: &str) -> Result<Self> {
-        let store = Self::connect(url).await?;
+        Self::open_with(url, Chaining::Hashed).await
+    }
+
+    /// [`open`](Self::open), choosing whether appends are hashed; only the
+    /// append benchmark writes without ([`Chaining::Unhashed`]).
+    pub async fn open_with(url: &str, chaining: Chaining) -> Result<Self> {
+        let store = Self::connect_with(url, chaining).await?;
         store.migrate().await?;
         let head = store.head().await?;
         crate::writer::advance(&store.inner.head, head);
@@ -47,23 +56,29 @@ impl EventStore {
 
     /// Connects without migrating.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, Chaining::Hashed).await
+    }
+
+    async fn connect_with(url: &str, chaining: Chaining) -> Result<Self> {
         let (head, _) = watch::channel(0);
         let inner = if url.starts_with("sqlite:") {
             let options = sqlite::options(url)?;
-            let (pool, committer) = sqlite::connect(&options).await?;
+            let (pool, committer) = sqlite::connect(&options, chaining).await?;
             Inner {
                 database: Database::Sqlite(pool),
                 writer: Writer::spawn(committer, head.clone()),
+                chaining,
                 head,
                 _stop_listener: None,
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let (pool, committer) = postgres::connect(url).await?;
+            let (pool, committer) = postgres::connect(url, chaining).await?;
             let (stop, stopped) = oneshot::channel();
             postgres::start_listener(pool.clone(), head.clone(), stopped).await?;
             Inner {
                 database: Database::Postgres(pool),
                 writer: Writer::spawn(committer, head.clone()),
+                chaining,
                 head,
                 _stop_listener: Some(stop),
             }
@@ -75,13 +90,25 @@ impl EventStore {
         })
     }
 
-    /// Applies the migrations of this store's backend.
+    /// Applies the migrations of this store's backend, then gives events
+    /// written before the hash chains existed their links
+    /// ([`audit::fill_missing_links`]).
     pub async fn migrate(&self) -> Result<()> {
         match &self.inner.database {
             Database::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await?,
             Database::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
         }
+        if self.inner.chaining == Chaining::Hashed {
+            audit::fill_missing_links(self).await?;
+        }
         Ok(())
+    }
+
+    /// A write transaction on the log's database that may also append
+    /// events ([`WriteTx::append`]): for changes that must be in the log
+    /// exactly when they are in their tables, such as the directory's.
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        WriteTx::begin(&self.inner.database, self.inner.head.clone(), self.inner.chaining).await
     }
 
     pub fn database(&self) -> &Database {
