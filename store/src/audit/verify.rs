@@ -139,8 +139,8 @@ impl Checker {
     /// that fails (returned too).
     fn follow(&mut self, events: &[AuditEvent]) -> (Vec<(Hash, Hash)>, Option<Broken>) {
         let mut links = Vec::with_capacity(events.len());
-        for event in events {
-            if let Err(broken) = self.order(event) {
+        for (index, event) in events.iter().enumerate() {
+            if let Err(broken) = self.order(event, &events[index + 1..]) {
                 return (links, Some(broken));
             }
             let (Some(hash), Some(stream_hash)) = (event.hash, event.stream_hash) else {
@@ -162,8 +162,10 @@ impl Checker {
         (links, None)
     }
 
-    /// The event is at the next position and the next version of its stream.
-    fn order(&self, event: &AuditEvent) -> Result<(), Broken> {
+    /// The event is at the next position and the next version of its
+    /// stream. A skipped version that comes later (among `later`, the rest
+    /// of the page) is a reordering; one that does not, a missing event.
+    fn order(&self, event: &AuditEvent, later: &[AuditEvent]) -> Result<(), Broken> {
         if event.position != self.next_position {
             return Err(Broken {
                 position: self.next_position,
@@ -175,9 +177,15 @@ impl Checker {
             });
         }
         let last = self.streams.get(&event.stream_id).map_or(0, |head| head.0);
+        let skipped_comes_later = || {
+            later
+                .iter()
+                .any(|e| e.stream_id == event.stream_id && e.version == last + 1)
+        };
         let fault = match event.version {
             version if version == last + 1 => return Ok(()),
             version if version <= last => Fault::Reordered,
+            _ if skipped_comes_later() => Fault::Reordered,
             _ => Fault::Missing,
         };
         Err(Broken {
