@@ -5,6 +5,7 @@
 //! the gateway shares.
 
 pub mod access;
+mod audit;
 mod auth;
 pub mod commands;
 pub mod directory;
@@ -95,6 +96,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(queries::routes())
         .merge(directory::routes())
         .merge(session::routes())
+        .merge(audit::routes())
         .split_for_parts()
 }
 

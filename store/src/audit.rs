@@ -133,7 +133,7 @@ fn postgres_event(row: &PgRow) -> Result<AuditEvent> {
 /// Runs `$sql` (with `{columns}` for the audit columns) bound to `$binds`
 /// on `$executor` of either backend and decodes every row.
 macro_rules! audit_query {
-    ($database:expr, $sql:expr, $($bind:expr),*) => {
+    ($database:expr, $sql:expr, $($bind:expr),* $(,)?) => {
         match $database {
             Database::Sqlite(pool) => {
                 let sql = $sql.replace("{columns}", SQLITE_COLUMNS);
@@ -167,6 +167,42 @@ impl EventStore {
             "SELECT {columns} FROM events WHERE stream_id = $1 ORDER BY version",
             stream_id
         )
+    }
+
+    /// Every event of the directory's streams, in position order.
+    pub async fn audit_directory(&self) -> Result<Vec<AuditEvent>> {
+        audit_query!(
+            self.database(),
+            "SELECT {columns} FROM events WHERE stream_id LIKE 'directory:%' ORDER BY position",
+        )
+    }
+
+    /// `events` as export lines ([`AuditEvent::export_line`]), each with
+    /// the stored hash of the event before it in the log.
+    pub async fn export_lines(&self, events: &[AuditEvent]) -> Result<Vec<Value>> {
+        let unpreceded: Vec<i64> = events
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| *i == 0 || events[i - 1].position != e.position - 1)
+            .map(|(_, e)| e.position - 1)
+            .collect();
+        let mut previous = HashMap::new();
+        for chunk in unpreceded.chunks(500) {
+            previous.extend(self.hashes_at(chunk).await?);
+        }
+        Ok(events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| {
+                let before = match i {
+                    0 => None,
+                    _ => events[i - 1].hash.filter(|_| events[i - 1].position == event.position - 1),
+                };
+                let before = before.or_else(|| previous.get(&(event.position - 1)).copied());
+                let before = before.or((event.position == 1).then_some(GENESIS));
+                event.export_line(before.as_ref())
+            })
+            .collect())
     }
 
     /// The stored `hash` at each of `positions` (those that have one).
