@@ -44,7 +44,9 @@ pub async fn verify(store: &EventStore, from: i64, anchor: Option<Anchor>) -> an
         .head
         .map(|(position, hash)| format!("{position}:{}", to_hex(&hash)))
         .unwrap_or_else(|| "empty".to_owned());
-    let anchored = anchor.map_or(String::new(), |a| format!(", anchor at {} matches", a.position));
+    let anchored = anchor.map_or(String::new(), |a| {
+        format!(", anchor at {} matches", a.position)
+    });
     println!(
         "intact: {} events from position {from} in {seconds:.2} s ({:.0} events/s){anchored}; head {head}",
         intact.checked,

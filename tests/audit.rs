@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 
 use bomizzel_store::EventStore;
 use bomizzel_store::testing::fresh_postgres_database;
+use bomizzel_store::testing::suites::{Skip, Suite, skip};
 use bomizzel_store::testing::tamper::behind_dropped_triggers;
 use common::app::{Backend, TestApp};
 use reqwest::Method;
@@ -49,7 +50,10 @@ on_both!(
 /// The database the app's server uses, as a URL the CLI accepts.
 fn database_url(app: &TestApp, backend: &Backend) -> String {
     match backend {
-        Backend::Sqlite => format!("sqlite://{}", app.workdir().join("data/bomizzel.db").display()),
+        Backend::Sqlite => format!(
+            "sqlite://{}",
+            app.workdir().join("data/bomizzel.db").display()
+        ),
         Backend::Postgres(url) => url.clone(),
     }
 }
@@ -72,8 +76,14 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The offline script's suite: skipped (and said so) only without python3.
+const PYTHON: Suite = Suite {
+    name: "offline audit script (python3)",
+    require_variable: "BOMIZZEL_REQUIRE_PYTHON",
+};
+
 /// Runs the offline verifier on `export` (with `anchor`); `None` (after
-/// saying so) when there is no python3 to run it with.
+/// saying so, through the suites' skip record) when there is no python3.
 fn offline_verify(export: &Path, anchor: Option<&str>) -> Option<Output> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/audit_verify.py");
     let mut command = Command::new("python3");
@@ -84,7 +94,8 @@ fn offline_verify(export: &Path, anchor: Option<&str>) -> Option<Output> {
     match command.output() {
         Ok(output) => Some(output),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("SKIPPED offline verification: python3 is not on PATH");
+            let why = Skip::new("python3 is not on PATH", "apt-get install python3");
+            skip(&PYTHON, "offline_verify", &why);
             None
         }
         Err(error) => panic!("python3 cannot run: {error}"),
@@ -124,8 +135,16 @@ async fn a_ticket_export_verifies_offline_and_one_changed_byte_fails_it(backend:
     let events = lines(&export);
     assert_eq!(events.len(), 3);
     assert_eq!(events[1]["actor"], "agent-1");
-    assert!(events[1]["payload"].as_str().unwrap().contains("Refund approved"));
-    let versions: Vec<_> = events.iter().map(|e| e["version"].as_i64().unwrap()).collect();
+    assert!(
+        events[1]["payload"]
+            .as_str()
+            .unwrap()
+            .contains("Refund approved")
+    );
+    let versions: Vec<_> = events
+        .iter()
+        .map(|e| e["version"].as_i64().unwrap())
+        .collect();
     assert_eq!(versions, [1, 2, 3]);
 
     let directory = tempfile::tempdir().unwrap();
@@ -134,7 +153,11 @@ async fn a_ticket_export_verifies_offline_and_one_changed_byte_fails_it(backend:
         return;
     };
     assert!(output.status.success(), "{}", stdout(&output));
-    assert!(stdout(&output).contains("intact: 3 events"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("intact: 3 events"),
+        "{}",
+        stdout(&output)
+    );
 
     let forged = write(
         &directory,
@@ -163,7 +186,14 @@ async fn the_cli_exports_what_the_script_verifies_against_the_head(backend: Back
     let (status, served) = audit_get(&app, "/api/audit/head").await;
     assert_eq!(status, 200);
     let served: Value = serde_json::from_str(&served).unwrap();
-    assert_eq!(anchor, format!("{}:{}", served["position"], served["hash"].as_str().unwrap()));
+    assert_eq!(
+        anchor,
+        format!(
+            "{}:{}",
+            served["position"],
+            served["hash"].as_str().unwrap()
+        )
+    );
 
     let export = bomizzel(&url, &["audit", "export", "--from", "1"]);
     assert!(export.status.success(), "{}", stderr(&export));
@@ -181,7 +211,11 @@ async fn the_cli_exports_what_the_script_verifies_against_the_head(backend: Back
 
     let verified = bomizzel(&url, &["audit", "verify", "--anchor", &anchor]);
     assert!(verified.status.success(), "{}", stderr(&verified));
-    assert!(stdout(&verified).contains("intact"), "{}", stdout(&verified));
+    assert!(
+        stdout(&verified).contains("intact"),
+        "{}",
+        stdout(&verified)
+    );
 }
 
 /// An admin's change of the directory is in the log; taking it out is
@@ -224,7 +258,10 @@ async fn the_chain_is_the_same_after_every_read_model_is_rebuilt(backend: Backen
     let rebuilt = bomizzel(&url, &["projections", "rebuild", "all"]);
     assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
 
-    assert_eq!(stdout(&bomizzel(&url, &["audit", "export", "--from", "1"])), before);
+    assert_eq!(
+        stdout(&bomizzel(&url, &["audit", "export", "--from", "1"])),
+        before
+    );
     assert!(bomizzel(&url, &["audit", "verify"]).status.success());
 }
 

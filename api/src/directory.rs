@@ -267,7 +267,9 @@ async fn update_company(
     JsonBody(body): JsonBody<Rename>,
 ) -> ApiResult<Json<Named>> {
     require_admin(&caller)?;
-    Ok(Json(rename_named(&state, &caller, NamedKind::Company, &id, body).await?))
+    Ok(Json(
+        rename_named(&state, &caller, NamedKind::Company, &id, body).await?,
+    ))
 }
 
 /// Create a team (admin).
@@ -323,7 +325,9 @@ async fn update_team(
     JsonBody(body): JsonBody<Rename>,
 ) -> ApiResult<Json<Named>> {
     require_admin(&caller)?;
-    Ok(Json(rename_named(&state, &caller, NamedKind::Team, &id, body).await?))
+    Ok(Json(
+        rename_named(&state, &caller, NamedKind::Team, &id, body).await?,
+    ))
 }
 
 // ---- queues ------------------------------------------------------------------

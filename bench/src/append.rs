@@ -167,8 +167,7 @@ pub async fn run(args: AppendArgs) -> Result<()> {
                         }
                     }
                     Err(error) => {
-                        failure =
-                            Some(error.context(format!("{backend}, {appenders} appenders")));
+                        failure = Some(error.context(format!("{backend}, {appenders} appenders")));
                         break 'all;
                     }
                 }

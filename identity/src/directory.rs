@@ -117,7 +117,11 @@ pub async fn record(
 
 /// Refuses tokens of `user_id` issued before now (logout, or an admin
 /// ending their sessions).
-pub async fn revoke_sessions(store: &EventStore, actor: &Metadata, user_id: &str) -> IdentityResult<()> {
+pub async fn revoke_sessions(
+    store: &EventStore,
+    actor: &Metadata,
+    user_id: &str,
+) -> IdentityResult<()> {
     let not_before_unix = revoked_before();
     let mut tx = store.begin_write().await?;
     on_write!(tx, connection => {
@@ -153,7 +157,14 @@ pub async fn disable(store: &EventStore, actor: &Metadata, user_id: &str) -> Ide
             .execute(&mut *connection)
             .await?;
     });
-    record(&mut tx, actor, Entity::User, user_id, DirectoryEvent::UserDisabled).await?;
+    record(
+        &mut tx,
+        actor,
+        Entity::User,
+        user_id,
+        DirectoryEvent::UserDisabled,
+    )
+    .await?;
     let revoked = DirectoryEvent::SessionsRevoked { not_before_unix };
     record(&mut tx, actor, Entity::User, user_id, revoked).await?;
     Ok(tx.commit().await?)
@@ -168,6 +179,13 @@ pub async fn enable(store: &EventStore, actor: &Metadata, user_id: &str) -> Iden
             .execute(&mut *connection)
             .await?;
     });
-    record(&mut tx, actor, Entity::User, user_id, DirectoryEvent::UserEnabled).await?;
+    record(
+        &mut tx,
+        actor,
+        Entity::User,
+        user_id,
+        DirectoryEvent::UserEnabled,
+    )
+    .await?;
     Ok(tx.commit().await?)
 }

@@ -196,7 +196,9 @@ impl EventStore {
             .map(|(i, event)| {
                 let before = match i {
                     0 => None,
-                    _ => events[i - 1].hash.filter(|_| events[i - 1].position == event.position - 1),
+                    _ => events[i - 1]
+                        .hash
+                        .filter(|_| events[i - 1].position == event.position - 1),
                 };
                 let before = before.or_else(|| previous.get(&(event.position - 1)).copied());
                 let before = before.or((event.position == 1).then_some(GENESIS));
@@ -284,7 +286,10 @@ pub async fn fill_missing_links(store: &EventStore) -> Result<()> {
     let Some(first) = first else {
         return Ok(());
     };
-    tracing::info!(from = first, "filling in the hash chains of events written before them");
+    tracing::info!(
+        from = first,
+        "filling in the hash chains of events written before them"
+    );
     let mut previous = match store.hashes_at(&[first - 1]).await?.get(&(first - 1)) {
         Some(hash) => *hash,
         None => GENESIS,

@@ -31,8 +31,8 @@ pub use error::{Result, StoreError};
 pub use model::{
     AppendRequest, Appended, ExpectedVersion, Metadata, NewEvent, RecordedAnswer, RecordedEvent,
 };
+pub use plan::Chaining;
 pub use postgres::CHANNEL as POSTGRES_NOTIFY_CHANNEL;
 pub use sqlite::write_lock as sqlite_write_lock;
-pub use plan::Chaining;
 pub use store::{Database, EventStore};
 pub use write_tx::{WriteConnection, WriteTx};

@@ -164,7 +164,9 @@ pub(crate) fn plan<'a>(
         if let Ok(appended) = &outcome
             && !appended.duplicate
         {
-            record(&mut plan, &mut state, request, metadata, *appended, chaining)?;
+            record(
+                &mut plan, &mut state, request, metadata, *appended, chaining,
+            )?;
         }
         plan.outcomes.push(outcome);
     }
@@ -424,7 +426,8 @@ mod tests {
         let plan = plan(&requests, &metadata, LogState::default(), Chaining::Hashed).unwrap();
         let links: Vec<Links> = plan.events.iter().map(|r| r.links.unwrap()).collect();
         let ids: Vec<String> = plan.events.iter().map(|r| r.event_id.to_string()).collect();
-        let [first, second, third] = [0, 1, 2].map(|i| plan.events[i].encoded(&ids[i], plan.recorded_at));
+        let [first, second, third] =
+            [0, 1, 2].map(|i| plan.events[i].encoded(&ids[i], plan.recorded_at));
         assert_eq!(links[0].hash, first.link(&GENESIS));
         assert_eq!(links[0].stream_hash, links[0].hash);
         assert_eq!(links[1].hash, second.link(&links[0].hash));

@@ -12,9 +12,9 @@ use sqlx::{Connection, PgConnection, Row};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+use crate::chain::{Hash, stored};
 use crate::error::Result;
 use crate::model::{AppendRequest, Appended, RecordedEvent};
-use crate::chain::{Hash, stored};
 use crate::plan::{Chaining, Links, LogState, Plan, StoredKey, plan};
 use crate::row::{StoredRow, decode_all};
 use crate::writer::{BatchCommitter, BatchOutcome, advance};
@@ -31,10 +31,7 @@ const SELECT_EVENTS: &str = "SELECT position, stream_id, version, event_type, ev
 /// name their tables unqualified on both backends.
 const SEARCH_PATH: &str = "public,read_models";
 
-pub(crate) async fn connect(
-    url: &str,
-    chaining: Chaining,
-) -> Result<(PgPool, PostgresCommitter)> {
+pub(crate) async fn connect(url: &str, chaining: Chaining) -> Result<(PgPool, PostgresCommitter)> {
     let options = PgConnectOptions::from_str(url)?.options([("search_path", SEARCH_PATH)]);
     let pool = PgPoolOptions::new()
         .max_connections(POOL_CONNECTIONS)
@@ -215,7 +212,12 @@ async fn insert(transaction: &mut sqlx::PgConnection, plan: &Plan<'_>) -> Result
             .map(|r| r.event.schema_version)
             .collect::<Vec<_>>(),
     )
-    .bind(events.iter().map(|r| r.payload.as_str()).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|r| r.payload.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(events.iter().map(|r| r.metadata).collect::<Vec<_>>())
     .bind(events.iter().map(|r| r.event_id).collect::<Vec<Uuid>>())
     .bind(plan.recorded_at)

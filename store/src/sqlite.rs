@@ -23,9 +23,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use crate::chain::stored;
 use crate::error::{Result, StoreError};
 use crate::model::{AppendRequest, Appended, RecordedEvent};
-use crate::chain::stored;
 use crate::plan::{Chaining, LogState, Plan, StoredKey, plan};
 use crate::row::{StoredRow, decode_all};
 use crate::writer::{BatchCommitter, BatchOutcome};

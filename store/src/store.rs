@@ -108,7 +108,12 @@ impl EventStore {
     /// events ([`WriteTx::append`]): for changes that must be in the log
     /// exactly when they are in their tables, such as the directory's.
     pub async fn begin_write(&self) -> Result<WriteTx> {
-        WriteTx::begin(&self.inner.database, self.inner.head.clone(), self.inner.chaining).await
+        WriteTx::begin(
+            &self.inner.database,
+            self.inner.head.clone(),
+            self.inner.chaining,
+        )
+        .await
     }
 
     pub fn database(&self) -> &Database {

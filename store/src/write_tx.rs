@@ -88,7 +88,10 @@ impl WriteTx {
             }
         };
         self.appended = last.or(self.appended);
-        outcomes.into_iter().next().unwrap_or(Err(StoreError::Closed))
+        outcomes
+            .into_iter()
+            .next()
+            .unwrap_or(Err(StoreError::Closed))
     }
 
     /// Commits, then wakes this process's tailers (other nodes hear of it

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use bomizzel_store::audit::verify::{Anchor, Broken, Fault, Intact, verify};
 use bomizzel_store::audit::AuditEvent;
+use bomizzel_store::audit::verify::{Anchor, Broken, Fault, Intact, verify};
 use bomizzel_store::chain::{GENESIS, Hash, to_hex};
 use bomizzel_store::testing::tamper::behind_dropped_triggers;
 use bomizzel_store::{AppendRequest, Database, EventStore, ExpectedVersion, Metadata, NewEvent};
@@ -55,11 +55,15 @@ async fn ten_events(url: &str) -> EventStore {
 }
 
 async fn walk(store: &EventStore, from: i64, anchor: Option<Anchor>) -> Result<Intact, Broken> {
-    verify(store, from, anchor, |_, _| {}).await.expect("the walk runs")
+    verify(store, from, anchor, |_, _| {})
+        .await
+        .expect("the walk runs")
 }
 
 async fn broken(store: &EventStore) -> (i64, Fault) {
-    let broken = walk(store, 1, None).await.expect_err("the walk finds the tampering");
+    let broken = walk(store, 1, None)
+        .await
+        .expect_err("the walk finds the tampering");
     (broken.position, broken.fault)
 }
 
@@ -71,7 +75,10 @@ async fn an_intact_log_verifies_up_to_its_head(url: String) {
     }
     let (head, head_hash) = store.chain_head().await.unwrap().unwrap();
     let intact = walk(&store, 1, None).await.unwrap();
-    assert_eq!((intact.checked, intact.head), (200, Some((head, head_hash.unwrap()))));
+    assert_eq!(
+        (intact.checked, intact.head),
+        (200, Some((head, head_hash.unwrap())))
+    );
 
     let anchor = Anchor {
         position: 50,
@@ -135,7 +142,10 @@ async fn a_rewritten_suffix_is_caught_by_the_anchor(url: String) {
     let relinked = relink(&store, &mut events);
     behind_dropped_triggers(&store, &relinked).await;
 
-    assert!(walk(&store, 1, None).await.is_ok(), "every link was recomputed");
+    assert!(
+        walk(&store, 1, None).await.is_ok(),
+        "every link was recomputed"
+    );
     let anchor = Anchor {
         position: head,
         hash: head_hash,

@@ -79,7 +79,11 @@ pub struct Broken {
 
 impl fmt::Display for Broken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "position {}: {}: {}", self.position, self.fault, self.detail)
+        write!(
+            f,
+            "position {}: {}: {}",
+            self.position, self.fault, self.detail
+        )
     }
 }
 
@@ -279,12 +283,18 @@ pub async fn verify(
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Result<Intact, Broken>> {
     let from = from.max(1);
-    let head = store.chain_head().await?.map_or(0, |(position, _)| position);
+    let head = store
+        .chain_head()
+        .await?
+        .map_or(0, |(position, _)| position);
     if let Some(anchor) = anchor.filter(|a| a.position > head) {
         return Ok(Err(Broken {
             position: head + 1,
             fault: Fault::Missing,
-            detail: format!("the log ends here, before the anchor at {}", anchor.position),
+            detail: format!(
+                "the log ends here, before the anchor at {}",
+                anchor.position
+            ),
         }));
     }
     let previous = match from {
@@ -340,10 +350,7 @@ pub async fn verify(
     }))
 }
 
-fn read_page(
-    store: &EventStore,
-    from: i64,
-) -> tokio::task::JoinHandle<Result<Vec<AuditEvent>>> {
+fn read_page(store: &EventStore, from: i64) -> tokio::task::JoinHandle<Result<Vec<AuditEvent>>> {
     let store = store.clone();
     tokio::spawn(async move { store.audit_range(from, from + PAGE - 1).await })
 }
