@@ -9,9 +9,6 @@ pub mod verify;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use sqlx::Row;
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -84,69 +81,73 @@ impl AuditEvent {
     }
 }
 
+/// The audit columns, the time as RFC 3339 text on both backends (to the
+/// microsecond PostgreSQL keeps).
 const SQLITE_COLUMNS: &str = "position, stream_id, version, event_type, event_version, \
      event_id, payload, metadata, recorded_at, hash, stream_hash";
 const POSTGRES_COLUMNS: &str = "position, stream_id, version, event_type, event_version, \
-     event_id::text, payload::text, metadata::text, recorded_at, hash, stream_hash";
+     event_id::text AS event_id, payload::text AS payload, metadata::text AS metadata, \
+     to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+       AS recorded_at, \
+     hash, stream_hash";
 
-fn sqlite_event(row: &SqliteRow) -> Result<AuditEvent> {
-    let position: i64 = row.get(0);
-    let stream_id: String = row.get(1);
-    let recorded_at: String = row.get(8);
-    let recorded_at =
-        OffsetDateTime::parse(&recorded_at, &Rfc3339).map_err(|e| StoreError::Corrupt {
-            stream_id: stream_id.clone(),
-            position,
-            reason: format!("recorded_at: {e}"),
-        })?;
-    Ok(AuditEvent {
-        position,
-        stream_id,
-        version: row.get(2),
-        event_type: row.get(3),
-        schema_version: row.get(4),
-        event_id: row.get(5),
-        payload: row.get(6),
-        metadata: row.get(7),
-        recorded_at,
-        hash: stored(row.get(9)),
-        stream_hash: stored(row.get(10)),
-    })
+/// A row of the audit columns as either backend hands it over.
+#[derive(Debug, sqlx::FromRow)]
+struct AuditRow {
+    position: i64,
+    stream_id: String,
+    version: i64,
+    event_type: String,
+    event_version: i32,
+    event_id: String,
+    payload: String,
+    metadata: String,
+    recorded_at: String,
+    hash: Option<Vec<u8>>,
+    stream_hash: Option<Vec<u8>>,
 }
 
-fn postgres_event(row: &PgRow) -> Result<AuditEvent> {
-    Ok(AuditEvent {
-        position: row.get(0),
-        stream_id: row.get(1),
-        version: row.get(2),
-        event_type: row.get(3),
-        schema_version: row.get(4),
-        event_id: row.get(5),
-        payload: row.get(6),
-        metadata: row.get(7),
-        recorded_at: row.get(8),
-        hash: stored(row.get(9)),
-        stream_hash: stored(row.get(10)),
-    })
+impl AuditRow {
+    fn decode(self) -> Result<AuditEvent> {
+        let recorded_at = OffsetDateTime::parse(&self.recorded_at, &Rfc3339).map_err(|e| {
+            StoreError::Corrupt {
+                stream_id: self.stream_id.clone(),
+                position: self.position,
+                reason: format!("recorded_at: {e}"),
+            }
+        })?;
+        Ok(AuditEvent {
+            position: self.position,
+            stream_id: self.stream_id,
+            version: self.version,
+            event_type: self.event_type,
+            schema_version: self.event_version,
+            event_id: self.event_id,
+            payload: self.payload,
+            metadata: self.metadata,
+            recorded_at,
+            hash: stored(self.hash),
+            stream_hash: stored(self.stream_hash),
+        })
+    }
 }
 
 /// Runs `$sql` (with `{columns}` for the audit columns) bound to `$binds`
-/// on `$executor` of either backend and decodes every row.
+/// on either backend and decodes every row.
 macro_rules! audit_query {
-    ($database:expr, $sql:expr, $($bind:expr),* $(,)?) => {
-        match $database {
+    ($database:expr, $sql:expr, $($bind:expr),* $(,)?) => {{
+        let rows: Vec<AuditRow> = match $database {
             Database::Sqlite(pool) => {
                 let sql = $sql.replace("{columns}", SQLITE_COLUMNS);
-                let rows = sqlx::query(&sql)$(.bind($bind))*.fetch_all(pool).await?;
-                rows.iter().map(sqlite_event).collect::<Result<Vec<_>>>()
+                sqlx::query_as(&sql)$(.bind($bind))*.fetch_all(pool).await?
             }
             Database::Postgres(pool) => {
                 let sql = $sql.replace("{columns}", POSTGRES_COLUMNS);
-                let rows = sqlx::query(&sql)$(.bind($bind))*.fetch_all(pool).await?;
-                rows.iter().map(postgres_event).collect::<Result<Vec<_>>>()
+                sqlx::query_as(&sql)$(.bind($bind))*.fetch_all(pool).await?
             }
-        }
-    };
+        };
+        rows.into_iter().map(AuditRow::decode).collect::<Result<Vec<_>>>()
+    }};
 }
 
 impl EventStore {

@@ -15,9 +15,9 @@ use uuid::Uuid;
 use crate::chain::{Hash, stored};
 use crate::error::Result;
 use crate::model::{AppendRequest, Appended, RecordedEvent};
-use crate::plan::{Chaining, Links, LogState, Plan, StoredKey, plan};
+use crate::plan::{Chaining, Links, LogState, Plan, StoredKey};
 use crate::row::{StoredRow, decode_all};
-use crate::writer::{BatchCommitter, BatchOutcome, advance};
+use crate::writer::{BatchCommitter, BatchOutcome, LogConnection, advance, append_within};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -105,19 +105,14 @@ pub(crate) async fn lock_appends(transaction: &mut PgConnection) -> Result<()> {
     Ok(())
 }
 
-/// Takes the append lock, then decides and writes `requests` in the
-/// caller's transaction; the lock is held until it ends.
-pub(crate) async fn append_within(
-    connection: &mut PgConnection,
-    requests: &[AppendRequest],
-    chaining: Chaining,
-) -> Result<BatchOutcome> {
-    let metadata = crate::plan::metadata_json(requests)?;
-    let state = read_state(connection, requests).await?;
-    let plan = plan(requests, &metadata, state, chaining)?;
-    insert(connection, &plan).await?;
-    let head = plan.last_position();
-    Ok((plan.outcomes, head))
+impl LogConnection for PgConnection {
+    async fn read_state(&mut self, requests: &[AppendRequest]) -> Result<LogState> {
+        read_state(self, requests).await
+    }
+
+    async fn insert(&mut self, plan: &Plan<'_>) -> Result<()> {
+        insert(self, plan).await
+    }
 }
 
 async fn read_state(

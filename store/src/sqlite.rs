@@ -26,9 +26,9 @@ use uuid::Uuid;
 use crate::chain::stored;
 use crate::error::{Result, StoreError};
 use crate::model::{AppendRequest, Appended, RecordedEvent};
-use crate::plan::{Chaining, LogState, Plan, StoredKey, plan};
+use crate::plan::{Chaining, LogState, Plan, StoredKey};
 use crate::row::{StoredRow, decode_all};
-use crate::writer::{BatchCommitter, BatchOutcome};
+use crate::writer::{BatchCommitter, BatchOutcome, LogConnection, append_within};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -101,25 +101,20 @@ impl BatchCommitter for SqliteCommitter {
     async fn commit(&mut self, requests: &[AppendRequest]) -> Result<BatchOutcome> {
         let _write = self.write_lock.lock().await;
         let mut transaction = self.connection.begin_with("BEGIN IMMEDIATE").await?;
-        let outcome = append_within(&mut transaction, requests, self.chaining).await?;
+        let outcome = append_within(&mut *transaction, requests, self.chaining).await?;
         transaction.commit().await?;
         Ok(outcome)
     }
 }
 
-/// Decides and writes `requests` in the caller's write transaction, which
-/// must hold the file's write lock (`BEGIN IMMEDIATE`).
-pub(crate) async fn append_within(
-    connection: &mut SqliteConnection,
-    requests: &[AppendRequest],
-    chaining: Chaining,
-) -> Result<BatchOutcome> {
-    let metadata = crate::plan::metadata_json(requests)?;
-    let state = read_state(connection, requests).await?;
-    let plan = plan(requests, &metadata, state, chaining)?;
-    insert(connection, &plan).await?;
-    let head = plan.last_position();
-    Ok((plan.outcomes, head))
+impl LogConnection for SqliteConnection {
+    async fn read_state(&mut self, requests: &[AppendRequest]) -> Result<LogState> {
+        read_state(self, requests).await
+    }
+
+    async fn insert(&mut self, plan: &Plan<'_>) -> Result<()> {
+        insert(self, plan).await
+    }
 }
 
 async fn read_state(

@@ -17,7 +17,7 @@ use crate::error::{Result, StoreError};
 use crate::model::{AppendRequest, Appended};
 use crate::plan::Chaining;
 use crate::store::Database;
-use crate::writer::advance;
+use crate::writer::{advance, append_within};
 use crate::{postgres, sqlite};
 
 /// The transaction's connection, for the caller's own statements
@@ -81,10 +81,10 @@ impl WriteTx {
         let requests = [request];
         let (outcomes, last) = match &mut self.connection {
             WriteConnection::Sqlite(tx, _) => {
-                sqlite::append_within(tx, &requests, self.chaining).await?
+                append_within(&mut **tx, &requests, self.chaining).await?
             }
             WriteConnection::Postgres(tx) => {
-                postgres::append_within(tx, &requests, self.chaining).await?
+                append_within(&mut **tx, &requests, self.chaining).await?
             }
         };
         self.appended = last.or(self.appended);
