@@ -14,6 +14,7 @@ use bomizzel_store::testing::fresh_postgres_database;
 use bomizzel_store::testing::suites::{Skip, Suite, skip};
 use bomizzel_store::testing::tamper::behind_dropped_triggers;
 use common::app::{Backend, TestApp};
+use common::ws::WsClient;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -283,4 +284,29 @@ async fn two_nodes_appending_at_once_keep_one_chain() {
     assert_eq!(head_first, head_second);
     let verified = bomizzel(&url, &["audit", "verify"]);
     assert!(verified.status.success(), "{}", stderr(&verified));
+}
+
+/// Auditors read the log over HTTP; live, the docs grant them only their
+/// own room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auditors_join_only_their_own_room_live() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let (mut auditor, _) = WsClient::connect(&app.server.base_url, &app.token("auditor-1")).await;
+    auditor.subscribe("user:auditor-1", None).await;
+    for room in [
+        format!("ticket:{id}"),
+        "team:team-1".to_owned(),
+        "queue:queue-1".to_owned(),
+        "company:acme".to_owned(),
+    ] {
+        auditor
+            .send(serde_json::json!({ "type": "subscribe", "room": room }))
+            .await;
+        assert_eq!(
+            auditor.next_of("error").await["code"],
+            "forbidden",
+            "{room}"
+        );
+    }
 }
