@@ -169,8 +169,14 @@ pub struct ServeArgs {
     /// Holds projection NAME behind the others by pausing DURATION before
     /// each of its batches (NAME=DURATION, repeatable). For tests of what
     /// clients see while read models disagree; never in service.
-    #[arg(long, value_name = "NAME=DURATION", value_parser = parse_projection_delay, hide = true)]
+    #[arg(long, value_name = "NAME=DURATION", value_parser = parse_named::<Duration>, hide = true)]
     pub projection_delay: Vec<(String, Duration)>,
+
+    /// Aborts the process after projection NAME applied its Nth batch,
+    /// before its checkpoint moves (NAME=N). For crash tests; never in
+    /// service.
+    #[arg(long, value_name = "NAME=N", value_parser = parse_named::<u64>, hide = true)]
+    pub projection_crash_after: Vec<(String, u64)>,
 
     /// Frames queued per WebSocket connection before it is closed as too slow (4008).
     #[arg(long, env = "BOMIZZEL_WS_SEND_QUEUE", default_value_t = 1024)]
@@ -212,10 +218,26 @@ pub struct TokenArgs {
     pub ttl: std::time::Duration,
 }
 
-fn parse_projection_delay(value: &str) -> Result<(String, Duration), String> {
-    let (name, duration) = value
+/// `NAME=VALUE` for hidden per-projection settings.
+fn parse_named<T: ParseSetting>(value: &str) -> Result<(String, T), String> {
+    let (name, setting) = value
         .split_once('=')
-        .ok_or_else(|| format!("{value:?} is not NAME=DURATION"))?;
-    let duration = humantime::parse_duration(duration).map_err(|e| e.to_string())?;
-    Ok((name.to_owned(), duration))
+        .ok_or_else(|| format!("{value:?} is not NAME=VALUE"))?;
+    Ok((name.to_owned(), T::parse(setting)?))
+}
+
+trait ParseSetting: Sized {
+    fn parse(value: &str) -> Result<Self, String>;
+}
+
+impl ParseSetting for Duration {
+    fn parse(value: &str) -> Result<Self, String> {
+        humantime::parse_duration(value).map_err(|e| e.to_string())
+    }
+}
+
+impl ParseSetting for u64 {
+    fn parse(value: &str) -> Result<Self, String> {
+        value.parse().map_err(|e| format!("{value:?}: {e}"))
+    }
 }

@@ -114,13 +114,15 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn runner_settings(args: &ServeArgs, projection: &str) -> RunnerSettings {
-    let delay = args
-        .projection_delay
-        .iter()
-        .find(|(name, _)| name == projection)
-        .map(|(_, delay)| *delay);
+    fn named<T: Copy>(settings: &[(String, T)], projection: &str) -> Option<T> {
+        settings
+            .iter()
+            .find(|(name, _)| name == projection)
+            .map(|(_, value)| *value)
+    }
     RunnerSettings {
-        batch_delay: delay.unwrap_or_default(),
+        batch_delay: named(&args.projection_delay, projection).unwrap_or_default(),
+        crash_after_batch: named(&args.projection_crash_after, projection),
         ..RunnerSettings::default()
     }
 }

@@ -90,7 +90,7 @@ fn write_error(error: sqlx::Error, what: &str) -> ApiError {
             );
         }
     }
-    ApiError::internal(error)
+    ApiError::database(error)
 }
 
 // ---- companies and teams: a name and an id --------------------------------

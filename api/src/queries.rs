@@ -200,7 +200,7 @@ async fn list_tickets(
         .map_err(|error| match error {
             ListError::Cursor(e) => bad_query("cursor", e.to_string()),
             ListError::Limit(_) => bad_query("limit", error.to_string()),
-            ListError::Database(e) => ApiError::internal(e),
+            ListError::Database(e) => ApiError::database(e),
         })?;
     let items: Vec<Value> = found.items.iter().map(|row| shown(&caller, row)).collect();
     let feed = snapshot::feed_headers(&state, found.position).await?;

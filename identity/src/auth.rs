@@ -248,7 +248,10 @@ impl Caller {
 /// after it was issued.
 pub async fn authenticate(shared: &Shared, token: &str) -> IdentityResult<Caller> {
     let claims = shared.keys.verify(token)?;
-    let directory = directory::caller_facts(shared.store.database(), &claims.sub).await?;
+    let read = directory::caller_facts(shared.store.database(), &claims.sub);
+    let read =
+        (shared.store.health().unless_down(read).await).unwrap_or(Err(IdentityError::Unreachable));
+    let directory = shared.last_known.remember_or_recall(&claims.sub, read)?;
     if directory.disabled {
         return Err(IdentityError::unauthorized(
             "user_disabled",

@@ -5,9 +5,11 @@
 //! leader's connection goes away.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bomizzel_domain::directory::is_directory_stream;
+use bomizzel_store::health::outage_of;
 use bomizzel_store::{Database, EventStore};
 use sqlx::sqlite::{SqliteConnection, SqliteSynchronous};
 use sqlx::{Acquire, PgConnection};
@@ -18,6 +20,9 @@ use crate::db::{self, ReadModelTx};
 use crate::error::ProjectionError;
 use crate::event::ProjectedEvent;
 use crate::projection::Projection;
+
+/// How often a runner retries while the database is away.
+const OUTAGE_RETRY: Duration = Duration::from_millis(250);
 
 /// NOTIFY channel on which runners announce `name:position` after a commit,
 /// so followers on other nodes (the gateway) wake up.
@@ -37,6 +42,10 @@ pub struct RunnerSettings {
     /// use it to hold one read model behind the others, as a slow disk or
     /// a busy node would.
     pub batch_delay: Duration,
+    /// Aborts the process after applying its Nth batch (counted in this
+    /// process), before the checkpoint moves: none in service. Crash tests
+    /// use it to stop a runner at the one point its transaction protects.
+    pub crash_after_batch: Option<u64>,
 }
 
 impl Default for RunnerSettings {
@@ -46,6 +55,7 @@ impl Default for RunnerSettings {
             poll_interval: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
             batch_delay: Duration::ZERO,
+            crash_after_batch: None,
         }
     }
 }
@@ -57,6 +67,8 @@ pub struct Runner {
     projection: Arc<dyn Projection>,
     settings: RunnerSettings,
     committed: watch::Sender<i64>,
+    /// Batches applied in this process, for `crash_after_batch`.
+    applied: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -125,6 +137,7 @@ impl Runner {
             projection,
             settings,
             committed,
+            applied: Arc::default(),
         }
     }
 
@@ -152,6 +165,14 @@ impl Runner {
                     self.stop_failed(&error).await;
                     let _ = shutdown.wait_for(|stop| *stop).await;
                     return;
+                }
+                Err(error) if error.outage().is_some() => {
+                    // Retried at a steady pace, so the read model catches up
+                    // as soon as the database is back.
+                    tracing::debug!(projection = self.name(), %error, "projection batch failed");
+                    if sleep_or_shutdown(OUTAGE_RETRY, &mut shutdown).await {
+                        return;
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(projection = self.name(), %error, retry_in = ?backoff, "projection batch failed");
@@ -264,6 +285,7 @@ impl Runner {
         if !events.is_empty() {
             self.projection.apply(&mut tx, &events).await?;
         }
+        self.crash_point();
         let done = checkpoint::advance(&mut tx, &checkpoint, last, state).await?;
         if let ReadModelTx::Postgres(transaction) = &mut tx {
             sqlx::query("SELECT pg_notify($1, $2)")
@@ -277,6 +299,18 @@ impl Runner {
         Ok(Step::Applied(done))
     }
 
+    fn crash_point(&self) {
+        let applied = self.applied.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.settings.crash_after_batch == Some(applied) {
+            tracing::error!(
+                projection = self.name(),
+                applied,
+                "crashing on purpose after a batch, before its checkpoint"
+            );
+            std::process::abort();
+        }
+    }
+
     /// Waits until this node may run the projection.
     async fn lead(&self, shutdown: &mut watch::Receiver<bool>) -> Option<Lease> {
         let Database::Postgres(pool) = self.store.database() else {
@@ -284,7 +318,7 @@ impl Runner {
                 match unled_lease(self.store.database()).await {
                     Ok(lease) => return Some(lease),
                     Err(error) => {
-                        tracing::warn!(projection = self.name(), %error, "cannot open the projection's connection")
+                        bomizzel_store::warn_unless_outage!(outage_of(&error), projection = self.name(), %error, "cannot open the projection's connection")
                     }
                 }
                 if sleep_or_shutdown(self.settings.poll_interval, shutdown).await {
@@ -308,7 +342,7 @@ impl Runner {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::warn!(projection = self.name(), %error, "cannot take leadership")
+                    bomizzel_store::warn_unless_outage!(outage_of(&error), projection = self.name(), %error, "cannot take leadership")
                 }
             }
             if sleep_or_shutdown(self.settings.poll_interval, shutdown).await {

@@ -56,4 +56,14 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether this is the database's outage rather than the request's fault.
+    pub fn outage(&self) -> Option<crate::health::Outage> {
+        match self {
+            Self::Database(error) => crate::health::outage_of(error),
+            _ => None,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod chain;
 mod cqrs;
 mod error;
+pub mod health;
 mod model;
 mod plan;
 mod postgres;
@@ -28,6 +29,7 @@ mod writer;
 
 pub use cqrs::CqrsRepository;
 pub use error::{Result, StoreError};
+pub use health::{Availability, Health, Outage};
 pub use model::{
     AppendRequest, Appended, ExpectedVersion, Metadata, NewEvent, RecordedAnswer, RecordedEvent,
 };

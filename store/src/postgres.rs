@@ -31,7 +31,10 @@ const SELECT_EVENTS: &str = "SELECT position, stream_id, version, event_type, ev
 /// name their tables unqualified on both backends.
 const SEARCH_PATH: &str = "public,read_models";
 
-pub(crate) async fn connect(url: &str, chaining: Chaining) -> Result<(PgPool, PostgresCommitter)> {
+pub(crate) async fn connect(
+    url: &str,
+    chaining: Chaining,
+) -> Result<(PgPool, PostgresCommitter, PgConnectOptions)> {
     let options = PgConnectOptions::from_str(url)?.options([("search_path", SEARCH_PATH)]);
     let pool = PgPoolOptions::new()
         .max_connections(POOL_CONNECTIONS)
@@ -39,11 +42,11 @@ pub(crate) async fn connect(url: &str, chaining: Chaining) -> Result<(PgPool, Po
         .connect_with(options.clone())
         .await?;
     let committer = PostgresCommitter {
-        options,
+        options: options.clone(),
         chaining,
         connection: None,
     };
-    Ok((pool, committer))
+    Ok((pool, committer, options))
 }
 
 /// Writes decided batches through a connection of its own. A pooled
@@ -264,7 +267,7 @@ pub(crate) async fn start_listener(
                     }
                     Err(error) => {
                         // recv() reconnects on its next call.
-                        tracing::warn!(%error, "event notifications interrupted");
+                        crate::warn_unless_outage!(crate::health::outage_of(&error), %error, "event notifications interrupted");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 },

@@ -65,7 +65,8 @@ pub(crate) async fn connect(
     Ok((
         pool,
         SqliteCommitter {
-            connection,
+            options: options.clone(),
+            connection: Some(connection),
             write_lock,
             chaining,
         },
@@ -92,7 +93,11 @@ fn file_write_lock(options: &SqliteConnectOptions) -> Arc<tokio::sync::Mutex<()>
 /// Writes decided batches through its own connection.
 #[derive(Debug)]
 pub(crate) struct SqliteCommitter {
-    connection: SqliteConnection,
+    options: SqliteConnectOptions,
+    /// Opened again by the batch after a failure: a failed `COMMIT` (a full
+    /// disk) can leave SQLite's transaction rolled back behind the driver's
+    /// back, and the driver then refuses to begin another one.
+    connection: Option<SqliteConnection>,
     write_lock: Arc<tokio::sync::Mutex<()>>,
     chaining: Chaining,
 }
@@ -100,10 +105,17 @@ pub(crate) struct SqliteCommitter {
 impl BatchCommitter for SqliteCommitter {
     async fn commit(&mut self, requests: &[AppendRequest]) -> Result<BatchOutcome> {
         let _write = self.write_lock.lock().await;
-        let mut transaction = self.connection.begin_with("BEGIN IMMEDIATE").await?;
-        let outcome = append_within(&mut *transaction, requests, self.chaining).await?;
-        transaction.commit().await?;
-        Ok(outcome)
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => self
+                .connection
+                .insert(SqliteConnection::connect_with(&self.options).await?),
+        };
+        let outcome = write(connection, requests, self.chaining).await;
+        if outcome.is_err() {
+            self.connection = None;
+        }
+        outcome
     }
 }
 
@@ -115,6 +127,17 @@ impl LogConnection for SqliteConnection {
     async fn insert(&mut self, plan: &Plan<'_>) -> Result<()> {
         insert(self, plan).await
     }
+}
+
+async fn write(
+    connection: &mut SqliteConnection,
+    requests: &[AppendRequest],
+    chaining: Chaining,
+) -> Result<BatchOutcome> {
+    let mut transaction = connection.begin_with("BEGIN IMMEDIATE").await?;
+    let outcome = append_within(&mut *transaction, requests, chaining).await?;
+    transaction.commit().await?;
+    Ok(outcome)
 }
 
 async fn read_state(

@@ -7,6 +7,7 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::{Result, StoreError};
+use crate::health::Health;
 use crate::model::{AppendRequest, Appended, RecordedAnswer, RecordedEvent};
 use crate::plan::Chaining;
 use crate::write_tx::WriteTx;
@@ -33,8 +34,10 @@ struct Inner {
     writer: Writer,
     chaining: Chaining,
     head: watch::Sender<i64>,
-    /// Dropping it stops the PostgreSQL notification listener.
-    _stop_listener: Option<oneshot::Sender<()>>,
+    health: Health,
+    /// Dropping them stops the PostgreSQL notification listener and health
+    /// monitor.
+    _stop_tasks: Vec<oneshot::Sender<()>>,
 }
 
 impl EventStore {
@@ -69,18 +72,21 @@ impl EventStore {
                 writer: Writer::spawn(committer, head.clone()),
                 chaining,
                 head,
-                _stop_listener: None,
+                health: Health::always_up(),
+                _stop_tasks: Vec::new(),
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let (pool, committer) = postgres::connect(url, chaining).await?;
-            let (stop, stopped) = oneshot::channel();
-            postgres::start_listener(pool.clone(), head.clone(), stopped).await?;
+            let (pool, committer, options) = postgres::connect(url, chaining).await?;
+            let (stop_listener, listener_stopped) = oneshot::channel();
+            postgres::start_listener(pool.clone(), head.clone(), listener_stopped).await?;
+            let (stop_monitor, monitor_stopped) = oneshot::channel();
             Inner {
                 database: Database::Postgres(pool),
                 writer: Writer::spawn(committer, head.clone()),
                 chaining,
                 head,
-                _stop_listener: Some(stop),
+                health: Health::monitor(options, monitor_stopped),
+                _stop_tasks: vec![stop_listener, stop_monitor],
             }
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
@@ -114,6 +120,11 @@ impl EventStore {
             self.inner.chaining,
         )
         .await
+    }
+
+    /// Whether the database answers, as its monitor last found.
+    pub fn health(&self) -> &Health {
+        &self.inner.health
     }
 
     pub fn database(&self) -> &Database {

@@ -122,7 +122,7 @@ async fn run(
                 }
             }
             Err(error) => {
-                tracing::error!(%error, appends = requests.len(), "group commit failed");
+                crate::warn_unless_outage!(error.outage(), %error, appends = requests.len(), "group commit failed");
                 for reply in replies {
                     let _ = reply.send(Err(error.clone()));
                 }

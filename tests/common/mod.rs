@@ -4,6 +4,8 @@
 #![allow(dead_code)] // Each test binary uses its own part of these helpers.
 
 pub mod app;
+pub mod checks;
+pub mod fault_proxy;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};
@@ -104,8 +106,56 @@ impl Server {
             .any(|line| line.contains(text))
     }
 
+    pub fn lines_containing(&self, text: &str) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(text))
+            .cloned()
+            .collect()
+    }
+
+    /// How many lines logged so far contain `text`.
+    pub fn logged_count(&self, text: &str) -> usize {
+        self.log
+            .lock()
+            .expect("log lock")
+            .iter()
+            .filter(|line| line.contains(text))
+            .count()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// Kills the process with SIGKILL, as a node lost with its machine.
+    pub fn sigkill(&self) {
+        Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("the server's status")
+            .is_some()
+    }
+
+    /// Waits for the process to exit on its own (a crash), at most `deadline`.
+    pub fn wait_exit(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the server's status") {
+                return status;
+            }
+            assert!(started.elapsed() < deadline, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Sends SIGTERM and waits for the process to exit on its own.

@@ -40,7 +40,8 @@ impl WsClient {
             .expect("websocket connects")
     }
 
-    /// Like [`WsClient::connect`], or how the server refused the upgrade.
+    /// Like [`WsClient::connect`], or how the server refused the upgrade
+    /// (status 0 when nothing answered).
     pub async fn try_connect(base_url: &str, token: &str) -> Result<(Self, Value), Refused> {
         let mut request = ws_url(base_url).into_client_request().unwrap();
         request
@@ -49,7 +50,14 @@ impl WsClient {
         let stream = match connect_async(request).await {
             Ok((stream, _)) => stream,
             Err(tungstenite::Error::Http(response)) => return Err(refused(&response)),
-            Err(error) => panic!("websocket connects or is refused: {error}"),
+            // No HTTP answer at all (the server is gone): status 0.
+            Err(error) => {
+                return Err(Refused {
+                    status: 0,
+                    content_type: String::new(),
+                    body: Value::String(error.to_string()),
+                });
+            }
         };
         let mut client = Self { stream };
         let ready = client.next_of("ready").await;
@@ -137,20 +145,32 @@ impl WsClient {
         since: Option<i64>,
         epoch: Option<&str>,
     ) -> (Vec<Value>, Value) {
+        match self.try_subscribe(room, since, epoch).await {
+            Ok(joined) => joined,
+            Err(Some(error)) => panic!("subscribe to {room} refused: {error}"),
+            Err(None) => panic!("the connection ended subscribing to {room}"),
+        }
+    }
+
+    /// Like `subscribe_in_epoch`; `Err` holds the error frame, or `None`
+    /// when the connection ended.
+    pub async fn try_subscribe(
+        &mut self,
+        room: &str,
+        since: Option<i64>,
+        epoch: Option<&str>,
+    ) -> Result<(Vec<Value>, Value), Option<Value>> {
         self.send(json!({ "type": "subscribe", "room": room, "since": since, "epoch": epoch }))
             .await;
         let mut events = Vec::new();
         loop {
-            let frame = self
-                .next()
-                .await
-                .unwrap_or_else(|ended| panic!("ended ({ended:?}) subscribing to {room}"));
+            let frame = self.next().await.map_err(|_| None)?;
             match frame["type"].as_str() {
-                Some("subscribed") => return (events, frame),
+                Some("subscribed") => return Ok((events, frame)),
                 // Latest-value frames (queue metrics) carry no offset and are not history.
                 Some("event") if frame["offset"].is_null() => {}
                 Some("event") => events.push(frame),
-                Some("error") => panic!("subscribe to {room} refused: {frame}"),
+                Some("error") => return Err(Some(frame)),
                 _ => {}
             }
         }
