@@ -79,6 +79,34 @@ pub enum Command {
     /// Inspect or rebuild the projections that build the read models.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Check and export the log's hash chains (docs/audit.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the log and recompute its hash chains: exit 0 when intact,
+    /// otherwise non-zero with the first position that fails and why.
+    Verify {
+        /// Start at this position, trusting the stored hash before it.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+        from: i64,
+        /// A head kept earlier (`bomizzel audit head`): the chain must
+        /// reach HASH at POSITION, proving nothing up to it was rewritten.
+        #[arg(long, value_name = "POSITION:HASH")]
+        anchor: Option<bomizzel_store::audit::verify::Anchor>,
+    },
+    /// Print the newest POSITION:HASH, to keep elsewhere as an anchor.
+    Head,
+    /// Write the events FROM..=TO (default: to the head) as JSON lines,
+    /// verifiable offline with tools/audit_verify.py.
+    Export {
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+        from: i64,
+        #[arg(long)]
+        to: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,7 +214,7 @@ pub struct TokenArgs {
     /// The user id (`sub` claim).
     #[arg(long)]
     pub sub: String,
-    /// customer, agent, admin or analyst.
+    /// customer, agent, admin, analyst or auditor.
     #[arg(long)]
     pub role: bomizzel_identity::Role,
     /// The customer's company (required for customers).

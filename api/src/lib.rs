@@ -5,6 +5,7 @@
 //! the gateway shares.
 
 pub mod access;
+mod audit;
 mod auth;
 mod availability;
 pub mod commands;
@@ -96,6 +97,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(queries::routes())
         .merge(directory::routes())
         .merge(session::routes())
+        .merge(audit::routes())
         .split_for_parts()
 }
 

@@ -125,7 +125,7 @@ fn parse_sort(sort: Option<&str>) -> ApiResult<Sort> {
 /// The SQL form of the visibility policy's `Viewer::may_see`.
 fn visibility(caller: &Caller) -> Visibility {
     match caller.viewer() {
-        Viewer::Desk { .. } => Visibility::All,
+        Viewer::Desk { .. } | Viewer::Auditor { .. } => Visibility::All,
         Viewer::Agent { team_ids, .. } => Visibility::Teams(team_ids.to_vec()),
         Viewer::Customer { company_id, .. } => {
             Visibility::Company(company_id.unwrap_or_default().to_owned())
@@ -233,7 +233,7 @@ async fn require_queue_reader(state: &AppState, caller: &Caller, queue_id: &str)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no queue {queue_id}")))?;
     let allowed = match caller.role {
-        Role::Admin | Role::Analyst => true,
+        Role::Admin | Role::Analyst | Role::Auditor => true,
         Role::Agent => caller.team_ids.contains(&team),
         Role::Customer => false,
     };

@@ -123,7 +123,8 @@ pub async fn default_rooms(state: &Shared, caller: &Caller) -> Vec<String> {
             let queues = directory::queues_of_member(state.store.database(), &caller.user_id).await;
             rooms.extend(queues.into_iter().flatten().map(|q| format!("queue:{q}")));
         }
-        Role::Admin | Role::Analyst => {}
+        // Auditors read the log over HTTP; live, only their own room.
+        Role::Admin | Role::Analyst | Role::Auditor => {}
     }
     rooms
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bomizzel_domain::directory::is_directory_stream;
 use bomizzel_store::health::outage_of;
 use bomizzel_store::{Database, EventStore};
 use sqlx::sqlite::{SqliteConnection, SqliteSynchronous};
@@ -261,8 +262,8 @@ impl Runner {
         let known_head = *self.store.wakeups().borrow();
         let caught_up = recorded.len() < self.settings.batch_size as usize
             || recorded.last().is_some_and(|e| e.position >= known_head);
-        let (events, undecodable) = decode_prefix(recorded);
-        let Some(last) = events.last().map(|e| e.position) else {
+        let (events, covered, undecodable) = decode_prefix(recorded);
+        let Some(last) = covered else {
             if let Some(error) = undecodable {
                 return Err(error);
             }
@@ -281,7 +282,9 @@ impl Runner {
             (false, _) => State::CatchingUp,
         };
         let mut tx = lease.begin().await?;
-        self.projection.apply(&mut tx, &events).await?;
+        if !events.is_empty() {
+            self.projection.apply(&mut tx, &events).await?;
+        }
         self.crash_point();
         let done = checkpoint::advance(&mut tx, &checkpoint, last, state).await?;
         if let ReadModelTx::Postgres(transaction) = &mut tx {
@@ -363,17 +366,27 @@ impl Runner {
 
 /// Decodes events up to the first that cannot be decoded, so the good ones
 /// before it are still applied and the projection then stops at the bad one.
+/// Directory changes are passed over: they are not ticket events. Also
+/// returns the last position covered (decoded or passed over), where the
+/// checkpoint moves to.
 fn decode_prefix(
     recorded: Vec<bomizzel_store::RecordedEvent>,
-) -> (Vec<ProjectedEvent>, Option<ProjectionError>) {
+) -> (Vec<ProjectedEvent>, Option<i64>, Option<ProjectionError>) {
     let mut events = Vec::with_capacity(recorded.len());
+    let mut covered = None;
     for event in recorded {
+        let position = event.position;
+        if is_directory_stream(&event.stream_id) {
+            covered = Some(position);
+            continue;
+        }
         match ProjectedEvent::decode(event) {
             Ok(event) => events.push(event),
-            Err(error) => return (events, Some(error)),
+            Err(error) => return (events, covered, Some(error)),
         }
+        covered = Some(position);
     }
-    (events, None)
+    (events, covered, None)
 }
 
 /// A dedicated connection holding the projection's advisory lock, or `None`

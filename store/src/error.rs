@@ -28,6 +28,10 @@ pub enum StoreError {
         position: i64,
         reason: String,
     },
+    #[error(
+        "the log's hash chain ends before position {position}: run `bomizzel migrate` to fill it in"
+    )]
+    ChainIncomplete { position: i64 },
     #[error("metadata cannot be stored: {0}")]
     InvalidMetadata(String),
     #[error("unsupported database url {0:?}: use sqlite://PATH or postgres://…")]
