@@ -63,7 +63,7 @@
 //! ```
 
 mod client;
-mod server;
+pub(crate) mod server;
 mod socketio_client;
 
 use std::path::{Path, PathBuf};
@@ -130,6 +130,12 @@ pub struct FanoutArgs {
     /// the stalled ones (4008) and the others should not notice.
     #[arg(long, value_delimiter = ',', default_value = "0")]
     stalled_percent: Vec<u32>,
+    /// Each client socket's receive buffer in bytes (default: the kernel's
+    /// autotuning, which lets a stalled client take megabytes on this
+    /// machine before the server notices it; a small one is a client on a
+    /// poor link).
+    #[arg(long)]
+    client_receive_buffer: Option<u32>,
     /// The server's `--ws-send-queue` (frames per connection).
     #[arg(long, default_value_t = server::SEND_QUEUE)]
     send_queue: u32,
@@ -280,18 +286,7 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         "{connections} connections need {} open files, the limit is {open_files} (ulimit -n)",
         connections + SPARE_FILES
     );
-    let binary = match &args.server_binary {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("the benchmark's executable has a directory")?
-            .join("bomizzel"),
-    };
-    ensure!(
-        binary.is_file(),
-        "no server binary at {}: build it (cargo build --release --bin bomizzel) or pass --server-binary",
-        binary.display()
-    );
+    let binary = server_binary(args.server_binary.as_deref())?;
     let backends = match args.backend {
         BackendChoice::Sqlite => vec![Backend::Sqlite],
         BackendChoice::Postgres => vec![Backend::Postgres],
@@ -365,6 +360,24 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
     }
 }
 
+/// The `bomizzel` binary to start: `chosen`, or the one next to this
+/// benchmark's executable.
+pub(crate) fn server_binary(chosen: Option<&Path>) -> Result<PathBuf> {
+    let binary = match chosen {
+        Some(path) => path.to_owned(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the benchmark's executable has a directory")?
+            .join("bomizzel"),
+    };
+    ensure!(
+        binary.is_file(),
+        "no server binary at {}: build it (cargo build --release --bin bomizzel) or pass --server-binary",
+        binary.display()
+    );
+    Ok(binary)
+}
+
 /// One run with a database of its own, removed afterwards whatever happens
 /// (Ctrl-C included); the server is killed first.
 async fn run_fresh(run: Run<'_>, binary: &Path) -> Result<RunResult> {
@@ -426,7 +439,7 @@ impl Run<'_> {
         let token = server::token(server::AGENT, Role::Agent)?;
         let half = count / 2;
         let mut connect_secs = 0.0;
-        let mut kept = Idle::new(protocol);
+        let mut kept = Idle::new(protocol, self.args.client_receive_buffer);
         let mut readings = Vec::with_capacity(2);
         for batch in [half, count - half] {
             let started = Instant::now();

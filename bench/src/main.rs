@@ -13,6 +13,7 @@
 //! target/release/bomizzel-bench rebuild --backend both --events 1000000
 //! target/release/bomizzel-bench lag --backend both --rate 1000 --duration-secs 20
 //! target/release/bomizzel-bench http --backend both --connections 64 --duration-secs 20
+//! target/release/bomizzel-bench storm --clients 2000
 //! ```
 
 mod append;
@@ -23,6 +24,7 @@ mod http;
 mod lag;
 mod rebuild;
 mod report;
+mod storm;
 mod workload;
 
 use clap::{Parser, Subcommand};
@@ -55,6 +57,9 @@ enum Command {
     /// server memory per connection, and latency and loss of changes
     /// reaching thousands of subscribed connections.
     Fanout(fanout::FanoutArgs),
+    /// Restart storm: the real server restarted under thousands of `/ws`
+    /// clients that all reconnect at once and resume from their offsets.
+    Storm(storm::StormArgs),
 }
 
 #[tokio::main]
@@ -75,5 +80,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Lag(args) => lag::run(args).await,
         Command::Http(args) => http::run(args).await,
         Command::Fanout(args) => fanout::run(args).await,
+        Command::Storm(args) => storm::run(args).await,
     }
 }
