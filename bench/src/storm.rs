@@ -309,7 +309,7 @@ async fn drive(
         if *stop.borrow() {
             break;
         }
-        let priority = if (n / tickets.len()) % 2 == 0 {
+        let priority = if (n / tickets.len()).is_multiple_of(2) {
             "high"
         } else {
             "low"
