@@ -451,8 +451,9 @@ impl Load {
             changes += checks::assert_exactly_once(&nodes[0], &store, user, &mut seen).await;
         }
         assert!(changes > 100, "changes checked: {changes}");
-        for node in nodes {
-            assert!(node.server.terminate().success());
+        // Stopped, not dropped: a node owns the SQLite file being checked.
+        for node in &nodes {
+            assert!(node.server.stop().success());
         }
         let workdir = tempfile::tempdir().unwrap();
         checks::assert_read_models_equal_rebuild(&store, url, workdir.path()).await;

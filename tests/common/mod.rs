@@ -151,6 +151,12 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to exit on its own.
     pub fn terminate(self) -> std::process::ExitStatus {
+        self.stop()
+    }
+
+    /// Like [`Server::terminate`], keeping the handle (and whatever owns
+    /// its working directory).
+    pub fn stop(&self) -> std::process::ExitStatus {
         let mut child = self.child.lock().expect("child lock");
         signal(&child, "-TERM");
         child.wait().expect("server exits")
