@@ -170,5 +170,7 @@ pub fn is_customer_room(room: &str) -> bool {
         .any(|kind| room.starts_with(kind))
 }
 
+pub mod presence;
+
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use bomizzel_identity::presence::Routing;
 use bomizzel_identity::{Caller, Role, Shared, directory, ticket};
 use uuid::Uuid;
 
@@ -77,34 +78,48 @@ impl fmt::Display for Room {
 /// Whether `caller` may be in `room`. Lookup failures deny: a room whose
 /// ticket or queue cannot be found is not joinable.
 pub async fn may_join(state: &Shared, caller: &Caller, room: &Room) -> bool {
-    if matches!(caller.role, Role::Admin | Role::Analyst) {
-        return true;
+    admit(state, caller, room).await.is_some()
+}
+
+/// Whether `caller` may be in `room` and, for a ticket's room, where the
+/// ticket is now (presence lists are judged by it): `None` when refused.
+pub async fn admit(state: &Shared, caller: &Caller, room: &Room) -> Option<Option<Routing>> {
+    if room.kind == RoomKind::Ticket {
+        return admit_to_ticket(state, caller, &room.id).await.map(Some);
     }
-    let in_team =
-        |team: &str| caller.role == Role::Agent && caller.team_ids.iter().any(|t| t == team);
-    match room.kind {
+    if matches!(caller.role, Role::Admin | Role::Analyst) {
+        return Some(None);
+    }
+    let allowed = match room.kind {
         RoomKind::User => room.id == caller.user_id,
-        RoomKind::Team => in_team(&room.id),
+        RoomKind::Team => in_team(caller, &room.id),
         RoomKind::Company => {
             caller.role == Role::Customer && caller.company_id.as_deref() == Some(room.id.as_str())
         }
-        RoomKind::Queue => match directory::team_of_queue(state.store.database(), &room.id).await {
-            Ok(Some(team)) => in_team(&team),
-            _ => false,
-        },
-        RoomKind::Ticket => {
-            let Ok(id) = Uuid::parse_str(&room.id) else {
-                return false;
-            };
-            match ticket::load(&state.store, id, None).await {
-                Ok(ticket) if ticket.exists() => match caller.role {
-                    Role::Customer => caller.company_id.as_deref() == Some(ticket.company_id()),
-                    _ => in_team(ticket.team_id()),
-                },
-                _ => false,
-            }
-        }
-    }
+        RoomKind::Queue => matches!(
+            directory::team_of_queue(state.store.database(), &room.id).await,
+            Ok(Some(team)) if in_team(caller, &team)
+        ),
+        RoomKind::Ticket => false,
+    };
+    allowed.then_some(None)
+}
+
+fn in_team(caller: &Caller, team: &str) -> bool {
+    caller.role == Role::Agent && caller.team_ids.iter().any(|t| t == team)
+}
+
+/// The ticket's routing if `caller` may be in its room.
+async fn admit_to_ticket(state: &Shared, caller: &Caller, id: &str) -> Option<Routing> {
+    let id = Uuid::parse_str(id).ok()?;
+    let ticket = ticket::load(&state.store, id, None).await.ok()?;
+    let allowed = ticket.exists()
+        && match caller.role {
+            Role::Admin | Role::Analyst => true,
+            Role::Customer => caller.company_id.as_deref() == Some(ticket.company_id()),
+            Role::Agent => in_team(caller, ticket.team_id()),
+        };
+    allowed.then(|| Routing::of(&ticket))
 }
 
 /// The rooms a user is put in by default (Socket.IO connections): their own

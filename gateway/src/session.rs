@@ -1,7 +1,8 @@
 //! The protocol-independent half of a gateway connection, shared by `GET /ws`
 //! (`connection.rs`) and Socket.IO (`socketio.rs`): who the caller is, which
 //! rooms it is in, subscriptions with replay then live, per-room cursors,
-//! membership re-checks. The protocol supplies a [`Transport`] that puts
+//! membership re-checks, presence in ticket and team rooms. The protocol
+//! supplies a [`Transport`] that puts
 //! admitted changes on the wire.
 //!
 //! Exactly-once across the replay/live switch: joining a room returns the
@@ -19,7 +20,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bomizzel_identity::{Caller, IdentityError, auth};
+use bomizzel_domain::visibility::presence::Activity;
+use bomizzel_identity::presence::{self, Presence, Routing, Who};
+use bomizzel_identity::{Caller, IdentityError, auth, directory};
 use bomizzel_projections::feed;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -135,6 +138,11 @@ pub(crate) struct Session {
     /// Created by the first join (see `Hub::join`).
     queue: Option<mpsc::Receiver<Outbound>>,
     cursors: HashMap<String, i64>,
+    /// Whether the client must be heard from within the presence lease to
+    /// stay on presence lists (`/ws`; Socket.IO drops silent sockets).
+    leased: bool,
+    /// Who this connection is on presence lists, looked up on first need.
+    who: Option<Who>,
 }
 
 /// Verifies `token`: the caller and the token's expiry (unix seconds).
@@ -159,8 +167,14 @@ fn token_refused(error: IdentityError) -> Refusal {
 }
 
 impl Session {
-    /// Registers the connection with the hub.
-    pub fn open(hub: Arc<Hub>, token: String, caller: Caller, expires_at: i64) -> Self {
+    /// Registers the connection with the hub. `leased`: see [`Session::heard`].
+    pub fn open(
+        hub: Arc<Hub>,
+        token: String,
+        caller: Caller,
+        expires_at: i64,
+        leased: bool,
+    ) -> Self {
         let caller = Arc::new(caller);
         let id = hub.connect(Arc::clone(&caller));
         Self {
@@ -171,7 +185,63 @@ impl Session {
             expires_at,
             queue: None,
             cursors: HashMap::new(),
+            leased,
+            who: None,
         }
+    }
+
+    /// The client spoke: a leased connection stays on presence lists.
+    pub fn heard(&self) {
+        self.hub.state.presence.heard(self.id);
+    }
+
+    /// The client announced `activity` (`viewing`, `replying`, `noting`
+    /// or `left`) in `room`.
+    pub fn announce(&self, room: &str, activity: &str) -> Result<(), Refusal> {
+        let activity = match activity {
+            "left" => None,
+            other => Some(Activity::announced(other).ok_or_else(|| {
+                Refusal::new(
+                    "invalid_activity",
+                    "activity must be viewing, replying, noting or left",
+                )
+            })?),
+        };
+        self.hub
+            .state
+            .presence
+            .announce(self.id, room, activity)
+            .map_err(|refused| match refused {
+                presence::Refused::NotInRoom => {
+                    Refusal::new("not_subscribed", format!("subscribe to {room} first"))
+                }
+                presence::Refused::NotATicketRoom => Refusal::new(
+                    "invalid_room",
+                    "activities are announced in ticket rooms",
+                ),
+            })
+    }
+
+    /// Puts the connection on `room`'s presence list.
+    async fn enter_presence(&mut self, room: &str, routing: Option<Routing>) {
+        if !Presence::tracks(room) {
+            return;
+        }
+        let who = match &self.who {
+            Some(who) => who.clone(),
+            None => {
+                let database = self.hub.state.store.database();
+                let name = directory::user_name(database, &self.caller.user_id).await;
+                let who = Who {
+                    caller: Arc::clone(&self.caller),
+                    name: name.ok().flatten().unwrap_or_else(|| self.caller.user_id.clone()),
+                    name_public: false,
+                    leased: self.leased,
+                };
+                self.who.insert(who).clone()
+            }
+        };
+        self.hub.state.presence.enter(self.id, room, routing, &who);
     }
 
     /// Time left until the token expires.
@@ -250,6 +320,7 @@ impl Session {
 
     pub fn unsubscribe(&mut self, room: &str) -> bool {
         self.hub.leave(self.id, room);
+        self.hub.state.presence.leave(self.id, room);
         self.cursors.remove(room).is_some()
     }
 
@@ -271,6 +342,13 @@ impl Session {
     fn set_caller(&mut self, caller: Caller) {
         self.caller = Arc::new(caller);
         self.hub.update_reader(self.id, Arc::clone(&self.caller));
+        if let Some(who) = &mut self.who {
+            who.caller = Arc::clone(&self.caller);
+        }
+        self.hub
+            .state
+            .presence
+            .update_caller(self.id, Arc::clone(&self.caller));
     }
 
     /// The user's memberships or sessions changed: re-check everything.
@@ -318,13 +396,13 @@ impl Session {
             );
             return Ok(Err(Refusal::new("too_many_rooms", message)));
         }
-        if !room::may_join(&self.hub.state, &self.caller, &room).await {
+        let Some(routing) = room::admit(&self.hub.state, &self.caller, &room).await else {
             tracing::info!(connection = self.id, room = name, "room refused");
             return Ok(Err(Refusal::new(
                 "forbidden",
                 format!("you may not join {name}"),
             )));
-        }
+        };
         let meta = match feed::meta(self.hub.state.store.database()).await {
             Ok(meta) => meta,
             Err(error) => {
@@ -369,6 +447,7 @@ impl Session {
         let cursor = self.cursors.get(name).copied().unwrap_or(0).max(through);
         self.cursors.insert(name.to_owned(), cursor);
         transport.flush().await?;
+        self.enter_presence(name, routing).await;
         tracing::debug!(connection = self.id, room = name, "joined room");
         Ok(Ok(Joined {
             recovered: recovery.is_ok(),
@@ -459,6 +538,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        self.hub.state.presence.disconnect(self.id);
         self.hub.disconnect(self.id);
     }
 }

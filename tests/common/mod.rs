@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own part of these helpers.
 
 pub mod app;
+pub mod sio;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};
