@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc};
-use tokio::time::Instant;
+use std::time::Instant;
 use uuid::Uuid;
 
 use crate::auth::{Caller, Role};
@@ -303,10 +303,19 @@ impl Presence {
         room: &str,
         activity: Option<Activity>,
     ) -> Result<(), Refused> {
+        self.announce_at(conn, room, activity, Instant::now())
+    }
+
+    fn announce_at(
+        &self,
+        conn: ConnId,
+        room: &str,
+        activity: Option<Activity>,
+        now: Instant,
+    ) -> Result<(), Refused> {
         if !room.starts_with("ticket:") {
             return Err(Refused::NotATicketRoom);
         }
-        let now = Instant::now();
         let mut registry = self.registry();
         let in_room = registry
             .rooms
@@ -370,12 +379,16 @@ impl Presence {
 
     /// The client of a leased connection spoke: it stays listed (again).
     pub fn heard(&self, conn: ConnId) {
+        self.heard_at(conn, Instant::now());
+    }
+
+    fn heard_at(&self, conn: ConnId, now: Instant) {
         let back = {
             let mut registry = self.registry();
             let Some(connection) = registry.connections.get_mut(&conn) else {
                 return;
             };
-            connection.heard = Instant::now();
+            connection.heard = now;
             std::mem::replace(&mut connection.silent, false)
         };
         if back {
@@ -519,7 +532,10 @@ impl Presence {
     /// Applies what is due: waiting announcements, lapsed typing, silent
     /// connections and nodes gone quiet.
     pub fn tick(&self) {
-        let now = Instant::now();
+        self.tick_at(Instant::now());
+    }
+
+    fn tick_at(&self, now: Instant) {
         let settings = self.inner.settings;
         let mut changed = Vec::new();
         let mut remote_changed = Vec::new();
@@ -771,10 +787,14 @@ mod tests {
             .collect()
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn one_entry_per_user_with_their_heaviest_activity() {
+    fn agent_bob() -> Who {
+        who("bob", Role::Agent, &["team-1"], None)
+    }
+
+    #[test]
+    fn one_entry_per_user_with_their_heaviest_activity() {
         let presence = Presence::new(PresenceSettings::default());
-        let bob = who("bob", Role::Agent, &["team-1"], None);
+        let bob = agent_bob();
         presence.enter(1, ROOM, Some(routing("team-1")), &bob);
         presence.enter(2, ROOM, None, &bob);
         presence.announce(2, ROOM, Some(Activity::Replying)).unwrap();
@@ -785,51 +805,78 @@ mod tests {
         assert_eq!(staff_view(&presence), list(&[]));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn announcements_are_coalesced_per_connection() {
+    #[test]
+    fn announcements_are_coalesced_per_connection() {
         let presence = Presence::new(PresenceSettings::default());
-        presence.enter(1, ROOM, Some(routing("team-1")), &who("bob", Role::Agent, &["team-1"], None));
-        presence.announce(1, ROOM, Some(Activity::Replying)).unwrap();
-        presence.announce(1, ROOM, Some(Activity::Noting)).unwrap();
-        presence.announce(1, ROOM, Some(Activity::Viewing)).unwrap();
-        presence.announce(1, ROOM, Some(Activity::Noting)).unwrap();
+        let start = Instant::now();
+        presence.enter(1, ROOM, Some(routing("team-1")), &agent_bob());
+        for activity in [Activity::Replying, Activity::Noting, Activity::Viewing, Activity::Noting] {
+            presence.announce_at(1, ROOM, Some(activity), start).unwrap();
+        }
         assert_eq!(staff_view(&presence), list(&[("bob", "replying")]));
-        tokio::time::advance(Duration::from_millis(250)).await;
-        presence.tick();
+        presence.tick_at(start + Duration::from_millis(200));
+        assert_eq!(staff_view(&presence), list(&[("bob", "replying")]));
+        presence.tick_at(start + Duration::from_millis(250));
         assert_eq!(staff_view(&presence), list(&[("bob", "noting")]));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn typing_lapses_to_viewing_and_silence_leaves_the_list() {
+    #[test]
+    fn typing_lapses_to_viewing_and_silence_leaves_the_list() {
         let presence = Presence::new(PresenceSettings::default());
-        presence.enter(1, ROOM, Some(routing("team-1")), &who("bob", Role::Agent, &["team-1"], None));
-        presence.announce(1, ROOM, Some(Activity::Replying)).unwrap();
-        tokio::time::advance(Duration::from_secs(9)).await;
-        presence.announce(1, ROOM, Some(Activity::Replying)).unwrap();
-        tokio::time::advance(Duration::from_secs(9)).await;
-        presence.tick();
+        let start = Instant::now();
+        presence.enter(1, ROOM, Some(routing("team-1")), &agent_bob());
+        let at = |seconds: u64| start + Duration::from_secs(seconds);
+        presence.announce_at(1, ROOM, Some(Activity::Replying), at(1)).unwrap();
+        presence.announce_at(1, ROOM, Some(Activity::Replying), at(9)).unwrap();
+        presence.tick_at(at(18));
         assert_eq!(staff_view(&presence), list(&[("bob", "replying")]), "renewed at 9 s");
-        tokio::time::advance(Duration::from_secs(1)).await;
-        presence.tick();
+        presence.tick_at(at(19));
         assert_eq!(staff_view(&presence), list(&[("bob", "viewing")]));
-        tokio::time::advance(Duration::from_secs(11)).await;
-        presence.tick();
+        presence.heard_at(1, at(20));
+        presence.tick_at(at(49));
+        assert_eq!(staff_view(&presence), list(&[("bob", "viewing")]), "heard at 20 s");
+        presence.tick_at(at(50));
         assert_eq!(staff_view(&presence), list(&[]), "not heard for 30 s");
-        presence.heard(1);
+        presence.heard_at(1, at(51));
         assert_eq!(staff_view(&presence), list(&[("bob", "viewing")]));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn members_who_lose_access_leave_the_list() {
+    #[test]
+    fn members_who_lose_access_leave_the_list() {
         let presence = Presence::new(PresenceSettings::default());
-        presence.enter(1, ROOM, Some(routing("team-1")), &who("bob", Role::Agent, &["team-1"], None));
+        presence.enter(1, ROOM, Some(routing("team-1")), &agent_bob());
         presence.enter(2, ROOM, None, &who("cust", Role::Customer, &[], Some("acme")));
         assert_eq!(staff_view(&presence), list(&[("bob", "viewing"), ("cust", "viewing")]));
         presence.set_routing(ROOM, routing("team-2"));
-        assert_eq!(presence.view(ROOM, &Viewer::Agent { user_id: "v", team_ids: &["team-1".to_owned()] }, None), None);
+        let old_team = ["team-1".to_owned()];
+        let agent = Viewer::Agent { user_id: "v", team_ids: &old_team };
+        assert_eq!(presence.view(ROOM, &agent, None), None);
+        assert!(!presence.may_view(ROOM, &agent));
         let desk = Viewer::Desk { user_id: "admin" };
         let users: Vec<Value> = presence.view(ROOM, &desk, None).unwrap().iter().map(|m| m["user"].clone()).collect();
         assert_eq!(users, vec![json!("cust")]);
+    }
+
+    #[test]
+    fn the_list_is_the_union_over_nodes_until_a_node_falls_silent() {
+        let presence = Presence::new(PresenceSettings::default());
+        let other = Uuid::new_v4();
+        let remote = Member {
+            user: "alice".into(),
+            name: "Alice".into(),
+            role: Role::Agent,
+            activity: Activity::Replying,
+            since: OffsetDateTime::UNIX_EPOCH,
+            name_public: false,
+        };
+        let start = Instant::now();
+        presence.remote_list(other, ROOM, vec![remote]);
+        presence.enter(1, ROOM, Some(routing("team-1")), &agent_bob());
+        assert_eq!(staff_view(&presence), list(&[("alice", "replying"), ("bob", "viewing")]));
+        let later = start + Duration::from_secs(31);
+        presence.heard_at(1, later);
+        presence.tick_at(later);
+        assert_eq!(staff_view(&presence), list(&[("bob", "viewing")]), "a silent node is forgotten");
     }
 
     #[test]
