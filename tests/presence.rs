@@ -415,3 +415,32 @@ async fn socketio_and_ws_clients_share_one_list() {
     assert_eq!(seen["room"], sio_room.as_str());
     agent.presence_until(&room, |m| lacks(m, "admin-1")).await;
 }
+
+/// A queue's board is told how many are on each of its tickets.
+#[tokio::test]
+async fn a_queue_room_counts_who_is_on_each_ticket() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let room = format!("ticket:{id}");
+    let (mut board, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    board.subscribe("queue:queue-1", None).await;
+    let counts = |frame: &Value| frame["tickets"][id.as_str()].clone();
+    let (mut admin, _) = join(&app, "admin-1", &room).await;
+    let viewing = json!({ "viewing": 1, "replying": 0, "noting": 0 });
+    let frame = next_counts(&mut board, |f| counts(f) == viewing).await;
+    assert_eq!(frame["room"], "queue:queue-1");
+    announce(&mut admin, &room, "replying").await;
+    next_counts(&mut board, |f| counts(f)["replying"] == 1).await;
+    admin.close().await;
+    next_counts(&mut board, |f| counts(f).is_null()).await;
+}
+
+/// The next `presence_counts` frame that `wanted` accepts.
+async fn next_counts(client: &mut WsClient, wanted: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let frame = client.next_of("presence_counts").await;
+        if wanted(&frame) {
+            return frame;
+        }
+    }
+}

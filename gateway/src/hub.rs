@@ -371,12 +371,13 @@ impl Hub {
             .collect()
     }
 
-    /// The rooms with presence that some connection of this node is in.
+    /// The rooms with presence (or board counts) that some connection of
+    /// this node is in.
     pub(crate) fn presence_rooms(&self) -> Vec<String> {
         self.registry()
             .by_room
             .keys()
-            .filter(|room| bomizzel_identity::Presence::tracks(room))
+            .filter(|room| bomizzel_identity::Presence::tracks(room) || room.starts_with("queue:"))
             .cloned()
             .collect()
     }

@@ -5,7 +5,9 @@
 //! (`visibility::presence`), applied by `identity::presence`; a reader who
 //! may no longer see the ticket gets nothing. Readers of one kind (staff,
 //! customers) are shown the same list, so each list is serialised at most
-//! twice.
+//! twice. A ticket's queue room gets the board's counts
+//! (`presence_counts`, staff only) whenever one of its tickets' lists
+//! changes.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -45,8 +47,13 @@ pub(crate) async fn run(hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Sends `room`'s list to each connection of this node in it.
+/// Sends `room`'s list to each connection of this node in it, or a
+/// queue's board counts to the staff in its room.
 fn push(hub: &Hub, room: &str) {
+    if let Some(queue) = room.strip_prefix("queue:") {
+        push_counts(hub, room, queue);
+        return;
+    }
     let presence = &hub.state.presence;
     // One frame per kind of reader: [customers, staff].
     let mut frames: [Option<Option<Arc<Utf8Bytes>>>; 2] = [None, None];
@@ -66,5 +73,23 @@ fn push(hub: &Hub, room: &str) {
             // A full queue is handled by the next change's dispatch.
             let _ = queue.try_send(Outbound::Latest(Arc::clone(frame)));
         }
+    }
+}
+
+/// The board counts of `queue`, now.
+pub(crate) fn counts_frame(hub: &Hub, room: &str, queue: &str) -> Arc<Utf8Bytes> {
+    let counts = hub.state.presence.queue_counts(queue);
+    Arc::new(protocol::presence_counts(room, &counts).into())
+}
+
+fn push_counts(hub: &Hub, room: &str, queue: &str) {
+    let watchers = hub.staff_queues(room);
+    if watchers.is_empty() {
+        return;
+    }
+    let frame = counts_frame(hub, room, queue);
+    for watcher in watchers {
+        // A full queue is handled by the next change's dispatch.
+        let _ = watcher.try_send(Outbound::Latest(Arc::clone(&frame)));
     }
 }

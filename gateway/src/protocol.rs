@@ -3,7 +3,7 @@
 //! Client → server: `auth`, `subscribe`, `unsubscribe`, `presence`, `ping`,
 //! `pong`.
 //! Server → client: `ready`, `subscribed`, `unsubscribed`, `event`,
-//! `presence`, `error`, `ping`, `pong`.
+//! `presence`, `presence_counts`, `error`, `ping`, `pong`.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -101,6 +101,12 @@ pub fn latest(event: &str, room: &str, data: &Value) -> String {
 /// whole list each time.
 pub fn presence(room: &str, members: &[Value]) -> String {
     json!({ "type": "presence", "room": room, "members": members }).to_string()
+}
+
+/// A queue's board counts: how many are viewing, replying and noting on
+/// each of its tickets (staff only, latest-value).
+pub fn presence_counts(room: &str, tickets: &serde_json::Map<String, Value>) -> String {
+    json!({ "type": "presence_counts", "room": room, "tickets": tickets }).to_string()
 }
 
 /// Turns a `/ws` frame into a Socket.IO event name and argument: an

@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
 use crate::hub::{self, ConnId, Delivery, Hub, Outbound};
-use crate::metrics_push;
+use crate::{metrics_push, presence_push};
 use crate::protocol::close;
 use crate::room::{self, Room, RoomKind};
 
@@ -434,11 +434,12 @@ impl Session {
             self.queue = queue;
         }
         let held = self.deliver_queued_through(transport, through).await?;
-        if room.kind == RoomKind::Queue
-            && self.caller.role.is_staff()
-            && let Some(frame) = metrics_push::frame(&self.hub.state, &room.id).await
-        {
-            transport.feed(&Outbound::Latest(Arc::new(frame))).await?;
+        if room.kind == RoomKind::Queue && self.caller.role.is_staff() {
+            if let Some(frame) = metrics_push::frame(&self.hub.state, &room.id).await {
+                transport.feed(&Outbound::Latest(Arc::new(frame))).await?;
+            }
+            let counts = presence_push::counts_frame(&self.hub, name, &room.id);
+            transport.feed(&Outbound::Latest(counts)).await?;
         }
         if let Ok(since) = recovery {
             self.cursors.insert(name.to_owned(), since);

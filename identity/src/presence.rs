@@ -28,7 +28,7 @@ use std::time::Duration;
 use bomizzel_domain::visibility::presence::{Activity, Present, Shown};
 use bomizzel_domain::{Ticket, Viewer};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc};
 use std::time::Instant;
@@ -64,11 +64,13 @@ impl Default for PresenceSettings {
     }
 }
 
-/// Where a ticket is, as far as who may see it goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a ticket is: who may see it (company, team) and the queue whose
+/// board counts its viewers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Routing {
     pub company_id: String,
     pub team_id: String,
+    pub queue_id: String,
 }
 
 impl Routing {
@@ -76,7 +78,13 @@ impl Routing {
         Self {
             company_id: ticket.company_id().to_owned(),
             team_id: ticket.team_id().to_owned(),
+            queue_id: ticket.queue_id().to_owned(),
         }
+    }
+
+    /// The room of the ticket's queue, whose board shows viewer counts.
+    fn queue_room(&self) -> String {
+        format!("queue:{}", self.queue_id)
     }
 }
 
@@ -163,6 +171,8 @@ struct RoomState {
     local: HashMap<ConnId, Local>,
     /// Other nodes' lists of this room.
     remote: HashMap<Uuid, Vec<Member>>,
+    /// Ticks this room has been empty through.
+    empty_ticks: u8,
 }
 
 #[derive(Debug, Default)]
@@ -241,14 +251,22 @@ impl Presence {
 
     fn changed(&self, room: &str) {
         metrics::counter!("presence_updates_total").increment(1);
-        let _ = self.inner.changes.send(room.to_owned());
+        self.changed_remotely(room);
         let _ = self.inner.outgoing.send(room.to_owned());
     }
 
-    /// A remote node's list changed: this node's readers are told, the
-    /// other nodes already know.
+    /// A remote node's list changed: this node's readers are told (those
+    /// of the ticket's queue too), the other nodes already know.
     fn changed_remotely(&self, room: &str) {
-        let _ = self.inner.changes.send(room.to_owned());
+        let queue = self.routing(room).map(|routing| routing.queue_room());
+        for room in std::iter::once(room.to_owned()).chain(queue) {
+            let _ = self.inner.changes.send(room);
+        }
+    }
+
+    /// Where the ticket of `room` is, as this node knows.
+    pub fn routing(&self, room: &str) -> Option<Routing> {
+        self.registry().rooms.get(room)?.routing.clone()
     }
 
     /// Whether `room` has presence at all: ticket and team rooms.
@@ -439,16 +457,48 @@ impl Presence {
 
     /// The ticket of `room` is routed as `routing` now (it may have moved).
     pub fn set_routing(&self, room: &str, routing: Routing) {
-        let changed = {
+        let before = {
             let mut registry = self.registry();
             let Some(state) = registry.rooms.get_mut(room) else {
                 return;
             };
-            state.routing.replace(routing.clone()) != Some(routing)
+            state.routing.replace(routing.clone())
         };
-        if changed {
-            self.changed(room);
+        if before.as_ref() == Some(&routing) {
+            return;
         }
+        self.changed(room);
+        // The board it left stops counting it.
+        if let Some(before) = before.filter(|before| before.queue_id != routing.queue_id) {
+            let _ = self.inner.changes.send(before.queue_room());
+        }
+    }
+
+    /// How many are on each ticket of `queue_id` this node knows of, per
+    /// activity, for the queue's board (staff only): `{ticket id:
+    /// {viewing, replying, noting}}`.
+    pub fn queue_counts(&self, queue_id: &str) -> Map<String, Value> {
+        let registry = self.registry();
+        let mut counts = Map::new();
+        for (room, state) in &registry.rooms {
+            let (Some(routing), Some(id)) = (&state.routing, room.strip_prefix("ticket:")) else {
+                continue;
+            };
+            if routing.queue_id != queue_id {
+                continue;
+            }
+            let members = union(&registry, room, state);
+            if members.is_empty() {
+                continue;
+            }
+            let mut by_activity = Map::new();
+            for activity in Activity::ANNOUNCED {
+                let n = members.iter().filter(|m| m.activity == activity).count();
+                by_activity.insert(activity.as_str().to_owned(), n.into());
+            }
+            counts.insert(id.to_owned(), Value::Object(by_activity));
+        }
+        counts
     }
 
     /// Whether `viewer` may see `room`'s list: a ticket's, if they may see
@@ -507,18 +557,24 @@ impl Presence {
     }
 
     /// Another node's list of `room`.
-    pub(crate) fn remote_list(&self, node: Uuid, room: &str, members: Vec<Member>) {
+    pub(crate) fn remote_list(
+        &self,
+        node: Uuid,
+        room: &str,
+        routing: Option<Routing>,
+        members: Vec<Member>,
+    ) {
         {
             let mut registry = self.registry();
             registry.nodes.insert(node, Instant::now());
             let state = registry.rooms.entry(room.to_owned()).or_default();
+            if state.routing.is_none() {
+                state.routing = routing;
+            }
             if members.is_empty() {
                 state.remote.remove(&node);
             } else {
                 state.remote.insert(node, members);
-            }
-            if state.local.is_empty() && state.remote.is_empty() {
-                registry.rooms.remove(room);
             }
         }
         self.changed_remotely(room);
@@ -544,6 +600,7 @@ impl Presence {
             apply_due(&mut registry, now, settings.min_interval, &mut changed);
             lapse_typing(&mut registry, now, settings.typing, &mut changed);
             silence(&mut registry, now, settings.lease, &mut changed);
+            drop_empty_rooms(&mut registry);
             forget_nodes(&mut registry, now, settings.lease, &mut remote_changed);
             let members: usize = registry
                 .rooms
@@ -589,15 +646,14 @@ fn apply(
     true
 }
 
+/// Takes the connection off the room. A room left empty stays until the
+/// next tick, so that who is told of the change (its queue's board) can
+/// still be found.
 fn remove_local(registry: &mut Registry, conn: ConnId, room: &str) -> bool {
-    let Some(state) = registry.rooms.get_mut(room) else {
-        return false;
-    };
-    let removed = state.local.remove(&conn).is_some();
-    if state.local.is_empty() && state.remote.is_empty() {
-        registry.rooms.remove(room);
-    }
-    removed
+    registry
+        .rooms
+        .get_mut(room)
+        .is_some_and(|state| state.local.remove(&conn).is_some())
 }
 
 fn apply_due(registry: &mut Registry, now: Instant, min_interval: Duration, changed: &mut Vec<String>) {
@@ -667,9 +723,19 @@ fn forget_nodes(registry: &mut Registry, now: Instant, lease: Duration, changed:
             }
         }
     }
-    registry
-        .rooms
-        .retain(|_, state| !state.local.is_empty() || !state.remote.is_empty());
+}
+
+/// Forgets rooms nobody has been in for a tick (kept that long so that
+/// whoever is told of the change can still find where the ticket is).
+fn drop_empty_rooms(registry: &mut Registry) {
+    registry.rooms.retain(|_, state| {
+        if !state.local.is_empty() || !state.remote.is_empty() {
+            state.empty_ticks = 0;
+            return true;
+        }
+        state.empty_ticks += 1;
+        state.empty_ticks < 2
+    });
 }
 
 /// This node's members of a room: connections listed (not silent, not
@@ -761,6 +827,7 @@ mod tests {
         Routing {
             company_id: "acme".into(),
             team_id: team.into(),
+            queue_id: format!("{team}-queue"),
         }
     }
 
@@ -870,9 +937,12 @@ mod tests {
             name_public: false,
         };
         let start = Instant::now();
-        presence.remote_list(other, ROOM, vec![remote]);
+        presence.remote_list(other, ROOM, Some(routing("team-1")), vec![remote]);
         presence.enter(1, ROOM, Some(routing("team-1")), &agent_bob());
         assert_eq!(staff_view(&presence), list(&[("alice", "replying"), ("bob", "viewing")]));
+        let counts = presence.queue_counts("team-1-queue");
+        assert_eq!(counts["t"], json!({ "viewing": 1, "replying": 1, "noting": 0 }));
+        assert!(presence.queue_counts("team-2-queue").is_empty());
         let later = start + Duration::from_secs(31);
         presence.heard_at(1, later);
         presence.tick_at(later);

@@ -2,8 +2,9 @@
 //! on PostgreSQL, tells the other nodes its lists and hears theirs with
 //! `NOTIFY` on [`CHANNEL`], so that every node holds the union.
 //!
-//! Messages (JSON): `{"node","room","members"}` is the sender's whole list
-//! of a room (empty when it has nobody there), sent when it changes;
+//! Messages (JSON): `{"node","room","routing","members"}` is the sender's
+//! whole list of a room (empty when it has nobody there) and where its
+//! ticket is, sent when it changes;
 //! `{"node","alive":true}` is sent every third of the lease, and a node
 //! not heard from within the lease is forgotten with its members;
 //! `{"node","hello":true}`, sent when a node starts listening, has every
@@ -21,7 +22,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::listen::{listen, listen_again};
-use crate::presence::{CHANNEL, Member, Presence};
+use crate::presence::{CHANNEL, Member, Presence, Routing};
 
 /// How often lifetimes are checked.
 const TICK: Duration = Duration::from_millis(100);
@@ -33,6 +34,8 @@ struct Message {
     node: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     room: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    routing: Option<Routing>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     members: Option<Vec<Member>>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -46,6 +49,7 @@ impl Message {
         Self {
             node,
             room: None,
+            routing: None,
             members: None,
             alive: false,
             hello: false,
@@ -170,7 +174,10 @@ impl Relay {
             self.publish(self.presence.local_rooms().into_iter()).await;
         }
         match (message.room, message.members) {
-            (Some(room), Some(members)) => self.presence.remote_list(message.node, &room, members),
+            (Some(room), Some(members)) => {
+                self.presence
+                    .remote_list(message.node, &room, message.routing, members);
+            }
             _ => self.presence.remote_alive(message.node),
         }
     }
@@ -181,9 +188,11 @@ impl Relay {
         let payloads = rooms
             .map(|room| {
                 let mut members = self.presence.local_members(&room);
+                let routing = self.presence.routing(&room);
                 loop {
                     let message = Message {
                         room: Some(room.clone()),
+                        routing: routing.clone(),
                         members: Some(members.clone()),
                         ..Message::from(node)
                     };
