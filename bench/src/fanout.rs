@@ -63,7 +63,7 @@
 //! ```
 
 mod client;
-mod server;
+pub(crate) mod server;
 mod socketio_client;
 
 use std::path::{Path, PathBuf};

@@ -13,6 +13,7 @@
 //! target/release/bomizzel-bench rebuild --backend both --events 1000000
 //! target/release/bomizzel-bench lag --backend both --rate 1000 --duration-secs 20
 //! target/release/bomizzel-bench http --backend both --connections 64 --duration-secs 20
+//! target/release/bomizzel-bench presence --clients 2000 --tickets 200 --period-ms 2000
 //! ```
 
 mod append;
@@ -21,6 +22,7 @@ mod fanout;
 mod harness;
 mod http;
 mod lag;
+mod presence;
 mod rebuild;
 mod report;
 mod workload;
@@ -55,6 +57,10 @@ enum Command {
     /// server memory per connection, and latency and loss of changes
     /// reaching thousands of subscribed connections.
     Fanout(fanout::FanoutArgs),
+    /// Presence of the real server binary: thousands of `/ws` clients on
+    /// hundreds of ticket rooms changing their activity; propagation
+    /// latency and server CPU per change.
+    Presence(presence::PresenceArgs),
 }
 
 #[tokio::main]
@@ -75,5 +81,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Lag(args) => lag::run(args).await,
         Command::Http(args) => http::run(args).await,
         Command::Fanout(args) => fanout::run(args).await,
+        Command::Presence(args) => presence::run(args).await,
     }
 }
