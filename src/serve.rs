@@ -91,7 +91,9 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         max_rooms: args.ws_max_rooms,
         max_connections_per_user: args.ws_max_connections_per_user,
         metrics_refresh: std::time::Duration::from_secs(args.metrics_update_interval.max(1) * 60),
-        heartbeat: GatewaySettings::default().heartbeat.min(presence.lease * 2 / 3),
+        heartbeat: GatewaySettings::default()
+            .heartbeat
+            .min(presence.lease * 2 / 3),
         ..GatewaySettings::default()
     };
     let gateway = Gateway::start(

@@ -27,7 +27,10 @@ fn who(members: &[Value]) -> Vec<(String, String)> {
         .iter()
         .map(|m| {
             let user = m["user"].as_str().unwrap_or("?");
-            (user.to_owned(), m["activity"].as_str().unwrap_or("?").to_owned())
+            (
+                user.to_owned(),
+                m["activity"].as_str().unwrap_or("?").to_owned(),
+            )
         })
         .collect()
 }
@@ -52,13 +55,22 @@ async fn announce(client: &mut WsClient, room: &str, activity: &str) {
 async fn join(app: &TestApp, user: &str, room: &str) -> (WsClient, Vec<Value>) {
     let (mut client, _) = WsClient::connect(&app.server.base_url, &app.token(user)).await;
     client.subscribe(room, None).await;
-    let members = client.presence_until(room, |m| has(m, user, "viewing") || room.starts_with("team:")).await;
+    let members = client
+        .presence_until(room, |m| {
+            has(m, user, "viewing") || room.starts_with("team:")
+        })
+        .await;
     (client, members)
 }
 
 async fn presence_over_http(app: &TestApp, id: &str, user: &str) -> (u16, Value) {
-    app.call(Method::GET, &format!("/api/tickets/{id}/presence"), user, None)
-        .await
+    app.call(
+        Method::GET,
+        &format!("/api/tickets/{id}/presence"),
+        user,
+        None,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -75,24 +87,33 @@ async fn joining_sends_the_list_and_every_activity_reaches_the_room() {
 
         let (mut admin, snapshot) = join(&app, "admin-1", &room).await;
         assert!(has(&snapshot, "agent-1", "viewing"), "{snapshot:?}");
-        agent.presence_until(&room, |m| has(m, "admin-1", "viewing")).await;
+        agent
+            .presence_until(&room, |m| has(m, "admin-1", "viewing"))
+            .await;
 
         for activity in ["replying", "noting", "viewing"] {
             announce(&mut admin, &room, activity).await;
-            agent.presence_until(&room, |m| has(m, "admin-1", activity)).await;
+            agent
+                .presence_until(&room, |m| has(m, "admin-1", activity))
+                .await;
         }
         let (status, body) = presence_over_http(&app, &id, "agent-1").await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["room"], room.as_str());
         let listed = body["members"].as_array().unwrap();
-        assert!(has(listed, "admin-1", "viewing") && has(listed, "agent-1", "viewing"), "{body}");
+        assert!(
+            has(listed, "admin-1", "viewing") && has(listed, "agent-1", "viewing"),
+            "{body}"
+        );
 
         announce(&mut admin, &room, "left").await;
         let members = agent.presence_until(&room, |m| lacks(m, "admin-1")).await;
         assert_eq!(who(&members), [("agent-1".into(), "viewing".into())]);
 
         let (_customer, _) = join_customer(&app, &room).await;
-        agent.presence_until(&room, |m| has(m, "cust-acme", "viewing")).await;
+        agent
+            .presence_until(&room, |m| has(m, "cust-acme", "viewing"))
+            .await;
     }
 }
 
@@ -113,14 +134,19 @@ async fn customers_see_staff_only_while_they_reply_and_only_by_role() {
     let (mut agent, _) = join(&app, "agent-1", &room).await;
     let (mut customer, first) = join_customer(&app, &room).await;
     assert_eq!(first, Vec::<Value>::new(), "a viewing agent is not shown");
-    agent.presence_until(&room, |m| has(m, "cust-acme", "viewing")).await;
+    agent
+        .presence_until(&room, |m| has(m, "cust-acme", "viewing"))
+        .await;
 
     announce(&mut agent, &room, "replying").await;
     let shown = customer.presence_until(&room, |m| !m.is_empty()).await;
     assert_eq!(shown.len(), 1, "{shown:?}");
     assert_eq!(shown[0]["role"], "agent");
     assert_eq!(shown[0]["activity"], "replying");
-    assert!(shown[0].get("user").is_none() && shown[0].get("name").is_none(), "{shown:?}");
+    assert!(
+        shown[0].get("user").is_none() && shown[0].get("name").is_none(),
+        "{shown:?}"
+    );
     let (status, body) = presence_over_http(&app, &id, "cust-acme").await;
     assert_eq!(status, 200);
     assert_eq!(body["members"], json!(shown));
@@ -128,7 +154,11 @@ async fn customers_see_staff_only_while_they_reply_and_only_by_role() {
     announce(&mut agent, &room, "noting").await;
     customer.presence_until(&room, <[Value]>::is_empty).await;
     let (_, body) = presence_over_http(&app, &id, "cust-acme").await;
-    assert_eq!(body["members"], json!([]), "noting is never shown to customers");
+    assert_eq!(
+        body["members"],
+        json!([]),
+        "noting is never shown to customers"
+    );
 
     // Nobody sees presence on a ticket they may not see.
     for outsider in ["cust-globex", "agent-2"] {
@@ -146,7 +176,9 @@ async fn a_moved_ticket_takes_the_old_teams_agents_off_its_list() {
     let room = format!("ticket:{id}");
     let (mut agent, _) = join(&app, "agent-1", &room).await;
     let (mut admin, _) = join(&app, "admin-1", &room).await;
-    agent.presence_until(&room, |m| has(m, "admin-1", "viewing")).await;
+    agent
+        .presence_until(&room, |m| has(m, "admin-1", "viewing"))
+        .await;
 
     let (status, body) = app
         .call(
@@ -163,12 +195,18 @@ async fn a_moved_ticket_takes_the_old_teams_agents_off_its_list() {
 
     // The old team's agent, still in the room, is told nothing more.
     announce(&mut admin, &room, "replying").await;
-    admin.presence_until(&room, |m| has(m, "admin-1", "replying")).await;
+    admin
+        .presence_until(&room, |m| has(m, "admin-1", "replying"))
+        .await;
     let deadline = Instant::now() + Duration::from_millis(500);
-    while let Some(frame) = agent.next_within(deadline.saturating_duration_since(Instant::now())).await {
+    while let Some(frame) = agent
+        .next_within(deadline.saturating_duration_since(Instant::now()))
+        .await
+    {
         let frame = frame.expect("still connected");
         assert!(
-            !(frame["type"] == "presence" && has(frame["members"].as_array().unwrap(), "admin-1", "replying")),
+            !(frame["type"] == "presence"
+                && has(frame["members"].as_array().unwrap(), "admin-1", "replying")),
             "the old team still sees presence: {frame}"
         );
     }
@@ -203,19 +241,30 @@ async fn members_leave_on_close_at_once_and_on_a_silent_drop_within_the_lease() 
     let (mut admin, _) = join(&app, "admin-1", &room).await;
 
     let (agent, _) = join(&app, "agent-1", &room).await;
-    admin.presence_until(&room, |m| has(m, "agent-1", "viewing")).await;
+    admin
+        .presence_until(&room, |m| has(m, "agent-1", "viewing"))
+        .await;
     agent.close().await;
     let closed = Instant::now();
     admin.presence_until(&room, |m| lacks(m, "agent-1")).await;
-    assert!(closed.elapsed() < Duration::from_secs(1), "{:?}", closed.elapsed());
+    assert!(
+        closed.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        closed.elapsed()
+    );
 
     // A client that stops reading answers no ping and says nothing: silent.
     let (silent, _) = join(&app, "agent-1", &room).await;
-    admin.presence_until(&room, |m| has(m, "agent-1", "viewing")).await;
+    admin
+        .presence_until(&room, |m| has(m, "agent-1", "viewing"))
+        .await;
     let quiet_since = Instant::now();
     admin.presence_until(&room, |m| lacks(m, "agent-1")).await;
     let gone_after = quiet_since.elapsed();
-    assert!(gone_after <= lease + Duration::from_secs(1), "{gone_after:?}");
+    assert!(
+        gone_after <= lease + Duration::from_secs(1),
+        "{gone_after:?}"
+    );
     drop(silent);
 }
 
@@ -227,9 +276,13 @@ async fn typing_falls_back_to_viewing_unless_renewed() {
     let (mut agent, _) = join(&app, "agent-1", &room).await;
     let (mut admin, _) = join(&app, "admin-1", &room).await;
     announce(&mut admin, &room, "replying").await;
-    agent.presence_until(&room, |m| has(m, "admin-1", "replying")).await;
+    agent
+        .presence_until(&room, |m| has(m, "admin-1", "replying"))
+        .await;
     let typed = Instant::now();
-    agent.presence_until(&room, |m| has(m, "admin-1", "viewing")).await;
+    agent
+        .presence_until(&room, |m| has(m, "admin-1", "viewing"))
+        .await;
     let lapsed_after = typed.elapsed();
     assert!(
         lapsed_after >= Duration::from_millis(800) && lapsed_after < Duration::from_secs(3),
@@ -244,7 +297,9 @@ async fn a_flood_of_announcements_is_coalesced() {
     let room = format!("ticket:{id}");
     let (mut agent, _) = join(&app, "agent-1", &room).await;
     let (mut admin, _) = join(&app, "admin-1", &room).await;
-    agent.presence_until(&room, |m| has(m, "admin-1", "viewing")).await;
+    agent
+        .presence_until(&room, |m| has(m, "admin-1", "viewing"))
+        .await;
     let started = Instant::now();
     for n in 0..100 {
         let activity = if n % 2 == 0 { "replying" } else { "noting" };
@@ -260,7 +315,11 @@ async fn a_flood_of_announcements_is_coalesced() {
         .await;
     // At most one list per interval of 250 ms, and the first at once.
     let allowed = 2 + (started.elapsed().as_millis() / 250) as u32;
-    assert!(lists <= allowed, "{lists} lists for 100 announcements in {:?}", started.elapsed());
+    assert!(
+        lists <= allowed,
+        "{lists} lists for 100 announcements in {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -290,7 +349,9 @@ async fn a_team_room_lists_its_agents_online() {
     let seen = admin.presence_until("team:team-1", |m| !m.is_empty()).await;
     assert_eq!(who(&seen), [("agent-1".into(), "online".into())]);
     agent.close().await;
-    admin.presence_until("team:team-1", <[Value]>::is_empty).await;
+    admin
+        .presence_until("team:team-1", <[Value]>::is_empty)
+        .await;
 }
 
 /// Two nodes on one PostgreSQL: one list, converging within a second.
@@ -307,35 +368,55 @@ async fn two_nodes_converge_on_one_list_within_a_second() {
     let joined = Instant::now();
     let (mut admin, seen) = join(&second, "admin-1", &room).await;
     assert!(has(&seen, "agent-1", "viewing"), "{seen:?}");
-    agent.presence_until(&room, |m| has(m, "admin-1", "viewing")).await;
-    assert!(joined.elapsed() < Duration::from_secs(2), "{:?}", joined.elapsed());
+    agent
+        .presence_until(&room, |m| has(m, "admin-1", "viewing"))
+        .await;
+    assert!(
+        joined.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        joined.elapsed()
+    );
 
     let mut worst = Duration::ZERO;
     for activity in ["replying", "noting", "viewing", "replying"] {
         let sent = Instant::now();
         announce(&mut admin, &room, activity).await;
-        agent.presence_until(&room, |m| has(m, "admin-1", activity)).await;
+        agent
+            .presence_until(&room, |m| has(m, "admin-1", activity))
+            .await;
         worst = worst.max(sent.elapsed());
         // (Announcements closer than the rate limit's interval wait for
         // it: the figure includes that wait.)
     }
-    assert!(worst < Duration::from_secs(1), "slowest propagation {worst:?}");
+    assert!(
+        worst < Duration::from_secs(1),
+        "slowest propagation {worst:?}"
+    );
     let (status, body) = presence_over_http(&first, &id, "agent-1").await;
     assert_eq!(status, 200);
-    assert!(has(body["members"].as_array().unwrap(), "admin-1", "replying"), "{body}");
+    assert!(
+        has(body["members"].as_array().unwrap(), "admin-1", "replying"),
+        "{body}"
+    );
 
     admin.close().await;
     let closed = Instant::now();
     agent.presence_until(&room, |m| lacks(m, "admin-1")).await;
-    assert!(closed.elapsed() < Duration::from_secs(1), "{:?}", closed.elapsed());
+    assert!(
+        closed.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        closed.elapsed()
+    );
 }
 
 /// A node that dies without a word takes its members off the other
 /// nodes' lists within the lease.
 #[tokio::test]
 async fn a_dead_nodes_members_leave_within_the_lease() {
-    let Some(url) =
-        bomizzel_store::testing::fresh_postgres_database("a_dead_nodes_members_leave_within_the_lease").await
+    let Some(url) = bomizzel_store::testing::fresh_postgres_database(
+        "a_dead_nodes_members_leave_within_the_lease",
+    )
+    .await
     else {
         return;
     };
@@ -346,12 +427,18 @@ async fn a_dead_nodes_members_leave_within_the_lease() {
     let room = format!("ticket:{id}");
     let (mut agent, _) = join(&first, "agent-1", &room).await;
     let (admin, _) = join(&second, "admin-1", &room).await;
-    agent.presence_until(&room, |m| has(m, "admin-1", "viewing")).await;
+    agent
+        .presence_until(&room, |m| has(m, "admin-1", "viewing"))
+        .await;
     // Dropping a server kills it (SIGKILL): it says goodbye to nobody.
     drop(second);
     let killed = Instant::now();
     agent.presence_until(&room, |m| lacks(m, "admin-1")).await;
-    assert!(killed.elapsed() <= Duration::from_secs(4), "{:?}", killed.elapsed());
+    assert!(
+        killed.elapsed() <= Duration::from_secs(4),
+        "{:?}",
+        killed.elapsed()
+    );
     drop(admin);
 }
 
@@ -366,7 +453,11 @@ async fn socketio_and_ws_clients_share_one_list() {
     let id = app.open_ticket("agent-1", "queue-1", "acme").await;
     let room = format!("ticket:{id}");
     let (mut agent, _) = join(&app, "agent-1", &room).await;
-    let (base, token, sio_room) = (app.server.base_url.clone(), app.token("admin-1"), room.clone());
+    let (base, token, sio_room) = (
+        app.server.base_url.clone(),
+        app.token("admin-1"),
+        room.clone(),
+    );
     let (socket, first) = blocking(move || {
         let mut socket = SioClient::connect(&base, &token, None);
         socket.ready();
@@ -374,7 +465,11 @@ async fn socketio_and_ws_clients_share_one_list() {
         let wanted = |l: &Value| {
             l["event"] == "presence"
                 && l["arg"]["room"] == sio_room.as_str()
-                && has(l["arg"]["members"].as_array().unwrap(), "admin-1", "viewing")
+                && has(
+                    l["arg"]["members"].as_array().unwrap(),
+                    "admin-1",
+                    "viewing",
+                )
         };
         socket.send("subscribe", json!({ "room": sio_room }));
         let (before, ack) = socket.until(|l| l["type"] == "ack");
@@ -386,20 +481,33 @@ async fn socketio_and_ws_clients_share_one_list() {
         (socket, list["arg"].clone())
     })
     .await;
-    assert!(has(first["members"].as_array().unwrap(), "agent-1", "viewing"), "{first}");
-    agent.presence_until(&room, |m| has(m, "admin-1", "viewing")).await;
+    assert!(
+        has(first["members"].as_array().unwrap(), "agent-1", "viewing"),
+        "{first}"
+    );
+    agent
+        .presence_until(&room, |m| has(m, "admin-1", "viewing"))
+        .await;
 
     let sio_room = room.clone();
     let socket = blocking(move || {
         let mut socket = socket;
-        let ack = socket.emit("presence", json!({ "room": sio_room, "activity": "replying" }));
+        let ack = socket.emit(
+            "presence",
+            json!({ "room": sio_room, "activity": "replying" }),
+        );
         assert_eq!(ack, json!({ "ok": true }));
-        let refused = socket.emit("presence", json!({ "room": sio_room, "activity": "juggling" }));
+        let refused = socket.emit(
+            "presence",
+            json!({ "room": sio_room, "activity": "juggling" }),
+        );
         assert_eq!(refused["reason"], "invalid_activity", "{refused}");
         socket
     })
     .await;
-    agent.presence_until(&room, |m| has(m, "admin-1", "replying")).await;
+    agent
+        .presence_until(&room, |m| has(m, "admin-1", "replying"))
+        .await;
 
     announce(&mut agent, &room, "noting").await;
     let sio_room = room.clone();

@@ -100,7 +100,10 @@ fn user(client: usize) -> String {
 }
 
 pub async fn run(args: PresenceArgs) -> Result<()> {
-    ensure!(args.tickets > 0 && args.clients >= args.tickets, "at least one client per ticket");
+    ensure!(
+        args.tickets > 0 && args.clients >= args.tickets,
+        "at least one client per ticket"
+    );
     let binary = match &args.server_binary {
         Some(path) => path.clone(),
         None => std::env::current_exe()?
@@ -116,7 +119,9 @@ pub async fn run(args: PresenceArgs) -> Result<()> {
     server.ensure_running()?;
 
     let start = Instant::now();
-    let announced = Arc::new(Announced((0..args.clients).map(|_| AtomicU64::new(0)).collect()));
+    let announced = Arc::new(Announced(
+        (0..args.clients).map(|_| AtomicU64::new(0)).collect(),
+    ));
     let period = Duration::from_millis(args.period_ms);
     let measured = Duration::from_secs(args.duration_secs);
     let window = (start + WARMUP, start + WARMUP + measured);
@@ -241,13 +246,17 @@ async fn connect_all(
 
 async fn open(base_url: &str, user: &str, room: &str) -> Result<Ws> {
     let token = server::token(user, Role::Admin)?;
-    let mut request = format!("{}/ws", base_url.replacen("http://", "ws://", 1)).into_client_request()?;
-    request
-        .headers_mut()
-        .insert("authorization", HeaderValue::from_str(&format!("Bearer {token}"))?);
+    let mut request =
+        format!("{}/ws", base_url.replacen("http://", "ws://", 1)).into_client_request()?;
+    request.headers_mut().insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {token}"))?,
+    );
     let (mut ws, _) = connect_async(request).await?;
-    ws.send(Message::text(json!({ "type": "subscribe", "room": room }).to_string()))
-        .await?;
+    ws.send(Message::text(
+        json!({ "type": "subscribe", "room": room }).to_string(),
+    ))
+    .await?;
     loop {
         let message = tokio::time::timeout(Duration::from_secs(30), ws.next())
             .await

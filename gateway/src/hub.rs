@@ -332,7 +332,9 @@ impl Hub {
     /// again (`follow_routing`): one that moved takes the members who may
     /// no longer see it off its list.
     fn follow_presence(&self, changes: &[FeedChange]) {
-        let rooms = changes.iter().flat_map(|c| c.rooms.iter().map(String::as_str));
+        let rooms = changes
+            .iter()
+            .flat_map(|c| c.rooms.iter().map(String::as_str));
         let tickets = self.state.presence.tracked_tickets(rooms);
         if !tickets.is_empty() {
             // The follower ends only with the hub.
@@ -421,7 +423,9 @@ async fn follow_routing(state: Shared, mut changed: mpsc::UnboundedReceiver<Vec<
         rooms.sort_unstable();
         rooms.dedup();
         for room in rooms {
-            let id = room.strip_prefix("ticket:").and_then(|id| Uuid::parse_str(id).ok());
+            let id = room
+                .strip_prefix("ticket:")
+                .and_then(|id| Uuid::parse_str(id).ok());
             if let Some(id) = id
                 && let Ok(ticket) = ticket::load(&state.store, id, None).await
                 && ticket.exists()

@@ -166,7 +166,10 @@ mod tests {
         assert_eq!(value["offset"], Value::Null);
         let (name, value) = socketio_event(&presence("ticket:t", &[json!({ "user": "u" })]));
         assert_eq!(name, "presence");
-        assert_eq!(value, json!({ "room": "ticket:t", "members": [{ "user": "u" }] }));
+        assert_eq!(
+            value,
+            json!({ "room": "ticket:t", "members": [{ "user": "u" }] })
+        );
     }
 
     #[test]

@@ -29,9 +29,9 @@ use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
 use crate::hub::{self, ConnId, Delivery, Hub, Outbound};
-use crate::{metrics_push, presence_push};
 use crate::protocol::close;
 use crate::room::{self, Room, RoomKind};
+use crate::{metrics_push, presence_push};
 
 const REPLAY_BATCH: u32 = 500;
 /// Queued changes written before one flush.
@@ -215,10 +215,9 @@ impl Session {
                 presence::Refused::NotInRoom => {
                     Refusal::new("not_subscribed", format!("subscribe to {room} first"))
                 }
-                presence::Refused::NotATicketRoom => Refusal::new(
-                    "invalid_room",
-                    "activities are announced in ticket rooms",
-                ),
+                presence::Refused::NotATicketRoom => {
+                    Refusal::new("invalid_room", "activities are announced in ticket rooms")
+                }
             })
     }
 
@@ -234,7 +233,10 @@ impl Session {
                 let name = directory::user_name(database, &self.caller.user_id).await;
                 let who = Who {
                     caller: Arc::clone(&self.caller),
-                    name: name.ok().flatten().unwrap_or_else(|| self.caller.user_id.clone()),
+                    name: name
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| self.caller.user_id.clone()),
                     name_public: false,
                     leased: self.leased,
                 };

@@ -127,7 +127,8 @@ impl Relay {
                 }
                 Ok(None) | Err(_) => {
                     tracing::warn!("directory notifications interrupted; listening again");
-                    let Some(again) = listen_again(&self.pool, CHANNEL, &mut self.shutdown).await else {
+                    let Some(again) = listen_again(&self.pool, CHANNEL, &mut self.shutdown).await
+                    else {
                         return;
                     };
                     listener = again;

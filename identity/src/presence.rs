@@ -29,9 +29,9 @@ use bomizzel_domain::visibility::presence::{Activity, Present, Shown};
 use bomizzel_domain::{Ticket, Viewer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use std::time::Instant;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc};
-use std::time::Instant;
 use uuid::Uuid;
 
 use crate::auth::{Caller, Role};
@@ -122,10 +122,15 @@ impl Member {
             activity: self.activity,
             name_public: self.name_public,
         };
-        let since = self.since.format(&time::format_description::well_known::Rfc3339).ok();
+        let since = self
+            .since
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok();
         match viewer.shown_presence(present) {
             Shown::Nothing => None,
-            Shown::Role => Some(json!({ "role": self.role, "activity": self.activity, "since": since })),
+            Shown::Role => {
+                Some(json!({ "role": self.role, "activity": self.activity, "since": since }))
+            }
             Shown::Whole => Some(json!({
                 "user": self.user, "name": self.name, "role": self.role,
                 "activity": self.activity, "since": since,
@@ -505,7 +510,10 @@ impl Presence {
     /// the ticket as this node knows it (a team's: its room's members).
     pub fn may_view(&self, room: &str, viewer: &Viewer<'_>) -> bool {
         let registry = self.registry();
-        let routing = registry.rooms.get(room).and_then(|state| state.routing.as_ref());
+        let routing = registry
+            .rooms
+            .get(room)
+            .and_then(|state| state.routing.as_ref());
         may_view(room, viewer, routing)
     }
 
@@ -605,7 +613,13 @@ impl Presence {
             let members: usize = registry
                 .rooms
                 .values()
-                .map(|state| state.local.values().filter(|l| l.activity.is_some()).count())
+                .map(|state| {
+                    state
+                        .local
+                        .values()
+                        .filter(|l| l.activity.is_some())
+                        .count()
+                })
                 .sum();
             metrics::gauge!("presence_members").set(members as f64);
         }
@@ -656,12 +670,21 @@ fn remove_local(registry: &mut Registry, conn: ConnId, room: &str) -> bool {
         .is_some_and(|state| state.local.remove(&conn).is_some())
 }
 
-fn apply_due(registry: &mut Registry, now: Instant, min_interval: Duration, changed: &mut Vec<String>) {
+fn apply_due(
+    registry: &mut Registry,
+    now: Instant,
+    min_interval: Duration,
+    changed: &mut Vec<String>,
+) {
     let due: Vec<(ConnId, String, Option<Activity>)> = registry
         .connections
         .iter_mut()
         .filter(|(_, c)| !c.pending.is_empty() && c.applied.is_none_or(|a| now >= a + min_interval))
-        .flat_map(|(id, c)| c.pending.drain().map(move |(room, activity)| (*id, room, activity)))
+        .flat_map(|(id, c)| {
+            c.pending
+                .drain()
+                .map(move |(room, activity)| (*id, room, activity))
+        })
         .collect();
     for (conn, room, activity) in due {
         if apply(registry, conn, &room, activity, now) {
@@ -670,7 +693,12 @@ fn apply_due(registry: &mut Registry, now: Instant, min_interval: Duration, chan
     }
 }
 
-fn lapse_typing(registry: &mut Registry, now: Instant, typing: Duration, changed: &mut Vec<String>) {
+fn lapse_typing(
+    registry: &mut Registry,
+    now: Instant,
+    typing: Duration,
+    changed: &mut Vec<String>,
+) {
     for (room, state) in &mut registry.rooms {
         let mut lapsed = false;
         for local in state.local.values_mut() {
@@ -843,7 +871,12 @@ mod tests {
             .view(ROOM, &viewer, None)
             .unwrap_or_default()
             .iter()
-            .map(|m| (m["user"].as_str().unwrap().to_owned(), m["activity"].as_str().unwrap().to_owned()))
+            .map(|m| {
+                (
+                    m["user"].as_str().unwrap().to_owned(),
+                    m["activity"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect()
     }
 
@@ -864,7 +897,9 @@ mod tests {
         let bob = agent_bob();
         presence.enter(1, ROOM, Some(routing("team-1")), &bob);
         presence.enter(2, ROOM, None, &bob);
-        presence.announce(2, ROOM, Some(Activity::Replying)).unwrap();
+        presence
+            .announce(2, ROOM, Some(Activity::Replying))
+            .unwrap();
         assert_eq!(staff_view(&presence), list(&[("bob", "replying")]));
         presence.disconnect(2);
         assert_eq!(staff_view(&presence), list(&[("bob", "viewing")]));
@@ -877,8 +912,15 @@ mod tests {
         let presence = Presence::new(PresenceSettings::default());
         let start = Instant::now();
         presence.enter(1, ROOM, Some(routing("team-1")), &agent_bob());
-        for activity in [Activity::Replying, Activity::Noting, Activity::Viewing, Activity::Noting] {
-            presence.announce_at(1, ROOM, Some(activity), start).unwrap();
+        for activity in [
+            Activity::Replying,
+            Activity::Noting,
+            Activity::Viewing,
+            Activity::Noting,
+        ] {
+            presence
+                .announce_at(1, ROOM, Some(activity), start)
+                .unwrap();
         }
         assert_eq!(staff_view(&presence), list(&[("bob", "replying")]));
         presence.tick_at(start + Duration::from_millis(200));
@@ -893,15 +935,27 @@ mod tests {
         let start = Instant::now();
         presence.enter(1, ROOM, Some(routing("team-1")), &agent_bob());
         let at = |seconds: u64| start + Duration::from_secs(seconds);
-        presence.announce_at(1, ROOM, Some(Activity::Replying), at(1)).unwrap();
-        presence.announce_at(1, ROOM, Some(Activity::Replying), at(9)).unwrap();
+        presence
+            .announce_at(1, ROOM, Some(Activity::Replying), at(1))
+            .unwrap();
+        presence
+            .announce_at(1, ROOM, Some(Activity::Replying), at(9))
+            .unwrap();
         presence.tick_at(at(18));
-        assert_eq!(staff_view(&presence), list(&[("bob", "replying")]), "renewed at 9 s");
+        assert_eq!(
+            staff_view(&presence),
+            list(&[("bob", "replying")]),
+            "renewed at 9 s"
+        );
         presence.tick_at(at(19));
         assert_eq!(staff_view(&presence), list(&[("bob", "viewing")]));
         presence.heard_at(1, at(20));
         presence.tick_at(at(49));
-        assert_eq!(staff_view(&presence), list(&[("bob", "viewing")]), "heard at 20 s");
+        assert_eq!(
+            staff_view(&presence),
+            list(&[("bob", "viewing")]),
+            "heard at 20 s"
+        );
         presence.tick_at(at(50));
         assert_eq!(staff_view(&presence), list(&[]), "not heard for 30 s");
         presence.heard_at(1, at(51));
@@ -912,15 +966,31 @@ mod tests {
     fn members_who_lose_access_leave_the_list() {
         let presence = Presence::new(PresenceSettings::default());
         presence.enter(1, ROOM, Some(routing("team-1")), &agent_bob());
-        presence.enter(2, ROOM, None, &who("cust", Role::Customer, &[], Some("acme")));
-        assert_eq!(staff_view(&presence), list(&[("bob", "viewing"), ("cust", "viewing")]));
+        presence.enter(
+            2,
+            ROOM,
+            None,
+            &who("cust", Role::Customer, &[], Some("acme")),
+        );
+        assert_eq!(
+            staff_view(&presence),
+            list(&[("bob", "viewing"), ("cust", "viewing")])
+        );
         presence.set_routing(ROOM, routing("team-2"));
         let old_team = ["team-1".to_owned()];
-        let agent = Viewer::Agent { user_id: "v", team_ids: &old_team };
+        let agent = Viewer::Agent {
+            user_id: "v",
+            team_ids: &old_team,
+        };
         assert_eq!(presence.view(ROOM, &agent, None), None);
         assert!(!presence.may_view(ROOM, &agent));
         let desk = Viewer::Desk { user_id: "admin" };
-        let users: Vec<Value> = presence.view(ROOM, &desk, None).unwrap().iter().map(|m| m["user"].clone()).collect();
+        let users: Vec<Value> = presence
+            .view(ROOM, &desk, None)
+            .unwrap()
+            .iter()
+            .map(|m| m["user"].clone())
+            .collect();
         assert_eq!(users, vec![json!("cust")]);
     }
 
@@ -939,20 +1009,36 @@ mod tests {
         let start = Instant::now();
         presence.remote_list(other, ROOM, Some(routing("team-1")), vec![remote]);
         presence.enter(1, ROOM, Some(routing("team-1")), &agent_bob());
-        assert_eq!(staff_view(&presence), list(&[("alice", "replying"), ("bob", "viewing")]));
+        assert_eq!(
+            staff_view(&presence),
+            list(&[("alice", "replying"), ("bob", "viewing")])
+        );
         let counts = presence.queue_counts("team-1-queue");
-        assert_eq!(counts["t"], json!({ "viewing": 1, "replying": 1, "noting": 0 }));
+        assert_eq!(
+            counts["t"],
+            json!({ "viewing": 1, "replying": 1, "noting": 0 })
+        );
         assert!(presence.queue_counts("team-2-queue").is_empty());
         let later = start + Duration::from_secs(31);
         presence.heard_at(1, later);
         presence.tick_at(later);
-        assert_eq!(staff_view(&presence), list(&[("bob", "viewing")]), "a silent node is forgotten");
+        assert_eq!(
+            staff_view(&presence),
+            list(&[("bob", "viewing")]),
+            "a silent node is forgotten"
+        );
     }
 
     #[test]
     fn announcing_needs_the_room() {
         let presence = Presence::new(PresenceSettings::default());
-        assert_eq!(presence.announce(1, ROOM, Some(Activity::Replying)), Err(Refused::NotInRoom));
-        assert_eq!(presence.announce(1, "team:x", Some(Activity::Replying)), Err(Refused::NotATicketRoom));
+        assert_eq!(
+            presence.announce(1, ROOM, Some(Activity::Replying)),
+            Err(Refused::NotInRoom)
+        );
+        assert_eq!(
+            presence.announce(1, "team:x", Some(Activity::Replying)),
+            Err(Refused::NotATicketRoom)
+        );
     }
 }

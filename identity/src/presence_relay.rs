@@ -127,7 +127,11 @@ struct Relay {
 }
 
 impl Relay {
-    async fn run(mut self, mut listener: PgListener, mut outgoing: mpsc::UnboundedReceiver<String>) {
+    async fn run(
+        mut self,
+        mut listener: PgListener,
+        mut outgoing: mpsc::UnboundedReceiver<String>,
+    ) {
         let mut alive = tokio::time::interval(self.presence.settings().lease / 3);
         let mut shutdown = self.shutdown.clone();
         loop {
@@ -141,7 +145,8 @@ impl Relay {
                 Step::Received(Some(notification)) => self.receive(notification.payload()).await,
                 Step::Received(None) => {
                     tracing::warn!("presence notifications interrupted; listening again");
-                    let Some(again) = listen_again(&self.pool, CHANNEL, &mut self.shutdown).await else {
+                    let Some(again) = listen_again(&self.pool, CHANNEL, &mut self.shutdown).await
+                    else {
                         return;
                     };
                     listener = again;
@@ -155,8 +160,12 @@ impl Relay {
                     self.publish(rooms.into_iter()).await;
                 }
                 Step::Alive => {
-                    let message = Message { alive: true, ..Message::from(self.presence.node()) };
-                    self.send(vec![serde_json::to_string(&message).unwrap_or_default()]).await;
+                    let message = Message {
+                        alive: true,
+                        ..Message::from(self.presence.node())
+                    };
+                    self.send(vec![serde_json::to_string(&message).unwrap_or_default()])
+                        .await;
                 }
             }
         }

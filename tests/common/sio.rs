@@ -47,7 +47,12 @@ pub struct SioClient {
 }
 
 impl SioClient {
-    pub fn start(base_url: &str, token: Option<&str>, offset: Option<i64>, transports: &str) -> Self {
+    pub fn start(
+        base_url: &str,
+        token: Option<&str>,
+        offset: Option<i64>,
+        transports: &str,
+    ) -> Self {
         let dir = client_dir();
         let offset = offset.map_or("-".to_owned(), |o| o.to_string());
         let mut child = Command::new("node")
