@@ -63,6 +63,35 @@ async fn join(app: &TestApp, user: &str, room: &str) -> (WsClient, Vec<Value>) {
     (client, members)
 }
 
+/// A server (with `extra` arguments), a ticket of team 1, and the agent
+/// and the admin in its room, each having seen the other arrive.
+struct Pair {
+    app: TestApp,
+    id: String,
+    room: String,
+    agent: WsClient,
+    admin: WsClient,
+}
+
+async fn agent_and_admin_on_a_ticket(extra: &[&str]) -> Pair {
+    let app = TestApp::start(Backend::Sqlite, extra).await;
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let room = format!("ticket:{id}");
+    let (mut agent, _) = join(&app, "agent-1", &room).await;
+    let (admin, seen) = join(&app, "admin-1", &room).await;
+    assert!(has(&seen, "agent-1", "viewing"), "{seen:?}");
+    agent
+        .presence_until(&room, |m| has(m, "admin-1", "viewing"))
+        .await;
+    Pair {
+        app,
+        id,
+        room,
+        agent,
+        admin,
+    }
+}
+
 async fn presence_over_http(app: &TestApp, id: &str, user: &str) -> (u16, Value) {
     app.call(
         Method::GET,
@@ -171,24 +200,15 @@ async fn customers_see_staff_only_while_they_reply_and_only_by_role() {
 
 #[tokio::test]
 async fn a_moved_ticket_takes_the_old_teams_agents_off_its_list() {
-    let app = TestApp::start(Backend::Sqlite, &[]).await;
-    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-    let room = format!("ticket:{id}");
-    let (mut agent, _) = join(&app, "agent-1", &room).await;
-    let (mut admin, _) = join(&app, "admin-1", &room).await;
-    agent
-        .presence_until(&room, |m| has(m, "admin-1", "viewing"))
-        .await;
+    let Pair {
+        app,
+        id,
+        room,
+        mut agent,
+        mut admin,
+    } = agent_and_admin_on_a_ticket(&[]).await;
 
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/api/tickets/{id}/move"),
-            "admin-1",
-            Some(json!({ "queue_id": "queue-2" })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.move_ticket(&id, "queue-2").await;
     admin.presence_until(&room, |m| lacks(m, "agent-1")).await;
     let (status, _) = presence_over_http(&app, &id, "agent-1").await;
     assert_eq!(status, 404);
@@ -220,15 +240,7 @@ async fn losing_a_team_takes_the_agent_off_the_list() {
     let (_agent, _) = join(&app, "agent-1", &room).await;
     let (mut admin, first) = join(&app, "admin-1", &room).await;
     assert!(has(&first, "agent-1", "viewing"), "{first:?}");
-    let (status, _) = app
-        .call(
-            Method::PATCH,
-            "/api/users/agent-1",
-            "admin-1",
-            Some(json!({ "team_ids": ["team-2"] })),
-        )
-        .await;
-    assert_eq!(status, 200);
+    app.set_teams("agent-1", &["team-2"]).await;
     admin.presence_until(&room, |m| lacks(m, "agent-1")).await;
 }
 
@@ -270,11 +282,13 @@ async fn members_leave_on_close_at_once_and_on_a_silent_drop_within_the_lease() 
 
 #[tokio::test]
 async fn typing_falls_back_to_viewing_unless_renewed() {
-    let app = TestApp::start(Backend::Sqlite, &["--presence-typing", "1s"]).await;
-    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-    let room = format!("ticket:{id}");
-    let (mut agent, _) = join(&app, "agent-1", &room).await;
-    let (mut admin, _) = join(&app, "admin-1", &room).await;
+    let Pair {
+        app: _app,
+        id: _,
+        room,
+        mut agent,
+        mut admin,
+    } = agent_and_admin_on_a_ticket(&["--presence-typing", "1s"]).await;
     announce(&mut admin, &room, "replying").await;
     agent
         .presence_until(&room, |m| has(m, "admin-1", "replying"))
@@ -292,14 +306,13 @@ async fn typing_falls_back_to_viewing_unless_renewed() {
 
 #[tokio::test]
 async fn a_flood_of_announcements_is_coalesced() {
-    let app = TestApp::start(Backend::Sqlite, &[]).await;
-    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-    let room = format!("ticket:{id}");
-    let (mut agent, _) = join(&app, "agent-1", &room).await;
-    let (mut admin, _) = join(&app, "admin-1", &room).await;
-    agent
-        .presence_until(&room, |m| has(m, "admin-1", "viewing"))
-        .await;
+    let Pair {
+        app: _app,
+        id: _,
+        room,
+        mut agent,
+        mut admin,
+    } = agent_and_admin_on_a_ticket(&[]).await;
     let started = Instant::now();
     for n in 0..100 {
         let activity = if n % 2 == 0 { "replying" } else { "noting" };

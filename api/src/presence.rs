@@ -11,13 +11,13 @@ use bomizzel_identity::presence::Routing;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::access;
 use crate::commands;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::Path;
+use crate::tickets;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(ticket_presence))
@@ -32,9 +32,7 @@ async fn ticket_presence(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = Uuid::parse_str(&id).map_err(|_| {
-        ApiError::bad_request("invalid_id", format!("{id:?} is not a ticket id (a UUID)"))
-    })?;
+    let id = tickets::parse_id(&id)?;
     let ticket = commands::load(&state.store, id, None).await?;
     access::require_visible(&caller, &ticket)?;
     let room = format!("ticket:{id}");

@@ -260,18 +260,7 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         "{connections} connections need {} open files, the limit is {open_files} (ulimit -n)",
         connections + SPARE_FILES
     );
-    let binary = match &args.server_binary {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("the benchmark's executable has a directory")?
-            .join("bomizzel"),
-    };
-    ensure!(
-        binary.is_file(),
-        "no server binary at {}: build it (cargo build --release --bin bomizzel) or pass --server-binary",
-        binary.display()
-    );
+    let binary = server_binary(args.server_binary.as_deref())?;
     let backends = match args.backend {
         BackendChoice::Sqlite => vec![Backend::Sqlite],
         BackendChoice::Postgres => vec![Backend::Postgres],
@@ -332,6 +321,24 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// The `bomizzel` binary to start: `given`, or the one next to this
+/// benchmark's executable.
+pub(crate) fn server_binary(given: Option<&Path>) -> Result<PathBuf> {
+    let binary = match given {
+        Some(path) => path.to_owned(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the benchmark's executable has a directory")?
+            .join("bomizzel"),
+    };
+    ensure!(
+        binary.is_file(),
+        "no server binary at {}: build it (cargo build --release --bin bomizzel) or pass --server-binary",
+        binary.display()
+    );
+    Ok(binary)
 }
 
 /// One run with a database of its own, removed afterwards whatever happens

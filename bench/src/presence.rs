@@ -104,13 +104,7 @@ pub async fn run(args: PresenceArgs) -> Result<()> {
         args.tickets > 0 && args.clients >= args.tickets,
         "at least one client per ticket"
     );
-    let binary = match &args.server_binary {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("the benchmark's executable has a directory")?
-            .join("bomizzel"),
-    };
+    let binary = crate::fanout::server_binary(args.server_binary.as_deref())?;
     let data_dir = tempfile::tempdir()?;
     let mut server = Server::start(&binary, data_dir.path(), None).await?;
     let api = Api::new(&server.base_url)?;

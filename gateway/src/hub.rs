@@ -399,15 +399,10 @@ impl Hub {
 
     /// The queues of the staff connections in `room`.
     pub(crate) fn staff_queues(&self, room: &str) -> Vec<mpsc::Sender<Outbound>> {
-        let registry = self.registry();
-        let Some(members) = registry.by_room.get(room) else {
-            return Vec::new();
-        };
-        members
-            .iter()
-            .filter_map(|id| registry.connections.get(id))
-            .filter(|entry| entry.reader.role.is_staff())
-            .filter_map(|entry| entry.sender.clone())
+        self.readers(room)
+            .into_iter()
+            .filter(|(reader, _)| reader.role.is_staff())
+            .map(|(_, queue)| queue)
             .collect()
     }
 }
