@@ -247,15 +247,13 @@ async fn losing_a_team_takes_the_agent_off_the_list() {
 #[tokio::test]
 async fn members_leave_on_close_at_once_and_on_a_silent_drop_within_the_lease() {
     let lease = Duration::from_secs(3);
-    let app = TestApp::start(Backend::Sqlite, &["--presence-lease", "3s"]).await;
-    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-    let room = format!("ticket:{id}");
-    let (mut admin, _) = join(&app, "admin-1", &room).await;
-
-    let (agent, _) = join(&app, "agent-1", &room).await;
-    admin
-        .presence_until(&room, |m| has(m, "agent-1", "viewing"))
-        .await;
+    let Pair {
+        app,
+        id: _,
+        room,
+        agent,
+        mut admin,
+    } = agent_and_admin_on_a_ticket(&["--presence-lease", "3s"]).await;
     agent.close().await;
     let closed = Instant::now();
     admin.presence_until(&room, |m| lacks(m, "agent-1")).await;
@@ -401,6 +399,7 @@ async fn two_nodes_converge_on_one_list_within_a_second() {
         // (Announcements closer than the rate limit's interval wait for
         // it: the figure includes that wait.)
     }
+    println!("slowest propagation between the nodes: {worst:?}");
     assert!(
         worst < Duration::from_secs(1),
         "slowest propagation {worst:?}"
