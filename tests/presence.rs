@@ -564,3 +564,41 @@ async fn next_counts(client: &mut WsClient, wanted: impl Fn(&Value) -> bool) -> 
         }
     }
 }
+
+/// `/metrics` counts presence: members held and list changes.
+#[tokio::test]
+async fn metrics_count_presence_members_and_updates() {
+    let Pair {
+        app,
+        agent: _agent,
+        admin: _admin,
+        ..
+    } = agent_and_admin_on_a_ticket(&[]).await;
+    let metric = |text: &str, name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().last()?.parse::<f64>().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = app
+            .client
+            .get(app.server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let members = metric(&text, "presence_members");
+        let updates = metric(&text, "presence_updates_total");
+        if members == Some(2.0) && updates.is_some_and(|n| n >= 2.0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "presence metrics: {members:?} {updates:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
