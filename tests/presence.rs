@@ -244,6 +244,28 @@ async fn losing_a_team_takes_the_agent_off_the_list() {
     admin.presence_until(&room, |m| lacks(m, "agent-1")).await;
 }
 
+/// Revoked sessions close the agent's sockets, and the agent is off the list.
+#[tokio::test]
+async fn revoked_sessions_take_the_agent_off_the_list() {
+    let Pair {
+        app,
+        id: _,
+        room,
+        agent: _agent,
+        mut admin,
+    } = agent_and_admin_on_a_ticket(&[]).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/users/agent-1/sessions/revoke",
+            "admin-1",
+            None,
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    admin.presence_until(&room, |m| lacks(m, "agent-1")).await;
+}
+
 #[tokio::test]
 async fn members_leave_on_close_at_once_and_on_a_silent_drop_within_the_lease() {
     let lease = Duration::from_secs(3);
