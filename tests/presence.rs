@@ -624,3 +624,46 @@ async fn metrics_count_presence_members_and_updates() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Once the directory marks an agent's name public, customers see who is
+/// replying; the mark is the admin's to set.
+#[tokio::test]
+async fn a_public_name_is_shown_to_customers() {
+    for backend in backends("a_public_name_is_shown_to_customers").await {
+        let app = TestApp::start(backend, &[]).await;
+        let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+        let room = format!("ticket:{id}");
+        let (mut agent, _) = join(&app, "agent-1", &room).await;
+        let (mut customer, _) = join_customer(&app, &room).await;
+        let public = |user: &str| format!("/api/users/{user}/public-name");
+        let mark = Some(json!({ "public": true }));
+        let (status, _) = app
+            .call(Method::PUT, &public("agent-1"), "agent-1", mark.clone())
+            .await;
+        assert_eq!(status, 403);
+        let (status, _) = app
+            .call(Method::PUT, &public("nobody"), "admin-1", mark.clone())
+            .await;
+        assert_eq!(status, 404);
+        let (status, body) = app
+            .call(Method::PUT, &public("agent-1"), "admin-1", mark)
+            .await;
+        assert_eq!(status, 204, "{body}");
+
+        announce(&mut agent, &room, "replying").await;
+        let shown = customer.presence_until(&room, |m| !m.is_empty()).await;
+        assert_eq!(shown[0]["user"], "agent-1", "{shown:?}");
+        assert_eq!(shown[0]["name"], "agent-1");
+        assert_eq!(shown[0]["activity"], "replying");
+
+        let unmark = Some(json!({ "public": false }));
+        let (status, _) = app
+            .call(Method::PUT, &public("agent-1"), "admin-1", unmark)
+            .await;
+        assert_eq!(status, 204);
+        let shown = customer
+            .presence_until(&room, |m| m.len() == 1 && m[0].get("user").is_none())
+            .await;
+        assert_eq!(shown[0]["role"], "agent");
+    }
+}

@@ -228,22 +228,24 @@ impl Session {
         }
         let who = match &self.who {
             Some(who) => who.clone(),
-            None => {
-                let database = self.hub.state.store.database();
-                let name = directory::user_name(database, &self.caller.user_id).await;
-                let who = Who {
-                    caller: Arc::clone(&self.caller),
-                    name: name
-                        .ok()
-                        .flatten()
-                        .unwrap_or_else(|| self.caller.user_id.clone()),
-                    name_public: false,
-                    leased: self.leased,
-                };
-                self.who.insert(who).clone()
-            }
+            None => self.who.insert(self.look_up_who().await).clone(),
         };
         self.hub.state.presence.enter(self.id, room, routing, &who);
+    }
+
+    /// Who this connection is on presence lists, as the directory says now.
+    async fn look_up_who(&self) -> Who {
+        let database = self.hub.state.store.database();
+        let user_id = &self.caller.user_id;
+        let (name, name_public) = directory::presence_name(database, user_id)
+            .await
+            .unwrap_or_default();
+        Who {
+            caller: Arc::clone(&self.caller),
+            name: name.unwrap_or_else(|| user_id.clone()),
+            name_public,
+            leased: self.leased,
+        }
     }
 
     /// Time left until the token expires.
@@ -337,6 +339,7 @@ impl Session {
         }
         self.token = token;
         self.set_caller(caller);
+        self.refresh_who().await;
         self.expires_at = expires_at;
         Ok(())
     }
@@ -344,13 +347,16 @@ impl Session {
     fn set_caller(&mut self, caller: Caller) {
         self.caller = Arc::new(caller);
         self.hub.update_reader(self.id, Arc::clone(&self.caller));
-        if let Some(who) = &mut self.who {
-            who.caller = Arc::clone(&self.caller);
+    }
+
+    /// The directory may have changed how this connection appears on
+    /// presence lists (teams, name, whether customers see it).
+    async fn refresh_who(&mut self) {
+        if self.who.is_some() {
+            let who = self.look_up_who().await;
+            self.hub.state.presence.update_who(self.id, &who);
+            self.who = Some(who);
         }
-        self.hub
-            .state
-            .presence
-            .update_caller(self.id, Arc::clone(&self.caller));
     }
 
     /// The user's memberships or sessions changed: re-check everything.
@@ -360,6 +366,7 @@ impl Session {
             Ok(caller) => self.set_caller(caller),
             Err(_) => return Err(Closing::new(close::TOKEN_EXPIRED, "session ended")),
         }
+        self.refresh_who().await;
         let rooms: Vec<String> = self.cursors.keys().cloned().collect();
         let mut evicted = Vec::new();
         for name in rooms {

@@ -419,15 +419,15 @@ impl Presence {
         }
     }
 
-    /// The connection's reader changed (token refresh, directory change):
+    /// Who the connection is changed (token refresh, directory change):
     /// its lists are judged again.
-    pub fn update_caller(&self, conn: ConnId, caller: Arc<Caller>) {
+    pub fn update_who(&self, conn: ConnId, who: &Who) {
         {
             let mut registry = self.registry();
             let Some(connection) = registry.connections.get_mut(&conn) else {
                 return;
             };
-            connection.who.caller = caller;
+            connection.who = who.clone();
         }
         self.touch_rooms_of(conn);
     }
