@@ -75,8 +75,7 @@ struct Pair {
 
 async fn agent_and_admin_on_a_ticket(extra: &[&str]) -> Pair {
     let app = TestApp::start(Backend::Sqlite, extra).await;
-    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-    let room = format!("ticket:{id}");
+    let (id, room) = ticket_of_team_1(&app).await;
     let (mut agent, _) = join(&app, "agent-1", &room).await;
     let (admin, seen) = join(&app, "admin-1", &room).await;
     assert!(has(&seen, "agent-1", "viewing"), "{seen:?}");
@@ -90,6 +89,31 @@ async fn agent_and_admin_on_a_ticket(extra: &[&str]) -> Pair {
         agent,
         admin,
     }
+}
+
+/// `client` (of `user`) closes; `watcher` sees `user` leave `room` within
+/// a second.
+async fn closes_and_leaves_at_once(
+    client: WsClient,
+    watcher: &mut WsClient,
+    room: &str,
+    user: &str,
+) {
+    client.close().await;
+    let closed = Instant::now();
+    watcher.presence_until(room, |m| lacks(m, user)).await;
+    assert!(
+        closed.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        closed.elapsed()
+    );
+}
+
+/// A new ticket of team 1's queue: its id and its room.
+async fn ticket_of_team_1(app: &TestApp) -> (String, String) {
+    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
+    let room = format!("ticket:{id}");
+    (id, room)
 }
 
 async fn presence_over_http(app: &TestApp, id: &str, user: &str) -> (u16, Value) {
@@ -106,8 +130,7 @@ async fn presence_over_http(app: &TestApp, id: &str, user: &str) -> (u16, Value)
 async fn joining_sends_the_list_and_every_activity_reaches_the_room() {
     for backend in backends("joining_sends_the_list_and_every_activity_reaches_the_room").await {
         let app = TestApp::start(backend, &[]).await;
-        let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-        let room = format!("ticket:{id}");
+        let (id, room) = ticket_of_team_1(&app).await;
         let (mut agent, first) = join(&app, "agent-1", &room).await;
         assert_eq!(who(&first), [("agent-1".into(), "viewing".into())]);
         assert_eq!(first[0]["name"], "agent-1");
@@ -158,8 +181,7 @@ async fn join_customer(app: &TestApp, room: &str) -> (WsClient, Vec<Value>) {
 #[tokio::test]
 async fn customers_see_staff_only_while_they_reply_and_only_by_role() {
     let app = TestApp::start(Backend::Sqlite, &[]).await;
-    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-    let room = format!("ticket:{id}");
+    let (id, room) = ticket_of_team_1(&app).await;
     let (mut agent, _) = join(&app, "agent-1", &room).await;
     let (mut customer, first) = join_customer(&app, &room).await;
     assert_eq!(first, Vec::<Value>::new(), "a viewing agent is not shown");
@@ -235,8 +257,7 @@ async fn a_moved_ticket_takes_the_old_teams_agents_off_its_list() {
 #[tokio::test]
 async fn losing_a_team_takes_the_agent_off_the_list() {
     let app = TestApp::start(Backend::Sqlite, &[]).await;
-    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-    let room = format!("ticket:{id}");
+    let (_, room) = ticket_of_team_1(&app).await;
     let (_agent, _) = join(&app, "agent-1", &room).await;
     let (mut admin, first) = join(&app, "admin-1", &room).await;
     assert!(has(&first, "agent-1", "viewing"), "{first:?}");
@@ -276,14 +297,7 @@ async fn members_leave_on_close_at_once_and_on_a_silent_drop_within_the_lease() 
         agent,
         mut admin,
     } = agent_and_admin_on_a_ticket(&["--presence-lease", "3s"]).await;
-    agent.close().await;
-    let closed = Instant::now();
-    admin.presence_until(&room, |m| lacks(m, "agent-1")).await;
-    assert!(
-        closed.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        closed.elapsed()
-    );
+    closes_and_leaves_at_once(agent, &mut admin, &room, "agent-1").await;
 
     // A client that stops reading answers no ping and says nothing: silent.
     let (silent, _) = join(&app, "agent-1", &room).await;
@@ -358,8 +372,7 @@ async fn a_flood_of_announcements_is_coalesced() {
 #[tokio::test]
 async fn bad_presence_frames_are_refused() {
     let app = TestApp::start(Backend::Sqlite, &[]).await;
-    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-    let room = format!("ticket:{id}");
+    let (_, room) = ticket_of_team_1(&app).await;
     let (mut agent, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
     announce(&mut agent, &room, "viewing").await;
     assert_eq!(agent.next_of("error").await["code"], "not_subscribed");
@@ -395,8 +408,7 @@ async fn two_nodes_converge_on_one_list_within_a_second() {
     else {
         return;
     };
-    let id = first.open_ticket("agent-1", "queue-1", "acme").await;
-    let room = format!("ticket:{id}");
+    let (id, room) = ticket_of_team_1(&first).await;
     let (mut agent, _) = join(&first, "agent-1", &room).await;
     let joined = Instant::now();
     let (mut admin, seen) = join(&second, "admin-1", &room).await;
@@ -433,14 +445,7 @@ async fn two_nodes_converge_on_one_list_within_a_second() {
         "{body}"
     );
 
-    admin.close().await;
-    let closed = Instant::now();
-    agent.presence_until(&room, |m| lacks(m, "admin-1")).await;
-    assert!(
-        closed.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        closed.elapsed()
-    );
+    closes_and_leaves_at_once(admin, &mut agent, &room, "admin-1").await;
 }
 
 /// A node that dies without a word takes its members off the other
@@ -457,8 +462,7 @@ async fn a_dead_nodes_members_leave_within_the_lease() {
     let lease = ["--presence-lease", "3s"];
     let first = TestApp::start(Backend::Postgres(url.clone()), &lease).await;
     let second = TestApp::start_without_seeding(Backend::Postgres(url), &lease).await;
-    let id = first.open_ticket("agent-1", "queue-1", "acme").await;
-    let room = format!("ticket:{id}");
+    let (_, room) = ticket_of_team_1(&first).await;
     let (mut agent, _) = join(&first, "agent-1", &room).await;
     let (admin, _) = join(&second, "admin-1", &room).await;
     agent
@@ -484,8 +488,7 @@ async fn socketio_and_ws_clients_share_one_list() {
         return;
     }
     let app = TestApp::start(Backend::Sqlite, &[]).await;
-    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-    let room = format!("ticket:{id}");
+    let (_, room) = ticket_of_team_1(&app).await;
     let (mut agent, _) = join(&app, "agent-1", &room).await;
     let (base, token, sio_room) = (
         app.server.base_url.clone(),
@@ -562,8 +565,7 @@ async fn socketio_and_ws_clients_share_one_list() {
 #[tokio::test]
 async fn a_queue_room_counts_who_is_on_each_ticket() {
     let app = TestApp::start(Backend::Sqlite, &[]).await;
-    let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-    let room = format!("ticket:{id}");
+    let (id, room) = ticket_of_team_1(&app).await;
     let (mut board, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
     board.subscribe("queue:queue-1", None).await;
     let counts = |frame: &Value| frame["tickets"][id.as_str()].clone();
@@ -603,15 +605,7 @@ async fn metrics_count_presence_members_and_updates() {
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let text = app
-            .client
-            .get(app.server.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.metrics().await;
         let members = metric(&text, "presence_members");
         let updates = metric(&text, "presence_updates_total");
         if members == Some(2.0) && updates.is_some_and(|n| n >= 2.0) {
@@ -631,8 +625,7 @@ async fn metrics_count_presence_members_and_updates() {
 async fn a_public_name_is_shown_to_customers() {
     for backend in backends("a_public_name_is_shown_to_customers").await {
         let app = TestApp::start(backend, &[]).await;
-        let id = app.open_ticket("agent-1", "queue-1", "acme").await;
-        let room = format!("ticket:{id}");
+        let (_, room) = ticket_of_team_1(&app).await;
         let (mut agent, _) = join(&app, "agent-1", &room).await;
         let (mut customer, _) = join_customer(&app, &room).await;
         let public = |user: &str| format!("/api/users/{user}/public-name");

@@ -207,6 +207,16 @@ impl TestApp {
         ticket["id"].as_str().expect("an id").to_owned()
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.server.url("/metrics")).send().await;
+        response
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("a text")
+    }
+
     /// Moves ticket `id` to `queue` as the admin, which must succeed.
     pub async fn move_ticket(&self, id: &str, queue: &str) {
         let path = format!("/api/tickets/{id}/move");
