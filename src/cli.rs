@@ -185,6 +185,18 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NAME=N", value_parser = parse_named::<u64>, hide = true)]
     pub projection_crash_after: Vec<(String, u64)>,
 
+    /// How long presence lasts unrenewed: a silent connection or node
+    /// leaves the lists after it (the server pings at least every two thirds
+    /// of it).
+    /// For tests of presence lifetimes; never in service.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, hide = true)]
+    pub presence_lease: Duration,
+
+    /// How long `replying` and `noting` last without a renewal. For tests;
+    /// never in service.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, hide = true)]
+    pub presence_typing: Duration,
+
     /// Frames queued per WebSocket connection before it is closed as too slow (4008).
     #[arg(long, env = "BOMIZZEL_WS_SEND_QUEUE", default_value_t = 1024)]
     pub ws_send_queue: usize,

@@ -4,6 +4,7 @@
 use anyhow::Context;
 use bomizzel_api::{AppState, RateLimit};
 use bomizzel_gateway::{Gateway, GatewaySettings};
+use bomizzel_identity::{Presence, PresenceSettings};
 use bomizzel_projections::feed;
 use bomizzel_projections::metrics::SlaTargets;
 use bomizzel_projections::{Runner, RunnerSettings, registry};
@@ -63,7 +64,20 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         args.sla_medium_minutes,
         args.sla_low_minutes,
     );
-    let state = AppState::new(store, config.keys.clone(), rate_limit, sla);
+    let mut state = AppState::new(store, config.keys.clone(), rate_limit, sla);
+    let presence = PresenceSettings {
+        lease: args.presence_lease,
+        typing: args.presence_typing,
+        ..PresenceSettings::default()
+    };
+    state.shared.presence = Presence::new(presence);
+    // Lifetimes, and other nodes' presence (PostgreSQL).
+    let presence_task = state
+        .presence
+        .start(state.store.database(), shutdown.clone())
+        .await
+        .context("cannot listen for presence")?;
+    background.push(presence_task);
     // Other nodes' directory changes reach this node's sockets (PostgreSQL).
     let relay = state
         .directory_changes
@@ -77,6 +91,9 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         max_rooms: args.ws_max_rooms,
         max_connections_per_user: args.ws_max_connections_per_user,
         metrics_refresh: std::time::Duration::from_secs(args.metrics_update_interval.max(1) * 60),
+        heartbeat: GatewaySettings::default()
+            .heartbeat
+            .min(presence.lease * 2 / 3),
         ..GatewaySettings::default()
     };
     let gateway = Gateway::start(

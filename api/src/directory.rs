@@ -47,7 +47,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(enable_user))
 }
 
-fn require_admin(caller: &Caller) -> ApiResult<()> {
+pub(crate) fn require_admin(caller: &Caller) -> ApiResult<()> {
     if caller.is(Role::Admin) {
         Ok(())
     } else {
@@ -647,7 +647,7 @@ async fn update_user(
 // ---- sessions and access ----------------------------------------------------
 
 /// 404 unless the directory knows user `id`.
-async fn require_user(state: &AppState, id: &str) -> ApiResult<()> {
+pub(crate) async fn require_user(state: &AppState, id: &str) -> ApiResult<()> {
     match user_name(state.store.database(), id).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found(format!("no user with id {id}"))),

@@ -16,6 +16,7 @@ mod headers;
 mod health;
 pub mod json;
 pub mod limit;
+mod presence;
 mod queries;
 mod session;
 pub mod snapshot;
@@ -95,6 +96,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(tickets::routes())
         .merge(queries::routes())
+        .merge(presence::routes())
         .merge(directory::routes())
         .merge(session::routes())
         .merge(audit::routes())

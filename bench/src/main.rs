@@ -14,6 +14,7 @@
 //! target/release/bomizzel-bench lag --backend both --rate 1000 --duration-secs 20
 //! target/release/bomizzel-bench http --backend both --connections 64 --duration-secs 20
 //! target/release/bomizzel-bench storm --clients 2000
+//! target/release/bomizzel-bench presence --clients 2000 --tickets 200 --period-ms 2000
 //! ```
 
 mod append;
@@ -22,6 +23,7 @@ mod fanout;
 mod harness;
 mod http;
 mod lag;
+mod presence;
 mod rebuild;
 mod report;
 mod storm;
@@ -60,6 +62,10 @@ enum Command {
     /// Restart storm: the real server restarted under thousands of `/ws`
     /// clients that all reconnect at once and resume from their offsets.
     Storm(storm::StormArgs),
+    /// Presence of the real server binary: thousands of `/ws` clients on
+    /// hundreds of ticket rooms changing their activity; propagation
+    /// latency and server CPU per change.
+    Presence(presence::PresenceArgs),
 }
 
 #[tokio::main]
@@ -81,5 +87,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Http(args) => http::run(args).await,
         Command::Fanout(args) => fanout::run(args).await,
         Command::Storm(args) => storm::run(args).await,
+        Command::Presence(args) => presence::run(args).await,
     }
 }

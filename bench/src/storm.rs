@@ -110,11 +110,7 @@ pub async fn run(args: StormArgs) -> Result<()> {
     let data_dir = tempfile::Builder::new()
         .prefix("bomizzel-storm-")
         .tempdir()?;
-    let settings = Settings {
-        send_queue: 1024,
-        socket_send_buffer: None,
-    };
-    let mut server = Server::start(&binary, data_dir.path(), None, settings).await?;
+    let mut server = Server::start(&binary, data_dir.path(), None, Settings::default()).await?;
     let api = Api::new(&server.base_url)?;
     let tickets = api.seed(args.rate as usize).await?;
     let token = server::token(server::AGENT, Role::Agent)?;

@@ -176,5 +176,7 @@ pub fn is_customer_room(room: &str) -> bool {
 }
 
 pub mod audit;
+pub mod presence;
+
 #[cfg(test)]
 mod tests;

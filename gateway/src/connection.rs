@@ -92,7 +92,7 @@ pub(crate) async fn serve(
         finish(&mut sink, closing).await;
         return;
     };
-    let mut session = Session::open(Arc::clone(&hub), token, caller, expires_at);
+    let mut session = Session::open(Arc::clone(&hub), token, caller, expires_at, true);
     let id = session.id;
     tracing::info!(connection = id, user = %session.caller.user_id, "websocket connected");
     let mut frames = Frames {
@@ -266,6 +266,7 @@ async fn on_message(
     message: Message,
 ) -> Result<(), Closing> {
     frames.last_heard = Instant::now();
+    session.heard();
     let text = match message {
         Message::Text(text) => text,
         Message::Close(_) => return Err(Closing::new(1000, "bye")),
@@ -301,6 +302,10 @@ async fn on_message(
             session.unsubscribe(&room);
             frames.say(protocol::unsubscribed(&room, "requested")).await
         }
+        ClientFrame::Presence { room, activity } => match session.announce(&room, &activity) {
+            Ok(()) => Ok(()),
+            Err(refused) => frames.reject(refused).await,
+        },
         ClientFrame::Ping => frames.say(protocol::pong()).await,
         ClientFrame::Pong => Ok(()),
     }

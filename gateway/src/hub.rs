@@ -10,11 +10,13 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
 use bomizzel_domain::Viewer;
-use bomizzel_identity::{Caller, Shared};
+use bomizzel_identity::presence::Routing;
+use bomizzel_identity::{Caller, Shared, ticket};
 use bomizzel_projections::feed::{self, FeedChange};
 use bomizzel_store::Database;
 use sqlx::postgres::PgListener;
 use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
 
 use crate::protocol;
 use crate::settings::GatewaySettings;
@@ -113,6 +115,8 @@ pub struct Hub {
     pub(crate) settings: GatewaySettings,
     /// Queues whose tickets changed, for the metrics push.
     touched: mpsc::UnboundedSender<Vec<String>>,
+    /// Ticket rooms with presence whose tickets changed, for `follow_routing`.
+    moved: mpsc::UnboundedSender<Vec<String>>,
     registry: Mutex<Registry>,
     next_id: AtomicU64,
     epoch: Mutex<String>,
@@ -136,8 +140,11 @@ impl Hub {
     ) -> Result<Arc<Self>, bomizzel_projections::ProjectionError> {
         let meta = feed::meta(state.store.database()).await?;
         let (epoch, head) = meta.map_or((String::new(), 0), |m| (m.epoch, m.head));
+        let (moved, changed_tickets) = mpsc::unbounded_channel();
+        tokio::spawn(follow_routing(state.clone(), changed_tickets));
         let hub = Arc::new(Self {
             touched,
+            moved,
             state,
             settings,
             registry: Mutex::new(Registry {
@@ -291,6 +298,7 @@ impl Hub {
             let after = self.registry().dispatched;
             match feed::since(self.state.store.database(), after, 1000).await {
                 Ok(changes) if !changes.is_empty() => {
+                    self.follow_presence(&changes);
                     let mut touched = Vec::new();
                     for change in &changes {
                         self.dispatch(change);
@@ -319,6 +327,20 @@ impl Hub {
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
                 _ = crate::stopped(&mut shutdown) => return,
             }
+        }
+    }
+
+    /// Tickets that changed and have presence on this node are looked up
+    /// again (`follow_routing`): one that moved takes the members who may
+    /// no longer see it off its list.
+    fn follow_presence(&self, changes: &[FeedChange]) {
+        let rooms = changes
+            .iter()
+            .flat_map(|c| c.rooms.iter().map(String::as_str));
+        let tickets = self.state.presence.tracked_tickets(rooms);
+        if !tickets.is_empty() {
+            // The follower ends only with the hub.
+            let _ = self.moved.send(tickets);
         }
     }
 
@@ -353,8 +375,19 @@ impl Hub {
             .collect()
     }
 
-    /// The queues of the staff connections in `room`.
-    pub(crate) fn staff_queues(&self, room: &str) -> Vec<mpsc::Sender<Outbound>> {
+    /// The rooms with presence (or board counts) that some connection of
+    /// this node is in.
+    pub(crate) fn presence_rooms(&self) -> Vec<String> {
+        self.registry()
+            .by_room
+            .keys()
+            .filter(|room| bomizzel_identity::Presence::tracks(room) || room.starts_with("queue:"))
+            .cloned()
+            .collect()
+    }
+
+    /// The readers and queues of the connections in `room`.
+    pub(crate) fn readers(&self, room: &str) -> Vec<(Arc<Caller>, mpsc::Sender<Outbound>)> {
         let registry = self.registry();
         let Some(members) = registry.by_room.get(room) else {
             return Vec::new();
@@ -362,9 +395,41 @@ impl Hub {
         members
             .iter()
             .filter_map(|id| registry.connections.get(id))
-            .filter(|entry| entry.reader.role.is_staff())
-            .filter_map(|entry| entry.sender.clone())
+            .filter_map(|entry| Some((Arc::clone(&entry.reader), entry.sender.clone()?)))
             .collect()
+    }
+
+    /// The queues of the staff connections in `room`.
+    pub(crate) fn staff_queues(&self, room: &str) -> Vec<mpsc::Sender<Outbound>> {
+        self.readers(room)
+            .into_iter()
+            .filter(|(reader, _)| reader.role.is_staff())
+            .map(|(_, queue)| queue)
+            .collect()
+    }
+}
+
+/// Tells presence where changed tickets are now, one batch after another
+/// (in order, so an older load never overwrites a newer one), without
+/// holding up the dispatch.
+async fn follow_routing(state: Shared, mut changed: mpsc::UnboundedReceiver<Vec<String>>) {
+    while let Some(mut rooms) = changed.recv().await {
+        while let Ok(more) = changed.try_recv() {
+            rooms.extend(more);
+        }
+        rooms.sort_unstable();
+        rooms.dedup();
+        for room in rooms {
+            let id = room
+                .strip_prefix("ticket:")
+                .and_then(|id| Uuid::parse_str(id).ok());
+            if let Some(id) = id
+                && let Ok(ticket) = ticket::load(&state.store, id, None).await
+                && ticket.exists()
+            {
+                state.presence.set_routing(&room, Routing::of(&ticket));
+            }
+        }
     }
 }
 

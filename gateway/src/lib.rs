@@ -2,12 +2,14 @@
 //! WebSocket clients, with JWT authentication, per-room authorization and
 //! replay from a client's offset, so a client that reconnects misses
 //! nothing and sees nothing twice. See `connection` for how, `hub` for the
-//! fan-out, `room` for who may join what.
+//! fan-out, `room` for who may join what, `presence_push` for who is
+//! viewing or replying.
 
 mod connection;
 mod hub;
 mod limits;
 mod metrics_push;
+mod presence_push;
 pub mod protocol;
 pub mod room;
 mod session;
@@ -55,6 +57,7 @@ impl Gateway {
             touched_queues,
             shutdown.clone(),
         ));
+        tokio::spawn(presence_push::run(Arc::clone(&hub), shutdown.clone()));
         Ok(Self {
             hub,
             connections,

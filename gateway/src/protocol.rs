@@ -1,8 +1,9 @@
 //! The JSON text frames of `GET /ws`.
 //!
-//! Client → server: `auth`, `subscribe`, `unsubscribe`, `ping`, `pong`.
-//! Server → client: `ready`, `subscribed`, `unsubscribed`, `event`, `error`,
-//! `ping`, `pong`.
+//! Client → server: `auth`, `subscribe`, `unsubscribe`, `presence`, `ping`,
+//! `pong`.
+//! Server → client: `ready`, `subscribed`, `unsubscribed`, `event`,
+//! `presence`, `presence_counts`, `error`, `ping`, `pong`.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -45,6 +46,11 @@ pub enum ClientFrame {
     },
     Unsubscribe {
         room: String,
+    },
+    /// `viewing`, `replying`, `noting` or `left`.
+    Presence {
+        room: String,
+        activity: String,
     },
     Ping,
     Pong,
@@ -91,12 +97,26 @@ pub fn latest(event: &str, room: &str, data: &Value) -> String {
         .to_string()
 }
 
-/// Turns a `/ws` event frame into a Socket.IO event name and argument:
-/// `{offset, position, rooms, data}` without `type` and `event`.
+/// A room's presence list as one reader is shown it: latest-value, the
+/// whole list each time.
+pub fn presence(room: &str, members: &[Value]) -> String {
+    json!({ "type": "presence", "room": room, "members": members }).to_string()
+}
+
+/// A queue's board counts: how many are viewing, replying and noting on
+/// each of its tickets (staff only, latest-value).
+pub fn presence_counts(room: &str, tickets: &serde_json::Map<String, Value>) -> String {
+    json!({ "type": "presence_counts", "room": room, "tickets": tickets }).to_string()
+}
+
+/// Turns a `/ws` frame into a Socket.IO event name and argument: an
+/// `event` frame is named by its `event` (`{offset, position, rooms,
+/// data}`), any other by its `type` (`presence`: `{room, members}`).
 pub fn socketio_event(frame: &str) -> (String, Value) {
     let mut value: Value = serde_json::from_str(frame).unwrap_or(Value::Null);
     let name = value
         .get("event")
+        .or_else(|| value.get("type"))
         .and_then(Value::as_str)
         .unwrap_or("event")
         .to_owned();
@@ -144,6 +164,12 @@ mod tests {
         let (name, value) = socketio_event(&latest("queue:metrics_updated", "queue:q", &json!({})));
         assert_eq!(name, "queue:metrics_updated");
         assert_eq!(value["offset"], Value::Null);
+        let (name, value) = socketio_event(&presence("ticket:t", &[json!({ "user": "u" })]));
+        assert_eq!(name, "presence");
+        assert_eq!(
+            value,
+            json!({ "room": "ticket:t", "members": [{ "user": "u" }] })
+        );
     }
 
     #[test]

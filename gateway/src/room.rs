@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use bomizzel_identity::presence::Routing;
 use bomizzel_identity::{Caller, IdentityResult, Role, Shared, directory, ticket};
 use uuid::Uuid;
 
@@ -78,37 +79,66 @@ impl fmt::Display for Room {
 /// be found is not joinable; a database outage is an error, not a denial,
 /// so the client is told to retry rather than that it may not.
 pub async fn may_join(state: &Shared, caller: &Caller, room: &Room) -> IdentityResult<bool> {
-    if matches!(caller.role, Role::Admin | Role::Analyst) {
-        return Ok(true);
+    Ok(admit(state, caller, room).await?.is_some())
+}
+
+/// Whether `caller` may be in `room` and, for a ticket's room, where the
+/// ticket is now (presence lists are judged by it): `None` when refused,
+/// an error when the database could not say.
+pub async fn admit(
+    state: &Shared,
+    caller: &Caller,
+    room: &Room,
+) -> IdentityResult<Option<Option<Routing>>> {
+    if room.kind == RoomKind::Ticket {
+        return Ok(admit_to_ticket(state, caller, &room.id).await?.map(Some));
     }
-    let in_team =
-        |team: &str| caller.role == Role::Agent && caller.team_ids.iter().any(|t| t == team);
+    if matches!(caller.role, Role::Admin | Role::Analyst) {
+        return Ok(Some(None));
+    }
     let allowed = match room.kind {
         RoomKind::User => room.id == caller.user_id,
-        RoomKind::Team => in_team(&room.id),
+        RoomKind::Team => in_team(caller, &room.id),
         RoomKind::Company => {
             caller.role == Role::Customer && caller.company_id.as_deref() == Some(room.id.as_str())
         }
         RoomKind::Queue => match directory::team_of_queue(state.store.database(), &room.id).await {
-            Ok(team) => team.is_some_and(|team| in_team(&team)),
+            Ok(team) => team.is_some_and(|team| in_team(caller, &team)),
             Err(error) if error.outage().is_some() => return Err(error),
             Err(_) => false,
         },
-        RoomKind::Ticket => {
-            let Ok(id) = Uuid::parse_str(&room.id) else {
-                return Ok(false);
-            };
-            match ticket::load(&state.store, id, None).await {
-                Ok(ticket) if ticket.exists() => match caller.role {
-                    Role::Customer => caller.company_id.as_deref() == Some(ticket.company_id()),
-                    _ => in_team(ticket.team_id()),
-                },
-                Err(error) if error.outage().is_some() => return Err(error),
-                _ => false,
-            }
-        }
+        RoomKind::Ticket => false,
     };
-    Ok(allowed)
+    Ok(allowed.then_some(None))
+}
+
+fn in_team(caller: &Caller, team: &str) -> bool {
+    caller.role == Role::Agent && caller.team_ids.iter().any(|t| t == team)
+}
+
+/// The ticket's routing if `caller` may be in its room.
+async fn admit_to_ticket(
+    state: &Shared,
+    caller: &Caller,
+    id: &str,
+) -> IdentityResult<Option<Routing>> {
+    let Ok(id) = Uuid::parse_str(id) else {
+        return Ok(None);
+    };
+    let ticket = match ticket::load(&state.store, id, None).await {
+        Ok(ticket) => ticket,
+        Err(error) if error.outage().is_some() => return Err(error),
+        Err(_) => return Ok(None),
+    };
+    let allowed = ticket.exists()
+        && match caller.role {
+            Role::Admin | Role::Analyst => true,
+            Role::Customer => caller.company_id.as_deref() == Some(ticket.company_id()),
+            Role::Agent => in_team(caller, ticket.team_id()),
+            // Auditors read the log over HTTP; live, only their own room.
+            Role::Auditor => false,
+        };
+    Ok(allowed.then(|| Routing::of(&ticket)))
 }
 
 /// The rooms a user is put in by default (Socket.IO connections): their own

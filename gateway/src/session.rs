@@ -1,7 +1,8 @@
 //! The protocol-independent half of a gateway connection, shared by `GET /ws`
 //! (`connection.rs`) and Socket.IO (`socketio.rs`): who the caller is, which
 //! rooms it is in, subscriptions with replay then live, per-room cursors,
-//! membership re-checks. The protocol supplies a [`Transport`] that puts
+//! membership re-checks, presence in ticket and team rooms. The protocol
+//! supplies a [`Transport`] that puts
 //! admitted changes on the wire.
 //!
 //! Exactly-once across the replay/live switch: joining a room returns the
@@ -19,7 +20,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bomizzel_identity::{Caller, IdentityError, auth};
+use bomizzel_domain::visibility::presence::Activity;
+use bomizzel_identity::presence::{self, Presence, Routing, Who};
+use bomizzel_identity::{Caller, IdentityError, auth, directory};
 use bomizzel_projections::feed;
 use bomizzel_store::Outage;
 use time::OffsetDateTime;
@@ -27,9 +30,9 @@ use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
 use crate::hub::{self, ConnId, Delivery, Hub, Outbound};
-use crate::metrics_push;
 use crate::protocol::close;
 use crate::room::{self, Room, RoomKind};
+use crate::{metrics_push, presence_push};
 
 const REPLAY_BATCH: u32 = 500;
 /// Queued changes written before one flush.
@@ -136,6 +139,11 @@ pub(crate) struct Session {
     /// Created by the first join (see `Hub::join`).
     queue: Option<mpsc::Receiver<Outbound>>,
     cursors: HashMap<String, i64>,
+    /// Whether the client must be heard from within the presence lease to
+    /// stay on presence lists (`/ws`; Socket.IO drops silent sockets).
+    leased: bool,
+    /// Who this connection is on presence lists, looked up on first need.
+    who: Option<Who>,
 }
 
 /// Verifies `token`: the caller and the token's expiry (unix seconds).
@@ -181,8 +189,14 @@ fn database_refusal(error: &dyn std::fmt::Display, outage: Option<Outage>, what:
 }
 
 impl Session {
-    /// Registers the connection with the hub.
-    pub fn open(hub: Arc<Hub>, token: String, caller: Caller, expires_at: i64) -> Self {
+    /// Registers the connection with the hub. `leased`: see [`Session::heard`].
+    pub fn open(
+        hub: Arc<Hub>,
+        token: String,
+        caller: Caller,
+        expires_at: i64,
+        leased: bool,
+    ) -> Self {
         let caller = Arc::new(caller);
         let id = hub.connect(Arc::clone(&caller));
         Self {
@@ -193,6 +207,66 @@ impl Session {
             expires_at,
             queue: None,
             cursors: HashMap::new(),
+            leased,
+            who: None,
+        }
+    }
+
+    /// The client spoke: a leased connection stays on presence lists.
+    pub fn heard(&self) {
+        self.hub.state.presence.heard(self.id);
+    }
+
+    /// The client announced `activity` (`viewing`, `replying`, `noting`
+    /// or `left`) in `room`.
+    pub fn announce(&self, room: &str, activity: &str) -> Result<(), Refusal> {
+        let activity = match activity {
+            "left" => None,
+            other => Some(Activity::announced(other).ok_or_else(|| {
+                Refusal::new(
+                    "invalid_activity",
+                    "activity must be viewing, replying, noting or left",
+                )
+            })?),
+        };
+        self.hub
+            .state
+            .presence
+            .announce(self.id, room, activity)
+            .map_err(|refused| match refused {
+                presence::Refused::NotInRoom => {
+                    Refusal::new("not_subscribed", format!("subscribe to {room} first"))
+                }
+                presence::Refused::NotATicketRoom => {
+                    Refusal::new("invalid_room", "activities are announced in ticket rooms")
+                }
+            })
+    }
+
+    /// Puts the connection on `room`'s presence list.
+    async fn enter_presence(&mut self, room: &str, routing: Option<Routing>) {
+        if !Presence::tracks(room) {
+            return;
+        }
+        let who = match &self.who {
+            Some(who) => who.clone(),
+            None => self.who.insert(self.look_up_who().await).clone(),
+        };
+        self.hub.state.presence.enter(self.id, room, routing, &who);
+    }
+
+    /// Who this connection is on presence lists, as the directory says now.
+    async fn look_up_who(&self) -> Who {
+        let database = self.hub.state.store.database();
+        let user_id = &self.caller.user_id;
+        let (name, name_public) = directory::presence_name(database, user_id)
+            .await
+            .unwrap_or_default();
+        Who {
+            caller: Arc::clone(&self.caller),
+            name: name.unwrap_or_else(|| user_id.clone()),
+            name_public,
+            leased: self.leased,
         }
     }
 
@@ -272,6 +346,7 @@ impl Session {
 
     pub fn unsubscribe(&mut self, room: &str) -> bool {
         self.hub.leave(self.id, room);
+        self.hub.state.presence.leave(self.id, room);
         self.cursors.remove(room).is_some()
     }
 
@@ -286,6 +361,7 @@ impl Session {
         }
         self.token = token;
         self.set_caller(caller);
+        self.refresh_who().await;
         self.expires_at = expires_at;
         Ok(())
     }
@@ -295,6 +371,16 @@ impl Session {
         self.hub.update_reader(self.id, Arc::clone(&self.caller));
     }
 
+    /// The directory may have changed how this connection appears on
+    /// presence lists (teams, name, whether customers see it).
+    async fn refresh_who(&mut self) {
+        if self.who.is_some() {
+            let who = self.look_up_who().await;
+            self.hub.state.presence.update_who(self.id, &who);
+            self.who = Some(who);
+        }
+    }
+
     /// The user's memberships or sessions changed: re-check everything.
     /// Returns the rooms the caller was evicted from.
     pub async fn recheck(&mut self) -> Result<Vec<String>, Closing> {
@@ -302,6 +388,7 @@ impl Session {
             Ok(caller) => self.set_caller(caller),
             Err(_) => return Err(Closing::new(close::TOKEN_EXPIRED, "session ended")),
         }
+        self.refresh_who().await;
         let rooms: Vec<String> = self.cursors.keys().cloned().collect();
         let mut evicted = Vec::new();
         for name in rooms {
@@ -345,13 +432,13 @@ impl Session {
             return Ok(Err(Refusal::new("too_many_rooms", message)));
         }
         let health = self.hub.state.store.health().clone();
-        let may_join = room::may_join(&self.hub.state, &self.caller, &room);
-        let Some(may_join) = health.unless_down(may_join).await else {
+        let admitted = room::admit(&self.hub.state, &self.caller, &room);
+        let Some(admitted) = health.unless_down(admitted).await else {
             return Ok(Err(outage_refusal()));
         };
-        match may_join {
-            Ok(true) => {}
-            Ok(false) => {
+        let routing = match admitted {
+            Ok(Some(routing)) => routing,
+            Ok(None) => {
                 tracing::info!(connection = self.id, room = name, "room refused");
                 return Ok(Err(Refusal::new(
                     "forbidden",
@@ -362,7 +449,7 @@ impl Session {
                 let outage = error.outage();
                 return Ok(Err(database_refusal(&error, outage, "cannot check a room")));
             }
-        }
+        };
         let meta = health.unless_down(feed::meta(self.hub.state.store.database()));
         let Some(meta) = meta.await else {
             return Ok(Err(outage_refusal()));
@@ -399,11 +486,12 @@ impl Session {
             self.queue = queue;
         }
         let held = self.deliver_queued_through(transport, through).await?;
-        if room.kind == RoomKind::Queue
-            && self.caller.role.is_staff()
-            && let Some(frame) = metrics_push::frame(&self.hub.state, &room.id).await
-        {
-            transport.feed(&Outbound::Latest(Arc::new(frame))).await?;
+        if room.kind == RoomKind::Queue && self.caller.role.is_staff() {
+            if let Some(frame) = metrics_push::frame(&self.hub.state, &room.id).await {
+                transport.feed(&Outbound::Latest(Arc::new(frame))).await?;
+            }
+            let counts = presence_push::counts_frame(&self.hub, name, &room.id);
+            transport.feed(&Outbound::Latest(counts)).await?;
         }
         if let Ok(since) = recovery {
             self.cursors.insert(name.to_owned(), since);
@@ -412,6 +500,7 @@ impl Session {
         let cursor = self.cursors.get(name).copied().unwrap_or(0).max(through);
         self.cursors.insert(name.to_owned(), cursor);
         transport.flush().await?;
+        self.enter_presence(name, routing).await;
         tracing::debug!(connection = self.id, room = name, "joined room");
         Ok(Ok(Joined {
             recovered: recovery.is_ok(),
@@ -508,6 +597,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        self.hub.state.presence.disconnect(self.id);
         self.hub.disconnect(self.id);
     }
 }

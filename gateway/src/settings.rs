@@ -6,7 +6,8 @@ use std::time::Duration;
 pub struct GatewaySettings {
     /// A connection must authenticate within this time.
     pub auth_deadline: Duration,
-    /// The server pings this often.
+    /// The server pings this often; below the presence lease, so that a
+    /// live but quiet client stays on presence lists.
     pub heartbeat: Duration,
     /// A peer silent for this long is dropped.
     pub idle_timeout: Duration,
@@ -36,7 +37,7 @@ impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             auth_deadline: Duration::from_secs(10),
-            heartbeat: Duration::from_secs(25),
+            heartbeat: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             send_queue: 1024,
             max_rooms: 100,

@@ -16,6 +16,9 @@
 //!   `{ok: false, reason: "bad_request", message}`), unknown events and
 //!   refused subscribes or refreshes each count, and more than
 //!   `max_errors_per_minute` in a minute end the socket with 1008.
+//! - `presence {room, activity}` announces `viewing`, `replying`, `noting`
+//!   or `left` in a ticket room (ack `{ok}`); lists arrive as `presence
+//!   {room, members}`, as on `/ws`.
 //! - Changes arrive as `socket.emit(event, {offset, position, rooms, data})`;
 //!   `queue:metrics_updated` has `offset: null`.
 //! - The server ends a socket with `closing {code, reason}` then a
@@ -102,6 +105,12 @@ struct RoomArgs {
 }
 
 #[derive(Debug, Deserialize)]
+struct PresenceArgs {
+    room: String,
+    activity: String,
+}
+
+#[derive(Debug, Deserialize)]
 struct RefreshArgs {
     token: String,
 }
@@ -110,6 +119,7 @@ enum Command {
     Subscribe(SubscribeArgs, oneshot::Sender<Value>),
     Unsubscribe(String, oneshot::Sender<Value>),
     Refresh(String, oneshot::Sender<Value>),
+    Presence(PresenceArgs, oneshot::Sender<Value>),
     /// An event the socket cannot act on; the text says what was expected.
     Malformed(&'static str, oneshot::Sender<Value>),
 }
@@ -171,6 +181,16 @@ pub(crate) fn layer(
         // As for `/ws`: allocated per connection up front, clients send small frames.
         .ws_read_buffer_size(512)
         .ping_interval(hub.settings.heartbeat)
+        // A silent socket is dropped within the presence lease after it
+        // was last heard (a pong): it leaves presence lists with it.
+        .ping_timeout(
+            hub.state
+                .presence
+                .settings()
+                .lease
+                .saturating_sub(hub.settings.heartbeat)
+                .max(Duration::from_secs(1)),
+        )
         .with_state(Context {
             hub,
             connections,
@@ -238,6 +258,7 @@ fn listen(socket: &SocketRef) -> mpsc::Receiver<Box<Command>> {
     socket.on("subscribe", on_subscribe);
     socket.on("unsubscribe", on_unsubscribe);
     socket.on("refresh", on_refresh);
+    socket.on("presence", on_presence);
     socket.on_fallback(on_unknown);
     socket.on_disconnect(on_disconnect);
     receiver
@@ -302,8 +323,15 @@ async fn on_refresh(socket: SocketRef, ack: AckSender, TryData(args): TryData<Re
     }
 }
 
+async fn on_presence(socket: SocketRef, ack: AckSender, TryData(args): TryData<PresenceArgs>) {
+    match args {
+        Ok(args) => ask(&socket, ack, |reply| Command::Presence(args, reply)).await,
+        Err(_) => malformed(&socket, ack, "expected {room, activity}").await,
+    }
+}
+
 async fn on_unknown(socket: SocketRef, ack: AckSender) {
-    let expected = "unknown event: expected subscribe, unsubscribe or refresh";
+    let expected = "unknown event: expected subscribe, unsubscribe, presence or refresh";
     malformed(&socket, ack, expected).await;
 }
 
@@ -411,7 +439,7 @@ async fn serve(
         slot: _slot,
         commands: _,
     } = admitted;
-    let mut session = Session::open(Arc::clone(&hub), token, caller, expires_at);
+    let mut session = Session::open(Arc::clone(&hub), token, caller, expires_at, false);
     let id = session.id;
     tracing::info!(connection = id, user = %session.caller.user_id, transport = ?socket.transport_type(), "socket.io connected");
     let mut emitter = Emitter {
@@ -552,6 +580,12 @@ async fn on_command(
         }
         Command::Refresh(token, reply) => {
             let outcome = session.refresh(token).await.map(|()| json!({ "ok": true }));
+            (outcome, reply)
+        }
+        Command::Presence(args, reply) => {
+            let outcome = session
+                .announce(&args.room, &args.activity)
+                .map(|()| json!({ "ok": true }));
             (outcome, reply)
         }
         Command::Malformed(expected, reply) => (Err(Refusal::new("bad_request", expected)), reply),

@@ -189,3 +189,42 @@ pub async fn enable(store: &EventStore, actor: &Metadata, user_id: &str) -> Iden
     .await?;
     Ok(tx.commit().await?)
 }
+
+/// How `user_id` appears on presence lists: the directory's name (`None`
+/// for a user it does not know) and whether customers may see it.
+pub async fn presence_name(
+    database: &Database,
+    user_id: &str,
+) -> IdentityResult<(Option<String>, bool)> {
+    Ok(on_pool!(database, pool => {
+        sqlx::query_as(
+            "SELECT (SELECT name FROM users WHERE id = $1), \
+             EXISTS (SELECT 1 FROM public_names WHERE user_id = $1)",
+        )
+        .bind(user_id)
+        .fetch_one(pool)
+        .await?
+    }))
+}
+
+/// Marks `user_id`'s name public to customers on presence lists, or not.
+pub async fn set_name_public(
+    database: &Database,
+    user_id: &str,
+    public: bool,
+) -> IdentityResult<()> {
+    on_pool!(database, pool => {
+        if public {
+            sqlx::query("INSERT INTO public_names (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING")
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+        } else {
+            sqlx::query("DELETE FROM public_names WHERE user_id = $1")
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+        }
+    });
+    Ok(())
+}

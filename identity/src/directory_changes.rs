@@ -18,12 +18,10 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::error::IdentityResult;
+use crate::listen::{listen, listen_again};
 
 /// The PostgreSQL channel of directory changes. Payload: `NODE:USER_ID`.
 pub const CHANNEL: &str = "bomizzel_directory";
-
-/// Pause before listening again after the relay's connection broke.
-const RELISTEN_BACKOFF: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Whose sessions a change may have ended or whose rooms it may have taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +88,7 @@ impl DirectoryChanges {
         let Database::Postgres(pool) = &self.database else {
             return Ok(None);
         };
-        let listener = listen(pool).await?;
+        let listener = listen(pool, CHANNEL).await?;
         let relay = Relay {
             changes: self.clone(),
             pool: pool.clone(),
@@ -129,7 +127,8 @@ impl Relay {
                 }
                 Ok(None) | Err(_) => {
                     tracing::warn!("directory notifications interrupted; listening again");
-                    let Some(again) = self.listen_again().await else {
+                    let Some(again) = listen_again(&self.pool, CHANNEL, &mut self.shutdown).await
+                    else {
                         return;
                     };
                     listener = again;
@@ -138,32 +137,6 @@ impl Relay {
             }
         }
     }
-
-    /// A new listener, retried until it listens; `None` on shutdown.
-    async fn listen_again(&mut self) -> Option<PgListener> {
-        loop {
-            let attempt = tokio::select! {
-                attempt = listen(&self.pool) => attempt,
-                _ = self.shutdown.wait_for(|stop| *stop) => return None,
-            };
-            match attempt {
-                Ok(listener) => return Some(listener),
-                Err(error) => {
-                    bomizzel_store::warn_unless_outage!(bomizzel_store::health::outage_of(&error), %error, "cannot listen for directory changes");
-                    tokio::select! {
-                        () = tokio::time::sleep(RELISTEN_BACKOFF) => {}
-                        _ = self.shutdown.wait_for(|stop| *stop) => return None,
-                    }
-                }
-            }
-        }
-    }
-}
-
-async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
-    Ok(listener)
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! every node ([`directory_changes`]) and a ticket as its stream tells it
 //! ([`ticket`]), for permission checks. Both doors ask the same code, so a
 //! token, a membership or a disabled user means the same on every
-//! protocol. Nothing here speaks HTTP: [`IdentityError`] says what went
+//! protocol. Who is present on a ticket or team ([`presence`]) lives here
+//! too, since both doors show it. Nothing here speaks HTTP: [`IdentityError`] says what went
 //! wrong, and each door decides how to answer it. What a caller may see is
 //! the domain's visibility policy, asked through [`Caller::viewer`].
 
@@ -13,6 +14,9 @@ pub mod directory;
 pub mod directory_changes;
 mod error;
 mod last_known;
+mod listen;
+pub mod presence;
+mod presence_relay;
 pub mod ticket;
 
 use bomizzel_projections::metrics::SlaTargets;
@@ -22,9 +26,11 @@ pub use auth::{Caller, Role, TokenKeys};
 pub use directory_changes::{DirectoryChange, DirectoryChanges};
 pub use error::{IdentityError, IdentityResult};
 pub use last_known::LastKnownFacts;
+pub use presence::{Presence, PresenceSettings};
 
 /// What both front doors need: the store, the token keys, this node's
-/// directory changes and the SLA targets queue metrics are computed with.
+/// directory changes, the SLA targets queue metrics are computed with and
+/// presence.
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub store: EventStore,
@@ -36,11 +42,16 @@ pub struct Shared {
     pub sla: SlaTargets,
     /// Directory facts to authenticate with while the database is away.
     pub last_known: LastKnownFacts,
+    /// Who is viewing or replying on tickets, and online in teams.
+    pub presence: Presence,
 }
 
 impl Shared {
+    /// With presence lasting as [`PresenceSettings::default`] says (replace
+    /// `presence` before sharing to change that).
     pub fn new(store: EventStore, keys: TokenKeys, sla: SlaTargets) -> Self {
         Self {
+            presence: Presence::new(PresenceSettings::default()),
             directory_changes: DirectoryChanges::new(store.database().clone()),
             store,
             keys,

@@ -208,6 +208,32 @@ impl TestApp {
         ticket["id"].as_str().expect("an id").to_owned()
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.server.url("/metrics")).send().await;
+        response
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("a text")
+    }
+
+    /// Moves ticket `id` to `queue` as the admin, which must succeed.
+    pub async fn move_ticket(&self, id: &str, queue: &str) {
+        let path = format!("/api/tickets/{id}/move");
+        let body = json!({ "queue_id": queue });
+        let (status, answer) = self.call(Method::POST, &path, "admin-1", Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    /// Makes `user` a member of exactly `teams`, as the admin.
+    pub async fn set_teams(&self, user: &str, teams: &[&str]) {
+        let path = format!("/api/users/{user}");
+        let body = json!({ "team_ids": teams });
+        let (status, answer) = self.call(Method::PATCH, &path, "admin-1", Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+
     /// Adds a comment to ticket `id` as `user`, which must succeed.
     pub async fn comment(&self, user: &str, id: &str, body: &str, internal: bool) {
         let (status, answer) = self

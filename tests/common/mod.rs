@@ -6,6 +6,7 @@
 pub mod app;
 pub mod checks;
 pub mod fault_proxy;
+pub mod sio;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};

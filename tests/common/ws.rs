@@ -230,6 +230,34 @@ impl WsClient {
         events
     }
 
+    /// Skips frames until a presence list of `room` that `wanted` accepts
+    /// comes; returns its members.
+    pub async fn presence_until(
+        &mut self,
+        room: &str,
+        mut wanted: impl FnMut(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let mut seen = Vec::new();
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no wanted presence of {room} after {seen:?}"
+            );
+            let frame = self
+                .next()
+                .await
+                .unwrap_or_else(|ended| panic!("ended ({ended:?}) after presence {seen:?}"));
+            if frame["type"] == "presence" && frame["room"] == room {
+                let members = frame["members"].as_array().cloned().unwrap_or_default();
+                if wanted(&members) {
+                    return members;
+                }
+                seen.push(members);
+            }
+        }
+    }
+
     /// Waits for the server to end the connection.
     pub async fn ended(&mut self) -> Ended {
         loop {

@@ -396,6 +396,42 @@ await step('ticket detail: history with actors, state at version N, screenshot',
   await screenshot(agent, 'detail.png');
 });
 
+await step('presence: viewers on the ticket page, the collision warning while typing, "Support is replying…" for the customer, a viewer count on the board', async () => {
+  // alice (agent) and dave (customer) are on the ticket's page; bob opens it too.
+  const bobContext = await browser.newContext({ viewport: DESKTOP });
+  const bob = await signInAs(bobContext, 'bob');
+  await bob.goto(`${BASE_URL}#/tickets/${ticketId}`);
+  await bob.getByTestId('comment-form').waitFor({ timeout: WAIT });
+  await agent.locator('[data-testid="presence-member"][data-user="bob"][data-activity="viewing"]').waitFor({ timeout: LIVE });
+  if (await customer.getByTestId('presence-member').count()) fail('the customer is shown who is viewing');
+  // bob types a reply: alice sees him replying, the customer "Support is replying…".
+  await bob.getByTestId('comment-body').pressSequentially('Checking the printer', { delay: 20 });
+  await agent.locator('[data-testid="presence-member"][data-user="bob"][data-activity="replying"]').waitFor({ timeout: LIVE });
+  await customer.getByTestId('support-replying').waitFor({ timeout: LIVE });
+  if (await customer.locator('body').innerText().then((t) => t.includes('Bob'))) fail('the customer is shown the name of the agent replying');
+  // alice starts typing too: the collision warning names bob.
+  if (await agent.getByTestId('collision-warning').isVisible()) fail('a collision warning before alice types');
+  await agent.getByTestId('comment-body').pressSequentially('I will', { delay: 20 });
+  await agent.getByTestId('collision-warning').waitFor({ state: 'visible', timeout: LIVE });
+  const warning = await agent.getByTestId('collision-warning').innerText();
+  if (!warning.includes('Bob is replying') || !warning.includes('may cross')) fail(`collision warning says: ${warning}`);
+  await screenshot(agent, 'collision.png');
+  // bob switches to an internal note: the customer no longer sees support replying.
+  await bob.getByTestId('comment-internal').check();
+  await agent.locator('[data-testid="presence-member"][data-user="bob"][data-activity="noting"]').waitFor({ timeout: LIVE });
+  await customer.getByTestId('support-replying').waitFor({ state: 'detached', timeout: LIVE });
+  await agent.getByTestId('comment-body').fill('');
+  await bob.getByTestId('comment-body').fill('');
+  await bob.getByTestId('comment-internal').uncheck();
+  // On the board, alice sees a viewer count on the card bob is looking at.
+  await agent.getByTestId('nav-board').click();
+  await until('viewer count on the card', () => card(agent, ticketId).getByTestId('card-watchers').textContent(), (t) => /^[1-9]\d* here$/.test(t.trim()), LIVE * 3);
+  await bobContext.close();
+  pages.splice(pages.indexOf(bob), 1);
+  // bob left: the customer (still there) and nobody else is on it.
+  await until('viewer count after bob left', () => card(agent, ticketId).getByTestId('card-watchers').textContent(), (t) => t.trim() === '1 here', LIVE * 3);
+});
+
 await step('board screenshot (1280x800)', async () => {
   await agent.getByTestId('nav-board').click();
   await card(agent, ticketId).waitFor({ timeout: WAIT });

@@ -39,6 +39,15 @@ pub struct Settings {
     pub socket_send_buffer: Option<usize>,
 }
 
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            send_queue: SEND_QUEUE,
+            socket_send_buffer: None,
+        }
+    }
+}
+
 /// A running `bomizzel serve`; killed when dropped.
 #[derive(Debug)]
 pub struct Server {

@@ -21,6 +21,7 @@ export class Board {
     this.queues = queues;
     this.activity = activity;
     this.cards = new Map();
+    this.watchers = {}; // per ticket: {viewing, replying, noting}, from the queue rooms
     this.filter = { queue: localStorage.getItem('bomizzel.board.queue') ?? '', mine: false };
     if (this.filter.queue && !queues.some((q) => q.id === this.filter.queue)) this.filter.queue = '';
     this.editable = mayManage();
@@ -35,6 +36,25 @@ export class Board {
   destroy() {
     this.store.removeEventListener('change', this.onChange);
     clearInterval(this.ageTimer);
+  }
+
+  /** A queue's board counts (`presence_counts`): who is on which card. */
+  onPresence(frame) {
+    if (frame.type !== 'presence_counts') return;
+    const queueId = frame.room.replace(/^queue:/, '');
+    for (const [id, ticket] of Object.entries(this.watchers)) if (ticket.queue_id === queueId) delete this.watchers[id];
+    for (const [id, counts] of Object.entries(frame.tickets ?? {})) this.watchers[id] = { ...counts, queue_id: queueId };
+    for (const [id, card] of this.cards) this.showWatchers(card, id);
+  }
+
+  showWatchers(card, id) {
+    const counts = this.watchers[id];
+    const total = counts ? counts.viewing + counts.replying + counts.noting : 0;
+    const badge = card.querySelector('.watchers');
+    badge.hidden = total === 0;
+    badge.textContent = total ? `${total} here` : '';
+    badge.title = counts ? `${counts.viewing} viewing, ${counts.replying} replying, ${counts.noting} writing a note` : '';
+    badge.setAttribute('aria-label', badge.title);
   }
 
   render() {
@@ -153,6 +173,7 @@ export class Board {
       { class: 'card-meta' },
       h('span', { class: `badge priority-${ticket.priority}`, testid: 'card-priority', text: label(ticket.priority) }),
       h('span', { class: 'assignee', testid: 'card-assignee', title: 'Assignee' }, ticket.assignee_id ? nameOf(ticket.assignee_id) : 'Unassigned'),
+      h('span', { class: 'watchers', testid: 'card-watchers', hidden: true }),
       h('time', { class: 'age', datetime: new Date(created).toISOString(), title: `Opened ${new Date(created).toLocaleString()}`, 'aria-label': `Age ${shortDuration((Date.now() - created) / 1000)}`, text: shortDuration((Date.now() - created) / 1000) }),
     );
     const card = h(
@@ -170,6 +191,7 @@ export class Board {
       h('p', { class: 'card-queue', text: ticket.queue_id ? `Queue: ${this.queueName(ticket.queue_id)}` : '' }),
       this.editable ? this.controls(ticket) : null,
     );
+    this.showWatchers(card, ticket.id);
     if (this.editable) {
       card.addEventListener('dragstart', (event) => {
         event.dataTransfer.setData('text/plain', ticket.id);

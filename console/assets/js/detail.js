@@ -10,6 +10,7 @@ import * as api from './api.js';
 import { dateTime, h, label, replace, select, uid } from './dom.js';
 import { isStaff, mayManage, nameOf, user } from './session.js';
 import { canMove, PRIORITIES, STATUSES } from './statuses.js';
+import { PresencePanel } from './presence.js';
 import { toast, toastError } from './toast.js';
 
 const EVENT_NAMES = {
@@ -30,8 +31,9 @@ function uuidTime(id) {
 }
 
 export class DetailView {
-  constructor({ id, store, back, queueName = (q) => q }) {
+  constructor({ id, store, live, back, queueName = (q) => q }) {
     this.id = id;
+    this.presence = new PresencePanel({ live, ticketId: id });
     this.queueName = queueName;
     this.store = store;
     this.back = back;
@@ -49,6 +51,11 @@ export class DetailView {
   destroy() {
     this.store.removeEventListener('change', this.onStore);
     clearTimeout(this.historyTimer);
+    this.presence.destroy();
+  }
+
+  onPresence(frame) {
+    this.presence.onPresence(frame);
   }
 
   async load() {
@@ -101,6 +108,7 @@ export class DetailView {
       this.element,
       h('p', { class: 'crumbs' }, h('a', { href: this.back.href, testid: 'back', text: `← ${this.back.text}` })),
       h('header', { class: 'detail-head' }, h('h1', { id: 'detail-title', testid: 'detail-title', text: t.title }), h('span', { class: `status-badge status-${t.status}`, testid: 'detail-status', text: label(t.status) })),
+      this.presence.element,
       h(
         'div',
         { class: 'detail-grid' },
@@ -186,6 +194,7 @@ export class DetailView {
       'form',
       { class: 'comment-form', testid: 'comment-form' },
       h('label', { for: body.id, class: 'field-label', text: 'Add a comment' }),
+      this.presence.warning,
       body,
       h(
         'div',
@@ -194,10 +203,15 @@ export class DetailView {
         submit,
       ),
     );
+    // Others on the ticket see that you are replying or writing a note.
+    const typing = () => (body.value.trim() ? this.presence.typing(internal?.checked ?? false) : this.presence.stopped());
+    body.addEventListener('input', typing);
+    internal?.addEventListener('change', typing);
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       const text = body.value.trim();
       if (!text) return;
+      this.presence.stopped();
       submit.disabled = true;
       try {
         const view = await api.addComment(this.id, text, internal?.checked ?? false);

@@ -12,7 +12,8 @@
 //
 // Events (EventTarget): `state` {state, attempt, retryInMs}, `change`
 // {frame} for each new change, `latest` {frame} for latest-value messages
-// (queue metrics), `unrecovered` {rooms, reasons} when rooms could not be
+// (queue metrics), `presence` {frame} for presence lists and board counts
+// (`presence`, `presence_counts`), `unrecovered` {rooms, reasons} when rooms could not be
 // replayed (reload them from the HTTP API), `expired` {code}.
 
 const BACKOFF_FIRST_MS = 500;
@@ -68,6 +69,26 @@ export class LiveClient extends EventTarget {
       this.queue.push(...added);
       this.joinNext();
     }
+  }
+
+  /**
+   * Joins a ticket's room while its page is open (presence). Its changes
+   * already come through the other rooms, so it resumes from what this
+   * connection has seen rather than reloading.
+   */
+  watch(room) {
+    if (this.desired.has(room)) return;
+    if (!this.offsets.has(room) && this.epoch) this.offsets.set(room, Math.max(this.readyOffset, this.maxSeen));
+    this.setRooms([...this.desired, room]);
+  }
+
+  unwatch(room) {
+    this.setRooms([...this.desired].filter((r) => r !== room));
+  }
+
+  /** Says what this user is doing in a joined ticket room. */
+  announce(room, activity) {
+    if (this.joined.has(room)) this.send({ type: 'presence', room, activity });
   }
 
   start() {
@@ -197,6 +218,9 @@ export class LiveClient extends EventTarget {
         return this.onError(frame);
       case 'event':
         return frame.offset === null || frame.offset === undefined ? this.emit('latest', { frame }) : this.onChange(frame);
+      case 'presence':
+      case 'presence_counts':
+        return this.emit('presence', { frame });
       case 'unsubscribed':
         // Evicted (e.g. removed from a team): stop counting offsets for it.
         this.joined.delete(frame.room);

@@ -101,6 +101,7 @@ async function startApp() {
     if (store.apply(frame.event, frame.data)) activity.add(frame, store.get(frame.data.ticket_id)?.title);
     if (app.current?.id === frame.data.ticket_id) app.current.onLive?.(frame);
   });
+  live.addEventListener('presence', ({ detail: { frame } }) => app.current?.onPresence?.(frame));
   live.addEventListener('latest', ({ detail: { frame } }) => {
     if (frame.event !== 'queue:metrics_updated') return;
     const queueId = frame.data?.queue_id ?? frame.rooms?.[0]?.replace(/^queue:/, '');
@@ -194,7 +195,7 @@ function route() {
   if (hash.startsWith('#/tickets/')) {
     const id = decodeURIComponent(hash.slice('#/tickets/'.length));
     const queueName = (q) => app.allQueues.find((queue) => queue.id === q)?.name ?? q;
-    app.current = new DetailView({ id, store: app.store, back: { href: home[0], text: home[1] }, queueName });
+    app.current = new DetailView({ id, store: app.store, live: app.live, back: { href: home[0], text: home[1] }, queueName });
     title = 'Ticket · Bomizzel';
   } else if (hash === '#/board' && app.user.role !== 'customer') {
     app.current = new Board({ store: app.store, queues: app.queues, activity: app.activity });
