@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::app::{Backend, TestApp};
+use common::fault_proxy::{Fault, FaultProxy};
 use common::sio::{SioClient, blocking, client_installed};
 use common::ws::WsClient;
 use reqwest::Method;
@@ -659,4 +660,52 @@ async fn a_public_name_is_shown_to_customers() {
             .await;
         assert_eq!(shown[0]["role"], "agent");
     }
+}
+
+/// A Socket.IO client whose network goes silent (a proxy between it and
+/// the server swallows every byte): its ping goes unanswered and it leaves
+/// the list within the lease, as a `/ws` client does.
+#[tokio::test]
+async fn a_silent_socketio_client_leaves_within_the_lease() {
+    if !client_installed("a_silent_socketio_client_leaves_within_the_lease") {
+        return;
+    }
+    let lease = Duration::from_secs(3);
+    let app = TestApp::start(Backend::Sqlite, &["--presence-lease", "3s"]).await;
+    let (_, room) = ticket_of_team_1(&app).await;
+    let (mut agent, _) = join(&app, "agent-1", &room).await;
+    let server: std::net::SocketAddr = app
+        .server
+        .base_url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start(server).await;
+    let (base, token, sio_room) = (
+        format!("http://{}", proxy.address),
+        app.token("admin-1"),
+        room.clone(),
+    );
+    let socket = blocking(move || {
+        let mut socket = SioClient::connect(&base, &token, None);
+        socket.ready();
+        socket.send("subscribe", json!({ "room": sio_room }));
+        let (_, ack) = socket.until(|l| l["type"] == "ack");
+        assert_eq!(ack["ack"]["ok"], true, "{ack}");
+        socket
+    })
+    .await;
+    agent
+        .presence_until(&room, |m| has(m, "admin-1", "viewing"))
+        .await;
+
+    proxy.set(Fault::Blackhole);
+    let silent_since = Instant::now();
+    agent.presence_until(&room, |m| lacks(m, "admin-1")).await;
+    let gone_after = silent_since.elapsed();
+    assert!(
+        gone_after <= lease + Duration::from_secs(2),
+        "{gone_after:?}"
+    );
+    drop(socket);
 }
