@@ -457,11 +457,13 @@ impl Session {
         let meta = match meta {
             Ok(meta) => meta,
             Err(error) => {
-                let outage = error.outage();
-                return Ok(Err(database_refusal(
-                    &error,
-                    outage,
-                    "cannot read the room feed's head",
+                if error.outage().is_some() {
+                    return Ok(Err(outage_refusal()));
+                }
+                tracing::warn!(%error, room = name, "cannot read the room feed's head");
+                return Ok(Err(Refusal::unavailable(
+                    "feed_unavailable",
+                    "the room feed cannot be read right now; subscribe again shortly",
                 )));
             }
         };
