@@ -88,7 +88,7 @@ fn ticket_route_cases() -> Vec<Case> {
             Method::POST,
             "/api/tickets/{own}/assign",
             "/api/tickets/{other}/assign",
-            json!({ "assignee_id": "agent-1" }),
+            json!({ "assignee_id": null }),
             &manage,
         ),
         (

@@ -14,6 +14,7 @@ mod headers;
 mod health;
 pub mod json;
 pub mod limit;
+mod listing;
 mod queries;
 mod session;
 pub mod snapshot;
@@ -28,7 +29,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
 use bomizzel_identity::{Shared, TokenKeys};
-use bomizzel_projections::metrics::SlaTargets;
+use bomizzel_projections::tickets::DueTimes;
 use bomizzel_store::EventStore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -49,13 +50,22 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     pub shared: Shared,
     pub limiter: CommandLimiter,
+    /// SLA targets (the first-response ones are also the queue metrics')
+    /// and the due-soon threshold of ticket answers and list filters.
+    pub due_times: DueTimes,
 }
 
 impl AppState {
-    pub fn new(store: EventStore, keys: TokenKeys, rate_limit: RateLimit, sla: SlaTargets) -> Self {
+    pub fn new(
+        store: EventStore,
+        keys: TokenKeys,
+        rate_limit: RateLimit,
+        due_times: DueTimes,
+    ) -> Self {
         Self {
-            shared: Shared::new(store, keys, sla),
+            shared: Shared::new(store, keys, due_times.first_response),
             limiter: CommandLimiter::new(rate_limit),
+            due_times,
         }
     }
 }

@@ -87,6 +87,12 @@ impl Desk {
             id,
             TicketCommand::Create {
                 id,
+                number: self
+                    .log
+                    .store
+                    .next_ticket_number()
+                    .await
+                    .expect("a ticket number"),
                 title: ticket.title.into(),
                 description: format!("About: {}", ticket.title),
                 company_id: ticket.company.into(),
@@ -238,6 +244,7 @@ async fn every_event_kind_updates_the_row(log: TestLog) {
         created,
         TicketRow {
             id,
+            number: 1,
             title: "Printer on fire".into(),
             description: "About: Printer on fire".into(),
             company_id: "acme".into(),
@@ -257,6 +264,7 @@ async fn every_event_kind_updates_the_row(log: TestLog) {
             created_at: opened_at,
             updated_at: opened_at,
             first_assigned_at: None,
+            first_assigned_rank: None,
             resolved_at: None,
             closed_at: None,
         }
@@ -270,6 +278,7 @@ async fn every_event_kind_updates_the_row(log: TestLog) {
             Box::new(|row, step| {
                 assert_eq!(row.assignee_id.as_deref(), Some("agent-7"));
                 assert_eq!(row.first_assigned_at, Some(step.at));
+                assert_eq!(row.first_assigned_rank, Some(3), "high when first assigned");
             }),
         ),
         (

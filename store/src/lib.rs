@@ -13,6 +13,7 @@
 mod cqrs;
 mod error;
 mod model;
+mod numbers;
 mod plan;
 mod postgres;
 mod row;
