@@ -41,6 +41,34 @@ async fn post(app: &TestApp, user: &str, path: &str, body: Value) -> Value {
     answer
 }
 
+/// Adds agent `agent-3` to team-1 (a colleague of agent-1).
+async fn add_colleague(app: &TestApp) {
+    let colleague =
+        json!({ "id": "agent-3", "name": "Colleague", "role": "agent", "team_ids": ["team-1"] });
+    let (status, answer) = app
+        .call(Method::POST, "/api/users", "admin-1", Some(colleague))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+}
+
+/// `method path` as agent-3, who is not a fixture user.
+async fn as_colleague(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let token = app.token_with("agent-1", |claims| claims.sub = "agent-3".into());
+    let mut request = app
+        .client
+        .request(method, app.server.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    common::app::split(request.send().await.expect("an answer")).await
+}
+
 /// The ids of a list answer's items, in order.
 fn ids(list: &Value) -> Vec<String> {
     list["items"]
@@ -441,12 +469,7 @@ async fn sla_due_times_and_states_follow_the_targets(backend: Backend) {
 
 async fn agents_assign_tickets_to_colleagues_of_the_ticket_team(backend: Backend) {
     let app = TestApp::start(backend, &[]).await;
-    let colleague =
-        json!({ "id": "agent-3", "name": "Colleague", "role": "agent", "team_ids": ["team-1"] });
-    let (status, _) = app
-        .call(Method::POST, "/api/users", "admin-1", Some(colleague))
-        .await;
-    assert_eq!(status, 201);
+    add_colleague(&app).await;
 
     let (status, team) = app
         .call(Method::GET, "/api/users?team=team-1", "agent-1", None)
@@ -710,5 +733,172 @@ async fn search_ranks_and_marks_matches_and_never_reveals_internal_text(backend:
 }
 
 async fn saved_views_answer_their_list_and_are_shared_with_a_team(backend: Backend) {
-    let _app = TestApp::start(backend, &[]).await;
+    let app = TestApp::start(backend, &[]).await;
+    add_colleague(&app).await;
+    let urgent = open(
+        &app,
+        "cust-acme",
+        "queue-1",
+        "acme",
+        json!({ "title": "Urgent printer", "priority": "high" }),
+    )
+    .await;
+    let calm = open(
+        &app,
+        "cust-acme",
+        "queue-1",
+        "acme",
+        json!({ "title": "Calm printer", "priority": "low" }),
+    )
+    .await;
+    let other_team = open(
+        &app,
+        "cust-acme",
+        "queue-2",
+        "acme",
+        json!({ "title": "Printer elsewhere", "priority": "high" }),
+    )
+    .await;
+    let id = |ticket: &Value| ticket["id"].as_str().unwrap().to_owned();
+
+    // A view shared with team-1: high-priority printer tickets, newest first.
+    let body = json!({ "name": "Hot printers", "team_id": "team-1", "query": { "q": "printer", "priority": "high,urgent", "sort": "-created" } });
+    let (status, view) = app
+        .call(Method::POST, "/api/views", "agent-1", Some(body))
+        .await;
+    assert_eq!(status, 201, "{view}");
+    let view_id = view["id"].as_str().unwrap().to_owned();
+    assert_eq!(view["owner_id"], "agent-1");
+    let tickets = format!("/api/views/{view_id}/tickets");
+    list_settles(&app, &tickets, "agent-1", &[&id(&urgent)]).await;
+    // The colleague uses it; its visibility is theirs. agent-2 does not see it.
+    let (status, shared) = as_colleague(&app, Method::GET, &tickets, None).await;
+    assert_eq!((status, ids(&shared)), (200, vec![id(&urgent)]));
+    let (_, theirs) = as_colleague(&app, Method::GET, "/api/views", None).await;
+    assert_eq!(theirs.as_array().unwrap().len(), 1);
+    for path in [format!("/api/views/{view_id}"), tickets.clone()] {
+        assert_eq!(
+            app.call(Method::GET, &path, "agent-2", None).await.0,
+            404,
+            "{path}"
+        );
+    }
+    // Only the owner changes it.
+    let rename = json!({ "name": "Printers" });
+    let (status, _) = as_colleague(
+        &app,
+        Method::PATCH,
+        &format!("/api/views/{view_id}"),
+        Some(rename),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, renamed) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/views/{view_id}"),
+            "agent-1",
+            Some(json!({ "name": "Printers", "query": { "q": "printer" } })),
+        )
+        .await;
+    assert_eq!((status, renamed["name"].as_str()), (200, Some("Printers")));
+    list_settles(&app, &tickets, "agent-1", &[&id(&urgent), &id(&calm)]).await;
+    // Counts, with the feed offset they are consistent with; a change moves them.
+    let counts = app
+        .request(Method::GET, "/api/views/counts", Some("agent-1"))
+        .send()
+        .await
+        .unwrap();
+    assert!(counts.headers().contains_key("bomizzel-feed-offset"));
+    let counts: Value = counts.json().await.unwrap();
+    assert_eq!(counts, json!([{ "id": view_id, "count": 2 }]));
+    post(
+        &app,
+        "agent-2",
+        &format!("/api/tickets/{}/move", id(&other_team)),
+        json!({ "queue_id": "queue-1" }),
+    )
+    .await;
+    app.eventually("/api/views/counts", "agent-1", |_, body| {
+        body[0]["count"] == 3
+    })
+    .await;
+
+    // Refused: a team that is not theirs, a customer's staff-only filter,
+    // list filters on a view's list, an empty name.
+    for (user, body) in [
+        ("agent-1", json!({ "name": "x", "team_id": "team-2" })),
+        ("cust-acme", json!({ "name": "x", "team_id": "team-1" })),
+        ("agent-1", json!({ "name": " " })),
+    ] {
+        let (status, problem) = app.call(Method::POST, "/api/views", user, Some(body)).await;
+        assert_eq!(status, 422, "{problem}");
+    }
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/views",
+            "cust-acme",
+            Some(json!({ "name": "x", "query": { "tag": "vip" } })),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/views",
+            "cust-acme",
+            Some(json!({ "name": "x", "query": { "colour": "red" } })),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        app.call(
+            Method::GET,
+            &format!("{tickets}?status=open"),
+            "agent-1",
+            None
+        )
+        .await
+        .0,
+        400
+    );
+    // A customer's own view lists their company's tickets only.
+    let (status, mine) = app
+        .call(
+            Method::POST,
+            "/api/views",
+            "cust-acme",
+            Some(json!({ "name": "Mine", "query": { "q": "printer" } })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let mine = format!("/api/views/{}/tickets", mine["id"].as_str().unwrap());
+    list_settles(
+        &app,
+        &mine,
+        "cust-acme",
+        &[&id(&urgent), &id(&calm), &id(&other_team)],
+    )
+    .await;
+
+    // Deleted by its owner, gone for everyone.
+    assert_eq!(
+        as_colleague(&app, Method::DELETE, &format!("/api/views/{view_id}"), None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        app.call(
+            Method::DELETE,
+            &format!("/api/views/{view_id}"),
+            "agent-1",
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(as_colleague(&app, Method::GET, &tickets, None).await.0, 404);
 }

@@ -20,6 +20,7 @@ mod session;
 pub mod snapshot;
 pub mod telemetry;
 mod tickets;
+mod views;
 
 use std::ops::Deref;
 use std::time::Duration;
@@ -105,6 +106,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(queries::routes())
         .merge(directory::routes())
         .merge(session::routes())
+        .merge(views::routes())
         .split_for_parts()
 }
 
@@ -148,7 +150,13 @@ fn cors(frontend_url: Option<&str>) -> CorsLayer {
         );
     CorsLayer::new()
         .allow_origin(origin)
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

@@ -106,11 +106,7 @@ pub async fn list(
         .as_deref()
         .map(|cursor| Cursor::decode(cursor, page.sort))
         .transpose()?;
-    if filter
-        .search
-        .as_ref()
-        .is_some_and(|search| search::query::words(&search.text).is_empty())
-    {
+    if searches_for_nothing(filter) {
         // Nothing to look for matches nothing.
         let position = read_position(database).await?;
         return Ok(TicketPage {
@@ -121,31 +117,10 @@ pub async fn list(
     }
 
     let mut args = Args::for_database(database);
-    let from = match &filter.search {
-        Some(search) => format!(
-            "tickets JOIN {} ON hits.hit_ticket = tickets.id",
-            search::query::hits_sql(database, search, &mut args)
-        ),
-        None => "tickets".to_owned(),
-    };
     let key = sort_key_sql(page.sort.field, due);
-    let mut conditions = filter_conditions(filter, &mut args);
-    conditions.extend(time_conditions(filter, &mut args));
-    if !filter.sla.is_empty() {
-        let now = now.unix_timestamp();
-        let states: Vec<String> = filter
-            .sla
-            .iter()
-            .map(|state| due.state_condition(*state, now))
-            .collect();
-        conditions.push(format!("({})", states.join(" OR ")));
-    }
+    let (from, mut conditions) = from_and_conditions(database, filter, due, now, &mut args);
     conditions.extend(after.map(|cursor| after_condition(&cursor, &key, &mut args)));
-    let where_clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
+    let where_clause = where_clause(&conditions);
     let direction = match page.sort.direction {
         Direction::Asc => "ASC",
         Direction::Desc => "DESC",
@@ -161,12 +136,7 @@ pub async fn list(
         "SELECT {TICKET_COLUMNS}, {key} AS sort_key FROM {from} {where_clause} \
          ORDER BY {order} LIMIT {limit}"
     );
-    // SLA conditions write the clock into the text: not worth keeping prepared.
-    let args = if filter.sla.is_empty() {
-        args
-    } else {
-        args.planned_each_time()
-    };
+    let args = prepared_unless_timed(filter, args);
     // The rows and the position they are at, from one snapshot.
     let mut tx = snapshot::begin(database).await?;
     let position = snapshot::position(&mut tx, super::NAME).await?;
@@ -203,6 +173,87 @@ pub async fn list(
         next_cursor,
         position,
     })
+}
+
+/// How many tickets match `filter` (SLA states at `now`), and the read
+/// model's position the count is consistent with.
+pub async fn count(
+    database: &Database,
+    filter: &TicketFilter,
+    due: &DueTimes,
+    now: OffsetDateTime,
+) -> Result<(i64, i64), sqlx::Error> {
+    if searches_for_nothing(filter) {
+        return Ok((0, read_position(database).await?));
+    }
+    let mut args = Args::for_database(database);
+    let (from, conditions) = from_and_conditions(database, filter, due, now, &mut args);
+    let sql = format!(
+        "SELECT COUNT(*) AS matching FROM {from} {}",
+        where_clause(&conditions)
+    );
+    let args = prepared_unless_timed(filter, args);
+    let mut tx = snapshot::begin(database).await?;
+    let position = snapshot::position(&mut tx, super::NAME).await?;
+    let counted: Vec<(i64,)> = fetch_in_tx(&mut tx, &sql, &args).await?;
+    tx.commit().await?;
+    Ok((counted.first().map_or(0, |(count,)| *count), position))
+}
+
+/// Whether `filter` searches for no word at all, which matches nothing.
+fn searches_for_nothing(filter: &TicketFilter) -> bool {
+    filter
+        .search
+        .as_ref()
+        .is_some_and(|search| search::query::words(&search.text).is_empty())
+}
+
+/// The `FROM` (with the search's hits joined) and the `WHERE` conditions
+/// of `filter`, its values added to `args`.
+fn from_and_conditions<'a>(
+    database: &Database,
+    filter: &'a TicketFilter,
+    due: &DueTimes,
+    now: OffsetDateTime,
+    args: &mut Args<'a>,
+) -> (String, Vec<String>) {
+    let from = match &filter.search {
+        Some(search) => format!(
+            "tickets JOIN {} ON hits.hit_ticket = tickets.id",
+            search::query::hits_sql(database, search, args)
+        ),
+        None => "tickets".to_owned(),
+    };
+    let mut conditions = filter_conditions(filter, args);
+    conditions.extend(time_conditions(filter, args));
+    if !filter.sla.is_empty() {
+        let now = now.unix_timestamp();
+        let states: Vec<String> = filter
+            .sla
+            .iter()
+            .map(|state| due.state_condition(*state, now))
+            .collect();
+        conditions.push(format!("({})", states.join(" OR ")));
+    }
+    (from, conditions)
+}
+
+fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    }
+}
+
+/// SLA conditions write the clock into the text: such statements are not
+/// worth keeping prepared.
+fn prepared_unless_timed<'a>(filter: &TicketFilter, args: Args<'a>) -> Args<'a> {
+    if filter.sla.is_empty() {
+        args
+    } else {
+        args.planned_each_time()
+    }
 }
 
 /// The tickets read model's position, read alone.
