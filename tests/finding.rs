@@ -20,6 +20,7 @@ on_both!(
     agents_assign_tickets_to_colleagues_of_the_ticket_team,
     search_ranks_and_marks_matches_and_never_reveals_internal_text,
     saved_views_answer_their_list_and_are_shared_with_a_team,
+    exports_stream_rfc4180_csv_and_jsonl_with_the_same_visibility,
 );
 
 /// Opens a ticket with `body` (plus queue and company) as `user`; returns
@@ -901,4 +902,261 @@ async fn saved_views_answer_their_list_and_are_shared_with_a_team(backend: Backe
         204
     );
     assert_eq!(as_colleague(&app, Method::GET, &tickets, None).await.0, 404);
+}
+
+/// Parses RFC 4180 CSV: quoted fields may hold commas, quotes (doubled)
+/// and line breaks; records end with CRLF.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut field = String::new();
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\r') => {
+                assert_eq!(chars.next(), Some('\n'), "records end with CRLF");
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(
+        field.is_empty() && record.is_empty(),
+        "the last record is ended"
+    );
+    records
+}
+
+/// `GET path` as `user`: status, headers and body text.
+async fn download(
+    app: &TestApp,
+    path: &str,
+    user: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let response = app
+        .request(Method::GET, path, Some(user))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+async fn exports_stream_rfc4180_csv_and_jsonl_with_the_same_visibility(backend: Backend) {
+    let app = TestApp::start(backend, &[]).await;
+    let tricky = open(
+        &app,
+        "agent-1",
+        "queue-1",
+        "acme",
+        json!({ "title": "Printer, \"big\" one", "tags": ["vip", "hw"] }),
+    )
+    .await;
+    app.comment(
+        "agent-1",
+        tricky["id"].as_str().unwrap(),
+        "Line one\nline \"two\", end",
+        true,
+    )
+    .await;
+    // More than one page of the read model (200 rows).
+    for n in 0..205 {
+        open(
+            &app,
+            "agent-1",
+            "queue-1",
+            "globex",
+            json!({ "title": format!("Bulk {n}") }),
+        )
+        .await;
+    }
+    let other_team = open(
+        &app,
+        "agent-2",
+        "queue-2",
+        "acme",
+        json!({ "title": "Elsewhere" }),
+    )
+    .await;
+    let total = 207;
+    // The read model has them all once it has the last one.
+    app.eventually(
+        &format!("/api/tickets/{}", other_team["number"]),
+        "admin-1",
+        |status, _| status == 200,
+    )
+    .await;
+
+    let (status, headers, csv) = download(&app, "/api/exports/tickets.csv", "analyst-1").await;
+    assert_eq!(status, 200, "{csv}");
+    assert!(
+        headers[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert_eq!(
+        headers[reqwest::header::CONTENT_DISPOSITION],
+        "attachment; filename=\"tickets.csv\""
+    );
+    let records = parse_csv(&csv);
+    assert_eq!(records[0][..4], ["number", "id", "title", "status"]);
+    assert_eq!(records.len(), total + 1, "a header and every ticket once");
+    let numbers: Vec<u64> = records[1..].iter().map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(
+        numbers,
+        (1..=total as u64).collect::<Vec<_>>(),
+        "creation order, no repeats"
+    );
+    assert_eq!(records[1][2], "Printer, \"big\" one");
+    let tags = records[0].iter().position(|c| c == "tags").unwrap();
+    assert_eq!(records[1][tags], "vip;hw");
+
+    // The list's filters, and the caller's visibility.
+    let (_, _, csv) = download(&app, "/api/exports/tickets.csv?company=acme", "analyst-1").await;
+    let acme: Vec<String> = parse_csv(&csv)[1..].iter().map(|r| r[1].clone()).collect();
+    assert_eq!(
+        acme,
+        [
+            tricky["id"].as_str().unwrap(),
+            other_team["id"].as_str().unwrap()
+        ]
+    );
+    let (_, _, csv) = download(&app, "/api/exports/tickets.csv", "agent-2").await;
+    let theirs: Vec<String> = parse_csv(&csv)[1..].iter().map(|r| r[1].clone()).collect();
+    assert_eq!(theirs, [other_team["id"].as_str().unwrap()]);
+    for path in [
+        "/api/exports/tickets.csv",
+        "/api/exports/queue_hourly.csv",
+        "/api/exports/history.csv?ticket=1",
+    ] {
+        assert_eq!(download(&app, path, "cust-acme").await.0, 403, "{path}");
+    }
+    assert_eq!(
+        download(&app, "/api/exports/tickets.csv?format=xml", "admin-1")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        download(&app, "/api/exports/tickets.csv?q=printer", "admin-1")
+            .await
+            .0,
+        400
+    );
+
+    // JSON lines: the list's items, one a line.
+    let (status, headers, jsonl) = download(
+        &app,
+        "/api/exports/tickets.csv?format=jsonl&company=acme",
+        "admin-1",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        headers[reqwest::header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("tickets.jsonl")
+    );
+    let lines: Vec<Value> = jsonl
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["number"], 1);
+    assert_eq!(lines[0]["sla"]["state"], "ok");
+
+    // One ticket's history, internal comment with its line break included.
+    let (status, _, csv) = download(&app, "/api/exports/history.csv?ticket=1", "analyst-1").await;
+    assert_eq!(status, 200, "{csv}");
+    let history = parse_csv(&csv);
+    let kinds: Vec<&str> = history[1..].iter().map(|r| r[2].as_str()).collect();
+    assert_eq!(kinds, ["TicketCreated", "CommentAdded"]);
+    let data: Value = serde_json::from_str(&history[2][8]).unwrap();
+    assert_eq!(data["body"], "Line one\nline \"two\", end");
+    assert_eq!(
+        download(
+            &app,
+            &format!(
+                "/api/exports/history.csv?ticket={}",
+                other_team["id"].as_str().unwrap()
+            ),
+            "agent-1"
+        )
+        .await
+        .0,
+        404
+    );
+
+    // Hourly buckets of the queues the caller may read.
+    app.eventually(
+        "/api/queues/queue-2/metrics/hourly",
+        "analyst-1",
+        |_, body| body.as_array().is_some_and(|b| !b.is_empty()),
+    )
+    .await;
+    let hourly = app
+        .eventually(
+            "/api/queues/queue-1/metrics/hourly",
+            "analyst-1",
+            |_, body| {
+                body.as_array().is_some_and(|b| {
+                    b.iter()
+                        .map(|h| h["created"].as_i64().unwrap())
+                        .sum::<i64>()
+                        == 206
+                })
+            },
+        )
+        .await;
+    let (status, _, csv) = download(&app, "/api/exports/queue_hourly.csv", "analyst-1").await;
+    assert_eq!(status, 200);
+    let buckets = parse_csv(&csv);
+    assert_eq!(
+        buckets[0],
+        [
+            "queue_id",
+            "hour_start",
+            "hour_unix",
+            "created",
+            "first_assigned",
+            "resolved"
+        ]
+    );
+    let created = |queue: &str| -> i64 {
+        buckets[1..]
+            .iter()
+            .filter(|r| r[0] == queue)
+            .map(|r| r[3].parse::<i64>().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        (created("queue-1"), created("queue-2")),
+        (206, 1),
+        "{hourly}"
+    );
+    let (_, _, csv) = download(&app, "/api/exports/queue_hourly.csv", "agent-2").await;
+    assert!(parse_csv(&csv)[1..].iter().all(|r| r[0] == "queue-2"));
+    assert_eq!(
+        download(
+            &app,
+            "/api/exports/queue_hourly.csv?queue=queue-1",
+            "agent-2"
+        )
+        .await
+        .0,
+        403
+    );
 }

@@ -9,6 +9,7 @@ mod auth;
 pub mod commands;
 pub mod directory;
 pub mod error;
+mod exports;
 pub mod extract;
 mod headers;
 mod health;
@@ -107,6 +108,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(directory::routes())
         .merge(session::routes())
         .merge(views::routes())
+        .merge(exports::routes())
         .split_for_parts()
 }
 

@@ -123,7 +123,11 @@ async fn ticket_comments(
 }
 
 /// Staff of the queue's team, admins and analysts may read its metrics.
-async fn require_queue_reader(state: &AppState, caller: &Caller, queue_id: &str) -> ApiResult<()> {
+pub(crate) async fn require_queue_reader(
+    state: &AppState,
+    caller: &Caller,
+    queue_id: &str,
+) -> ApiResult<()> {
     let team = directory::team_of_queue(state.store.database(), queue_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no queue {queue_id}")))?;

@@ -748,7 +748,7 @@ pub struct VersionQuery {
 /// The ticket `reference` names: its id (a UUID) or its number. A number
 /// is looked up in the tickets read model, which has it a moment after the
 /// ticket is opened; an unknown number is 404 like an unknown id.
-async fn resolve_reference(state: &AppState, reference: &str) -> ApiResult<Uuid> {
+pub(crate) async fn resolve_reference(state: &AppState, reference: &str) -> ApiResult<Uuid> {
     let Some(number) = reference
         .parse::<i64>()
         .ok()
@@ -849,7 +849,17 @@ async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
-    let id = parse_id(&id)?;
+    Ok(Json(
+        history_entries(&state, &caller, parse_id(&id)?).await?,
+    ))
+}
+
+/// The history of ticket `id` as `caller` may see it; 404 unless visible.
+pub(crate) async fn history_entries(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<Vec<HistoryEntry>> {
     let current = commands::load(&state.store, id, None).await?;
     access::require_visible(&caller, &current)?;
     let viewer = caller.viewer();
@@ -883,5 +893,5 @@ async fn history(
             data,
         });
     }
-    Ok(Json(entries))
+    Ok(entries)
 }
