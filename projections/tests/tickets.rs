@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use bomizzel_domain::{Priority, Status, TicketCommand, TicketEvent};
 use bomizzel_projections::testing::{Actor, TestLog, append, dump_table, execute, project};
 use bomizzel_projections::tickets::{
-    self, AssigneeFilter, CursorError, Direction, ListError, Page, Sort, SortField, TicketFilter,
-    TicketPage, TicketRow, TicketsProjection, Visibility,
+    self, AssigneeFilter, CursorError, Direction, DueTimes, ListError, Page, Sort, SortField,
+    TicketFilter, TicketPage, TicketRow, TicketsProjection, Visibility,
 };
 use bomizzel_projections::{ProjectionError, Runner, RunnerSettings, checkpoint};
 use bomizzel_store::ExpectedVersion;
@@ -146,9 +146,15 @@ impl Desk {
     }
 
     async fn list(&self, filter: &TicketFilter, page: &Page) -> TicketPage {
-        tickets::query::list(self.database(), filter, page)
-            .await
-            .expect("list answers")
+        tickets::query::list(
+            self.database(),
+            filter,
+            page,
+            &DueTimes::default(),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .expect("list answers")
     }
 
     /// Titles of every ticket matching `filter`, sorted.
@@ -157,7 +163,7 @@ impl Desk {
             .list(filter, &Page::default().with_limit(tickets::MAX_LIMIT))
             .await;
         assert_eq!(page.next_cursor, None, "one page holds them all");
-        page.items.into_iter().map(|row| row.title).collect()
+        page.items.into_iter().map(|row| row.ticket.title).collect()
     }
 
     /// Ids of every ticket in `sort` order, walking pages of `limit` rows.
@@ -167,7 +173,7 @@ impl Desk {
         loop {
             let answer = self.list(&TicketFilter::default(), &page).await;
             assert!(answer.items.len() <= limit as usize);
-            ids.extend(answer.items.iter().map(|row| row.id));
+            ids.extend(answer.items.iter().map(|row| row.ticket.id));
             assert!(ids.len() <= WALK_BOUND, "the walk does not end: {ids:?}");
             match answer.next_cursor {
                 Some(cursor) => page = page.after(cursor),
@@ -807,7 +813,7 @@ async fn paging_by_creation_sees_each_ticket_once_while_others_write(log: TestLo
         let mut round = 0;
         loop {
             let answer = desk.list(&TicketFilter::default(), &page).await;
-            seen.extend(answer.items.iter().map(|row| row.id));
+            seen.extend(answer.items.iter().map(|row| row.ticket.id));
             assert!(seen.len() <= WALK_BOUND, "the walk does not end: {seen:?}");
             let Some(cursor) = answer.next_cursor else {
                 break;
@@ -860,7 +866,14 @@ async fn bad_cursors_and_limits_are_refused(log: TestLog) {
     desk.project().await;
     let database = desk.database();
     let list = |page: Page| async move {
-        tickets::query::list(database, &TicketFilter::default(), &page).await
+        tickets::query::list(
+            database,
+            &TicketFilter::default(),
+            &page,
+            &DueTimes::default(),
+            OffsetDateTime::now_utc(),
+        )
+        .await
     };
 
     for bad in ["", "not a cursor", "7431", "zz", "ééé"] {
@@ -989,7 +1002,11 @@ async fn a_batch_larger_than_one_statement_is_written_whole(log: TestLog) {
         .list(&tagged, &Page::default().with_limit(tickets::MAX_LIMIT))
         .await;
     assert_eq!(page.items.len(), tickets::MAX_LIMIT as usize);
-    assert!(page.items.iter().all(|row| row.public_comment_count == 1));
+    assert!(
+        page.items
+            .iter()
+            .all(|row| row.ticket.public_comment_count == 1)
+    );
     assert!(page.next_cursor.is_some());
 
     checkpoint::reset(desk.database(), &TicketsProjection)
