@@ -42,6 +42,11 @@ async fn post(app: &TestApp, user: &str, path: &str, body: Value) -> Value {
     answer
 }
 
+/// Opens a ticket of acme in queue-1 as its customer cust-acme.
+async fn acme_ticket(app: &TestApp, body: Value) -> Value {
+    open(app, "cust-acme", "queue-1", "acme", body).await
+}
+
 /// Adds agent `agent-3` to team-1 (a colleague of agent-1).
 async fn add_colleague(app: &TestApp) {
     let colleague =
@@ -94,14 +99,7 @@ async fn tickets_are_numbered_and_found_by_their_number(backend: Backend) {
     let mut numbers = Vec::new();
     let mut tickets = Vec::new();
     for title in ["First", "Second", "Third"] {
-        let ticket = open(
-            &app,
-            "cust-acme",
-            "queue-1",
-            "acme",
-            json!({ "title": title }),
-        )
-        .await;
+        let ticket = acme_ticket(&app, json!({ "title": title })).await;
         numbers.push(ticket["number"].as_u64().expect("a number"));
         tickets.push(ticket["id"].as_str().expect("an id").to_owned());
     }
@@ -202,75 +200,41 @@ async fn filters_combine_and_pages_never_repeat_or_skip_while_tickets_change(bac
         by_name.insert(name, ticket["id"].as_str().unwrap().to_owned());
     }
     let id = |name: &str| by_name[name].clone();
-    post(
-        &app,
-        "agent-1",
-        &format!("/api/tickets/{}/assign", id("a")),
-        json!({ "assignee_id": "agent-1" }),
-    )
-    .await;
-    post(
-        &app,
-        "agent-1",
-        &format!("/api/tickets/{}/status", id("b")),
-        json!({ "status": "in_progress" }),
-    )
-    .await;
-    post(
-        &app,
-        "agent-2",
-        &format!("/api/tickets/{}/status", id("d")),
-        json!({ "status": "waiting" }),
-    )
-    .await;
+    for (user, name, command, body) in [
+        (
+            "agent-1",
+            "a",
+            "assign",
+            json!({ "assignee_id": "agent-1" }),
+        ),
+        ("agent-1", "b", "status", json!({ "status": "in_progress" })),
+        ("agent-2", "d", "status", json!({ "status": "waiting" })),
+    ] {
+        post(
+            &app,
+            user,
+            &format!("/api/tickets/{}/{command}", id(name)),
+            body,
+        )
+        .await;
+    }
 
     let (a, b, c, d) = (id("a"), id("b"), id("c"), id("d"));
-    // Each filter alone and combined, as admin.
-    list_settles(
-        &app,
-        "/api/tickets?status=in_progress,waiting",
-        "admin-1",
-        &[&b, &d],
-    )
-    .await;
-    list_settles(
-        &app,
-        "/api/tickets?priority=high&company=acme",
-        "admin-1",
-        &[&b],
-    )
-    .await;
-    list_settles(
-        &app,
-        "/api/tickets?tag=vip&queue=queue-1",
-        "admin-1",
-        &[&a, &c],
-    )
-    .await;
-    list_settles(&app, "/api/tickets?assignee=me", "agent-1", &[&a]).await;
-    list_settles(
-        &app,
-        "/api/tickets?assignee=none&team=team-1&status=open",
-        "agent-1",
-        &[&c],
-    )
-    .await;
     let far_past = "2000-01-01T00:00:00Z";
     let far_future = "2100-01-01T00:00:00Z";
-    list_settles(
-        &app,
-        &format!("/api/tickets?created_from={far_past}&created_to={far_future}&priority=urgent"),
-        "admin-1",
-        &[&d],
-    )
-    .await;
-    list_settles(
-        &app,
-        &format!("/api/tickets?updated_from={far_future}"),
-        "admin-1",
-        &[],
-    )
-    .await;
+    let ranges = format!("created_from={far_past}&created_to={far_future}&priority=urgent");
+    // Each filter alone and combined.
+    for (query, user, expected) in [
+        ("status=in_progress,waiting", "admin-1", vec![&b, &d]),
+        ("priority=high&company=acme", "admin-1", vec![&b]),
+        ("tag=vip&queue=queue-1", "admin-1", vec![&a, &c]),
+        ("assignee=me", "agent-1", vec![&a]),
+        ("assignee=none&team=team-1&status=open", "agent-1", vec![&c]),
+        (ranges.as_str(), "admin-1", vec![&d]),
+        (&format!("updated_from={far_future}"), "admin-1", vec![]),
+    ] {
+        list_settles(&app, &format!("/api/tickets?{query}"), user, &expected).await;
+    }
     // Customers see their company's tickets; routing filters are refused.
     list_settles(&app, "/api/tickets?priority=high", "cust-acme", &[&b]).await;
     for refused in [
@@ -435,14 +399,7 @@ async fn sla_due_times_and_states_follow_the_targets(backend: Backend) {
     );
 
     // Customers are shown no SLA.
-    let mine = open(
-        &app,
-        "cust-acme",
-        "queue-1",
-        "acme",
-        json!({ "title": "Mine" }),
-    )
-    .await;
+    let mine = acme_ticket(&app, json!({ "title": "Mine" })).await;
     let id = mine["id"].as_str().unwrap();
     let seen = app
         .eventually(&format!("/api/tickets/{id}"), "cust-acme", |status, _| {
@@ -496,47 +453,23 @@ async fn agents_assign_tickets_to_colleagues_of_the_ticket_team(backend: Backend
         assert_eq!(status, expected, "{user} {path}: {body}");
     }
 
-    let ticket = open(
-        &app,
-        "cust-acme",
-        "queue-1",
-        "acme",
-        json!({ "title": "Help" }),
-    )
-    .await;
+    let ticket = acme_ticket(&app, json!({ "title": "Help" })).await;
     let assign = format!("/api/tickets/{}/assign", ticket["id"].as_str().unwrap());
-    let answer = post(
-        &app,
-        "agent-1",
-        &assign,
-        json!({ "assignee_id": "agent-3" }),
-    )
-    .await;
-    assert_eq!(answer["assignee_id"], "agent-3");
-    assert!(
-        answer.get("taken_from").is_none(),
-        "nobody had it: {answer}"
-    );
-    let answer = post(
-        &app,
-        "agent-1",
-        &assign,
-        json!({ "assignee_id": "agent-1" }),
-    )
-    .await;
-    assert_eq!(answer["assignee_id"], "agent-1");
-    assert_eq!(answer["taken_from"], "agent-3");
-    let answer = post(
-        &app,
-        "agent-1",
-        &assign,
-        json!({ "assignee_id": "agent-1" }),
-    )
-    .await;
-    assert!(
-        answer.get("taken_from").is_none(),
-        "nothing changed: {answer}"
-    );
+    // Whom each assignment took the ticket from: nobody, agent-3, nobody
+    // (nothing changed).
+    for (assignee, taken_from) in [
+        ("agent-3", Value::Null),
+        ("agent-1", json!("agent-3")),
+        ("agent-1", Value::Null),
+    ] {
+        let answer = post(&app, "agent-1", &assign, json!({ "assignee_id": assignee })).await;
+        assert_eq!(answer["assignee_id"], assignee);
+        assert_eq!(
+            answer.get("taken_from").cloned().unwrap_or_default(),
+            taken_from,
+            "{answer}"
+        );
+    }
 
     let (status, problem) = app
         .call(
@@ -553,38 +486,18 @@ async fn agents_assign_tickets_to_colleagues_of_the_ticket_team(backend: Backend
 
 async fn search_ranks_and_marks_matches_and_never_reveals_internal_text(backend: Backend) {
     let app = TestApp::start(backend, &[]).await;
-    let title_hit = open(
+    let title_hit = acme_ticket(
         &app,
-        "cust-acme",
-        "queue-1",
-        "acme",
         json!({ "title": "Printer on fire", "description": "Third floor" }),
     )
     .await;
-    let body_hit = open(
+    let body_hit = acme_ticket(
         &app,
-        "cust-acme",
-        "queue-1",
-        "acme",
         json!({ "title": "Office", "description": "The printer \"jams\" & squeaks" }),
     )
     .await;
-    let internal = open(
-        &app,
-        "cust-acme",
-        "queue-1",
-        "acme",
-        json!({ "title": "Quiet one" }),
-    )
-    .await;
-    let public = open(
-        &app,
-        "cust-acme",
-        "queue-1",
-        "acme",
-        json!({ "title": "Another" }),
-    )
-    .await;
+    let internal = acme_ticket(&app, json!({ "title": "Quiet one" })).await;
+    let public = acme_ticket(&app, json!({ "title": "Another" })).await;
     let foreign = open(
         &app,
         "cust-globex",
@@ -736,22 +649,12 @@ async fn search_ranks_and_marks_matches_and_never_reveals_internal_text(backend:
 async fn saved_views_answer_their_list_and_are_shared_with_a_team(backend: Backend) {
     let app = TestApp::start(backend, &[]).await;
     add_colleague(&app).await;
-    let urgent = open(
+    let urgent = acme_ticket(
         &app,
-        "cust-acme",
-        "queue-1",
-        "acme",
         json!({ "title": "Urgent printer", "priority": "high" }),
     )
     .await;
-    let calm = open(
-        &app,
-        "cust-acme",
-        "queue-1",
-        "acme",
-        json!({ "title": "Calm printer", "priority": "low" }),
-    )
-    .await;
+    let calm = acme_ticket(&app, json!({ "title": "Calm printer", "priority": "low" })).await;
     let other_team = open(
         &app,
         "cust-acme",
@@ -827,41 +730,31 @@ async fn saved_views_answer_their_list_and_are_shared_with_a_team(backend: Backe
 
     // Refused: a team that is not theirs, a customer's staff-only filter,
     // list filters on a view's list, an empty name.
-    for (user, body) in [
-        ("agent-1", json!({ "name": "x", "team_id": "team-2" })),
-        ("cust-acme", json!({ "name": "x", "team_id": "team-1" })),
-        ("agent-1", json!({ "name": " " })),
+    for (user, body, expected) in [
+        ("agent-1", json!({ "name": "x", "team_id": "team-2" }), 422),
+        (
+            "cust-acme",
+            json!({ "name": "x", "team_id": "team-1" }),
+            422,
+        ),
+        ("agent-1", json!({ "name": " " }), 422),
+        (
+            "cust-acme",
+            json!({ "name": "x", "query": { "tag": "vip" } }),
+            400,
+        ),
+        (
+            "cust-acme",
+            json!({ "name": "x", "query": { "colour": "red" } }),
+            400,
+        ),
     ] {
         let (status, problem) = app.call(Method::POST, "/api/views", user, Some(body)).await;
-        assert_eq!(status, 422, "{problem}");
+        assert_eq!(status, expected, "{problem}");
     }
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/api/views",
-            "cust-acme",
-            Some(json!({ "name": "x", "query": { "tag": "vip" } })),
-        )
-        .await;
-    assert_eq!(status, 400);
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/api/views",
-            "cust-acme",
-            Some(json!({ "name": "x", "query": { "colour": "red" } })),
-        )
-        .await;
-    assert_eq!(status, 400);
+    let filtered = format!("{tickets}?status=open");
     assert_eq!(
-        app.call(
-            Method::GET,
-            &format!("{tickets}?status=open"),
-            "agent-1",
-            None
-        )
-        .await
-        .0,
+        app.call(Method::GET, &filtered, "agent-1", None).await.0,
         400
     );
     // A customer's own view lists their company's tickets only.
