@@ -861,7 +861,7 @@ pub(crate) async fn history_entries(
     id: Uuid,
 ) -> ApiResult<Vec<HistoryEntry>> {
     let current = commands::load(&state.store, id, None).await?;
-    access::require_visible(&caller, &current)?;
+    access::require_visible(caller, &current)?;
     let viewer = caller.viewer();
     let events = state.store.read_stream(&id.to_string(), 1).await?;
     let mut entries = Vec::with_capacity(events.len());
