@@ -14,7 +14,7 @@ use bomizzel_projections::tickets::{
     TicketFilter, TicketPage, TicketRow, TicketsProjection, Visibility,
 };
 use bomizzel_projections::{ProjectionError, Runner, RunnerSettings, checkpoint};
-use bomizzel_store::ExpectedVersion;
+use bomizzel_store::{AppendRequest, ExpectedVersion, Metadata, NewEvent};
 use time::OffsetDateTime;
 use time::macros::datetime;
 use uuid::Uuid;
@@ -29,6 +29,7 @@ on_both_backends!(
     small_live_batches_give_the_same_rows_as_a_rebuild,
     a_batch_larger_than_one_statement_is_written_whole,
     an_event_for_a_ticket_never_created_stops_the_projection,
+    tickets_opened_before_numbers_are_numbered_by_their_position,
 );
 
 /// A ticket to open; [`BASE`] fills what a test does not care about.
@@ -1056,5 +1057,48 @@ async fn an_event_for_a_ticket_never_created_stops_the_projection(log: TestLog) 
         stored.position,
         appended.last_position - 1,
         "the ticket before it was applied"
+    );
+}
+
+/// A `TicketCreated` of schema version 2 (written before numbers existed)
+/// gets the position of its event as its number, live and after a rebuild.
+async fn tickets_opened_before_numbers_are_numbered_by_their_position(log: TestLog) {
+    let desk = Desk::new(log);
+    // Something before it, so that the position is not 1.
+    let first = desk.open(BASE).await;
+    let legacy = Uuid::now_v7();
+    let v2 = serde_json::json!({
+        "ticket_id": legacy, "title": "Old printer", "description": "",
+        "company_id": "acme", "requester_id": "cust-1", "queue_id": "q-support",
+        "team_id": "t-support", "priority": "low", "status": "open", "tags": [],
+    });
+    let appended = desk
+        .log
+        .store
+        .append(AppendRequest {
+            stream_id: legacy.to_string(),
+            expected_version: ExpectedVersion::Exact(0),
+            events: vec![NewEvent {
+                event_type: "TicketCreated".into(),
+                schema_version: 2,
+                payload: v2,
+            }],
+            metadata: Metadata::new("agent-1", "agent"),
+        })
+        .await
+        .expect("appends");
+    desk.project().await;
+    let row = desk.row(legacy).await;
+    assert_eq!(row.number, appended.last_position);
+    assert_eq!(desk.row(first).await.number, 1);
+
+    checkpoint::reset(desk.database(), &TicketsProjection)
+        .await
+        .expect("reset");
+    desk.project().await;
+    assert_eq!(
+        desk.row(legacy).await.number,
+        appended.last_position,
+        "same after a rebuild"
     );
 }
