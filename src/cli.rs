@@ -79,6 +79,34 @@ pub enum Command {
     /// Inspect or rebuild the projections that build the read models.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Check and export the log's hash chains (docs/audit.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the log and recompute its hash chains: exit 0 when intact,
+    /// otherwise non-zero with the first position that fails and why.
+    Verify {
+        /// Start at this position, trusting the stored hash before it.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+        from: i64,
+        /// A head kept earlier (`bomizzel audit head`): the chain must
+        /// reach HASH at POSITION, proving nothing up to it was rewritten.
+        #[arg(long, value_name = "POSITION:HASH")]
+        anchor: Option<bomizzel_store::audit::verify::Anchor>,
+    },
+    /// Print the newest POSITION:HASH, to keep elsewhere as an anchor.
+    Head,
+    /// Write the events FROM..=TO (default: to the head) as JSON lines,
+    /// verifiable offline with tools/audit_verify.py.
+    Export {
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+        from: i64,
+        #[arg(long)]
+        to: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +131,13 @@ pub struct ServeArgs {
     /// for its next request. Silent or dripping connections are closed.
     #[arg(long, env = "BOMIZZEL_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub http_header_timeout: std::time::Duration,
+
+    /// Kernel send buffer per connection in bytes (default: the kernel's
+    /// autotuning). A client that stops reading holds up to this much of
+    /// the server's memory in the kernel before the WebSocket send queue
+    /// fills and the client is closed as too slow (4008).
+    #[arg(long, env = "BOMIZZEL_SOCKET_SEND_BUFFER")]
+    pub socket_send_buffer: Option<usize>,
 
     /// Origin of the web front end allowed by CORS, e.g. http://localhost:3000.
     #[arg(long, env = "FRONTEND_URL")]
@@ -172,8 +207,14 @@ pub struct ServeArgs {
     /// Holds projection NAME behind the others by pausing DURATION before
     /// each of its batches (NAME=DURATION, repeatable). For tests of what
     /// clients see while read models disagree; never in service.
-    #[arg(long, value_name = "NAME=DURATION", value_parser = parse_projection_delay, hide = true)]
+    #[arg(long, value_name = "NAME=DURATION", value_parser = parse_named::<Duration>, hide = true)]
     pub projection_delay: Vec<(String, Duration)>,
+
+    /// Aborts the process after projection NAME applied its Nth batch,
+    /// before its checkpoint moves (NAME=N). For crash tests; never in
+    /// service.
+    #[arg(long, value_name = "NAME=N", value_parser = parse_named::<u64>, hide = true)]
+    pub projection_crash_after: Vec<(String, u64)>,
 
     /// Frames queued per WebSocket connection before it is closed as too slow (4008).
     #[arg(long, env = "BOMIZZEL_WS_SEND_QUEUE", default_value_t = 1024)]
@@ -204,7 +245,7 @@ pub struct TokenArgs {
     /// The user id (`sub` claim).
     #[arg(long)]
     pub sub: String,
-    /// customer, agent, admin or analyst.
+    /// customer, agent, admin, analyst or auditor.
     #[arg(long)]
     pub role: bomizzel_identity::Role,
     /// The customer's company (required for customers).
@@ -215,10 +256,26 @@ pub struct TokenArgs {
     pub ttl: std::time::Duration,
 }
 
-fn parse_projection_delay(value: &str) -> Result<(String, Duration), String> {
-    let (name, duration) = value
+/// `NAME=VALUE` for hidden per-projection settings.
+fn parse_named<T: ParseSetting>(value: &str) -> Result<(String, T), String> {
+    let (name, setting) = value
         .split_once('=')
-        .ok_or_else(|| format!("{value:?} is not NAME=DURATION"))?;
-    let duration = humantime::parse_duration(duration).map_err(|e| e.to_string())?;
-    Ok((name.to_owned(), duration))
+        .ok_or_else(|| format!("{value:?} is not NAME=VALUE"))?;
+    Ok((name.to_owned(), T::parse(setting)?))
+}
+
+trait ParseSetting: Sized {
+    fn parse(value: &str) -> Result<Self, String>;
+}
+
+impl ParseSetting for Duration {
+    fn parse(value: &str) -> Result<Self, String> {
+        humantime::parse_duration(value).map_err(|e| e.to_string())
+    }
+}
+
+impl ParseSetting for u64 {
+    fn parse(value: &str) -> Result<Self, String> {
+        value.parse().map_err(|e| format!("{value:?}: {e}"))
+    }
 }

@@ -51,25 +51,43 @@ pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// How accepted connections are set up.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSettings {
+    /// Longest wait for a complete request head, and between requests.
+    pub header_timeout: Duration,
+    /// The kernel's send buffer per connection; `None` leaves it to the
+    /// kernel's autotuning, which lets a client that stopped reading pin
+    /// up to `net.ipv4.tcp_wmem`'s maximum (4 MiB here) before the
+    /// gateway's own queue fills and closes it as too slow.
+    pub send_buffer: Option<usize>,
+}
+
 /// Serves `app` on `listener` until `shutdown` turns true, then waits for
 /// the connections' requests in flight.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    header_timeout: Duration,
+    settings: ConnectionSettings,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let app = app.layer(axum::middleware::from_fn(close_if_body_unread));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(settings.header_timeout);
     // Every connection task holds a receiver; `closed()` resolves when all are gone.
     let (open, connection_alive) = watch::channel(());
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    if let Some(bytes) = settings.send_buffer {
+                        // Best effort: the default is as good a fallback.
+                        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
+                    }
+                    stream
+                }
                 Err(error) => {
                     accept_failed(&error).await;
                     continue;

@@ -1,6 +1,7 @@
 //! Composition root of Bomizzel: configuration, the command line and the
 //! server's lifecycle. Business rules live in the crates it wires together.
 
+mod audit;
 pub mod cli;
 mod closing;
 mod config;
@@ -12,7 +13,7 @@ mod token;
 
 use std::process::ExitCode;
 
-use cli::{Cli, Command, ProjectionsCommand};
+use cli::{AuditCommand, Cli, Command, ProjectionsCommand};
 
 /// Runs one command line to completion.
 pub fn run(cli: Cli) -> ExitCode {
@@ -35,6 +36,17 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Command::Projections(ProjectionsCommand::Rebuild { name }) => {
                 projections::rebuild(&serve::open_store(&config).await?, &name).await
+            }
+            Command::Audit(command) => {
+                // No migration: an audit reads the log as it finds it.
+                let store = bomizzel_store::EventStore::connect(&config.database_url).await?;
+                match command {
+                    AuditCommand::Verify { from, anchor } => {
+                        audit::verify(&store, from, anchor).await
+                    }
+                    AuditCommand::Head => audit::head(&store).await,
+                    AuditCommand::Export { from, to } => audit::export(&store, from, to).await,
+                }
             }
         }
     });

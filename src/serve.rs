@@ -112,7 +112,15 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     );
     tokio::join!(
         shutdown_signal(stop.clone()),
-        http::serve(listener, app, args.http_header_timeout, shutdown.clone()),
+        http::serve(
+            listener,
+            app,
+            http::ConnectionSettings {
+                header_timeout: args.http_header_timeout,
+                send_buffer: args.socket_send_buffer,
+            },
+            shutdown.clone(),
+        ),
     );
     // Runners stop between batches, so every checkpoint matches its read model.
     stop.send_replace(true);
@@ -124,13 +132,15 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn runner_settings(args: &ServeArgs, projection: &str) -> RunnerSettings {
-    let delay = args
-        .projection_delay
-        .iter()
-        .find(|(name, _)| name == projection)
-        .map(|(_, delay)| *delay);
+    fn named<T: Copy>(settings: &[(String, T)], projection: &str) -> Option<T> {
+        settings
+            .iter()
+            .find(|(name, _)| name == projection)
+            .map(|(_, value)| *value)
+    }
     RunnerSettings {
-        batch_delay: delay.unwrap_or_default(),
+        batch_delay: named(&args.projection_delay, projection).unwrap_or_default(),
+        crash_after_batch: named(&args.projection_crash_after, projection),
         ..RunnerSettings::default()
     }
 }

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 use bomizzel_projections::feed;
 use bomizzel_store::EventStore;
 use common::app::{Backend, TestApp};
+use common::checks::{self, Seen};
 use common::ws::WsClient;
 use rand::Rng;
 use rand::seq::IndexedRandom;
@@ -24,37 +24,6 @@ use serde_json::{Value, json};
 
 const CLIENTS: usize = 50;
 const TRAFFIC: Duration = Duration::from_secs(30);
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// What one client saw: per room, the offsets it received, in order.
-#[derive(Debug, Default)]
-struct Seen {
-    first: BTreeMap<String, i64>,
-    offsets: BTreeMap<String, Vec<i64>>,
-}
-
-impl Seen {
-    fn record(&mut self, event: &Value) {
-        let offset = event["offset"].as_i64().expect("an offset");
-        for room in event["rooms"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(Value::as_str)
-        {
-            if let Some(offsets) = self.offsets.get_mut(room) {
-                offsets.push(offset);
-            }
-        }
-    }
-
-    fn since(&self, room: &str) -> i64 {
-        self.offsets[room]
-            .last()
-            .copied()
-            .unwrap_or(self.first[room])
-    }
-}
 
 /// The rooms `user` may join, from the fixture and the tickets opened so far.
 fn permitted(user: &str, tickets: &[(String, &str, &str)]) -> Vec<String> {
@@ -155,11 +124,7 @@ async fn client(
         // A change counts for each of the client's rooms it lists, including
         // rooms about to be subscribed: the server sends it once.
         for room in &rooms {
-            if !seen.first.contains_key(room) {
-                seen.first
-                    .insert(room.clone(), ready["offset"].as_i64().unwrap());
-                seen.offsets.insert(room.clone(), Vec::new());
-            }
+            seen.follow(room, ready["offset"].as_i64().unwrap());
         }
         for room in &rooms {
             let (replayed, subscribed) = ws.subscribe(room, Some(seen.since(room))).await;
@@ -190,24 +155,6 @@ async fn client(
         }
     }
     (seen, sessions)
-}
-
-/// The room's changes after `after` that `user` may see, from the feed.
-async fn expected(store: &EventStore, user: &str, room: &str, after: i64) -> Vec<i64> {
-    let customer = user.starts_with("cust-");
-    feed::replay(store.database(), &[room.to_owned()], after, u32::MAX)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|c| {
-            if customer {
-                c.audience.reaches_customers()
-            } else {
-                c.audience.reaches_staff()
-            }
-        })
-        .map(|c| c.offset)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -275,55 +222,14 @@ async fn clients_that_keep_dropping_miss_nothing_and_see_nothing_twice() {
         app.workdir().join("data/bomizzel.db").display()
     );
     let store = EventStore::connect(&url).await.unwrap();
-    let head = store.head().await.unwrap();
-    let started = Instant::now();
-    while bomizzel_projections::checkpoint::load(store.database(), feed::NAME)
-        .await
-        .unwrap()
-        .position
-        < head
-    {
-        assert!(started.elapsed() < DEADLINE, "the feed never caught up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    checks::caught_up(&store, feed::NAME).await;
 
     let mut sessions = 0;
     let mut checked = 0;
     for (user, handle) in clients {
         let (mut seen, count) = handle.await.unwrap();
         sessions += count;
-        // A last resume, read until every room has what the feed holds.
-        let (mut ws, _) = WsClient::connect(&app.server.base_url, &app.token(user)).await;
-        let mut wanted = HashMap::new();
-        for room in seen.first.keys().cloned().collect::<Vec<_>>() {
-            let (replayed, _) = ws.subscribe(&room, Some(seen.since(&room))).await;
-            replayed.iter().for_each(|event| seen.record(event));
-            wanted.insert(
-                room.clone(),
-                expected(&store, user, &room, seen.first[&room]).await,
-            );
-        }
-        let started = Instant::now();
-        while wanted.iter().any(|(room, offsets)| {
-            offsets
-                .last()
-                .is_some_and(|last| seen.offsets[room].last() < Some(last))
-        }) {
-            assert!(started.elapsed() < DEADLINE, "{user} never caught up");
-            if let Some(Ok(frame)) = ws.next_within(Duration::from_millis(200)).await
-                && frame["type"] == "event"
-                && !frame["offset"].is_null()
-            {
-                seen.record(&frame);
-            }
-        }
-        for (room, offsets) in &wanted {
-            assert_eq!(
-                &seen.offsets[room], offsets,
-                "{user} in {room}: received vs the feed"
-            );
-            checked += offsets.len();
-        }
+        checked += checks::assert_exactly_once(&app, &store, user, &mut seen).await;
     }
     assert!(
         sessions > CLIENTS * 5,

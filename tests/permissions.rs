@@ -31,45 +31,72 @@ fn case(user: &'static str, method: Method, path: &'static str, body: Value, sta
 fn ticket_route_cases() -> Vec<Case> {
     // (user, own, other): "own" is acme's ticket in team-1's queue, requested by cust-acme.
     type Row = (&'static str, u16, u16);
-    let manage: [Row; 6] = [
+    let manage: [Row; 7] = [
         ("admin-1", 200, 200),
         ("agent-1", 200, 404),
         ("agent-2", 404, 200),
         ("analyst-1", 403, 403),
+        ("auditor-1", 403, 403),
         ("cust-acme", 403, 404),
         ("cust-globex", 404, 403),
     ];
-    let read: [Row; 6] = [
+    let read: [Row; 7] = [
         ("admin-1", 200, 200),
         ("agent-1", 200, 404),
         ("agent-2", 404, 200),
         ("analyst-1", 200, 200),
+        ("auditor-1", 200, 200),
         ("cust-acme", 200, 404),
         ("cust-globex", 404, 200),
     ];
-    let close: [Row; 7] = [
+    let close: [Row; 8] = [
         ("admin-1", 200, 200),
         ("agent-1", 200, 404),
         ("analyst-1", 403, 403),
+        ("auditor-1", 403, 403),
         ("cust-acme", 200, 404),
         // Same company, but not the requester.
         ("cust-acme-2", 403, 404),
         ("cust-globex", 404, 200),
         ("agent-2", 404, 200),
     ];
-    let public_comment: [Row; 4] = [
+    let public_comment: [Row; 5] = [
         ("agent-1", 200, 404),
         ("analyst-1", 403, 403),
+        ("auditor-1", 403, 403),
         ("cust-acme", 200, 404),
         ("cust-globex", 404, 200),
     ];
-    let internal_comment: [Row; 4] = [
+    let internal_comment: [Row; 5] = [
         ("admin-1", 200, 200),
+        ("auditor-1", 403, 403),
         ("agent-1", 200, 404),
         ("cust-acme", 403, 404),
         ("cust-globex", 404, 403),
     ];
+    // The audit trail: auditors only, every ticket.
+    let audit: [Row; 5] = [
+        ("auditor-1", 200, 200),
+        ("admin-1", 403, 403),
+        ("analyst-1", 403, 403),
+        ("agent-1", 403, 403),
+        ("cust-acme", 403, 403),
+    ];
     let routes: Vec<(Method, &'static str, &'static str, Value, &[Row])> = vec![
+        (
+            Method::GET,
+            "/api/audit/tickets/{own}",
+            "/api/audit/tickets/{other}",
+            Value::Null,
+            &audit,
+        ),
+        (
+            Method::GET,
+            "/api/audit/directory",
+            "/api/audit/head",
+            Value::Null,
+            &audit,
+        ),
         (
             Method::GET,
             "/api/tickets/{own}",
@@ -181,6 +208,13 @@ fn create_and_directory_cases() -> Vec<Case> {
             in_queue("queue-1"),
             403,
         ),
+        case(
+            "auditor-1",
+            Method::POST,
+            "/api/tickets",
+            in_queue("queue-1"),
+            403,
+        ),
         // Customers open tickets for their own company whatever they claim.
         case(
             "cust-globex",
@@ -190,7 +224,7 @@ fn create_and_directory_cases() -> Vec<Case> {
             201,
         ),
     ];
-    for user in ["agent-1", "analyst-1", "cust-acme"] {
+    for user in ["agent-1", "analyst-1", "auditor-1", "cust-acme"] {
         for (path, body) in [
             ("/api/companies", json!({ "name": "Initech" })),
             ("/api/teams", json!({ "name": "Night shift" })),
@@ -282,23 +316,33 @@ fn finding_cases() -> Vec<Case> {
             cases.push(case(user, method.clone(), path, body.clone(), *status));
         }
     };
-    let everyone = |status| -> [Row; 5] {
-        ["admin-1", "agent-1", "agent-2", "analyst-1", "cust-acme"].map(|user| (user, status))
+    let everyone = |status| -> [Row; 6] {
+        [
+            "admin-1",
+            "agent-1",
+            "agent-2",
+            "analyst-1",
+            "auditor-1",
+            "cust-acme",
+        ]
+        .map(|user| (user, status))
     };
-    let owner_only = |status| -> [Row; 5] {
+    let owner_only = |status| -> [Row; 6] {
         [
             ("agent-1", status),
             ("agent-2", 404),
             ("admin-1", 404),
             ("analyst-1", 404),
+            ("auditor-1", 404),
             ("cust-acme", 404),
         ]
     };
-    let staff = |customers| -> [Row; 4] {
+    let staff = |customers| -> [Row; 5] {
         [
             ("admin-1", 200),
             ("agent-1", 200),
             ("analyst-1", 200),
+            ("auditor-1", 200),
             ("cust-acme", customers),
         ]
     };
@@ -307,6 +351,7 @@ fn finding_cases() -> Vec<Case> {
         ("agent-1", 200),
         ("agent-2", 403),
         ("analyst-1", 403),
+        ("auditor-1", 403),
         ("cust-acme", 403),
     ];
     add(
@@ -396,7 +441,7 @@ fn finding_cases() -> Vec<Case> {
 /// Ending a user's sessions and disabling users is for admins.
 fn session_admin_cases() -> Vec<Case> {
     let mut cases = Vec::new();
-    for user in ["agent-1", "analyst-1", "cust-acme"] {
+    for user in ["agent-1", "analyst-1", "auditor-1", "cust-acme"] {
         for path in [
             "/api/users/agent-2/sessions/revoke",
             "/api/users/agent-2/disable",

@@ -4,14 +4,14 @@
 
 mod common;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bomizzel_domain::{Priority, Status, Ticket, TicketCommand};
-use bomizzel_projections::testing::dump_table;
-use bomizzel_projections::{checkpoint, registry};
-use bomizzel_store::{AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent};
+use bomizzel_projections::{State, checkpoint};
+use bomizzel_store::{AppendRequest, Database, EventStore, ExpectedVersion, Metadata, NewEvent};
 use common::Server;
+use common::checks;
 use uuid::Uuid;
 
 const TICKETS: usize = 2500;
@@ -79,31 +79,38 @@ fn lifecycle(n: usize) -> (String, Vec<NewEvent>) {
     (id.to_string(), events)
 }
 
-async fn write_history(store: &EventStore) -> i64 {
-    if let bomizzel_store::Database::Sqlite(pool) = store.database() {
-        for team in 0..3 {
-            sqlx::query(
-                "INSERT INTO teams (id, name, created_at) VALUES ($1, $1, '2026-01-01T00:00:00Z')",
-            )
-            .bind(format!("team-{team}"))
-            .execute(pool)
-            .await
-            .unwrap();
+/// The directory rows the notifications projection reads.
+async fn seed_directory(store: &EventStore) {
+    const TEAM: &str =
+        "INSERT INTO teams (id, name, created_at) VALUES ($1, $1, '2026-01-01T00:00:00Z')";
+    const AGENT: &str = "INSERT INTO users (id, name, role, created_at) \
+         VALUES ($1, $1, 'agent', '2026-01-01T00:00:00Z')";
+    const MEMBER: &str = "INSERT INTO team_members (user_id, team_id) VALUES ($1, $2)";
+    for team in 0..3 {
+        execute(store, TEAM, &[&format!("team-{team}")]).await;
+    }
+    for agent in 0..5 {
+        let id = format!("agent-{agent}");
+        execute(store, AGENT, &[&id]).await;
+        execute(store, MEMBER, &[&id, &format!("team-{}", agent % 3)]).await;
+    }
+}
+
+async fn execute(store: &EventStore, sql: &str, values: &[&str]) {
+    match store.database() {
+        Database::Sqlite(pool) => {
+            let query = values.iter().fold(sqlx::query(sql), |q, v| q.bind(*v));
+            query.execute(pool).await.unwrap();
         }
-        for agent in 0..5 {
-            sqlx::query("INSERT INTO users (id, name, role, created_at) VALUES ($1, $1, 'agent', '2026-01-01T00:00:00Z')")
-                .bind(format!("agent-{agent}"))
-                .execute(pool)
-                .await
-                .unwrap();
-            sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)")
-                .bind(format!("team-{}", agent % 3))
-                .bind(format!("agent-{agent}"))
-                .execute(pool)
-                .await
-                .unwrap();
+        Database::Postgres(pool) => {
+            let query = values.iter().fold(sqlx::query(sql), |q, v| q.bind(*v));
+            query.execute(pool).await.unwrap();
         }
     }
+}
+
+async fn write_history(store: &EventStore) -> i64 {
+    seed_directory(store).await;
     let appends = (0..TICKETS).map(|n| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -124,24 +131,6 @@ async fn write_history(store: &EventStore) -> i64 {
     head
 }
 
-/// Every read-model table's rows, sorted (the feed's epoch and users' read
-/// marks are not the projections' to compare).
-async fn read_models(store: &EventStore) -> Vec<(String, Vec<String>)> {
-    let mut dumps = Vec::new();
-    for projection in registry::all() {
-        for table in projection
-            .tables()
-            .iter()
-            .filter(|t| **t != "room_feed_meta")
-        {
-            let mut rows = dump_table(store.database(), table, "1").await;
-            rows.sort();
-            dumps.push((table.to_string(), rows));
-        }
-    }
-    dumps
-}
-
 async fn checkpoints(store: &EventStore) -> Vec<i64> {
     checkpoint::all(store.database())
         .await
@@ -151,74 +140,179 @@ async fn checkpoints(store: &EventStore) -> Vec<i64> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_mid_catch_up_the_read_models_still_equal_a_rebuild() {
-    let workdir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}",
-        workdir.path().join("data/bomizzel.db").display()
-    );
-    let store = EventStore::open(&url).await.unwrap();
-    let head = write_history(&store).await;
-    assert!(head > 10_000, "a long history: {head} events");
+/// A long history in a database of the test's own, and the server's
+/// working directory.
+struct History {
+    url: String,
+    store: EventStore,
+    head: i64,
+    workdir: tempfile::TempDir,
+}
 
-    // Start the server and kill it as soon as some projection is part-way.
-    let server = Server::start(workdir.path(), &[]);
-    let started = Instant::now();
-    loop {
-        let positions = checkpoints(&store).await;
-        if positions.iter().any(|p| *p > 0 && *p < head) {
-            break;
-        }
-        assert!(
-            positions.iter().all(|p| *p < head),
-            "caught up before it could be killed: {positions:?}"
-        );
-        assert!(started.elapsed() < DEADLINE, "projections never started");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+impl History {
+    /// `None` when the PostgreSQL tests are skipped.
+    async fn write(backend: &str, test: &str) -> Option<Self> {
+        let workdir = tempfile::tempdir().unwrap();
+        let url = match backend {
+            "sqlite" => format!(
+                "sqlite://{}",
+                workdir.path().join("data/bomizzel.db").display()
+            ),
+            _ => bomizzel_store::testing::fresh_postgres_database(test).await?,
+        };
+        let store = EventStore::open(&url).await.unwrap();
+        let head = write_history(&store).await;
+        assert!(head > 10_000, "a long history: {head} events");
+        Some(Self {
+            url,
+            store,
+            head,
+            workdir,
+        })
     }
+
+    fn start(&self, extra: &[&str]) -> Server {
+        Server::start_with(
+            self.workdir.path(),
+            &[("BOMIZZEL_DATABASE_URL", &self.url)],
+            extra,
+        )
+    }
+
+    fn rebuild(&self) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_bomizzel"))
+            .args(["projections", "rebuild", "all", "--database-url", &self.url])
+            .current_dir(self.workdir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits until `reached` holds of the checkpoints' positions.
+    async fn until(&self, what: &str, reached: impl Fn(&[i64]) -> bool) {
+        let started = Instant::now();
+        loop {
+            let positions = checkpoints(&self.store).await;
+            if reached(&positions) {
+                return;
+            }
+            assert!(started.elapsed() < DEADLINE, "{what}: {positions:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn part_way(&self) -> impl Fn(&[i64]) -> bool {
+        let head = self.head;
+        move |positions| positions.iter().any(|p| *p > 0 && *p < head)
+    }
+
+    /// Starts the server again, lets every projection catch up, stops it,
+    /// and compares every read model with a rebuild from zero.
+    async fn recover_and_compare(self) {
+        let server = self.start(&[]);
+        let head = self.head;
+        self.until("projections never caught up", |positions| {
+            positions.iter().all(|p| *p == head)
+        })
+        .await;
+        assert!(server.terminate().success());
+        checks::assert_read_models_equal_rebuild(&self.store, &self.url, self.workdir.path()).await;
+    }
+}
+
+/// SIGKILL while the projections catch up on a long history.
+async fn killed_mid_catch_up(backend: &str, test: &str) {
+    let Some(history) = History::write(backend, test).await else {
+        return;
+    };
+    let server = history.start(&[]);
+    history
+        .until("caught up before it could be killed", history.part_way())
+        .await;
     drop(server); // SIGKILL
-    let at_kill = checkpoints(&store).await;
+    let at_kill = checkpoints(&history.store).await;
     assert!(
-        at_kill.iter().any(|p| *p < head),
+        at_kill.iter().any(|p| *p < history.head),
         "killed mid catch-up: {at_kill:?}"
     );
+    history.recover_and_compare().await;
+}
 
-    // Restart and let it catch up.
-    let server = Server::start(workdir.path(), &[]);
-    let started = Instant::now();
-    while checkpoints(&store)
+/// The process aborts after a batch is applied to the read model and
+/// before its checkpoint moves, in the same transaction.
+async fn crashed_between_apply_and_checkpoint(backend: &str, test: &str) {
+    let Some(history) = History::write(backend, test).await else {
+        return;
+    };
+    let server = history.start(&["--projection-crash-after", "tickets=3"]);
+    let status = server.wait_exit(DEADLINE);
+    assert!(!status.success(), "the server crashed: {status}");
+    assert!(server.logged("crashing on purpose"));
+    let tickets = checkpoint::load(history.store.database(), "tickets")
         .await
-        .iter()
-        .filter(|p| **p == head)
-        .count()
-        < registry::all().len()
-    {
-        assert!(started.elapsed() < DEADLINE, "projections never caught up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(server.terminate().success());
-    let incremental = read_models(&store).await;
-
-    let rebuild = Command::new(env!("CARGO_BIN_EXE_bomizzel"))
-        .args(["projections", "rebuild", "all", "--database-url", &url])
-        .current_dir(workdir.path())
-        .output()
         .unwrap();
     assert!(
-        rebuild.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rebuild.stderr)
+        tickets.position > 0 && tickets.position < history.head,
+        "two batches were checkpointed, not the third: {tickets:?}"
     );
-    assert!(String::from_utf8_lossy(&rebuild.stdout).contains("events/s"));
-    let rebuilt = read_models(&store).await;
+    history.recover_and_compare().await;
+}
 
-    for ((table, after_crash), (_, from_zero)) in incremental.iter().zip(&rebuilt) {
-        assert!(!from_zero.is_empty(), "{table} has rows");
-        assert_eq!(after_crash.len(), from_zero.len(), "{table}: row count");
-        assert!(
-            after_crash == from_zero,
-            "{table}: rows differ after the crash"
-        );
-    }
+/// SIGKILL of `projections rebuild all` part-way; the server then finishes
+/// the rebuild.
+async fn killed_mid_rebuild(backend: &str, test: &str) {
+    let Some(history) = History::write(backend, test).await else {
+        return;
+    };
+    let server = history.start(&[]);
+    let head = history.head;
+    history
+        .until("never caught up", |positions| {
+            positions.iter().all(|p| *p == head)
+        })
+        .await;
+    assert!(server.terminate().success());
+    let mut rebuild = history.rebuild();
+    history
+        .until("the rebuild never started", history.part_way())
+        .await;
+    rebuild.kill().unwrap();
+    rebuild.wait().unwrap();
+    let states = checkpoint::all(history.store.database()).await.unwrap();
+    assert!(
+        states.iter().any(|c| c.state == State::Rebuilding),
+        "killed mid-rebuild: {states:?}"
+    );
+    history.recover_and_compare().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_killed_mid_catch_up_the_read_models_still_equal_a_rebuild() {
+    killed_mid_catch_up("sqlite", "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_mid_catch_up_the_read_models_still_equal_a_rebuild() {
+    killed_mid_catch_up("postgres", "postgres_killed_mid_catch_up").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_crashed_between_apply_and_checkpoint_the_read_models_still_equal_a_rebuild() {
+    crashed_between_apply_and_checkpoint("sqlite", "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crashed_between_apply_and_checkpoint_the_read_models_still_equal_a_rebuild() {
+    crashed_between_apply_and_checkpoint("postgres", "postgres_crashed_between_apply").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_killed_mid_rebuild_the_read_models_still_equal_a_rebuild() {
+    killed_mid_rebuild("sqlite", "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_mid_rebuild_the_read_models_still_equal_a_rebuild() {
+    killed_mid_rebuild("postgres", "postgres_killed_mid_rebuild").await;
 }

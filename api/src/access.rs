@@ -39,7 +39,7 @@ pub fn require_allowed(caller: &Caller, ticket: &Ticket, action: Action) -> ApiR
     require_visible(caller, ticket)?;
     let allowed = match caller.role {
         Role::Admin | Role::Agent => true,
-        Role::Analyst => false,
+        Role::Analyst | Role::Auditor => false,
         Role::Customer => match action {
             Action::Manage => false,
             Action::Comment { internal } => !internal,
@@ -59,6 +59,7 @@ pub fn require_allowed(caller: &Caller, ticket: &Ticket, action: Action) -> ApiR
 fn denial(role: Role, action: Action) -> String {
     match (role, action) {
         (Role::Analyst, _) => "analysts read everything and change nothing".into(),
+        (Role::Auditor, _) => "auditors read everything and change nothing".into(),
         (_, Action::Comment { internal: true }) => {
             "customers cannot write internal comments".into()
         }
@@ -101,12 +102,12 @@ pub fn require_may_create(caller: &Caller, team_id: &str, company_id: &str) -> A
         Role::Admin => true,
         Role::Agent => caller.team_ids.iter().any(|team| team == team_id),
         Role::Customer => caller.company_id.as_deref() == Some(company_id),
-        Role::Analyst => false,
+        Role::Analyst | Role::Auditor => false,
     };
     if allowed {
         Ok(())
-    } else if caller.role == Role::Analyst {
-        Err(ApiError::forbidden(denial(Role::Analyst, Action::Manage)))
+    } else if matches!(caller.role, Role::Analyst | Role::Auditor) {
+        Err(ApiError::forbidden(denial(caller.role, Action::Manage)))
     } else {
         Err(ApiError::forbidden(
             "tickets can only be opened in your teams' queues (agents) or for your company (customers)",

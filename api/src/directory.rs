@@ -4,15 +4,21 @@
 //! which also keeps the session and disable records written here). A membership change is announced so the
 //! gateway can re-check the rooms of that user's connections. Admins also
 //! end a user's sessions and disable or enable a user; those are announced
-//! too, and the gateway closes the user's sockets on every node.
+//! too, and the gateway closes the user's sockets on every node. Every
+//! change is appended to the log as an event of the entity's own stream,
+//! in the transaction that writes the tables, with the acting admin.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use bomizzel_domain::directory::{DirectoryEvent, Entity};
 use bomizzel_domain::validate;
-use bomizzel_identity::directory::{caller_facts, disable, enable, revoke_sessions, user_name};
+use bomizzel_identity::directory::{
+    caller_facts, disable, enable, record, revoke_sessions, user_name,
+};
 use bomizzel_identity::{Caller, Role};
 use bomizzel_projections::on_pool;
+use bomizzel_store::{WriteTx, on_write};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -84,7 +90,7 @@ fn write_error(error: sqlx::Error, what: &str) -> ApiError {
             );
         }
     }
-    ApiError::internal(error)
+    ApiError::database(error)
 }
 
 // ---- companies and teams: a name and an id --------------------------------
@@ -118,35 +124,93 @@ pub struct Rename {
     pub name: String,
 }
 
-async fn insert_named(state: &AppState, table: &str, body: NewNamed) -> ApiResult<Named> {
+/// Companies and teams: a name and an id, each in its table and streams.
+#[derive(Debug, Clone, Copy)]
+enum NamedKind {
+    Company,
+    Team,
+}
+
+impl NamedKind {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Company => "companies",
+            Self::Team => "teams",
+        }
+    }
+
+    fn entity(self) -> Entity {
+        match self {
+            Self::Company => Entity::Company,
+            Self::Team => Entity::Team,
+        }
+    }
+
+    fn created(self, name: String) -> DirectoryEvent {
+        match self {
+            Self::Company => DirectoryEvent::CompanyCreated { name },
+            Self::Team => DirectoryEvent::TeamCreated { name },
+        }
+    }
+
+    fn renamed(self, name: String) -> DirectoryEvent {
+        match self {
+            Self::Company => DirectoryEvent::CompanyRenamed { name },
+            Self::Team => DirectoryEvent::TeamRenamed { name },
+        }
+    }
+}
+
+async fn insert_named(
+    state: &AppState,
+    caller: &Caller,
+    kind: NamedKind,
+    body: NewNamed,
+) -> ApiResult<Named> {
     let id = valid_id("id", body.id.as_deref())?;
     let name = valid_name(&body.name)?;
     let now = OffsetDateTime::now_utc();
-    on_pool!(state.store.database(), pool => {
+    let table = kind.table();
+    let mut tx = state.store.begin_write().await?;
+    on_write!(tx, connection => {
         sqlx::query(&format!("INSERT INTO {table} (id, name, created_at) VALUES ($1, $2, $3)"))
             .bind(&id)
             .bind(&name)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *connection)
             .await
             .map_err(|e| write_error(e, &format!("{table} {id}")))?;
     });
+    let created = kind.created(name.clone());
+    record(&mut tx, &caller.as_actor(), kind.entity(), &id, created).await?;
+    tx.commit().await?;
     Ok(Named { id, name })
 }
 
-async fn rename_named(state: &AppState, table: &str, id: &str, body: Rename) -> ApiResult<Named> {
+async fn rename_named(
+    state: &AppState,
+    caller: &Caller,
+    kind: NamedKind,
+    id: &str,
+    body: Rename,
+) -> ApiResult<Named> {
     let name = valid_name(&body.name)?;
-    let updated = on_pool!(state.store.database(), pool => {
+    let table = kind.table();
+    let mut tx = state.store.begin_write().await?;
+    let updated = on_write!(tx, connection => {
         sqlx::query(&format!("UPDATE {table} SET name = $1 WHERE id = $2"))
             .bind(&name)
             .bind(id)
-            .execute(pool)
+            .execute(&mut *connection)
             .await?
             .rows_affected()
     });
     if updated == 0 {
         return Err(ApiError::not_found(format!("no {table} with id {id}")));
     }
+    let renamed = kind.renamed(name.clone());
+    record(&mut tx, &caller.as_actor(), kind.entity(), id, renamed).await?;
+    tx.commit().await?;
     Ok(Named {
         id: id.to_owned(),
         name,
@@ -173,7 +237,7 @@ async fn create_company(
     require_admin(&caller)?;
     Ok((
         StatusCode::CREATED,
-        Json(insert_named(&state, "companies", body).await?),
+        Json(insert_named(&state, &caller, NamedKind::Company, body).await?),
     ))
 }
 
@@ -184,7 +248,7 @@ async fn list_companies(
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<Named>>> {
     require_admin(&caller)?;
-    let rows = select_named(&state, "companies").await?;
+    let rows = select_named(&state, NamedKind::Company.table()).await?;
     Ok(Json(
         rows.into_iter()
             .map(|(id, name)| Named { id, name })
@@ -203,7 +267,9 @@ async fn update_company(
     JsonBody(body): JsonBody<Rename>,
 ) -> ApiResult<Json<Named>> {
     require_admin(&caller)?;
-    Ok(Json(rename_named(&state, "companies", &id, body).await?))
+    Ok(Json(
+        rename_named(&state, &caller, NamedKind::Company, &id, body).await?,
+    ))
 }
 
 /// Create a team (admin).
@@ -218,7 +284,7 @@ async fn create_team(
     require_admin(&caller)?;
     Ok((
         StatusCode::CREATED,
-        Json(insert_named(&state, "teams", body).await?),
+        Json(insert_named(&state, &caller, NamedKind::Team, body).await?),
     ))
 }
 
@@ -226,7 +292,7 @@ async fn create_team(
 #[utoipa::path(get, path = "/api/teams", tag = "directory", responses((status = 200, body = [Team])), security(("bearer" = [])))]
 async fn list_teams(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Vec<Team>>> {
     require_admin(&caller)?;
-    let teams = select_named(&state, "teams").await?;
+    let teams = select_named(&state, NamedKind::Team.table()).await?;
     let members: Vec<(String, String)> = on_pool!(state.store.database(), pool => {
         sqlx::query_as("SELECT team_id, user_id FROM team_members ORDER BY team_id, user_id")
             .fetch_all(pool)
@@ -259,7 +325,9 @@ async fn update_team(
     JsonBody(body): JsonBody<Rename>,
 ) -> ApiResult<Json<Named>> {
     require_admin(&caller)?;
-    Ok(Json(rename_named(&state, "teams", &id, body).await?))
+    Ok(Json(
+        rename_named(&state, &caller, NamedKind::Team, &id, body).await?,
+    ))
 }
 
 // ---- queues ------------------------------------------------------------------
@@ -303,16 +371,19 @@ async fn create_queue(
         team_id: body.team_id,
     };
     let now = OffsetDateTime::now_utc();
-    on_pool!(state.store.database(), pool => {
+    let mut tx = state.store.begin_write().await?;
+    on_write!(tx, connection => {
         sqlx::query("INSERT INTO queues (id, name, team_id, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&queue.id)
             .bind(&queue.name)
             .bind(&queue.team_id)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *connection)
             .await
             .map_err(|e| write_error(e, &format!("queue {} of team {}", queue.id, queue.team_id)))?;
     });
+    record_queue(&mut tx, &caller, &queue).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(queue)))
 }
 
@@ -341,7 +412,8 @@ async fn update_queue(
 ) -> ApiResult<Json<Queue>> {
     require_admin(&caller)?;
     let name = body.name.as_deref().map(valid_name).transpose()?;
-    let found: Option<Queue> = on_pool!(state.store.database(), pool => {
+    let mut tx = state.store.begin_write().await?;
+    let found: Option<Queue> = on_write!(tx, connection => {
         sqlx::query_as(
             "UPDATE queues SET name = COALESCE($1, name), team_id = COALESCE($2, team_id) \
              WHERE id = $3 RETURNING id, name, team_id",
@@ -349,13 +421,23 @@ async fn update_queue(
         .bind(name)
         .bind(body.team_id)
         .bind(&id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *connection)
         .await
         .map_err(|e| write_error(e, &format!("queue {id}")))?
     });
-    found
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no queue with id {id}")))
+    let queue = found.ok_or_else(|| ApiError::not_found(format!("no queue with id {id}")))?;
+    record_queue(&mut tx, &caller, &queue).await?;
+    tx.commit().await?;
+    Ok(Json(queue))
+}
+
+/// The queue as it now is, in its stream.
+async fn record_queue(tx: &mut WriteTx, caller: &Caller, queue: &Queue) -> ApiResult<()> {
+    let saved = DirectoryEvent::QueueSaved {
+        name: queue.name.clone(),
+        team_id: queue.team_id.clone(),
+    };
+    Ok(record(tx, &caller.as_actor(), Entity::Queue, &queue.id, saved).await?)
 }
 
 // ---- users -------------------------------------------------------------------
@@ -408,13 +490,14 @@ fn check_user(user: &User) -> ApiResult<()> {
     Ok(())
 }
 
-/// Writes `user` and replaces their memberships, in one transaction.
-async fn save_user(state: &AppState, user: &User, insert: bool) -> ApiResult<()> {
+/// Writes `user` and replaces their memberships, with the change's event,
+/// in one transaction.
+async fn save_user(state: &AppState, caller: &Caller, user: &User, insert: bool) -> ApiResult<()> {
     check_user(user)?;
     let now = OffsetDateTime::now_utc();
     let what = format!("user {}", user.id);
-    on_pool!(state.store.database(), pool => {
-        let mut tx = pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
+    on_write!(tx, connection => {
         let saved = if insert {
             sqlx::query("INSERT INTO users (id, name, role, company_id, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&user.id)
@@ -429,21 +512,28 @@ async fn save_user(state: &AppState, user: &User, insert: bool) -> ApiResult<()>
                 .bind(user.role.as_str())
                 .bind(&user.company_id)
         };
-        saved.execute(&mut *tx).await.map_err(|e| write_error(e, &what))?;
+        saved.execute(&mut *connection).await.map_err(|e| write_error(e, &what))?;
         sqlx::query("DELETE FROM team_members WHERE user_id = $1")
             .bind(&user.id)
-            .execute(&mut *tx)
+            .execute(&mut *connection)
             .await?;
         for team in &user.team_ids {
             sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)")
                 .bind(team)
                 .bind(&user.id)
-                .execute(&mut *tx)
+                .execute(&mut *connection)
                 .await
                 .map_err(|e| write_error(e, &format!("membership of {} in team {team}", user.id)))?;
         }
-        tx.commit().await?;
     });
+    let saved = DirectoryEvent::UserSaved {
+        name: user.name.clone(),
+        role: user.role.as_str().to_owned(),
+        company_id: user.company_id.clone(),
+        team_ids: user.team_ids.clone(),
+    };
+    record(&mut tx, &caller.as_actor(), Entity::User, &user.id, saved).await?;
+    tx.commit().await?;
     // Connections of this user may have lost rooms: let the gateway re-check.
     Ok(state.directory_changes.publish(&user.id).await?)
 }
@@ -487,7 +577,7 @@ async fn create_user(
         company_id: body.company_id,
         team_ids: body.team_ids,
     };
-    save_user(&state, &user, true).await?;
+    save_user(&state, &caller, &user, true).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -595,7 +685,7 @@ async fn update_user(
     if let Some(team_ids) = body.team_ids {
         user.team_ids = team_ids;
     }
-    save_user(&state, &user, false).await?;
+    save_user(&state, &caller, &user, false).await?;
     Ok(Json(user))
 }
 
@@ -622,7 +712,7 @@ async fn revoke_user_sessions(
 ) -> ApiResult<StatusCode> {
     require_admin(&caller)?;
     require_user(&state, &id).await?;
-    revoke_sessions(state.store.database(), &id).await?;
+    revoke_sessions(&state.store, &caller.as_actor(), &id).await?;
     state.directory_changes.publish(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -648,7 +738,7 @@ async fn disable_user(
             "admins cannot disable themselves",
         ));
     }
-    disable(state.store.database(), &id).await?;
+    disable(&state.store, &caller.as_actor(), &id).await?;
     state.directory_changes.publish(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -666,6 +756,6 @@ async fn enable_user(
 ) -> ApiResult<StatusCode> {
     require_admin(&caller)?;
     require_user(&state, &id).await?;
-    enable(state.store.database(), &id).await?;
+    enable(&state.store, &caller.as_actor(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

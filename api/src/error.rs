@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use bomizzel_domain::{DomainError, Refusal};
 use bomizzel_identity::IdentityError;
 use bomizzel_store::StoreError;
+use bomizzel_store::health::{Outage, outage_of};
 use serde::Serialize;
 
 /// An error answered to the client: HTTP status, a stable machine `code`,
@@ -102,6 +103,37 @@ impl ApiError {
         }
     }
 
+    /// The database's outage: retryable, and not logged here (the health
+    /// monitor reports an outage once; a full disk is the operator's alarm).
+    pub fn outage(outage: Outage) -> Self {
+        match outage {
+            Outage::Unreachable => Self {
+                retry_after_secs: Some(1),
+                ..Self::unavailable(
+                    "database_unavailable",
+                    "the database cannot be reached; retry shortly (with the same Idempotency-Key for commands)",
+                )
+            },
+            Outage::StorageFull => Self {
+                retry_after_secs: Some(30),
+                ..Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full",
+                    "the server's disk is full; nothing was saved; retry later",
+                )
+            },
+        }
+    }
+
+    /// A database error: an outage is answered as one, anything else is
+    /// internal.
+    pub fn database(error: sqlx::Error) -> Self {
+        match outage_of(&error) {
+            Some(outage) => Self::outage(outage),
+            None => Self::internal(error),
+        }
+    }
+
     /// Logs `error` with its whole chain and answers 500 without it.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         let error = error.into();
@@ -165,7 +197,10 @@ impl From<StoreError> for ApiError {
             StoreError::IdempotencyKeyReused { .. } => {
                 Self::unprocessable("idempotency_key_reused", error.to_string())
             }
-            other => Self::internal(other),
+            other => match other.outage() {
+                Some(outage) => Self::outage(outage),
+                None => Self::internal(other),
+            },
         }
     }
 }
@@ -177,14 +212,16 @@ impl From<IdentityError> for ApiError {
         match error {
             IdentityError::Unauthorized { code, detail } => Self::unauthorized(code, detail),
             IdentityError::Store(error) => error.into(),
-            IdentityError::Database(_) | IdentityError::Undecodable(_) => Self::internal(error),
+            IdentityError::Database(error) => Self::database(error),
+            IdentityError::Unreachable => Self::outage(Outage::Unreachable),
+            IdentityError::Undecodable(_) => Self::internal(error),
         }
     }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        Self::internal(error)
+        Self::database(error)
     }
 }
 

@@ -320,7 +320,7 @@ const HOURLY_COLUMNS: [&str; 6] = [
 /// The queues `caller` may read the figures of, by id.
 async fn readable_queues(state: &AppState, caller: &Caller) -> ApiResult<Vec<String>> {
     Ok(match caller.role {
-        Role::Admin | Role::Analyst => on_pool!(state.store.database(), pool => {
+        Role::Admin | Role::Analyst | Role::Auditor => on_pool!(state.store.database(), pool => {
             sqlx::query_scalar("SELECT id FROM queues ORDER BY id")
                 .fetch_all(pool)
                 .await?

@@ -5,7 +5,9 @@
 //! the gateway shares.
 
 pub mod access;
+mod audit;
 mod auth;
+mod availability;
 pub mod commands;
 pub mod directory;
 pub mod error;
@@ -35,7 +37,7 @@ use bomizzel_projections::tickets::DueTimes;
 use bomizzel_store::EventStore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -109,6 +111,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(session::routes())
         .merge(views::routes())
         .merge(exports::routes())
+        .merge(audit::routes())
         .split_for_parts()
 }
 
@@ -120,6 +123,10 @@ pub fn router(state: AppState, frontend_url: Option<&str>) -> Router {
     let (api, openapi) = api_routes();
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     let request_id = HeaderName::from_static(headers::REQUEST_ID);
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        availability::guard,
+    ));
     Router::new()
         .merge(api)
         .merge(health::routes())
@@ -130,7 +137,9 @@ pub fn router(state: AppState, frontend_url: Option<&str>) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors(frontend_url))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+        // 5xx answers are logged where they arise (internal errors) or
+        // once per outage (the store's health monitor), not once more here.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)).make_span_with(|request: &axum::http::Request<_>| {
             let id = request
                 .headers()
                 .get(headers::REQUEST_ID)

@@ -264,7 +264,7 @@ impl ListQuery {
 /// The SQL form of the visibility policy's `Viewer::may_see`.
 pub(crate) fn visibility(viewer: &Viewer<'_>) -> Visibility {
     match *viewer {
-        Viewer::Desk { .. } => Visibility::All,
+        Viewer::Desk { .. } | Viewer::Auditor { .. } => Visibility::All,
         Viewer::Agent { team_ids, .. } => Visibility::Teams(team_ids.to_vec()),
         Viewer::Customer { company_id, .. } => {
             Visibility::Company(company_id.unwrap_or_default().to_owned())
@@ -304,6 +304,6 @@ pub(crate) fn list_error(error: ListError) -> ApiError {
         ListError::Cursor(e) => bad_query("cursor", e.to_string()),
         ListError::Limit(_) => bad_query("limit", error.to_string()),
         ListError::RelevanceWithoutSearch => bad_query("sort", error.to_string()),
-        ListError::Database(e) => ApiError::internal(e),
+        ListError::Database(e) => ApiError::database(e),
     }
 }

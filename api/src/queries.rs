@@ -132,7 +132,7 @@ pub(crate) async fn require_queue_reader(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no queue {queue_id}")))?;
     let allowed = match caller.role {
-        Role::Admin | Role::Analyst => true,
+        Role::Admin | Role::Analyst | Role::Auditor => true,
         Role::Agent => caller.team_ids.contains(&team),
         Role::Customer => false,
     };

@@ -58,7 +58,7 @@ async fn me(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Me>
     responses((status = 204), (status = 401, body = crate::error::Problem)),
     security(("bearer" = [])))]
 async fn logout(caller: Caller, State(state): State<AppState>) -> ApiResult<StatusCode> {
-    directory::revoke_sessions(state.store.database(), &caller.user_id).await?;
+    directory::revoke_sessions(&state.store, &caller.as_actor(), &caller.user_id).await?;
     state.directory_changes.publish(&caller.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -137,7 +137,7 @@ fn shown_view(status: StatusCode, view: TicketView, caller: &Caller) -> Response
     response
 }
 
-fn parse_id(id: &str) -> ApiResult<Uuid> {
+pub(crate) fn parse_id(id: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(id).map_err(|_| {
         ApiError::bad_request("invalid_id", format!("{id:?} is not a ticket id (a UUID)"))
             .with_field("id")

@@ -117,7 +117,7 @@ fn check_team(caller: &Caller, team: Option<&String>) -> ApiResult<()> {
         (None, _) => true,
         (Some(_), Role::Admin) => true,
         (Some(team), Role::Agent) => caller.team_ids.contains(team),
-        (Some(_), Role::Analyst | Role::Customer) => false,
+        (Some(_), Role::Analyst | Role::Auditor | Role::Customer) => false,
     };
     if allowed {
         Ok(())

@@ -31,7 +31,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use bomizzel_store::{AppendRequest, Database, EventStore, ExpectedVersion, Metadata, NewEvent};
+use bomizzel_store::{
+    AppendRequest, Chaining, Database, EventStore, ExpectedVersion, Metadata, NewEvent,
+};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -61,9 +63,31 @@ pub struct AppendArgs {
     /// ticket; 0 keeps one stream per appender for the whole run.
     #[arg(long, default_value_t = 0)]
     stream_length: u64,
+    /// Whether the writer computes the hash chains, one run each, in this
+    /// order: `on,off` measures what hashing costs in one invocation
+    /// (`on,off,on,off` alternates, against drift on a busy machine).
+    #[arg(long, value_delimiter = ',', default_value = "on")]
+    hashing: Vec<Hashing>,
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/append.json")]
     out: PathBuf,
+}
+
+/// Whether a run's store hashes its appends ([`Chaining`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Hashing {
+    On,
+    Off,
+}
+
+impl Hashing {
+    fn chaining(self) -> Chaining {
+        match self {
+            Self::On => Chaining::Hashed,
+            Self::Off => Chaining::Unhashed,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -84,6 +108,7 @@ struct Config {
     /// 0: one stream per appender for the whole run.
     stream_length: u64,
     payload_bytes: Vec<usize>,
+    hashing: Vec<Hashing>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +116,7 @@ struct RunResult {
     backend: Backend,
     engine: String,
     appenders: usize,
+    hashing: Hashing,
     measured_secs: f64,
     /// Events acknowledged within the measured window.
     measured_events: u64,
@@ -129,19 +155,21 @@ pub async fn run(args: AppendArgs) -> Result<()> {
     let mut failure = None;
     'all: for &backend in &backends {
         for &appenders in &args.concurrency {
-            match run_fresh(&args, backend, appenders).await {
-                Ok(result) => {
-                    let verified = result.verified;
-                    runs.push(result);
-                    if !verified {
-                        failure = Some(anyhow::anyhow!(
-                            "{backend} with {appenders} appenders lost or invented events"
-                        ));
+            for &hashing in &args.hashing {
+                match run_fresh(&args, backend, appenders, hashing).await {
+                    Ok(result) => {
+                        let verified = result.verified;
+                        runs.push(result);
+                        if !verified {
+                            failure = Some(anyhow::anyhow!(
+                                "{backend} with {appenders} appenders lost or invented events"
+                            ));
+                        }
                     }
-                }
-                Err(error) => {
-                    failure = Some(error.context(format!("{backend}, {appenders} appenders")));
-                    break 'all;
+                    Err(error) => {
+                        failure = Some(error.context(format!("{backend}, {appenders} appenders")));
+                        break 'all;
+                    }
                 }
             }
         }
@@ -160,6 +188,7 @@ pub async fn run(args: AppendArgs) -> Result<()> {
             events_per_append: EVENTS_PER_APPEND,
             stream_length: args.stream_length,
             payload_bytes: Payloads::new(Uuid::nil()).sizes(),
+            hashing: args.hashing.clone(),
         },
         runs,
     };
@@ -176,6 +205,7 @@ fn table(runs: &[RunResult]) -> Table {
     let mut table = Table::new(&[
         "backend",
         "appenders",
+        "hashing",
         "events/s",
         "p50 ms",
         "p99 ms",
@@ -187,6 +217,7 @@ fn table(runs: &[RunResult]) -> Table {
         table.row(vec![
             run.backend.to_string(),
             run.appenders.to_string(),
+            format!("{:?}", run.hashing).to_lowercase(),
             format!("{:.0}", run.events_per_sec),
             format!("{:.2}", run.latency.p50_ms),
             format!("{:.2}", run.latency.p99_ms),
@@ -252,10 +283,15 @@ fn cpu_table(runs: &[RunResult]) -> Table {
 
 /// One run on a database of its own, removed afterwards whatever happens
 /// (Ctrl-C included).
-async fn run_fresh(args: &AppendArgs, backend: Backend, appenders: usize) -> Result<RunResult> {
+async fn run_fresh(
+    args: &AppendArgs,
+    backend: Backend,
+    appenders: usize,
+    hashing: Hashing,
+) -> Result<RunResult> {
     let database = FreshDatabase::create(backend, &args.backends.postgres_url).await?;
     let outcome = tokio::select! {
-        outcome = run_once(args, backend, appenders, database.url()) => outcome,
+        outcome = run_once(args, backend, appenders, hashing, database.url()) => outcome,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     let removed = database.remove().await;
@@ -268,9 +304,10 @@ async fn run_once(
     args: &AppendArgs,
     backend: Backend,
     appenders: usize,
+    hashing: Hashing,
     url: &str,
 ) -> Result<RunResult> {
-    let store = EventStore::open(url)
+    let store = EventStore::open_with(url, hashing.chaining())
         .await
         .with_context(|| format!("cannot open the {backend} store"))?;
     let engine = engine_version(store.database()).await?;
@@ -332,6 +369,7 @@ async fn run_once(
         backend,
         engine,
         appenders,
+        hashing,
         measured_secs,
         measured_events: measured * EVENTS_PER_APPEND,
         events_per_sec: (measured * EVENTS_PER_APPEND) as f64 / measured_secs,

@@ -63,7 +63,7 @@
 //! ```
 
 mod client;
-mod server;
+pub(crate) mod server;
 mod socketio_client;
 
 use std::path::{Path, PathBuf};
@@ -124,6 +124,24 @@ pub struct FanoutArgs {
     /// benchmark's executable (build it with `cargo build --release --bin bomizzel`).
     #[arg(long)]
     server_binary: Option<PathBuf>,
+    /// Percentages of the connections that stop reading after they
+    /// subscribed (slow consumers), one run each: `0,10` compares the
+    /// readers' latency without and with them. The server should close
+    /// the stalled ones (4008) and the others should not notice.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    stalled_percent: Vec<u32>,
+    /// Each client socket's receive buffer in bytes (default: the kernel's
+    /// autotuning, which lets a stalled client take megabytes on this
+    /// machine before the server notices it; a small one is a client on a
+    /// poor link).
+    #[arg(long)]
+    client_receive_buffer: Option<u32>,
+    /// The server's `--ws-send-queue` (frames per connection).
+    #[arg(long, default_value_t = server::SEND_QUEUE)]
+    send_queue: u32,
+    /// The server's `--socket-send-buffer` (bytes; default: the kernel's autotuning).
+    #[arg(long)]
+    socket_send_buffer: Option<usize>,
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/fanout.json")]
     out: PathBuf,
@@ -174,6 +192,11 @@ struct RunResult {
     memory: MemoryResult,
     load: LoadResult,
     loss: LossResult,
+    /// Connections that stopped reading after they subscribed; not
+    /// counted in `load` or `loss`.
+    stalled: usize,
+    /// Of those, closed by the server as too slow (4008) by the end.
+    stalled_closed_4008: usize,
     /// Over the load, drain included; `database_cores` is the server process.
     cpu: Option<CpuUsage>,
     /// The machine's load average around the load (it is shared).
@@ -240,7 +263,10 @@ struct LossResult {
 impl RunResult {
     /// `backend protocol`, naming the run in the tables.
     fn label(&self) -> String {
-        format!("{} {}", self.backend, self.protocol)
+        match self.stalled {
+            0 => format!("{} {}", self.backend, self.protocol),
+            stalled => format!("{} {}, {stalled} stalled", self.backend, self.protocol),
+        }
     }
 
     fn lossless(&self) -> bool {
@@ -260,18 +286,7 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         "{connections} connections need {} open files, the limit is {open_files} (ulimit -n)",
         connections + SPARE_FILES
     );
-    let binary = match &args.server_binary {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("the benchmark's executable has a directory")?
-            .join("bomizzel"),
-    };
-    ensure!(
-        binary.is_file(),
-        "no server binary at {}: build it (cargo build --release --bin bomizzel) or pass --server-binary",
-        binary.display()
-    );
+    let binary = server_binary(args.server_binary.as_deref())?;
     let backends = match args.backend {
         BackendChoice::Sqlite => vec![Backend::Sqlite],
         BackendChoice::Postgres => vec![Backend::Postgres],
@@ -280,13 +295,24 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
     let readers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut runs = Vec::new();
     let mut failure = None;
-    'runs: for backend in backends {
-        for protocol in args.protocol.protocols() {
+    let variants: Vec<(Backend, Protocol, u32)> = backends
+        .iter()
+        .flat_map(|backend| {
+            let stalled = &args.stalled_percent;
+            args.protocol
+                .protocols()
+                .into_iter()
+                .flat_map(move |protocol| stalled.iter().map(move |p| (*backend, protocol, *p)))
+        })
+        .collect();
+    'runs: for (backend, protocol, stalled_percent) in variants {
+        {
             let run = Run {
                 args: &args,
                 backend,
                 protocol,
                 connections,
+                stalled: connections * stalled_percent as usize / 100,
                 readers,
             };
             match run_fresh(run, &binary).await {
@@ -322,7 +348,7 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
             duration_secs: args.duration_secs,
             server_binary: binary,
             reader_tasks: readers,
-            send_queue: server::SEND_QUEUE,
+            send_queue: args.send_queue,
         },
         runs,
     };
@@ -332,6 +358,24 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// The `bomizzel` binary to start: `chosen`, or the one next to this
+/// benchmark's executable.
+pub(crate) fn server_binary(chosen: Option<&Path>) -> Result<PathBuf> {
+    let binary = match chosen {
+        Some(path) => path.to_owned(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the benchmark's executable has a directory")?
+            .join("bomizzel"),
+    };
+    ensure!(
+        binary.is_file(),
+        "no server binary at {}: build it (cargo build --release --bin bomizzel) or pass --server-binary",
+        binary.display()
+    );
+    Ok(binary)
 }
 
 /// One run with a database of its own, removed afterwards whatever happens
@@ -363,6 +407,8 @@ struct Run<'a> {
     backend: Backend,
     protocol: Protocol,
     connections: usize,
+    /// Connections that stop reading once subscribed.
+    stalled: usize,
     readers: usize,
 }
 
@@ -375,7 +421,11 @@ impl Run<'_> {
     ) -> Result<RunResult> {
         let (protocol, count) = (self.protocol, self.connections);
         let backend = format!("{} {protocol}", self.backend);
-        let mut server = Server::start(binary, data_dir, database_url).await?;
+        let settings = server::Settings {
+            send_queue: self.args.send_queue,
+            socket_send_buffer: self.args.socket_send_buffer,
+        };
+        let mut server = Server::start(binary, data_dir, database_url, settings).await?;
         let api = Api::new(&server.base_url)?;
         let tickets = api.seed(self.args.rate as usize).await?;
         tokio::time::sleep(SETTLE).await;
@@ -389,7 +439,7 @@ impl Run<'_> {
         let token = server::token(server::AGENT, Role::Agent)?;
         let half = count / 2;
         let mut connect_secs = 0.0;
-        let mut kept = Idle::new(protocol);
+        let mut kept = Idle::new(protocol, self.args.client_receive_buffer);
         let mut readings = Vec::with_capacity(2);
         for batch in [half, count - half] {
             let started = Instant::now();
@@ -429,11 +479,14 @@ impl Run<'_> {
             subscribed.rss_kib, self.args.rate, self.args.duration_secs
         );
 
+        // Stalled connections are held, unread, until the load is over.
+        let stalled: Vec<_> = connections.drain(..self.stalled).collect();
+        let readers_count = count - stalled.len();
         let commands = self.args.rate as usize * self.args.duration_secs as usize;
         let plan = Arc::new(Plan::new(&tickets, commands));
         let (stop, stopped) = watch::channel(false);
         let mut readers = Vec::with_capacity(self.readers);
-        let share = count.div_ceil(self.readers);
+        let share = readers_count.div_ceil(self.readers);
         while !connections.is_empty() {
             let rest = connections.split_off(share.min(connections.len()));
             readers.push(tokio::spawn(ReaderLog::read(
@@ -450,7 +503,7 @@ impl Run<'_> {
         let acknowledged: Vec<usize> = (0..commands)
             .filter(|&i| matches!(&sent[i], Some(s) if s.answer.is_ok()))
             .collect();
-        let expected = (acknowledged.len() * count) as u64;
+        let expected = (acknowledged.len() * readers_count) as u64;
         let deadline = Instant::now() + DRAIN;
         while plan.unique_frames.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -464,6 +517,8 @@ impl Run<'_> {
         }
         server.ensure_running()?;
         let after_load = server.memory()?;
+        let stalled_count = stalled.len();
+        let stalled_closed_4008 = closed_as_slow(stalled).await;
 
         let per_connection =
             |memory: &Memory| memory.rss_kib.saturating_sub(before.rss_kib) as f64 / count as f64;
@@ -485,6 +540,8 @@ impl Run<'_> {
                 subscribed,
                 after_load,
             },
+            stalled: stalled_count,
+            stalled_closed_4008,
             load: load_result(&plan, &sent, &acknowledged, &logs, cpu.as_ref()),
             loss: loss_result(&sent, &acknowledged, &logs),
             cpu,
@@ -500,6 +557,28 @@ impl Run<'_> {
         );
         Ok(result)
     }
+}
+
+/// How many of `stalled` the server has closed as too slow: each is read
+/// (its backlog, then its end) for at most [`DRAIN`] in all.
+async fn closed_as_slow(stalled: Vec<client::Ws>) -> usize {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    let reads = stalled.into_iter().map(|mut ws| async move {
+        loop {
+            match tokio::time::timeout_at(deadline, ws.next()).await {
+                Ok(Some(Ok(Message::Close(Some(close))))) => return u16::from(close.code) == 4008,
+                Ok(Some(Ok(_))) => {}
+                _ => return false,
+            }
+        }
+    });
+    futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .filter(|closed| *closed)
+        .count()
 }
 
 /// One command as sent.
@@ -689,6 +768,9 @@ fn summary_table(runs: &[RunResult]) -> Table {
     }
     let rows: Vec<(&str, Cell)> = vec![
         ("connections", |r| r.connections.to_string()),
+        ("stalled / closed 4008", |r| {
+            format!("{} / {}", r.stalled, r.stalled_closed_4008)
+        }),
         ("connect s", |r| format!("{:.1}", r.connect_secs)),
         ("subscribe s", |r| format!("{:.1}", r.subscribe_secs)),
         ("RSS before MiB", |r| mib(r.memory.before.rss_kib)),

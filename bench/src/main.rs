@@ -13,6 +13,7 @@
 //! target/release/bomizzel-bench rebuild --backend both --events 1000000
 //! target/release/bomizzel-bench lag --backend both --rate 1000 --duration-secs 20
 //! target/release/bomizzel-bench http --backend both --connections 64 --duration-secs 20
+//! target/release/bomizzel-bench storm --clients 2000
 //! ```
 
 mod append;
@@ -24,6 +25,7 @@ mod http;
 mod lag;
 mod rebuild;
 mod report;
+mod storm;
 mod workload;
 
 use clap::{Parser, Subcommand};
@@ -60,6 +62,9 @@ enum Command {
     /// the real server, the search projection's rebuild speed, and a
     /// streamed export's rows/s and server memory.
     Finding(finding::FindingArgs),
+    /// Restart storm: the real server restarted under thousands of `/ws`
+    /// clients that all reconnect at once and resume from their offsets.
+    Storm(storm::StormArgs),
 }
 
 #[tokio::main]
@@ -81,5 +86,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Http(args) => http::run(args).await,
         Command::Fanout(args) => fanout::run(args).await,
         Command::Finding(args) => finding::run(args).await,
+        Command::Storm(args) => storm::run(args).await,
     }
 }

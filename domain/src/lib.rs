@@ -13,6 +13,7 @@
 
 mod codec;
 mod command;
+pub mod directory;
 mod error;
 mod event;
 pub mod limits;

@@ -2,8 +2,9 @@
 //! the room feed, the gateway and notifications all ask this module, so a
 //! customer is shown the same ticket whichever way they look at it.
 //!
-//! - Admins and analysts see every ticket, agents the tickets of their
-//!   teams, customers their company's tickets.
+//! - Admins, analysts and auditors see every ticket, agents the tickets of
+//!   their teams, customers their company's tickets. Only auditors read
+//!   the audit trail ([`audit`]).
 //! - Customers never see a ticket's routing (queue and team, before and
 //!   after a move), its tags, its comment counts or its SLA due times
 //!   ([`STAFF_ONLY_FIELDS`]),
@@ -37,6 +38,9 @@ pub const STAFF_ONLY_FIELDS: [&str; 8] = [
 pub enum Viewer<'a> {
     /// Admins and analysts: every ticket, every field.
     Desk { user_id: &'a str },
+    /// Auditors: every ticket, every field, and the audit trail
+    /// ([`audit`]); read-only.
+    Auditor { user_id: &'a str },
     /// An agent: the tickets of their teams, every field.
     Agent {
         user_id: &'a str,
@@ -59,6 +63,7 @@ impl Viewer<'_> {
     fn user_id(&self) -> &str {
         match self {
             Viewer::Desk { user_id }
+            | Viewer::Auditor { user_id }
             | Viewer::Agent { user_id, .. }
             | Viewer::Customer { user_id, .. } => user_id,
         }
@@ -67,7 +72,7 @@ impl Viewer<'_> {
     /// Whether the viewer may see a ticket of `company_id` routed to `team_id`.
     pub fn may_see(&self, company_id: &str, team_id: &str) -> bool {
         match self {
-            Viewer::Desk { .. } => true,
+            Viewer::Desk { .. } | Viewer::Auditor { .. } => true,
             Viewer::Agent { team_ids, .. } => team_ids.iter().any(|team| team == team_id),
             Viewer::Customer {
                 company_id: mine, ..
@@ -130,7 +135,7 @@ impl Viewer<'_> {
         rooms.iter().map(AsRef::as_ref).any(|room| {
             own(room)
                 || match self {
-                    Viewer::Desk { .. } => true,
+                    Viewer::Desk { .. } | Viewer::Auditor { .. } => true,
                     Viewer::Agent { team_ids, .. } => room
                         .strip_prefix("team:")
                         .is_some_and(|team| team_ids.iter().any(|t| t == team)),
@@ -172,6 +177,7 @@ pub fn is_customer_room(room: &str) -> bool {
         .any(|kind| room.starts_with(kind))
 }
 
+pub mod audit;
 mod finding;
 #[cfg(test)]
 mod tests;

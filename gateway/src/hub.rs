@@ -309,7 +309,9 @@ impl Hub {
                     continue;
                 }
                 Ok(_) => self.check_epoch().await,
-                Err(error) => tracing::warn!(%error, "cannot read the room feed"),
+                Err(error) => {
+                    bomizzel_store::warn_unless_outage!(error.outage(), %error, "cannot read the room feed")
+                }
             }
             tokio::select! {
                 _ = committed.changed() => {}

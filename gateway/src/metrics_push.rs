@@ -28,7 +28,7 @@ pub(crate) async fn frame(state: &Shared, queue_id: &str) -> Option<Utf8Bytes> {
             Some(protocol::latest("queue:metrics_updated", &room, &data).into())
         }
         Err(error) => {
-            tracing::warn!(%error, queue = queue_id, "cannot compute queue metrics");
+            bomizzel_store::warn_unless_outage!(bomizzel_store::health::outage_of(&error), %error, queue = queue_id, "cannot compute queue metrics");
             None
         }
     }

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use bomizzel_identity::{Caller, Role, Shared, directory, ticket};
+use bomizzel_identity::{Caller, IdentityResult, Role, Shared, directory, ticket};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,37 +74,41 @@ impl fmt::Display for Room {
     }
 }
 
-/// Whether `caller` may be in `room`. Lookup failures deny: a room whose
-/// ticket or queue cannot be found is not joinable.
-pub async fn may_join(state: &Shared, caller: &Caller, room: &Room) -> bool {
+/// Whether `caller` may be in `room`. A room whose ticket or queue cannot
+/// be found is not joinable; a database outage is an error, not a denial,
+/// so the client is told to retry rather than that it may not.
+pub async fn may_join(state: &Shared, caller: &Caller, room: &Room) -> IdentityResult<bool> {
     if matches!(caller.role, Role::Admin | Role::Analyst) {
-        return true;
+        return Ok(true);
     }
     let in_team =
         |team: &str| caller.role == Role::Agent && caller.team_ids.iter().any(|t| t == team);
-    match room.kind {
+    let allowed = match room.kind {
         RoomKind::User => room.id == caller.user_id,
         RoomKind::Team => in_team(&room.id),
         RoomKind::Company => {
             caller.role == Role::Customer && caller.company_id.as_deref() == Some(room.id.as_str())
         }
         RoomKind::Queue => match directory::team_of_queue(state.store.database(), &room.id).await {
-            Ok(Some(team)) => in_team(&team),
-            _ => false,
+            Ok(team) => team.is_some_and(|team| in_team(&team)),
+            Err(error) if error.outage().is_some() => return Err(error),
+            Err(_) => false,
         },
         RoomKind::Ticket => {
             let Ok(id) = Uuid::parse_str(&room.id) else {
-                return false;
+                return Ok(false);
             };
             match ticket::load(&state.store, id, None).await {
                 Ok(ticket) if ticket.exists() => match caller.role {
                     Role::Customer => caller.company_id.as_deref() == Some(ticket.company_id()),
                     _ => in_team(ticket.team_id()),
                 },
+                Err(error) if error.outage().is_some() => return Err(error),
                 _ => false,
             }
         }
-    }
+    };
+    Ok(allowed)
 }
 
 /// The rooms a user is put in by default (Socket.IO connections): their own
@@ -119,7 +123,8 @@ pub async fn default_rooms(state: &Shared, caller: &Caller) -> Vec<String> {
             let queues = directory::queues_of_member(state.store.database(), &caller.user_id).await;
             rooms.extend(queues.into_iter().flatten().map(|q| format!("queue:{q}")));
         }
-        Role::Admin | Role::Analyst => {}
+        // Auditors read the log over HTTP; live, only their own room.
+        Role::Admin | Role::Analyst | Role::Auditor => {}
     }
     rooms
 }

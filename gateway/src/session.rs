@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use bomizzel_identity::{Caller, IdentityError, auth};
 use bomizzel_projections::feed;
+use bomizzel_store::Outage;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
@@ -151,11 +152,32 @@ pub(crate) async fn verify(hub: &Hub, token: &str) -> Result<(Caller, i64), Refu
 fn token_refused(error: IdentityError) -> Refusal {
     match error {
         IdentityError::Unauthorized { code, detail } => Refusal::new(code, detail),
-        IdentityError::Database(_) | IdentityError::Store(_) | IdentityError::Undecodable(_) => {
-            tracing::error!(error = %error, "cannot authenticate a connection");
-            Refusal::unavailable("internal", "an internal error occurred; it has been logged")
+        IdentityError::Database(_)
+        | IdentityError::Store(_)
+        | IdentityError::Unreachable
+        | IdentityError::Undecodable(_) => {
+            let outage = error.outage();
+            database_refusal(&error, outage, "cannot authenticate a connection")
         }
     }
+}
+
+fn outage_refusal() -> Refusal {
+    Refusal::unavailable(
+        "database_unavailable",
+        "the database cannot be reached; retry shortly",
+    )
+}
+
+/// What a client is told when the database failed its request: retry
+/// shortly. An outage is reported by the store's health monitor; any
+/// other failure is logged here.
+fn database_refusal(error: &dyn std::fmt::Display, outage: Option<Outage>, what: &str) -> Refusal {
+    if outage.is_some() {
+        return outage_refusal();
+    }
+    tracing::error!(%error, "{what}");
+    Refusal::unavailable("internal", "an internal error occurred; it has been logged")
 }
 
 impl Session {
@@ -283,8 +305,12 @@ impl Session {
         let rooms: Vec<String> = self.cursors.keys().cloned().collect();
         let mut evicted = Vec::new();
         for name in rooms {
+            // During an outage the room is kept: nothing can change the
+            // directory meanwhile, and the relay re-checks when it returns.
             let allowed = match Room::parse(&name) {
-                Ok(room) => room::may_join(&self.hub.state, &self.caller, &room).await,
+                Ok(room) => room::may_join(&self.hub.state, &self.caller, &room)
+                    .await
+                    .unwrap_or(true),
                 Err(_) => false,
             };
             if !allowed {
@@ -318,20 +344,37 @@ impl Session {
             );
             return Ok(Err(Refusal::new("too_many_rooms", message)));
         }
-        if !room::may_join(&self.hub.state, &self.caller, &room).await {
-            tracing::info!(connection = self.id, room = name, "room refused");
-            return Ok(Err(Refusal::new(
-                "forbidden",
-                format!("you may not join {name}"),
-            )));
+        let health = self.hub.state.store.health().clone();
+        let may_join = room::may_join(&self.hub.state, &self.caller, &room);
+        let Some(may_join) = health.unless_down(may_join).await else {
+            return Ok(Err(outage_refusal()));
+        };
+        match may_join {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(connection = self.id, room = name, "room refused");
+                return Ok(Err(Refusal::new(
+                    "forbidden",
+                    format!("you may not join {name}"),
+                )));
+            }
+            Err(error) => {
+                let outage = error.outage();
+                return Ok(Err(database_refusal(&error, outage, "cannot check a room")));
+            }
         }
-        let meta = match feed::meta(self.hub.state.store.database()).await {
+        let meta = health.unless_down(feed::meta(self.hub.state.store.database()));
+        let Some(meta) = meta.await else {
+            return Ok(Err(outage_refusal()));
+        };
+        let meta = match meta {
             Ok(meta) => meta,
             Err(error) => {
-                tracing::warn!(%error, room = name, "cannot read the room feed's head");
-                return Ok(Err(Refusal::unavailable(
-                    "feed_unavailable",
-                    "the room feed cannot be read right now; subscribe again shortly",
+                let outage = error.outage();
+                return Ok(Err(database_refusal(
+                    &error,
+                    outage,
+                    "cannot read the room feed's head",
                 )));
             }
         };
@@ -421,14 +464,20 @@ impl Session {
         through: i64,
     ) -> Result<(), Closing> {
         let database = self.hub.state.store.database().clone();
+        let health = self.hub.state.store.health().clone();
         let rooms = [room.to_owned()];
         let mut after = since;
         while after < through {
-            let batch = match feed::replay(&database, &rooms, after, REPLAY_BATCH).await {
-                Ok(batch) if batch.is_empty() => return Ok(()),
-                Ok(batch) => batch,
-                Err(error) => {
-                    tracing::warn!(%error, room, "replay failed");
+            let batch = health
+                .unless_down(feed::replay(&database, &rooms, after, REPLAY_BATCH))
+                .await;
+            let batch = match batch {
+                Some(Ok(batch)) if batch.is_empty() => return Ok(()),
+                Some(Ok(batch)) => batch,
+                failed => {
+                    if let Some(Err(error)) = failed {
+                        bomizzel_store::warn_unless_outage!(error.outage(), %error, room, "replay failed");
+                    }
                     return Err(Closing::new(
                         close::INTERNAL_ERROR,
                         "replay failed: resume from your last offset",

@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use bomizzel_domain::Viewer;
+use bomizzel_store::Metadata;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -25,10 +26,18 @@ pub enum Role {
     Agent,
     Admin,
     Analyst,
+    /// Reads everything, the audit trail included; changes nothing.
+    Auditor,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Customer, Role::Agent, Role::Admin, Role::Analyst];
+    pub const ALL: [Role; 5] = [
+        Role::Customer,
+        Role::Agent,
+        Role::Admin,
+        Role::Analyst,
+        Role::Auditor,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,6 +45,7 @@ impl Role {
             Self::Agent => "agent",
             Self::Admin => "admin",
             Self::Analyst => "analyst",
+            Self::Auditor => "auditor",
         }
     }
 
@@ -203,6 +213,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Metadata naming this caller as the one acting, now.
+    pub fn as_actor(&self) -> Metadata {
+        Metadata::new(self.user_id.clone(), self.role.as_str())
+    }
+
     pub fn is(&self, role: Role) -> bool {
         self.role == role
     }
@@ -211,6 +226,9 @@ impl Caller {
     pub fn viewer(&self) -> Viewer<'_> {
         match self.role {
             Role::Admin | Role::Analyst => Viewer::Desk {
+                user_id: &self.user_id,
+            },
+            Role::Auditor => Viewer::Auditor {
                 user_id: &self.user_id,
             },
             Role::Agent => Viewer::Agent {
@@ -230,7 +248,10 @@ impl Caller {
 /// after it was issued.
 pub async fn authenticate(shared: &Shared, token: &str) -> IdentityResult<Caller> {
     let claims = shared.keys.verify(token)?;
-    let directory = directory::caller_facts(shared.store.database(), &claims.sub).await?;
+    let read = directory::caller_facts(shared.store.database(), &claims.sub);
+    let read =
+        (shared.store.health().unless_down(read).await).unwrap_or(Err(IdentityError::Unreachable));
+    let directory = shared.last_known.remember_or_recall(&claims.sub, read)?;
     if directory.disabled {
         return Err(IdentityError::unauthorized(
             "user_disabled",

@@ -2,16 +2,21 @@
 //! belong to: teams and their queues, ended sessions and disabled users.
 //! Both front doors read them (permissions, rooms) and `api`'s admin
 //! routes write the session and disable records through here, so the SQL
-//! that grants or ends access is in one place.
+//! that grants or ends access is in one place. Every write also appends
+//! its change to the log in the same transaction ([`record`]), with the
+//! acting user, so the log tells who could do what when.
 
+use bomizzel_domain::directory::{DirectoryEvent, Entity, stream_id};
 use bomizzel_projections::on_pool;
-use bomizzel_store::Database;
+use bomizzel_store::{
+    AppendRequest, Database, EventStore, ExpectedVersion, Metadata, NewEvent, WriteTx, on_write,
+};
 use time::OffsetDateTime;
 
 use crate::error::IdentityResult;
 
 /// What permission checks need to know about a token's subject.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct CallerFacts {
     pub team_ids: Vec<String>,
     pub not_before_unix: Option<i64>,
@@ -76,59 +81,111 @@ pub async fn user_name(database: &Database, user_id: &str) -> IdentityResult<Opt
     }))
 }
 
-/// Refuses tokens of `user_id` issued before now; binds the user id.
-/// Rounded up: a token issued earlier in this very second is refused too.
+/// Refuses tokens of `user_id` issued before `$2`; binds the user id.
 const REVOKE_SESSIONS: &str = "INSERT INTO revoked_sessions (user_id, not_before_unix) \
      VALUES ($1, $2) \
      ON CONFLICT (user_id) DO UPDATE SET not_before_unix = excluded.not_before_unix";
 
+/// Now, rounded up: a token issued earlier in this very second is refused too.
 fn revoked_before() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp() + 1
 }
 
-/// Refuses tokens of `user_id` issued before now (logout).
-pub async fn revoke_sessions(database: &Database, user_id: &str) -> IdentityResult<()> {
-    on_pool!(database, pool => {
+/// Appends `event` to the stream of `entity` `id` in `tx`, by `actor`: a
+/// directory change and its table writes commit together.
+pub async fn record(
+    tx: &mut WriteTx,
+    actor: &Metadata,
+    entity: Entity,
+    id: &str,
+    event: DirectoryEvent,
+) -> IdentityResult<()> {
+    let (event_type, payload) = event.to_stored();
+    tx.append(AppendRequest {
+        stream_id: stream_id(entity, id),
+        expected_version: ExpectedVersion::Any,
+        events: vec![NewEvent {
+            event_type,
+            schema_version: 1,
+            payload,
+        }],
+        metadata: actor.clone(),
+    })
+    .await?;
+    Ok(())
+}
+
+/// Refuses tokens of `user_id` issued before now (logout, or an admin
+/// ending their sessions).
+pub async fn revoke_sessions(
+    store: &EventStore,
+    actor: &Metadata,
+    user_id: &str,
+) -> IdentityResult<()> {
+    let not_before_unix = revoked_before();
+    let mut tx = store.begin_write().await?;
+    on_write!(tx, connection => {
         sqlx::query(REVOKE_SESSIONS)
             .bind(user_id)
-            .bind(revoked_before())
-            .execute(pool)
+            .bind(not_before_unix)
+            .execute(&mut *connection)
             .await?;
     });
-    Ok(())
+    let revoked = DirectoryEvent::SessionsRevoked { not_before_unix };
+    record(&mut tx, actor, Entity::User, user_id, revoked).await?;
+    Ok(tx.commit().await?)
 }
 
 /// Refuses every token of `user_id`, old or new, and ends their sessions
 /// in the same transaction, so enabling them again lets in only tokens
 /// issued after this.
-pub async fn disable(database: &Database, user_id: &str) -> IdentityResult<()> {
-    on_pool!(database, pool => {
-        let mut tx = pool.begin().await?;
+pub async fn disable(store: &EventStore, actor: &Metadata, user_id: &str) -> IdentityResult<()> {
+    let not_before_unix = revoked_before();
+    let mut tx = store.begin_write().await?;
+    on_write!(tx, connection => {
         sqlx::query(
             "INSERT INTO disabled_users (user_id, disabled_at) VALUES ($1, $2) \
              ON CONFLICT (user_id) DO NOTHING",
         )
         .bind(user_id)
         .bind(OffsetDateTime::now_utc())
-        .execute(&mut *tx)
+        .execute(&mut *connection)
         .await?;
         sqlx::query(REVOKE_SESSIONS)
             .bind(user_id)
-            .bind(revoked_before())
-            .execute(&mut *tx)
+            .bind(not_before_unix)
+            .execute(&mut *connection)
             .await?;
-        tx.commit().await?;
     });
-    Ok(())
+    record(
+        &mut tx,
+        actor,
+        Entity::User,
+        user_id,
+        DirectoryEvent::UserDisabled,
+    )
+    .await?;
+    let revoked = DirectoryEvent::SessionsRevoked { not_before_unix };
+    record(&mut tx, actor, Entity::User, user_id, revoked).await?;
+    Ok(tx.commit().await?)
 }
 
 /// Accepts `user_id`'s tokens again (those issued after the disable).
-pub async fn enable(database: &Database, user_id: &str) -> IdentityResult<()> {
-    on_pool!(database, pool => {
+pub async fn enable(store: &EventStore, actor: &Metadata, user_id: &str) -> IdentityResult<()> {
+    let mut tx = store.begin_write().await?;
+    on_write!(tx, connection => {
         sqlx::query("DELETE FROM disabled_users WHERE user_id = $1")
             .bind(user_id)
-            .execute(pool)
+            .execute(&mut *connection)
             .await?;
     });
-    Ok(())
+    record(
+        &mut tx,
+        actor,
+        Entity::User,
+        user_id,
+        DirectoryEvent::UserEnabled,
+    )
+    .await?;
+    Ok(tx.commit().await?)
 }

@@ -149,7 +149,7 @@ impl Relay {
             match attempt {
                 Ok(listener) => return Some(listener),
                 Err(error) => {
-                    tracing::warn!(%error, "cannot listen for directory changes");
+                    bomizzel_store::warn_unless_outage!(bomizzel_store::health::outage_of(&error), %error, "cannot listen for directory changes");
                     tokio::select! {
                         () = tokio::time::sleep(RELISTEN_BACKOFF) => {}
                         _ = self.shutdown.wait_for(|stop| *stop) => return None,

@@ -16,6 +16,10 @@ pub enum IdentityError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The store's health monitor knows the database is away, so it was
+    /// not asked.
+    #[error("the database cannot be reached")]
+    Unreachable,
     /// A ticket's stored event cannot be read back.
     #[error("a stored ticket event cannot be decoded: {0}")]
     Undecodable(#[from] DecodeError),
@@ -26,6 +30,18 @@ impl IdentityError {
         Self::Unauthorized {
             code,
             detail: detail.into(),
+        }
+    }
+}
+
+impl IdentityError {
+    /// Whether this is the database's outage rather than the caller's fault.
+    pub fn outage(&self) -> Option<bomizzel_store::Outage> {
+        match self {
+            Self::Database(error) => bomizzel_store::health::outage_of(error),
+            Self::Store(error) => error.outage(),
+            Self::Unreachable => Some(bomizzel_store::Outage::Unreachable),
+            _ => None,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod directory;
 pub mod directory_changes;
 mod error;
+mod last_known;
 pub mod ticket;
 
 use bomizzel_projections::metrics::SlaTargets;
@@ -20,6 +21,7 @@ use bomizzel_store::EventStore;
 pub use auth::{Caller, Role, TokenKeys};
 pub use directory_changes::{DirectoryChange, DirectoryChanges};
 pub use error::{IdentityError, IdentityResult};
+pub use last_known::LastKnownFacts;
 
 /// What both front doors need: the store, the token keys, this node's
 /// directory changes and the SLA targets queue metrics are computed with.
@@ -32,6 +34,8 @@ pub struct Shared {
     pub directory_changes: DirectoryChanges,
     /// First-assignment targets for queue metrics.
     pub sla: SlaTargets,
+    /// Directory facts to authenticate with while the database is away.
+    pub last_known: LastKnownFacts,
 }
 
 impl Shared {
@@ -41,6 +45,7 @@ impl Shared {
             store,
             keys,
             sla,
+            last_known: LastKnownFacts::default(),
         }
     }
 }

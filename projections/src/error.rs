@@ -27,6 +27,15 @@ pub enum ProjectionError {
 }
 
 impl ProjectionError {
+    /// Whether this is the database's outage: retried, and logged quietly.
+    pub fn outage(&self) -> Option<bomizzel_store::Outage> {
+        match self {
+            Self::Store(error) => error.outage(),
+            Self::Database(error) => bomizzel_store::health::outage_of(error),
+            _ => None,
+        }
+    }
+
     /// Failures that stop the projection until someone looks at it.
     pub fn is_permanent(&self) -> bool {
         matches!(

@@ -5,8 +5,11 @@
 //! leader's connection goes away.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bomizzel_domain::directory::is_directory_stream;
+use bomizzel_store::health::outage_of;
 use bomizzel_store::{Database, EventStore};
 use sqlx::sqlite::{SqliteConnection, SqliteSynchronous};
 use sqlx::{Acquire, PgConnection};
@@ -17,6 +20,9 @@ use crate::db::{self, ReadModelTx};
 use crate::error::ProjectionError;
 use crate::event::ProjectedEvent;
 use crate::projection::Projection;
+
+/// How often a runner retries while the database is away.
+const OUTAGE_RETRY: Duration = Duration::from_millis(250);
 
 /// NOTIFY channel on which runners announce `name:position` after a commit,
 /// so followers on other nodes (the gateway) wake up.
@@ -36,6 +42,10 @@ pub struct RunnerSettings {
     /// use it to hold one read model behind the others, as a slow disk or
     /// a busy node would.
     pub batch_delay: Duration,
+    /// Aborts the process after applying its Nth batch (counted in this
+    /// process), before the checkpoint moves: none in service. Crash tests
+    /// use it to stop a runner at the one point its transaction protects.
+    pub crash_after_batch: Option<u64>,
 }
 
 impl Default for RunnerSettings {
@@ -45,6 +55,7 @@ impl Default for RunnerSettings {
             poll_interval: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
             batch_delay: Duration::ZERO,
+            crash_after_batch: None,
         }
     }
 }
@@ -56,6 +67,8 @@ pub struct Runner {
     projection: Arc<dyn Projection>,
     settings: RunnerSettings,
     committed: watch::Sender<i64>,
+    /// Batches applied in this process, for `crash_after_batch`.
+    applied: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -124,6 +137,7 @@ impl Runner {
             projection,
             settings,
             committed,
+            applied: Arc::default(),
         }
     }
 
@@ -151,6 +165,14 @@ impl Runner {
                     self.stop_failed(&error).await;
                     let _ = shutdown.wait_for(|stop| *stop).await;
                     return;
+                }
+                Err(error) if error.outage().is_some() => {
+                    // Retried at a steady pace, so the read model catches up
+                    // as soon as the database is back.
+                    tracing::debug!(projection = self.name(), %error, "projection batch failed");
+                    if sleep_or_shutdown(OUTAGE_RETRY, &mut shutdown).await {
+                        return;
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(projection = self.name(), %error, retry_in = ?backoff, "projection batch failed");
@@ -240,8 +262,8 @@ impl Runner {
         let known_head = *self.store.wakeups().borrow();
         let caught_up = recorded.len() < self.settings.batch_size as usize
             || recorded.last().is_some_and(|e| e.position >= known_head);
-        let (events, undecodable) = decode_prefix(recorded);
-        let Some(last) = events.last().map(|e| e.position) else {
+        let (events, covered, undecodable) = decode_prefix(recorded);
+        let Some(last) = covered else {
             if let Some(error) = undecodable {
                 return Err(error);
             }
@@ -260,7 +282,10 @@ impl Runner {
             (false, _) => State::CatchingUp,
         };
         let mut tx = lease.begin().await?;
-        self.projection.apply(&mut tx, &events).await?;
+        if !events.is_empty() {
+            self.projection.apply(&mut tx, &events).await?;
+        }
+        self.crash_point();
         let done = checkpoint::advance(&mut tx, &checkpoint, last, state).await?;
         if let ReadModelTx::Postgres(transaction) = &mut tx {
             sqlx::query("SELECT pg_notify($1, $2)")
@@ -274,6 +299,18 @@ impl Runner {
         Ok(Step::Applied(done))
     }
 
+    fn crash_point(&self) {
+        let applied = self.applied.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.settings.crash_after_batch == Some(applied) {
+            tracing::error!(
+                projection = self.name(),
+                applied,
+                "crashing on purpose after a batch, before its checkpoint"
+            );
+            std::process::abort();
+        }
+    }
+
     /// Waits until this node may run the projection.
     async fn lead(&self, shutdown: &mut watch::Receiver<bool>) -> Option<Lease> {
         let Database::Postgres(pool) = self.store.database() else {
@@ -281,7 +318,7 @@ impl Runner {
                 match unled_lease(self.store.database()).await {
                     Ok(lease) => return Some(lease),
                     Err(error) => {
-                        tracing::warn!(projection = self.name(), %error, "cannot open the projection's connection")
+                        bomizzel_store::warn_unless_outage!(outage_of(&error), projection = self.name(), %error, "cannot open the projection's connection")
                     }
                 }
                 if sleep_or_shutdown(self.settings.poll_interval, shutdown).await {
@@ -305,7 +342,7 @@ impl Runner {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::warn!(projection = self.name(), %error, "cannot take leadership")
+                    bomizzel_store::warn_unless_outage!(outage_of(&error), projection = self.name(), %error, "cannot take leadership")
                 }
             }
             if sleep_or_shutdown(self.settings.poll_interval, shutdown).await {
@@ -329,17 +366,27 @@ impl Runner {
 
 /// Decodes events up to the first that cannot be decoded, so the good ones
 /// before it are still applied and the projection then stops at the bad one.
+/// Directory changes are passed over: they are not ticket events. Also
+/// returns the last position covered (decoded or passed over), where the
+/// checkpoint moves to.
 fn decode_prefix(
     recorded: Vec<bomizzel_store::RecordedEvent>,
-) -> (Vec<ProjectedEvent>, Option<ProjectionError>) {
+) -> (Vec<ProjectedEvent>, Option<i64>, Option<ProjectionError>) {
     let mut events = Vec::with_capacity(recorded.len());
+    let mut covered = None;
     for event in recorded {
+        let position = event.position;
+        if is_directory_stream(&event.stream_id) {
+            covered = Some(position);
+            continue;
+        }
         match ProjectedEvent::decode(event) {
             Ok(event) => events.push(event),
-            Err(error) => return (events, Some(error)),
+            Err(error) => return (events, covered, Some(error)),
         }
+        covered = Some(position);
     }
-    (events, None)
+    (events, covered, None)
 }
 
 /// A dedicated connection holding the projection's advisory lock, or `None`

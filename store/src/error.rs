@@ -28,6 +28,10 @@ pub enum StoreError {
         position: i64,
         reason: String,
     },
+    #[error(
+        "the log's hash chain ends before position {position}: run `bomizzel migrate` to fill it in"
+    )]
+    ChainIncomplete { position: i64 },
     #[error("metadata cannot be stored: {0}")]
     InvalidMetadata(String),
     #[error("unsupported database url {0:?}: use sqlite://PATH or postgres://…")]
@@ -49,6 +53,16 @@ impl From<sqlx::Error> for StoreError {
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(error: sqlx::migrate::MigrateError) -> Self {
         Self::Migration(Arc::new(error))
+    }
+}
+
+impl StoreError {
+    /// Whether this is the database's outage rather than the request's fault.
+    pub fn outage(&self) -> Option<crate::health::Outage> {
+        match self {
+            Self::Database(error) => crate::health::outage_of(error),
+            _ => None,
+        }
     }
 }
 

@@ -8,10 +8,14 @@
 //!
 //! Appends go through one group-commit writer per store ([`writer`]), which
 //! decides a whole batch against the stored stream versions and idempotency
-//! keys ([`plan`]) and writes it in one transaction.
+//! keys ([`plan`]) and writes it in one transaction, with each event's
+//! links in the two hash chains ([`chain`]) that [`audit`] verifies.
 
+pub mod audit;
+pub mod chain;
 mod cqrs;
 mod error;
+pub mod health;
 mod model;
 mod numbers;
 mod plan;
@@ -21,13 +25,17 @@ mod sqlite;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod write_tx;
 mod writer;
 
 pub use cqrs::CqrsRepository;
 pub use error::{Result, StoreError};
+pub use health::{Availability, Health, Outage};
 pub use model::{
     AppendRequest, Appended, ExpectedVersion, Metadata, NewEvent, RecordedAnswer, RecordedEvent,
 };
+pub use plan::Chaining;
 pub use postgres::CHANNEL as POSTGRES_NOTIFY_CHANNEL;
 pub use sqlite::write_lock as sqlite_write_lock;
 pub use store::{Database, EventStore};
+pub use write_tx::{WriteConnection, WriteTx};

@@ -12,11 +12,12 @@ use sqlx::{Connection, PgConnection, Row};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+use crate::chain::{Hash, stored};
 use crate::error::Result;
 use crate::model::{AppendRequest, Appended, RecordedEvent};
-use crate::plan::{LogState, Plan, StoredKey, plan};
+use crate::plan::{Chaining, Links, LogState, Plan, StoredKey};
 use crate::row::{StoredRow, decode_all};
-use crate::writer::{BatchCommitter, BatchOutcome, advance};
+use crate::writer::{BatchCommitter, BatchOutcome, LogConnection, advance, append_within};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -30,7 +31,10 @@ const SELECT_EVENTS: &str = "SELECT position, stream_id, version, event_type, ev
 /// name their tables unqualified on both backends.
 const SEARCH_PATH: &str = "public,read_models";
 
-pub(crate) async fn connect(url: &str) -> Result<(PgPool, PostgresCommitter)> {
+pub(crate) async fn connect(
+    url: &str,
+    chaining: Chaining,
+) -> Result<(PgPool, PostgresCommitter, PgConnectOptions)> {
     let options = PgConnectOptions::from_str(url)?.options([("search_path", SEARCH_PATH)]);
     let pool = PgPoolOptions::new()
         .max_connections(POOL_CONNECTIONS)
@@ -38,10 +42,11 @@ pub(crate) async fn connect(url: &str) -> Result<(PgPool, PostgresCommitter)> {
         .connect_with(options.clone())
         .await?;
     let committer = PostgresCommitter {
-        options,
+        options: options.clone(),
+        chaining,
         connection: None,
     };
-    Ok((pool, committer))
+    Ok((pool, committer, options))
 }
 
 /// Writes decided batches through a connection of its own. A pooled
@@ -51,6 +56,7 @@ pub(crate) async fn connect(url: &str) -> Result<(PgPool, PostgresCommitter)> {
 #[derive(Debug)]
 pub(crate) struct PostgresCommitter {
     options: PgConnectOptions,
+    chaining: Chaining,
     /// Opened by the first batch, and again by the batch after a failure,
     /// which may have left it broken.
     connection: Option<PgConnection>,
@@ -58,8 +64,7 @@ pub(crate) struct PostgresCommitter {
 
 impl BatchCommitter for PostgresCommitter {
     async fn commit(&mut self, requests: &[AppendRequest]) -> Result<BatchOutcome> {
-        let metadata = crate::plan::metadata_json(requests)?;
-        let outcome = self.write(requests, &metadata).await;
+        let outcome = self.write(requests).await;
         if outcome.is_err() {
             // The transaction may have left the connection mid-statement or
             // broken; the next batch starts on a fresh one.
@@ -70,18 +75,12 @@ impl BatchCommitter for PostgresCommitter {
 }
 
 impl PostgresCommitter {
-    async fn write(
-        &mut self,
-        requests: &[AppendRequest],
-        metadata: &[String],
-    ) -> Result<BatchOutcome> {
+    async fn write(&mut self, requests: &[AppendRequest]) -> Result<BatchOutcome> {
+        let chaining = self.chaining;
         let connection = self.begin().await?;
-        let state = read_state(connection, requests).await?;
-        let plan = plan(requests, metadata, state);
-        insert(connection, &plan).await?;
+        let outcome = append_within(connection, requests, chaining).await?;
         sqlx::query("COMMIT").execute(&mut *connection).await?;
-        let head = plan.last_position();
-        Ok((plan.outcomes, head))
+        Ok(outcome)
     }
 
     /// Begins a transaction on the writer's connection, opening one if
@@ -97,6 +96,25 @@ impl PostgresCommitter {
         let mut connection = PgConnection::connect_with(&self.options).await?;
         sqlx::query("BEGIN").execute(&mut connection).await?;
         Ok(self.connection.insert(connection))
+    }
+}
+
+/// Takes the append lock (as `events_lock_and_read` does) until the
+/// transaction ends.
+pub(crate) async fn lock_appends(transaction: &mut PgConnection) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(7346021)")
+        .execute(transaction)
+        .await?;
+    Ok(())
+}
+
+impl LogConnection for PgConnection {
+    async fn read_state(&mut self, requests: &[AppendRequest]) -> Result<LogState> {
+        read_state(self, requests).await
+    }
+
+    async fn insert(&mut self, plan: &Plan<'_>) -> Result<()> {
+        insert(self, plan).await
     }
 }
 
@@ -118,11 +136,18 @@ async fn read_state(
     for row in rows {
         let kind: &str = row.get(0);
         match kind {
-            "head" => state.head = row.get(4),
+            "head" => {
+                state.head = row.get(4);
+                state.head_hash = stored(row.get(6));
+            }
             "stream" => {
+                let stream: String = row.get(1);
+                if let Some(hash) = stored(row.get(6)) {
+                    state.stream_hashes.insert(stream.clone(), hash);
+                }
                 state
                     .stream_versions
-                    .insert(row.get(1), row.get::<i64, _>(5) as u64);
+                    .insert(stream, row.get::<i64, _>(5) as u64);
             }
             _ => {
                 let stored = StoredKey {
@@ -148,14 +173,20 @@ async fn insert(transaction: &mut sqlx::PgConnection, plan: &Plan<'_>) -> Result
     };
     let events = &plan.events;
     let keys = &plan.keys;
-    let payloads: Vec<String> = events.iter().map(|r| r.event.payload.to_string()).collect();
+    let hashes = |link: fn(&Links) -> Hash| -> Vec<Option<Vec<u8>>> {
+        events
+            .iter()
+            .map(|r| r.links.as_ref().map(|l| link(l).to_vec()))
+            .collect()
+    };
     sqlx::query(
         "WITH new_events AS ( \
            INSERT INTO events (position, stream_id, version, event_type, event_version, \
-             payload, metadata, event_id, recorded_at) \
-           SELECT p, s, v, t, sv, pl::json, md::json, id, $9 FROM UNNEST( \
+             payload, metadata, event_id, recorded_at, hash, stream_hash) \
+           SELECT p, s, v, t, sv, pl::json, md::json, id, $9, h, sh FROM UNNEST( \
              $1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int4[], $6::text[], \
-             $7::text[], $8::uuid[]) AS x(p, s, v, t, sv, pl, md, id)), \
+             $7::text[], $8::uuid[], $17::bytea[], $18::bytea[]) \
+             AS x(p, s, v, t, sv, pl, md, id, h, sh)), \
          new_keys AS ( \
            INSERT INTO idempotency_keys (key, stream_id, first_position, last_position, \
              version, recorded_at) \
@@ -179,7 +210,12 @@ async fn insert(transaction: &mut sqlx::PgConnection, plan: &Plan<'_>) -> Result
             .map(|r| r.event.schema_version)
             .collect::<Vec<_>>(),
     )
-    .bind(payloads)
+    .bind(
+        events
+            .iter()
+            .map(|r| r.payload.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(events.iter().map(|r| r.metadata).collect::<Vec<_>>())
     .bind(events.iter().map(|r| r.event_id).collect::<Vec<Uuid>>())
     .bind(plan.recorded_at)
@@ -202,6 +238,8 @@ async fn insert(transaction: &mut sqlx::PgConnection, plan: &Plan<'_>) -> Result
     )
     .bind(CHANNEL)
     .bind(last_position.to_string())
+    .bind(hashes(|l| l.hash))
+    .bind(hashes(|l| l.stream_hash))
     .execute(&mut *transaction)
     .await?;
     Ok(())
@@ -229,7 +267,7 @@ pub(crate) async fn start_listener(
                     }
                     Err(error) => {
                         // recv() reconnects on its next call.
-                        tracing::warn!(%error, "event notifications interrupted");
+                        crate::warn_unless_outage!(crate::health::outage_of(&error), %error, "event notifications interrupted");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 },

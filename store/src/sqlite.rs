@@ -23,11 +23,12 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use crate::chain::stored;
 use crate::error::{Result, StoreError};
 use crate::model::{AppendRequest, Appended, RecordedEvent};
-use crate::plan::{LogState, Plan, StoredKey, plan};
+use crate::plan::{Chaining, LogState, Plan, StoredKey};
 use crate::row::{StoredRow, decode_all};
-use crate::writer::{BatchCommitter, BatchOutcome};
+use crate::writer::{BatchCommitter, BatchOutcome, LogConnection, append_within};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -53,6 +54,7 @@ pub(crate) fn options(url: &str) -> Result<SqliteConnectOptions> {
 
 pub(crate) async fn connect(
     options: &SqliteConnectOptions,
+    chaining: Chaining,
 ) -> Result<(SqlitePool, SqliteCommitter)> {
     let pool = SqlitePoolOptions::new()
         .max_connections(READ_CONNECTIONS)
@@ -63,8 +65,10 @@ pub(crate) async fn connect(
     Ok((
         pool,
         SqliteCommitter {
-            connection,
+            options: options.clone(),
+            connection: Some(connection),
             write_lock,
+            chaining,
         },
     ))
 }
@@ -89,22 +93,51 @@ fn file_write_lock(options: &SqliteConnectOptions) -> Arc<tokio::sync::Mutex<()>
 /// Writes decided batches through its own connection.
 #[derive(Debug)]
 pub(crate) struct SqliteCommitter {
-    connection: SqliteConnection,
+    options: SqliteConnectOptions,
+    /// Opened again by the batch after a failure: a failed `COMMIT` (a full
+    /// disk) can leave SQLite's transaction rolled back behind the driver's
+    /// back, and the driver then refuses to begin another one.
+    connection: Option<SqliteConnection>,
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    chaining: Chaining,
 }
 
 impl BatchCommitter for SqliteCommitter {
     async fn commit(&mut self, requests: &[AppendRequest]) -> Result<BatchOutcome> {
-        let metadata = crate::plan::metadata_json(requests)?;
         let _write = self.write_lock.lock().await;
-        let mut transaction = self.connection.begin_with("BEGIN IMMEDIATE").await?;
-        let state = read_state(&mut transaction, requests).await?;
-        let plan = plan(requests, &metadata, state);
-        insert(&mut transaction, &plan).await?;
-        transaction.commit().await?;
-        let head = plan.last_position();
-        Ok((plan.outcomes, head))
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => self
+                .connection
+                .insert(SqliteConnection::connect_with(&self.options).await?),
+        };
+        let outcome = write(connection, requests, self.chaining).await;
+        if outcome.is_err() {
+            self.connection = None;
+        }
+        outcome
     }
+}
+
+impl LogConnection for SqliteConnection {
+    async fn read_state(&mut self, requests: &[AppendRequest]) -> Result<LogState> {
+        read_state(self, requests).await
+    }
+
+    async fn insert(&mut self, plan: &Plan<'_>) -> Result<()> {
+        insert(self, plan).await
+    }
+}
+
+async fn write(
+    connection: &mut SqliteConnection,
+    requests: &[AppendRequest],
+    chaining: Chaining,
+) -> Result<BatchOutcome> {
+    let mut transaction = connection.begin_with("BEGIN IMMEDIATE").await?;
+    let outcome = append_within(&mut *transaction, requests, chaining).await?;
+    transaction.commit().await?;
+    Ok(outcome)
 }
 
 async fn read_state(
@@ -112,47 +145,49 @@ async fn read_state(
     requests: &[AppendRequest],
 ) -> Result<LogState> {
     let streams: Vec<&str> = requests.iter().map(|r| r.stream_id.as_str()).collect();
-    // The head (the row without a stream) and each stream's version in one
-    // query: every query is a round trip to the connection's thread. One
-    // index probe per stream (MAX over the (stream_id, version) key),
-    // rather than a scan of every event of the batch's streams.
+    // The head (the row without a stream) and each stream's version, with
+    // the links a batch continues, in one query: every query is a round
+    // trip to the connection's thread. Index probes only (the head by the
+    // primary key, each stream's last event by its (stream_id, version)
+    // key), rather than a scan of every event of the batch's streams.
     let rows = sqlx::query(
-        "SELECT NULL, COALESCE(MAX(position), 0) FROM events \
+        "SELECT NULL, position, hash FROM \
+           (SELECT position, hash FROM events ORDER BY position DESC LIMIT 1) \
          UNION ALL \
-         SELECT s.value, (SELECT MAX(e.version) FROM events e WHERE e.stream_id = s.value) \
-         FROM (SELECT DISTINCT value FROM json_each(?1)) s",
+         SELECT s.value, e.version, e.stream_hash \
+         FROM (SELECT DISTINCT value FROM json_each(?1)) s \
+         JOIN events e ON e.stream_id = s.value \
+           AND e.version = (SELECT MAX(version) FROM events WHERE stream_id = s.value)",
     )
     .bind(json_array(&streams))
     .fetch_all(&mut *connection)
     .await?;
-    let mut head = 0;
-    let mut stream_versions = HashMap::new();
+    let mut state = LogState::default();
     for row in rows {
-        match (
-            row.get::<Option<String>, _>(0),
-            row.get::<Option<i64>, _>(1),
-        ) {
-            (None, Some(position)) => head = position,
-            (Some(stream), Some(version)) => {
-                stream_versions.insert(stream, version as u64);
+        let hash = stored(row.get(2));
+        match row.get::<Option<String>, _>(0) {
+            None => {
+                state.head = row.get(1);
+                state.head_hash = hash;
             }
-            (_, None) => {}
+            Some(stream) => {
+                state
+                    .stream_versions
+                    .insert(stream.clone(), row.get::<i64, _>(1) as u64);
+                if let Some(hash) = hash {
+                    state.stream_hashes.insert(stream, hash);
+                }
+            }
         }
     }
     let keys: Vec<&str> = requests
         .iter()
         .filter_map(|r| r.idempotency_key())
         .collect();
-    let keys = if keys.is_empty() {
-        HashMap::new()
-    } else {
-        read_keys(connection, &keys).await?
-    };
-    Ok(LogState {
-        head,
-        stream_versions,
-        keys,
-    })
+    if !keys.is_empty() {
+        state.keys = read_keys(connection, &keys).await?;
+    }
+    Ok(state)
 }
 
 async fn read_keys(
@@ -195,30 +230,26 @@ async fn insert(connection: &mut SqliteConnection, plan: &Plan<'_>) -> Result<()
         return Ok(());
     }
     let recorded_at = format_time(plan.recorded_at)?;
-    let payloads = plan
-        .events
-        .iter()
-        .map(|row| serde_json::to_string(&row.event.payload))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::InvalidMetadata(format!("payload cannot be stored: {e}")))?;
     let event_ids: Vec<String> = plan.events.iter().map(|r| r.event_id.to_string()).collect();
-    let rows: Vec<_> = plan.events.iter().zip(&payloads).zip(&event_ids).collect();
-    for chunk in rows.chunks(MAX_BOUND_VALUES / 9) {
+    let rows: Vec<_> = plan.events.iter().zip(&event_ids).collect();
+    for chunk in rows.chunks(MAX_BOUND_VALUES / 11) {
         let mut insert = QueryBuilder::new(
             "INSERT INTO events (position, stream_id, version, event_type, event_version, \
-             payload, metadata, event_id, recorded_at) ",
+             payload, metadata, event_id, recorded_at, hash, stream_hash) ",
         );
-        insert.push_values(chunk, |mut values, ((row, payload), event_id)| {
+        insert.push_values(chunk, |mut values, (row, event_id)| {
             values
                 .push_bind(row.position)
                 .push_bind(row.stream_id)
                 .push_bind(row.version)
                 .push_bind(row.event.event_type.as_str())
                 .push_bind(row.event.schema_version)
-                .push_bind(payload.as_str())
+                .push_bind(row.payload.as_str())
                 .push_bind(row.metadata)
                 .push_bind(event_id.as_str())
-                .push_bind(recorded_at.as_str());
+                .push_bind(recorded_at.as_str())
+                .push_bind(row.links.map(|links| links.hash.to_vec()))
+                .push_bind(row.links.map(|links| links.stream_hash.to_vec()));
         });
         insert.build().execute(&mut *connection).await?;
     }
@@ -315,13 +346,13 @@ mod tests {
     #[tokio::test]
     async fn every_writer_of_a_file_shares_one_lock() {
         let directory = tempfile::tempdir().expect("a temporary directory");
-        let (pool, committer) = connect(&file_options(directory.path(), "a.db"))
+        let (pool, committer) = connect(&file_options(directory.path(), "a.db"), Chaining::Hashed)
             .await
             .expect("opens");
-        let (again, _) = connect(&file_options(directory.path(), "a.db"))
+        let (again, _) = connect(&file_options(directory.path(), "a.db"), Chaining::Hashed)
             .await
             .expect("opens");
-        let (other, _) = connect(&file_options(directory.path(), "b.db"))
+        let (other, _) = connect(&file_options(directory.path(), "b.db"), Chaining::Hashed)
             .await
             .expect("opens");
         assert!(Arc::ptr_eq(&write_lock(&pool), &committer.write_lock));

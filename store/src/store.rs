@@ -7,9 +7,12 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::{Result, StoreError};
+use crate::health::Health;
 use crate::model::{AppendRequest, Appended, RecordedAnswer, RecordedEvent};
+use crate::plan::Chaining;
+use crate::write_tx::WriteTx;
 use crate::writer::Writer;
-use crate::{postgres, sqlite};
+use crate::{audit, postgres, sqlite};
 
 /// The database behind a store. Read models live in the same database, so
 /// projections use these pools directly.
@@ -29,16 +32,25 @@ pub struct EventStore {
 struct Inner {
     database: Database,
     writer: Writer,
+    chaining: Chaining,
     head: watch::Sender<i64>,
-    /// Dropping it stops the PostgreSQL notification listener.
-    _stop_listener: Option<oneshot::Sender<()>>,
+    health: Health,
+    /// Dropping them stops the PostgreSQL notification listener and health
+    /// monitor.
+    _stop_tasks: Vec<oneshot::Sender<()>>,
 }
 
 impl EventStore {
     /// Connects to `url` (`sqlite://PATH` or `postgres://…`) and applies any
     /// pending migrations.
     pub async fn open(url: &str) -> Result<Self> {
-        let store = Self::connect(url).await?;
+        Self::open_with(url, Chaining::Hashed).await
+    }
+
+    /// [`open`](Self::open), choosing whether appends are hashed; only the
+    /// append benchmark writes without ([`Chaining::Unhashed`]).
+    pub async fn open_with(url: &str, chaining: Chaining) -> Result<Self> {
+        let store = Self::connect_with(url, chaining).await?;
         store.migrate().await?;
         let head = store.head().await?;
         crate::writer::advance(&store.inner.head, head);
@@ -47,25 +59,34 @@ impl EventStore {
 
     /// Connects without migrating.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, Chaining::Hashed).await
+    }
+
+    async fn connect_with(url: &str, chaining: Chaining) -> Result<Self> {
         let (head, _) = watch::channel(0);
         let inner = if url.starts_with("sqlite:") {
             let options = sqlite::options(url)?;
-            let (pool, committer) = sqlite::connect(&options).await?;
+            let (pool, committer) = sqlite::connect(&options, chaining).await?;
             Inner {
                 database: Database::Sqlite(pool),
                 writer: Writer::spawn(committer, head.clone()),
+                chaining,
                 head,
-                _stop_listener: None,
+                health: Health::always_up(),
+                _stop_tasks: Vec::new(),
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let (pool, committer) = postgres::connect(url).await?;
-            let (stop, stopped) = oneshot::channel();
-            postgres::start_listener(pool.clone(), head.clone(), stopped).await?;
+            let (pool, committer, options) = postgres::connect(url, chaining).await?;
+            let (stop_listener, listener_stopped) = oneshot::channel();
+            postgres::start_listener(pool.clone(), head.clone(), listener_stopped).await?;
+            let (stop_monitor, monitor_stopped) = oneshot::channel();
             Inner {
                 database: Database::Postgres(pool),
                 writer: Writer::spawn(committer, head.clone()),
+                chaining,
                 head,
-                _stop_listener: Some(stop),
+                health: Health::monitor(options, monitor_stopped),
+                _stop_tasks: vec![stop_listener, stop_monitor],
             }
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
@@ -75,13 +96,35 @@ impl EventStore {
         })
     }
 
-    /// Applies the migrations of this store's backend.
+    /// Applies the migrations of this store's backend, then gives events
+    /// written before the hash chains existed their links
+    /// ([`audit::fill_missing_links`]).
     pub async fn migrate(&self) -> Result<()> {
         match &self.inner.database {
             Database::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await?,
             Database::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
         }
+        if self.inner.chaining == Chaining::Hashed {
+            audit::fill_missing_links(self).await?;
+        }
         Ok(())
+    }
+
+    /// A write transaction on the log's database that may also append
+    /// events ([`WriteTx::append`]): for changes that must be in the log
+    /// exactly when they are in their tables, such as the directory's.
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        WriteTx::begin(
+            &self.inner.database,
+            self.inner.head.clone(),
+            self.inner.chaining,
+        )
+        .await
+    }
+
+    /// Whether the database answers, as its monitor last found.
+    pub fn health(&self) -> &Health {
+        &self.inner.health
     }
 
     pub fn database(&self) -> &Database {

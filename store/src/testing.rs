@@ -13,6 +13,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use tokio::sync::OnceCell;
 
 pub mod suites;
+pub mod tamper;
 
 use suites::{Skip, Suite};
 
@@ -25,6 +26,35 @@ const POSTGRES: Suite = Suite {
     name: "PostgreSQL",
     require_variable: REQUIRE_POSTGRES_VARIABLE,
 };
+
+/// Generates, for each `async fn name(url: String)`, one test per backend:
+/// `sqlite::name` on a temporary file and `postgres::name` on a fresh
+/// database (skipped, and said so, without a server).
+#[macro_export]
+macro_rules! each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let database = $crate::testing::TempSqlite::new();
+                    super::$name(database.url.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(url) = $crate::testing::fresh_postgres_database(stringify!($name)).await else {
+                        return;
+                    };
+                    super::$name(url).await;
+                }
+            )*
+        }
+    };
+}
 
 /// A SQLite database file in a temporary directory that lives as long as
 /// this value.

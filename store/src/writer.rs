@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Result, StoreError};
 use crate::model::{AppendRequest, Appended};
+use crate::plan::{Chaining, LogState, Plan, metadata_json, plan};
 
 /// Most appends decided in one transaction; bounds latency and statement size.
 const MAX_BATCH_REQUESTS: usize = 1024;
@@ -28,6 +29,36 @@ pub(crate) trait BatchCommitter: Send + 'static {
         &mut self,
         requests: &[AppendRequest],
     ) -> impl Future<Output = Result<BatchOutcome>> + Send;
+}
+
+/// A backend's connection, inside a write transaction that holds the
+/// append lock (or takes it in `read_state`): what [`append_within`] needs.
+pub(crate) trait LogConnection {
+    /// The head, the streams' versions, the links to continue and the
+    /// idempotency keys that `requests` touch.
+    fn read_state(
+        &mut self,
+        requests: &[AppendRequest],
+    ) -> impl Future<Output = Result<LogState>> + Send;
+
+    /// Writes the decided rows.
+    fn insert(&mut self, plan: &Plan<'_>) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Decides `requests` against the log as `connection` reads it and writes
+/// them there: the one way events are appended, by the writer's batches
+/// and by [`WriteTx`](crate::WriteTx) alike.
+pub(crate) async fn append_within(
+    connection: &mut impl LogConnection,
+    requests: &[AppendRequest],
+    chaining: Chaining,
+) -> Result<BatchOutcome> {
+    let metadata = metadata_json(requests)?;
+    let state = connection.read_state(requests).await?;
+    let plan = plan(requests, &metadata, state, chaining)?;
+    connection.insert(&plan).await?;
+    let head = plan.last_position();
+    Ok((plan.outcomes, head))
 }
 
 struct Pending {
@@ -91,7 +122,7 @@ async fn run(
                 }
             }
             Err(error) => {
-                tracing::error!(%error, appends = requests.len(), "group commit failed");
+                crate::warn_unless_outage!(error.outage(), %error, appends = requests.len(), "group commit failed");
                 for reply in replies {
                     let _ = reply.send(Err(error.clone()));
                 }

@@ -18,33 +18,7 @@ use tokio::time::{Instant, timeout};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// Generates, for each contract function, one test per backend.
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let database = bomizzel_store::testing::TempSqlite::new();
-                    super::$name(database.url.clone()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(url) = bomizzel_store::testing::fresh_postgres_database(stringify!($name)).await else {
-                        return;
-                    };
-                    super::$name(url).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+bomizzel_store::each_backend!(
     appends_and_reads_a_stream,
     concurrent_writers_never_let_a_tailer_skip_or_repeat,
     same_expected_version_lets_exactly_one_append_win,

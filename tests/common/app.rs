@@ -19,6 +19,7 @@ pub const USERS: &[(&str, Role, Option<&str>, &[&str])] = &[
     ("agent-1", Role::Agent, None, &["team-1"]),
     ("agent-2", Role::Agent, None, &["team-2"]),
     ("analyst-1", Role::Analyst, None, &[]),
+    ("auditor-1", Role::Auditor, None, &[]),
     ("cust-acme", Role::Customer, Some("acme"), &[]),
     ("cust-acme-2", Role::Customer, Some("acme"), &[]),
     ("cust-globex", Role::Customer, Some("globex"), &[]),

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, client_async, connect_async};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -40,20 +40,59 @@ impl WsClient {
             .expect("websocket connects")
     }
 
-    /// Like [`WsClient::connect`], or how the server refused the upgrade.
+    /// Like [`WsClient::connect`], or how the server refused the upgrade
+    /// (status 0 when nothing answered).
     pub async fn try_connect(base_url: &str, token: &str) -> Result<(Self, Value), Refused> {
+        Self::try_connect_reading(base_url, token, None).await
+    }
+
+    /// Like [`WsClient::try_connect`], with the client socket's receive
+    /// buffer at `receive_buffer` bytes when given: a client that stops
+    /// reading then backs up into the server after a few frames, rather
+    /// than after the megabytes loopback buffers would take.
+    pub async fn try_connect_reading(
+        base_url: &str,
+        token: &str,
+        receive_buffer: Option<u32>,
+    ) -> Result<(Self, Value), Refused> {
         let mut request = ws_url(base_url).into_client_request().unwrap();
         request
             .headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let stream = match connect_async(request).await {
+        let nothing_answered = |error: String| Refused {
+            status: 0,
+            content_type: String::new(),
+            body: Value::String(error),
+        };
+        let address = base_url.trim_start_matches("http://");
+        let address = tokio::net::lookup_host(address)
+            .await
+            .map_err(|e| nothing_answered(e.to_string()))?
+            .next()
+            .expect("an address");
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(bytes) = receive_buffer {
+            socket.set_recv_buffer_size(bytes).unwrap();
+        }
+        let tcp = socket
+            .connect(address)
+            .await
+            .map_err(|e| nothing_answered(e.to_string()))?;
+        let stream = match client_async(request, MaybeTlsStream::Plain(tcp)).await {
             Ok((stream, _)) => stream,
             Err(tungstenite::Error::Http(response)) => return Err(refused(&response)),
-            Err(error) => panic!("websocket connects or is refused: {error}"),
+            Err(error) => return Err(nothing_answered(error.to_string())),
         };
         let mut client = Self { stream };
-        let ready = client.next_of("ready").await;
-        Ok((client, ready))
+        loop {
+            match client.next().await {
+                Ok(frame) if frame["type"] == "ready" => return Ok((client, frame)),
+                Ok(_) => {}
+                Err(ended) => {
+                    return Err(nothing_answered(format!("ended before ready: {ended:?}")));
+                }
+            }
+        }
     }
 
     /// Connects without credentials (the first frame must authenticate).
@@ -137,20 +176,32 @@ impl WsClient {
         since: Option<i64>,
         epoch: Option<&str>,
     ) -> (Vec<Value>, Value) {
+        match self.try_subscribe(room, since, epoch).await {
+            Ok(joined) => joined,
+            Err(Some(error)) => panic!("subscribe to {room} refused: {error}"),
+            Err(None) => panic!("the connection ended subscribing to {room}"),
+        }
+    }
+
+    /// Like `subscribe_in_epoch`; `Err` holds the error frame, or `None`
+    /// when the connection ended.
+    pub async fn try_subscribe(
+        &mut self,
+        room: &str,
+        since: Option<i64>,
+        epoch: Option<&str>,
+    ) -> Result<(Vec<Value>, Value), Option<Value>> {
         self.send(json!({ "type": "subscribe", "room": room, "since": since, "epoch": epoch }))
             .await;
         let mut events = Vec::new();
         loop {
-            let frame = self
-                .next()
-                .await
-                .unwrap_or_else(|ended| panic!("ended ({ended:?}) subscribing to {room}"));
+            let frame = self.next().await.map_err(|_| None)?;
             match frame["type"].as_str() {
-                Some("subscribed") => return (events, frame),
+                Some("subscribed") => return Ok((events, frame)),
                 // Latest-value frames (queue metrics) carry no offset and are not history.
                 Some("event") if frame["offset"].is_null() => {}
                 Some("event") => events.push(frame),
-                Some("error") => panic!("subscribe to {room} refused: {frame}"),
+                Some("error") => return Err(Some(frame)),
                 _ => {}
             }
         }

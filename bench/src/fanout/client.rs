@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, client_async_with_config};
 
 use super::socketio_client;
 use crate::report::Latency;
@@ -166,7 +166,17 @@ struct Frame<'a> {
 
 /// Opens `count` connections, `SETUP_CONCURRENCY` at a time, each through
 /// its handshake.
-async fn open(protocol: Protocol, base_url: &str, token: &str, count: usize) -> Result<Vec<Ws>> {
+async fn open(
+    protocol: Protocol,
+    receive_buffer: Option<u32>,
+    base_url: &str,
+    token: &str,
+    count: usize,
+) -> Result<Vec<Ws>> {
+    let address = tokio::net::lookup_host(base_url.trim_start_matches("http://"))
+        .await?
+        .next()
+        .context("the server's address")?;
     futures::stream::iter(0..count)
         .map(|n| {
             async move {
@@ -174,12 +184,19 @@ async fn open(protocol: Protocol, base_url: &str, token: &str, count: usize) -> 
                 let config = WebSocketConfig::default()
                     .read_buffer_size(READ_BUFFER)
                     .write_buffer_size(0);
-                let (mut ws, _) = tokio::time::timeout(
-                    SETUP_DEADLINE,
-                    connect_async_with_config(request, Some(config), true),
-                )
-                .await
-                .context("no handshake in time")??;
+                let connect = async {
+                    let socket = tokio::net::TcpSocket::new_v4()?;
+                    if let Some(bytes) = receive_buffer {
+                        socket.set_recv_buffer_size(bytes)?;
+                    }
+                    socket.set_nodelay(true)?;
+                    let tcp = socket.connect(address).await?;
+                    let stream = MaybeTlsStream::Plain(tcp);
+                    anyhow::Ok(client_async_with_config(request, stream, Some(config)).await?)
+                };
+                let (mut ws, _) = tokio::time::timeout(SETUP_DEADLINE, connect)
+                    .await
+                    .context("no handshake in time")??;
                 protocol.handshake(&mut ws, token).await?;
                 anyhow::Ok(ws)
             }
@@ -315,6 +332,9 @@ fn ending(message: &Result<Message, WsError>) -> Option<String> {
 #[derive(Debug)]
 pub struct Idle {
     protocol: Protocol,
+    /// Each client socket's receive buffer, set before it connects; `None`
+    /// leaves it to the kernel's autotuning.
+    receive_buffer: Option<u32>,
     groups: VecDeque<Keeper>,
 }
 
@@ -326,9 +346,10 @@ struct Keeper {
 }
 
 impl Idle {
-    pub fn new(protocol: Protocol) -> Self {
+    pub fn new(protocol: Protocol, receive_buffer: Option<u32>) -> Self {
         Self {
             protocol,
+            receive_buffer,
             groups: VecDeque::new(),
         }
     }
@@ -370,7 +391,7 @@ impl Idle {
         let mut left = count;
         while left > 0 {
             let chunk = left.min(SETUP_CHUNK);
-            let opened = open(self.protocol, base_url, token, chunk).await?;
+            let opened = open(self.protocol, self.receive_buffer, base_url, token, chunk).await?;
             self.keep(opened);
             left -= chunk;
         }

@@ -3,12 +3,12 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use bomizzel_identity::auth::{Expected, claims_for};
 use bomizzel_identity::{Role, TokenKeys};
 use serde::Serialize;
@@ -32,25 +32,81 @@ pub const QUEUE: &str = "fanout-queue";
 pub const AGENT: &str = "fanout-agent";
 const ADMIN: &str = "fanout-admin";
 
+/// The server settings a run chooses.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub send_queue: u32,
+    pub socket_send_buffer: Option<usize>,
+}
+
 /// A running `bomizzel serve`; killed when dropped.
 #[derive(Debug)]
 pub struct Server {
     child: Child,
     pub base_url: String,
     log_tail: Arc<Mutex<VecDeque<String>>>,
+    /// How it was started, for [`Server::restart`].
+    launch: Launch,
+}
+
+#[derive(Debug, Clone)]
+struct Launch {
+    binary: PathBuf,
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    settings: Settings,
 }
 
 impl Server {
     /// Runs `binary serve` on 127.0.0.1 with rate limits out of the way and
     /// waits until it logs where it listens. `database_url` is PostgreSQL's;
     /// without it the server keeps SQLite in `data_dir`.
-    pub async fn start(binary: &Path, data_dir: &Path, database_url: Option<&str>) -> Result<Self> {
+    pub async fn start(
+        binary: &Path,
+        data_dir: &Path,
+        database_url: Option<&str>,
+        settings: Settings,
+    ) -> Result<Self> {
+        let launch = Launch {
+            binary: binary.to_owned(),
+            data_dir: data_dir.to_owned(),
+            database_url: database_url.map(str::to_owned),
+            settings,
+        };
+        Self::launch(launch, "127.0.0.1:0").await
+    }
+
+    /// Stops the server with SIGTERM, as a deploy does, and starts it again
+    /// on the same address and data.
+    pub async fn restart(&mut self) -> Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()?;
+        ensure!(status.success(), "cannot signal the server");
+        let exit = self.child.wait()?;
+        ensure!(
+            exit.success(),
+            "the server exited with {exit}:\n{}",
+            self.log()
+        );
+        let address = self.base_url.trim_start_matches("http://").to_owned();
+        *self = Self::launch(self.launch.clone(), &address).await?;
+        Ok(())
+    }
+
+    async fn launch(launch: Launch, listen: &str) -> Result<Self> {
+        let Launch {
+            binary,
+            data_dir,
+            database_url,
+            settings,
+        } = &launch;
         let mut command = Command::new(binary);
         command
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(["--rate-limit-per-second", "1000000"])
             .args(["--rate-limit-burst", "1000000"])
-            .args(["--ws-send-queue", &SEND_QUEUE.to_string()])
+            .args(["--ws-send-queue", &settings.send_queue.to_string()])
             // Every load connection signs in as the one agent.
             .args(["--ws-max-connections-per-user", "1000000"])
             .arg("--data-dir")
@@ -64,6 +120,9 @@ impl Server {
             .stderr(Stdio::piped());
         if let Some(url) = database_url {
             command.env("BOMIZZEL_DATABASE_URL", url);
+        }
+        if let Some(bytes) = settings.socket_send_buffer {
+            command.args(["--socket-send-buffer", &bytes.to_string()]);
         }
         let mut child = command
             .spawn()
@@ -96,6 +155,7 @@ impl Server {
             child,
             base_url: String::new(),
             log_tail,
+            launch,
         };
         match tokio::time::timeout(STARTUP_DEADLINE, address).await {
             Ok(Ok(url)) => server.base_url = url,

@@ -1,0 +1,817 @@
+//! Faults injected under load, each scenario ending with the same checks
+//! (`common::checks`): every command acknowledged is in the log exactly
+//! once (clients retry with their `Idempotency-Key` until it is), the read
+//! models equal a rebuild from the log, every client that kept its offsets
+//! has per room exactly the feed's changes after its first offset, and the
+//! server is ready again without a hand on it.
+//!
+//! The database goes away through a proxy (`common::fault_proxy`) between
+//! this test's server and PostgreSQL, never for the machine's PostgreSQL.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bomizzel_projections::feed;
+use bomizzel_store::EventStore;
+use bomizzel_store::testing::suites::{self, Skip, Suite};
+use common::app::{Backend, TestApp};
+use common::checks::{self, Seen};
+use common::fault_proxy::{Fault, FaultProxy};
+use common::ws::{Ended, WsClient};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// No rate limit: the load is the test's.
+const UNLIMITED: [&str; 4] = [
+    "--rate-limit-per-second",
+    "100000",
+    "--rate-limit-burst",
+    "100000",
+];
+
+/// How long an outage lasts in the scenario.
+const OUTAGE: Duration = Duration::from_secs(10);
+/// What the server promises: answered within this while the database is away.
+const ANSWER_WITHIN: Duration = Duration::from_secs(1);
+/// What the server promises: ready again within this after it returns.
+const READY_WITHIN: Duration = Duration::from_secs(5);
+
+/// What the command workers saw.
+#[derive(Debug, Default)]
+struct Answers {
+    /// Idempotency keys of commands answered 2xx (after retries).
+    acknowledged: Vec<String>,
+    /// Failed attempts by status, retried with the same key.
+    failed: BTreeMap<u16, usize>,
+    /// The longest wait for a failed attempt's answer.
+    slowest_failure: Duration,
+}
+
+/// The server nodes of a scenario (one, or several on one database).
+type Nodes = Arc<Vec<TestApp>>;
+
+/// One command worker: creates tickets and comments on them, each with an
+/// idempotency key, retrying a failed attempt with the same key after the
+/// `Retry-After` it was given, or on the next node when its node is gone,
+/// until `stop`.
+async fn commands(
+    nodes: Nodes,
+    mut node: usize,
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<Answers>>,
+) {
+    let mut ticket: Option<String> = None;
+    let mut step = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let key = Uuid::new_v4().to_string();
+        // Each ticket: opened, commented on three times, resolved.
+        let (path, body) = match (&ticket, step % 5) {
+            (Some(id), 1..=3) => (
+                format!("/api/tickets/{id}/comments"),
+                json!({ "body": "Still broken", "internal": step % 2 == 0 }),
+            ),
+            (Some(id), 4) => (
+                format!("/api/tickets/{id}/status"),
+                json!({ "status": "resolved" }),
+            ),
+            _ => (
+                "/api/tickets".to_owned(),
+                json!({ "title": "Printer on fire", "description": "Smoke",
+                        "queue_id": "queue-1", "company_id": "acme", "tags": ["printer"] }),
+            ),
+        };
+        step += 1;
+        loop {
+            let sent = Instant::now();
+            let attempt = nodes[node]
+                .request(Method::POST, &path, Some("admin-1"))
+                .header("Idempotency-Key", &key)
+                .json(&body)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            let waited = sent.elapsed();
+            let retry_in = match attempt {
+                Ok(response) if response.status().is_success() => {
+                    let answer: Value = response.json().await.unwrap();
+                    if path == "/api/tickets" {
+                        ticket = answer["id"].as_str().map(str::to_owned);
+                    }
+                    answers.lock().unwrap().acknowledged.push(key);
+                    break;
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    assert!(
+                        status == StatusCode::SERVICE_UNAVAILABLE
+                            || status == StatusCode::INSUFFICIENT_STORAGE,
+                        "{path}: {status} {}",
+                        response.text().await.unwrap_or_default()
+                    );
+                    let retry_after = response.headers()["retry-after"]
+                        .to_str()
+                        .unwrap()
+                        .parse::<u64>()
+                        .unwrap();
+                    let mut answers = answers.lock().unwrap();
+                    *answers.failed.entry(status.as_u16()).or_default() += 1;
+                    answers.slowest_failure = answers.slowest_failure.max(waited);
+                    Duration::from_secs(retry_after).min(Duration::from_millis(300))
+                }
+                // No answer (counted as status 0): the node may be gone;
+                // the key settles it.
+                Err(_) => {
+                    *answers.lock().unwrap().failed.entry(0).or_default() += 1;
+                    node = (node + 1) % nodes.len();
+                    Duration::from_millis(100)
+                }
+            };
+            tokio::time::sleep(retry_in).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What the followers of a scenario share.
+#[derive(Debug, Default)]
+struct Following {
+    /// Sessions that subscribed every room of theirs.
+    sessions: AtomicUsize,
+    /// Set by the test: stalled followers read again.
+    released: AtomicBool,
+}
+
+/// A client that keeps its offsets: follows `rooms`, and whenever its
+/// connection ends connects again (to the next node when its node is gone)
+/// and resumes from them, until `stop`. A `stalled` one stops reading
+/// after its first subscribe until the test releases it, with a small
+/// receive buffer so that the server notices. Returns what it saw and how
+/// often it was closed as too slow (4008).
+async fn follower(
+    nodes: Nodes,
+    mut node: usize,
+    (user, rooms): (&'static str, Vec<String>),
+    stalled: bool,
+    following: Arc<Following>,
+    stop: Arc<AtomicBool>,
+) -> (Seen, usize) {
+    let mut seen = Seen::default();
+    let mut closed_as_slow = 0;
+    let receive_buffer = stalled.then_some(4096);
+    'sessions: while !stop.load(Ordering::SeqCst) {
+        let app = &nodes[node];
+        let Ok((mut ws, ready)) =
+            WsClient::try_connect_reading(&app.server.base_url, &app.token(user), receive_buffer)
+                .await
+        else {
+            node = (node + 1) % nodes.len();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        for room in &rooms {
+            seen.follow(room, ready["offset"].as_i64().unwrap());
+        }
+        for room in &rooms {
+            match ws.try_subscribe(room, Some(seen.since(room)), None).await {
+                Ok((replayed, _)) => replayed.iter().for_each(|event| seen.record(event)),
+                Err(error) => {
+                    // The database is away: resume again shortly.
+                    if let Some(error) = error {
+                        assert_eq!(error["code"], "database_unavailable", "{error}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    continue 'sessions;
+                }
+            }
+        }
+        following.sessions.fetch_add(1, Ordering::SeqCst);
+        while stalled && !following.released.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        while !stop.load(Ordering::SeqCst) {
+            match ws.next_within(Duration::from_millis(100)).await {
+                Some(Ok(frame)) if frame["type"] == "event" && !frame["offset"].is_null() => {
+                    seen.record(&frame)
+                }
+                Some(Ok(_)) | None => {}
+                Some(Err(ended)) => {
+                    closed_as_slow += usize::from(ended == Ended::Closed(4008));
+                    continue 'sessions;
+                }
+            }
+        }
+    }
+    (seen, closed_as_slow)
+}
+
+/// Polls `/readyz` until it answers 200; how long that took. Every answer
+/// must come within [`ANSWER_WITHIN`].
+async fn until_ready(app: &TestApp) -> Duration {
+    let started = Instant::now();
+    loop {
+        let asked = Instant::now();
+        let response = app
+            .request(Method::GET, "/readyz", None)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            asked.elapsed() <= ANSWER_WITHIN,
+            "/readyz took {:?}",
+            asked.elapsed()
+        );
+        if response.status() == StatusCode::OK {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < READY_WITHIN,
+            "not ready again in {READY_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// While the database is away (the fault has lasted a second, so the
+/// server knows): a command is answered 503 with `Retry-After`, `/readyz`
+/// 503 with its reason, both within [`ANSWER_WITHIN`]; a new `/ws`
+/// connection is ready and its subscribe is answered with a retryable
+/// error.
+async fn assert_answers_during_outage(app: &TestApp) {
+    let asked = Instant::now();
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/api/tickets",
+            "agent-1",
+            Some(json!({ "title": "Down?", "description": "x", "queue_id": "queue-1", "company_id": "acme" })),
+        )
+        .await;
+    assert!(
+        asked.elapsed() <= ANSWER_WITHIN,
+        "a command took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["code"], "database_unavailable");
+
+    let asked = Instant::now();
+    let response = app
+        .request(Method::GET, "/readyz", None)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        asked.elapsed() <= ANSWER_WITHIN,
+        "/readyz took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["reason"].as_str().unwrap().contains("database"),
+        "{body}"
+    );
+
+    let (mut ws, ready) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    assert_eq!(ready["type"], "ready", "{ready}");
+    let refused = ws.try_subscribe("team:team-1", Some(0), None).await;
+    let error = refused.expect_err("no subscribe while the database is away");
+    assert_eq!(error.unwrap()["code"], "database_unavailable");
+    ws.close().await;
+}
+
+/// Terminates every backend of `database` but its own, every 500 ms, for
+/// `period`: PostgreSQL restarting its connections under the server.
+async fn terminate_backends(admin_url: &str, database: &str, period: Duration) -> usize {
+    let admin = sqlx::PgPool::connect(admin_url).await.unwrap();
+    let until = Instant::now() + period;
+    let mut terminated = 0;
+    while Instant::now() < until {
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(database)
+        .fetch_all(&admin)
+        .await
+        .unwrap();
+        terminated += killed.len();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    admin.close().await;
+    terminated
+}
+
+fn upstream_of(url: &str) -> SocketAddr {
+    let host = url.split('@').nth(1).unwrap().split('/').next().unwrap();
+    host.parse().expect("the test database URL names IP:port")
+}
+
+/// Commands and following clients running against the nodes until stopped.
+struct Load {
+    nodes: Nodes,
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<Answers>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    following: Arc<Following>,
+    followers: Vec<(&'static str, tokio::task::JoinHandle<(Seen, usize)>)>,
+}
+
+/// What the load saw, once its checks passed.
+struct Outcome {
+    answers: Answers,
+    /// Per follower, in start order: closes as too slow.
+    closed_as_slow: Vec<usize>,
+}
+
+impl Load {
+    /// Four command workers, and nine clients following rooms of an agent,
+    /// a customer and an admin, spread over the nodes.
+    fn start(nodes: &Nodes) -> Self {
+        Self::with_followers(nodes, 9, 0)
+    }
+
+    /// Like [`Load::start`] with `count` followers, the first `stalled` of
+    /// which stop reading until released.
+    fn with_followers(nodes: &Nodes, count: usize, stalled: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answers = Arc::new(Mutex::new(Answers::default()));
+        let workers = (0..4)
+            .map(|n| {
+                let node = n % nodes.len();
+                tokio::spawn(commands(nodes.clone(), node, stop.clone(), answers.clone()))
+            })
+            .collect();
+        let followed = [
+            (
+                "agent-1",
+                vec!["team:team-1".to_owned(), "queue:queue-1".to_owned()],
+            ),
+            ("cust-acme", vec!["company:acme".to_owned()]),
+            ("admin-1", vec!["queue:queue-1".to_owned()]),
+        ];
+        let following = Arc::new(Following::default());
+        let followers = followed
+            .iter()
+            .cycle()
+            .take(count)
+            .enumerate()
+            .map(|(n, (user, rooms))| {
+                let handle = tokio::spawn(follower(
+                    nodes.clone(),
+                    n % nodes.len(),
+                    (*user, rooms.clone()),
+                    n < stalled,
+                    following.clone(),
+                    stop.clone(),
+                ));
+                (*user, handle)
+            })
+            .collect();
+        Self {
+            nodes: nodes.clone(),
+            stop,
+            answers,
+            workers,
+            following,
+            followers,
+        }
+    }
+
+    /// Sessions of followers that subscribed all their rooms, so far.
+    fn sessions(&self) -> usize {
+        self.following.sessions.load(Ordering::SeqCst)
+    }
+
+    /// Waits until followers have subscribed `count` sessions in all;
+    /// how long that took.
+    async fn until_sessions(&self, count: usize, within: Duration) -> Duration {
+        let started = Instant::now();
+        while self.sessions() < count {
+            assert!(
+                started.elapsed() < within,
+                "{} of {count} sessions in {within:?}",
+                self.sessions()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        started.elapsed()
+    }
+
+    fn failed(&self, status: u16) -> usize {
+        self.answers
+            .lock()
+            .unwrap()
+            .failed
+            .get(&status)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Stops the load and runs the end-of-scenario checks against the
+    /// database at `url` (the server's own, not through a fault): every
+    /// acknowledged command once in the log, every follower exactly once
+    /// per room, and, with the server stopped, the read models equal to a
+    /// rebuild. Returns what the workers saw.
+    async fn stop_and_check(self, url: &str) -> Outcome {
+        self.following.released.store(true, Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
+        for worker in self.workers {
+            worker.await.unwrap();
+        }
+        let answers = std::mem::take(&mut *self.answers.lock().unwrap());
+        // Few when hundreds of clients share two cores with the suite.
+        assert!(
+            answers.acknowledged.len() > 20,
+            "commands flowed: {}",
+            answers.acknowledged.len()
+        );
+        let store = EventStore::connect(url).await.unwrap();
+        checks::assert_each_key_once(&store, &answers.acknowledged).await;
+        checks::caught_up(&store, feed::NAME).await;
+        let mut followers = Vec::new();
+        let mut closed_as_slow = Vec::new();
+        for (user, handle) in self.followers {
+            let (seen, closes) = handle.await.unwrap();
+            followers.push((user, seen));
+            closed_as_slow.push(closes);
+        }
+        let mut nodes = Arc::into_inner(self.nodes).expect("no task holds the nodes");
+        nodes.retain_mut(|node| !node.server.exited());
+        let mut changes = 0;
+        for (user, mut seen) in followers {
+            changes += checks::assert_exactly_once(&nodes[0], &store, user, &mut seen).await;
+        }
+        assert!(changes > 100, "changes checked: {changes}");
+        // Stopped, not dropped: a node owns the SQLite file being checked.
+        for node in &nodes {
+            assert!(node.server.stop().success());
+        }
+        let workdir = tempfile::tempdir().unwrap();
+        checks::assert_read_models_equal_rebuild(&store, url, workdir.path()).await;
+        Outcome {
+            answers,
+            closed_as_slow,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_away_and_back_under_load_loses_nothing() {
+    let test = "postgres_away_and_back_under_load_loses_nothing";
+    let Some(url) = bomizzel_store::testing::fresh_postgres_database(test).await else {
+        return;
+    };
+    let upstream = upstream_of(&url);
+    let proxy = FaultProxy::start(upstream).await;
+    let nodes: Nodes = Arc::new(vec![
+        TestApp::start(
+            Backend::Postgres(proxy.proxied_url(&url, upstream)),
+            &UNLIMITED,
+        )
+        .await,
+    ]);
+    let app = &nodes[0];
+    let load = Load::start(&nodes);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Connections terminated under the server, again and again.
+    let admin_url = url.rsplit_once('/').unwrap().0.to_owned() + "/postgres";
+    let database = url.rsplit_once('/').unwrap().1.to_owned();
+    let terminated = terminate_backends(&admin_url, &database, Duration::from_secs(5)).await;
+    assert!(terminated > 5, "backends terminated: {terminated}");
+    let failed_by_terminations = load.failed(503);
+
+    // Unreachable two ways: packets swallowed, then connections refused.
+    let mut recoveries = Vec::new();
+    for fault in [Fault::Blackhole, Fault::Refuse] {
+        proxy.set(fault);
+        tokio::time::sleep(ANSWER_WITHIN).await;
+        assert_answers_during_outage(app).await;
+        tokio::time::sleep(OUTAGE - ANSWER_WITHIN).await;
+        proxy.set(Fault::None);
+        recoveries.push((fault, until_ready(app).await));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (text, times) in [
+        ("the database is unreachable", 2),
+        ("the database is reachable again", 2),
+    ] {
+        assert_eq!(app.server.logged_count(text), times, "log lines {text:?}");
+    }
+    drop(nodes);
+    let answers = load.stop_and_check(&url).await.answers;
+    println!(
+        "terminated {terminated} backends ({failed_by_terminations} commands answered 503 meanwhile); \
+         acknowledged {}, failed attempts {:?}, slowest failure {:?}, ready again after {recoveries:?}",
+        answers.acknowledged.len(),
+        answers.failed,
+        answers.slowest_failure
+    );
+    assert!(
+        answers.failed.get(&503).is_some_and(|n| *n > 0),
+        "the outage was met"
+    );
+    assert!(
+        answers.slowest_failure <= ANSWER_WITHIN,
+        "a failed command waited {:?}",
+        answers.slowest_failure
+    );
+}
+
+/// A small filesystem of the test's own (a tmpfs), unmounted when dropped;
+/// `None` (the test skipped) where the sandbox does not allow mounting.
+struct SmallDisk {
+    directory: tempfile::TempDir,
+}
+
+const MOUNTING: Suite = Suite {
+    name: "disk-full",
+    require_variable: "BOMIZZEL_REQUIRE_MOUNT",
+};
+
+impl SmallDisk {
+    fn mount(test: &str, megabytes: u32) -> Option<Self> {
+        let directory = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(directory.path())
+            .output();
+        match mounted {
+            Ok(output) if output.status.success() => Some(Self { directory }),
+            failed => {
+                let why = match failed {
+                    Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                    Err(error) => error.to_string(),
+                };
+                let skip = Skip::new(
+                    format!("cannot mount a small tmpfs: {why}"),
+                    "run the tests as root, where `mount -t tmpfs` is allowed",
+                );
+                suites::skip(&MOUNTING, test, &skip);
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.directory.path()
+    }
+
+    /// Writes a file until the disk is full; removing it frees the space.
+    fn fill(&self) -> PathBuf {
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.directory.path())
+            .status();
+    }
+}
+
+/// Sends commands until one is answered 2xx; how long that took.
+async fn until_a_command_succeeds(app: &TestApp) -> Duration {
+    let started = Instant::now();
+    let body = json!({ "title": "Space?", "description": "x", "queue_id": "queue-1", "company_id": "acme" });
+    let key = Uuid::new_v4().to_string();
+    loop {
+        let response = app
+            .request(Method::POST, "/api/tickets", Some("agent-1"))
+            .header("Idempotency-Key", &key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if response.status().is_success() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < READY_WITHIN,
+            "no command succeeded in {READY_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_disk_full_under_load_loses_nothing() {
+    let Some(disk) = SmallDisk::mount("sqlite_disk_full_under_load_loses_nothing", 32) else {
+        return;
+    };
+    let data_dir = disk.path().to_str().unwrap().to_owned();
+    let nodes: Nodes = Arc::new(vec![
+        TestApp::start(
+            Backend::Sqlite,
+            &[&["--data-dir", &data_dir][..], &UNLIMITED].concat(),
+        )
+        .await,
+    ]);
+    let app = &nodes[0];
+    let load = Load::start(&nodes);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let filler = disk.fill();
+    let full_since = Instant::now();
+    while load.failed(507) == 0 {
+        assert!(
+            full_since.elapsed() < Duration::from_secs(30),
+            "the full disk was never met"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            "/api/tickets",
+            "agent-1",
+            Some(json!({ "title": "Full?", "description": "x", "queue_id": "queue-1", "company_id": "acme" })),
+        )
+        .await;
+    assert_eq!(
+        status,
+        507,
+        "{problem} {:?}",
+        app.server.lines_containing("ERROR")
+    );
+    assert_eq!(problem["code"], "storage_full");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    std::fs::remove_file(filler).unwrap();
+    let recovered = until_a_command_succeeds(app).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(nodes);
+
+    let url = format!("sqlite://{data_dir}/bomizzel.db");
+    let answers = load.stop_and_check(&url).await.answers;
+    let store = EventStore::connect(&url).await.unwrap();
+    let bomizzel_store::Database::Sqlite(pool) = store.database() else {
+        unreachable!()
+    };
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    println!(
+        "acknowledged {}, failed attempts {:?}, slowest failure {:?}, a command succeeded {recovered:?} after space was freed",
+        answers.acknowledged.len(),
+        answers.failed,
+        answers.slowest_failure
+    );
+}
+
+/// What the server promises: a lost node's projections run elsewhere within this.
+const LEADERSHIP_WITHIN: Duration = Duration::from_secs(5);
+
+/// How many projections the node behind `app` has taken the lead of.
+fn leads(app: &TestApp) -> usize {
+    app.server.logged_count("this node runs the projection")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_lost_under_load_loses_nothing() {
+    let test = "a_node_lost_under_load_loses_nothing";
+    let Some(url) = bomizzel_store::testing::fresh_postgres_database(test).await else {
+        return;
+    };
+    let projections = bomizzel_projections::registry::all().len();
+    let leader = TestApp::start(Backend::Postgres(url.clone()), &UNLIMITED).await;
+    let started = Instant::now();
+    while leads(&leader) < projections {
+        assert!(
+            started.elapsed() < READY_WITHIN,
+            "the first node leads every projection"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let nodes: Nodes = Arc::new(vec![
+        leader,
+        TestApp::start_without_seeding(Backend::Postgres(url.clone()), &UNLIMITED).await,
+        TestApp::start_without_seeding(Backend::Postgres(url.clone()), &UNLIMITED).await,
+    ]);
+    let load = Load::start(&nodes);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    nodes[0].server.sigkill();
+    let killed = Instant::now();
+    while leads(&nodes[1]) + leads(&nodes[2]) < projections {
+        assert!(
+            killed.elapsed() < LEADERSHIP_WITHIN,
+            "leadership did not move in {LEADERSHIP_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let moved = killed.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(nodes);
+    let answers = load.stop_and_check(&url).await.answers;
+    println!(
+        "every projection led elsewhere {moved:?} after the SIGKILL; acknowledged {}, failed attempts {:?}",
+        answers.acknowledged.len(),
+        answers.failed,
+    );
+}
+
+/// Clients of the CI-sized restart storm (the benchmark runs 2,000).
+const STORM_CLIENTS: usize = 300;
+/// Clients of the CI-sized slow-consumer scenario, and how many stall.
+const CONSUMERS: usize = 200;
+const STALLED: usize = 20;
+
+fn sqlite_url(app: &TestApp) -> String {
+    format!(
+        "sqlite://{}",
+        app.workdir().join("data/bomizzel.db").display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restart_with_every_client_reconnecting_at_once_loses_nothing() {
+    let extra = [&UNLIMITED[..], &["--ws-max-connections-per-user", "1000"]].concat();
+    let nodes: Nodes = Arc::new(vec![TestApp::start(Backend::Sqlite, &extra).await]);
+    let url = sqlite_url(&nodes[0]);
+    let load = Load::with_followers(&nodes, STORM_CLIENTS, 0);
+    load.until_sessions(STORM_CLIENTS, Duration::from_secs(60))
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let restarted = Instant::now();
+    nodes[0].server.restart();
+    let back_after = restarted.elapsed();
+    let storm = load
+        .until_sessions(2 * STORM_CLIENTS, Duration::from_secs(60))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(nodes);
+    let outcome = load.stop_and_check(&url).await;
+    println!(
+        "restart took {back_after:?}; all {STORM_CLIENTS} clients resumed {storm:?} after it; \
+         acknowledged {}, failed attempts {:?}",
+        outcome.answers.acknowledged.len(),
+        outcome.answers.failed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_consumers_are_closed_and_resume_without_holding_up_the_others() {
+    let extra = [
+        &UNLIMITED[..],
+        &[
+            "--ws-max-connections-per-user",
+            "1000",
+            "--ws-send-queue",
+            "16",
+            "--socket-send-buffer",
+            "16384",
+        ],
+    ]
+    .concat();
+    let nodes: Nodes = Arc::new(vec![TestApp::start(Backend::Sqlite, &extra).await]);
+    let url = sqlite_url(&nodes[0]);
+    let load = Load::with_followers(&nodes, CONSUMERS, STALLED);
+    load.until_sessions(CONSUMERS, Duration::from_secs(60))
+        .await;
+    let stalled_since = Instant::now();
+    while nodes[0].server.logged_count("slow consumer dropped") < STALLED {
+        assert!(
+            stalled_since.elapsed() < Duration::from_secs(60),
+            "{} of {STALLED} stalled clients dropped",
+            nodes[0].server.logged_count("slow consumer dropped")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dropped_after = stalled_since.elapsed();
+    load.following.released.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(nodes);
+    let outcome = load.stop_and_check(&url).await;
+    let (stalled, others) = outcome.closed_as_slow.split_at(STALLED);
+    assert!(
+        stalled.iter().all(|closes| *closes >= 1),
+        "stalled ones closed 4008: {stalled:?}"
+    );
+    assert!(
+        others.iter().all(|closes| *closes == 0),
+        "readers never closed: {others:?}"
+    );
+    println!(
+        "{STALLED} stalled clients closed as too slow within {dropped_after:?}, resumed exactly once; \
+         the other {} never closed",
+        others.len()
+    );
+}
