@@ -168,6 +168,37 @@ pub struct ServeArgs {
     /// SLA target for low-priority tickets, in minutes.
     #[arg(long, env = "BOMIZZEL_SLA_LOW_MINUTES", default_value_t = 1440)]
     pub sla_low_minutes: u32,
+    /// SLA resolution target of urgent tickets, in minutes.
+    #[arg(
+        long,
+        env = "BOMIZZEL_SLA_RESOLUTION_URGENT_MINUTES",
+        default_value_t = 240
+    )]
+    pub sla_resolution_urgent_minutes: u32,
+    /// SLA resolution target of high-priority tickets, in minutes.
+    #[arg(
+        long,
+        env = "BOMIZZEL_SLA_RESOLUTION_HIGH_MINUTES",
+        default_value_t = 1440
+    )]
+    pub sla_resolution_high_minutes: u32,
+    /// SLA resolution target of medium-priority tickets, in minutes.
+    #[arg(
+        long,
+        env = "BOMIZZEL_SLA_RESOLUTION_MEDIUM_MINUTES",
+        default_value_t = 4320
+    )]
+    pub sla_resolution_medium_minutes: u32,
+    /// SLA resolution target of low-priority tickets, in minutes.
+    #[arg(
+        long,
+        env = "BOMIZZEL_SLA_RESOLUTION_LOW_MINUTES",
+        default_value_t = 10080
+    )]
+    pub sla_resolution_low_minutes: u32,
+    /// A pending SLA target due within this many minutes is `due_soon`.
+    #[arg(long, env = "BOMIZZEL_SLA_DUE_SOON_MINUTES", default_value_t = 30)]
+    pub sla_due_soon_minutes: u32,
 
     /// Days of room-feed history kept for clients that resume.
     #[arg(long, env = "BOMIZZEL_FEED_RETENTION_DAYS", default_value_t = 7)]

@@ -7,6 +7,7 @@ use bomizzel_gateway::{Gateway, GatewaySettings};
 use bomizzel_identity::{Presence, PresenceSettings};
 use bomizzel_projections::feed;
 use bomizzel_projections::metrics::SlaTargets;
+use bomizzel_projections::tickets::DueTimes;
 use bomizzel_projections::{Runner, RunnerSettings, registry};
 use bomizzel_store::EventStore;
 use tokio::sync::watch;
@@ -58,13 +59,22 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         per_second: args.rate_limit_per_second,
         burst: args.rate_limit_burst,
     };
-    let sla = SlaTargets::from_minutes(
-        args.sla_urgent_minutes,
-        args.sla_high_minutes,
-        args.sla_medium_minutes,
-        args.sla_low_minutes,
-    );
-    let mut state = AppState::new(store, config.keys.clone(), rate_limit, sla);
+    let due_times = DueTimes {
+        first_response: SlaTargets::from_minutes(
+            args.sla_urgent_minutes,
+            args.sla_high_minutes,
+            args.sla_medium_minutes,
+            args.sla_low_minutes,
+        ),
+        resolution: SlaTargets::from_minutes(
+            args.sla_resolution_urgent_minutes,
+            args.sla_resolution_high_minutes,
+            args.sla_resolution_medium_minutes,
+            args.sla_resolution_low_minutes,
+        ),
+        due_soon_secs: i64::from(args.sla_due_soon_minutes) * 60,
+    };
+    let mut state = AppState::new(store, config.keys.clone(), rate_limit, due_times);
     let presence = PresenceSettings {
         lease: args.presence_lease,
         typing: args.presence_typing,

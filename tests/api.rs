@@ -1,35 +1,12 @@
 //! The HTTP API end to end: the real binary, its own database, reqwest.
 
+#[macro_use]
 mod common;
 
 use bomizzel_store::testing::fresh_postgres_database;
 use common::app::{Backend, TestApp, split};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// Runs each scenario on SQLite and, when configured, PostgreSQL.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    if let Some(url) = super::fresh_postgres_database(stringify!($name)).await {
-                        super::$name(super::Backend::Postgres(url)).await;
-                    }
-                }
-            )*
-        }
-    };
-}
 
 on_both!(
     a_ticket_lives_through_its_commands,

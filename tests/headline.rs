@@ -79,7 +79,8 @@ async fn traffic(
             ),
             2 => (
                 format!("/api/tickets/{id}/assign"),
-                json!({ "assignee_id": pick(&[json!("agent-1"), json!("agent-2"), Value::Null]) }),
+                // The agent of the ticket's team, or nobody.
+                json!({ "assignee_id": pick(&[json!(queue.replace("queue", "agent")), Value::Null]) }),
             ),
             3 => (
                 format!("/api/tickets/{id}/status"),

@@ -115,7 +115,7 @@ fn ticket_route_cases() -> Vec<Case> {
             Method::POST,
             "/api/tickets/{own}/assign",
             "/api/tickets/{other}/assign",
-            json!({ "assignee_id": "agent-1" }),
+            json!({ "assignee_id": null }),
             &manage,
         ),
         (
@@ -239,9 +239,18 @@ fn create_and_directory_cases() -> Vec<Case> {
         ] {
             cases.push(case(user, Method::POST, path, body, 403));
         }
-        for path in ["/api/companies", "/api/teams", "/api/users"] {
+        for path in ["/api/companies", "/api/teams"] {
             cases.push(case(user, Method::GET, path, Value::Null, 403));
         }
+        // Agents list their teams' staff (with ?team=, below).
+        let all_users = if user == "agent-1" { 400 } else { 403 };
+        cases.push(case(
+            user,
+            Method::GET,
+            "/api/users",
+            Value::Null,
+            all_users,
+        ));
         cases.push(case(user, Method::GET, "/api/queues", Value::Null, 200));
     }
     cases.push(case(
@@ -297,6 +306,138 @@ fn customer_limits_cases() -> Vec<Case> {
     cases
 }
 
+/// Colleagues, saved views and exports. `{view}` is a view of agent-1's
+/// shared with team-1; its deletion comes last.
+fn finding_cases() -> Vec<Case> {
+    type Row = (&'static str, u16);
+    let mut cases = Vec::new();
+    let mut add = |method: Method, path: &'static str, body: Value, rows: &[Row]| {
+        for (user, status) in rows {
+            cases.push(case(user, method.clone(), path, body.clone(), *status));
+        }
+    };
+    let everyone = |status| -> [Row; 6] {
+        [
+            "admin-1",
+            "agent-1",
+            "agent-2",
+            "analyst-1",
+            "auditor-1",
+            "cust-acme",
+        ]
+        .map(|user| (user, status))
+    };
+    let owner_only = |status| -> [Row; 6] {
+        [
+            ("agent-1", status),
+            ("agent-2", 404),
+            ("admin-1", 404),
+            ("analyst-1", 404),
+            ("auditor-1", 404),
+            ("cust-acme", 404),
+        ]
+    };
+    let staff = |customers| -> [Row; 5] {
+        [
+            ("admin-1", 200),
+            ("agent-1", 200),
+            ("analyst-1", 200),
+            ("auditor-1", 200),
+            ("cust-acme", customers),
+        ]
+    };
+    let team_one = [
+        ("admin-1", 200),
+        ("agent-1", 200),
+        ("agent-2", 403),
+        ("analyst-1", 403),
+        ("auditor-1", 403),
+        ("cust-acme", 403),
+    ];
+    add(
+        Method::GET,
+        "/api/users?team=team-1",
+        Value::Null,
+        &team_one,
+    );
+    add(
+        Method::POST,
+        "/api/views",
+        json!({ "name": "Mine" }),
+        &everyone(201),
+    );
+    add(Method::GET, "/api/views", Value::Null, &everyone(200));
+    add(
+        Method::GET,
+        "/api/views/counts",
+        Value::Null,
+        &everyone(200),
+    );
+    add(
+        Method::GET,
+        "/api/views/{view}",
+        Value::Null,
+        &owner_only(200),
+    );
+    add(
+        Method::GET,
+        "/api/views/{view}/tickets",
+        Value::Null,
+        &owner_only(200),
+    );
+    add(
+        Method::PATCH,
+        "/api/views/{view}",
+        json!({ "name": "Renamed" }),
+        &owner_only(200),
+    );
+    add(
+        Method::GET,
+        "/api/exports/tickets.csv",
+        Value::Null,
+        &staff(403),
+    );
+    add(
+        Method::GET,
+        "/api/exports/queue_hourly.csv",
+        Value::Null,
+        &staff(403),
+    );
+    add(
+        Method::GET,
+        "/api/exports/queue_hourly.csv?queue=queue-1",
+        Value::Null,
+        &[("agent-2", 403), ("agent-1", 200)],
+    );
+    add(
+        Method::GET,
+        "/api/exports/history.csv?ticket={own}",
+        Value::Null,
+        &[("agent-2", 404), ("cust-acme", 403)],
+    );
+    add(
+        Method::GET,
+        "/api/exports/history.csv?ticket={own}",
+        Value::Null,
+        &staff(403),
+    );
+    for path in ["/api/tickets?sla=breached", "/api/tickets?sort=sla_due"] {
+        add(
+            Method::GET,
+            path,
+            Value::Null,
+            &[("cust-acme", 400), ("agent-1", 200)],
+        );
+    }
+    add(
+        Method::DELETE,
+        "/api/views/{view}",
+        Value::Null,
+        &[("agent-2", 404), ("agent-1", 204)],
+    );
+    cases
+}
+
 /// Ending a user's sessions and disabling users is for admins.
 fn session_admin_cases() -> Vec<Case> {
     let mut cases = Vec::new();
@@ -330,15 +471,26 @@ fn session_admin_cases() -> Vec<Case> {
 #[tokio::test]
 async fn every_role_gets_what_the_matrix_says_on_every_route() {
     let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let shared = json!({ "name": "Shared", "team_id": "team-1", "query": { "status": "open" } });
+    let (status, view) = app
+        .call(Method::POST, "/api/views", "agent-1", Some(shared))
+        .await;
+    assert_eq!(status, 201, "{view}");
+    let view = view["id"].as_str().expect("a view id").to_owned();
     let mut failures = Vec::new();
     for case in ticket_route_cases()
         .into_iter()
         .chain(create_and_directory_cases())
+        .chain(finding_cases())
     {
         // Fresh tickets for every cell, so cells do not change each other's state.
         let own = app.open_ticket("cust-acme", "queue-1", "acme").await;
         let other = app.open_ticket("cust-globex", "queue-2", "globex").await;
-        let path = case.path.replace("{own}", &own).replace("{other}", &other);
+        let path = case
+            .path
+            .replace("{own}", &own)
+            .replace("{other}", &other)
+            .replace("{view}", &view);
         let body = (!case.body.is_null()).then(|| case.body.clone());
         let (status, answer) = app.call(case.method.clone(), &path, case.user, body).await;
         if status != case.status {
@@ -370,6 +522,9 @@ async fn every_api_route_needs_a_token() {
         (Method::GET, "/api/users".to_owned()),
         (Method::POST, "/api/auth/logout".to_owned()),
         (Method::GET, "/api/me".to_owned()),
+        (Method::GET, "/api/views".to_owned()),
+        (Method::GET, "/api/views/counts".to_owned()),
+        (Method::GET, "/api/exports/tickets.csv".to_owned()),
     ];
     for (method, path) in routes {
         let response = app

@@ -24,6 +24,7 @@ fn lifecycle(n: usize) -> (String, Vec<NewEvent>) {
     let commands = [
         TicketCommand::Create {
             id,
+            number: n as u64 + 1,
             title: format!("Ticket {n}"),
             description: "It broke".into(),
             company_id: "acme".into(),

@@ -21,13 +21,13 @@ use bomizzel_projections::on_pool;
 use bomizzel_store::{WriteTx, on_write};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Path;
+use crate::extract::{Path, Query};
 use crate::json::JsonBody;
 
 const NAME_MAX_CHARS: usize = 200;
@@ -581,10 +581,43 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-/// List users with their teams (admin).
-#[utoipa::path(get, path = "/api/users", tag = "directory", responses((status = 200, body = [User])), security(("bearer" = [])))]
-async fn list_users(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Vec<User>>> {
-    require_admin(&caller)?;
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsersQuery {
+    /// Only the members of this team. Agents must give one of their own
+    /// teams: they are listed its staff, to assign a ticket to a colleague.
+    pub team: Option<String>,
+}
+
+/// List users with their teams: every user for admins; for an agent, the
+/// staff of one of their teams (`?team=`), whom they may assign that
+/// team's tickets to.
+#[utoipa::path(get, path = "/api/users", tag = "directory", params(UsersQuery),
+    responses((status = 200, body = [User]), (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn list_users(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<UsersQuery>,
+) -> ApiResult<Json<Vec<User>>> {
+    let staff_only = match (caller.role, &query.team) {
+        (Role::Admin, _) => false,
+        (Role::Agent, Some(team)) if caller.team_ids.contains(team) => true,
+        (Role::Agent, Some(_)) => {
+            return Err(ApiError::forbidden(
+                "agents list the members of their own teams",
+            ));
+        }
+        (Role::Agent, None) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "agents list the members of one of their teams: give ?team=",
+            )
+            .with_field("team"));
+        }
+        _ => return Err(ApiError::forbidden("only admins and agents list users")),
+    };
     let rows: Vec<(String, String, String, Option<String>)> = on_pool!(state.store.database(), pool => {
         sqlx::query_as("SELECT id, name, role, company_id FROM users ORDER BY id")
             .fetch_all(pool)
@@ -597,15 +630,27 @@ async fn list_users(caller: Caller, State(state): State<AppState>) -> ApiResult<
     });
     let mut users = Vec::with_capacity(rows.len());
     for (id, name, role, company_id) in rows {
+        let team_ids: Vec<String> = members
+            .iter()
+            .filter(|(user, _)| *user == id)
+            .map(|(_, team)| team.clone())
+            .collect();
+        if query
+            .team
+            .as_ref()
+            .is_some_and(|team| !team_ids.contains(team))
+        {
+            continue;
+        }
+        let role: Role = role
+            .parse()
+            .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?;
+        if staff_only && !role.is_staff() {
+            continue;
+        }
         users.push(User {
-            team_ids: members
-                .iter()
-                .filter(|(user, _)| *user == id)
-                .map(|(_, team)| team.clone())
-                .collect(),
-            role: role
-                .parse()
-                .map_err(|e: String| ApiError::internal(anyhow::anyhow!(e)))?,
+            team_ids,
+            role,
             id,
             name,
             company_id,

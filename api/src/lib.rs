@@ -11,17 +11,20 @@ mod availability;
 pub mod commands;
 pub mod directory;
 pub mod error;
+mod exports;
 pub mod extract;
 mod headers;
 mod health;
 pub mod json;
 pub mod limit;
+mod listing;
 mod presence;
 mod queries;
 mod session;
 pub mod snapshot;
 pub mod telemetry;
 mod tickets;
+mod views;
 
 use std::ops::Deref;
 use std::time::Duration;
@@ -31,7 +34,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
 use bomizzel_identity::{Shared, TokenKeys};
-use bomizzel_projections::metrics::SlaTargets;
+use bomizzel_projections::tickets::DueTimes;
 use bomizzel_store::EventStore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -52,13 +55,22 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     pub shared: Shared,
     pub limiter: CommandLimiter,
+    /// SLA targets (the first-response ones are also the queue metrics')
+    /// and the due-soon threshold of ticket answers and list filters.
+    pub due_times: DueTimes,
 }
 
 impl AppState {
-    pub fn new(store: EventStore, keys: TokenKeys, rate_limit: RateLimit, sla: SlaTargets) -> Self {
+    pub fn new(
+        store: EventStore,
+        keys: TokenKeys,
+        rate_limit: RateLimit,
+        due_times: DueTimes,
+    ) -> Self {
         Self {
-            shared: Shared::new(store, keys, sla),
+            shared: Shared::new(store, keys, due_times.first_response),
             limiter: CommandLimiter::new(rate_limit),
+            due_times,
         }
     }
 }
@@ -99,6 +111,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(presence::routes())
         .merge(directory::routes())
         .merge(session::routes())
+        .merge(views::routes())
+        .merge(exports::routes())
         .merge(audit::routes())
         .split_for_parts()
 }
@@ -149,7 +163,13 @@ fn cors(frontend_url: Option<&str>) -> CorsLayer {
         );
     CorsLayer::new()
         .allow_origin(origin)
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

@@ -6,13 +6,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bomizzel_domain::{Priority, Status, Viewer};
+use std::collections::BTreeMap;
+
 use bomizzel_identity::{Caller, Role, directory};
-use bomizzel_projections::tickets::{
-    self, AssigneeFilter, Direction, ListError, Page, Sort, SortField, TicketFilter, TicketRow,
-    Visibility,
-};
-use bomizzel_projections::{State as ProjectionState, checkpoint, metrics, notifications};
+use bomizzel_projections::tickets::{self, Page, Sort, TicketFilter};
+use bomizzel_projections::{State as ProjectionState, checkpoint, metrics, notifications, search};
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -26,6 +24,7 @@ use crate::access;
 use crate::commands;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
+use crate::listing::{self, ListQuery, Paging};
 use crate::snapshot;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -41,7 +40,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// 503 while read model `name` is being rebuilt.
-async fn require_built(state: &AppState, name: &str) -> ApiResult<()> {
+pub(crate) async fn require_built(state: &AppState, name: &str) -> ApiResult<()> {
     let found = checkpoint::load(state.store.database(), name)
         .await
         .map_err(ApiError::internal)?;
@@ -58,152 +57,48 @@ fn bad_query(field: &'static str, detail: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_query", detail).with_field(field)
 }
 
-/// Parses a comma-separated list of `T`s.
-fn parse_list<T: std::str::FromStr<Err = impl std::fmt::Display>>(
-    field: &'static str,
-    value: Option<&str>,
-) -> ApiResult<Vec<T>> {
-    value
-        .into_iter()
-        .flat_map(|v| v.split(','))
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            v.parse()
-                .map_err(|e| bad_query(field, format!("{field}: {e}")))
-        })
-        .collect()
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct TicketListQuery {
-    /// Comma-separated statuses, e.g. `open,in_progress`.
-    pub status: Option<String>,
-    /// Comma-separated priorities.
-    pub priority: Option<String>,
-    pub queue: Option<String>,
-    pub team: Option<String>,
-    /// A user id, or `unassigned`.
-    pub assignee: Option<String>,
-    pub company: Option<String>,
-    pub requester: Option<String>,
-    pub tag: Option<String>,
-    /// Text in the title (case-insensitive).
-    pub q: Option<String>,
-    /// `created`, `updated` or `priority`, with `-` in front for descending
-    /// (default `-created`, newest first).
-    pub sort: Option<String>,
-    /// From the previous page's `next_cursor`.
-    pub cursor: Option<String>,
-    /// 1-200, default 50.
-    pub limit: Option<u32>,
-}
-
-fn parse_sort(sort: Option<&str>) -> ApiResult<Sort> {
-    let Some(sort) = sort else {
-        return Ok(Sort::default());
-    };
-    let (direction, field) = match sort.strip_prefix('-') {
-        Some(field) => (Direction::Desc, field),
-        None => (Direction::Asc, sort),
-    };
-    let field = SortField::ALL
-        .into_iter()
-        .find(|f| f.as_str() == field)
-        .ok_or_else(|| {
-            bad_query(
-                "sort",
-                format!(
-                    "sort must be created, updated or priority (optionally with -), not {sort:?}"
-                ),
-            )
-        })?;
-    Ok(Sort::new(field, direction))
-}
-
-/// The SQL form of the visibility policy's `Viewer::may_see`.
-fn visibility(caller: &Caller) -> Visibility {
-    match caller.viewer() {
-        Viewer::Desk { .. } | Viewer::Auditor { .. } => Visibility::All,
-        Viewer::Agent { team_ids, .. } => Visibility::Teams(team_ids.to_vec()),
-        Viewer::Customer { company_id, .. } => {
-            Visibility::Company(company_id.unwrap_or_default().to_owned())
-        }
-    }
-}
-
-/// A read-model row as `caller` may see it: without the fields the
-/// visibility policy keeps from them, with the version they count.
-fn shown(caller: &Caller, row: &TicketRow) -> Value {
-    let viewer = caller.viewer();
-    let mut value = serde_json::to_value(row).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        let version = viewer.counted_version(row.version, row.customer_version);
-        object.insert("version".into(), version.into());
-        object.remove("customer_version");
-        viewer.redact(object);
-    }
-    value
-}
-
-/// A filter on a field the visibility policy hides from the caller would
-/// tell them its value: refused.
-fn staff_only_filter<T>(
-    caller: &Caller,
-    parameter: &'static str,
-    field: &str,
-    value: Option<T>,
-) -> ApiResult<Option<T>> {
-    if value.is_some() && !caller.viewer().may_filter_by(field) {
-        return Err(bad_query(
-            parameter,
-            format!("{parameter} is not a filter customers may use"),
-        ));
-    }
-    Ok(value)
-}
-
-/// List the tickets the caller may see, filtered, sorted, a page at a time.
-#[utoipa::path(get, path = "/api/tickets", tag = "tickets", params(TicketListQuery),
+/// List the tickets the caller may see: filtered, searched, sorted, a
+/// page at a time. Each item carries its SLA (staff) and, with `q`, a
+/// `snippet` of the best matching text.
+#[utoipa::path(get, path = "/api/tickets", tag = "tickets", params(ListQuery, Paging),
     responses((status = 200, description = "`{items, next_cursor}`", body = Object), (status = 400, body = Problem), (status = 503, body = Problem)),
     security(("bearer" = [])))]
 async fn list_tickets(
     caller: Caller,
     State(state): State<AppState>,
-    Query(query): Query<TicketListQuery>,
+    Query(parameters): Query<BTreeMap<String, String>>,
 ) -> ApiResult<Response> {
-    require_built(&state, "tickets").await?;
-    let filter = TicketFilter {
-        statuses: parse_list::<Status>("status", query.status.as_deref())?,
-        priorities: parse_list::<Priority>("priority", query.priority.as_deref())?,
-        queue_id: staff_only_filter(&caller, "queue", "queue_id", query.queue)?,
-        team_id: staff_only_filter(&caller, "team", "team_id", query.team)?,
-        assignee: query.assignee.map(|a| {
-            if a == "unassigned" {
-                AssigneeFilter::Unassigned
-            } else {
-                AssigneeFilter::User(a)
-            }
-        }),
-        company_id: query.company,
-        requester_id: query.requester,
-        tag: staff_only_filter(&caller, "tag", "tags", query.tag)?,
-        q: query.q,
-        visibility: visibility(&caller),
-    };
-    let mut page = Page::first(parse_sort(query.sort.as_deref())?)
-        .with_limit(query.limit.unwrap_or(tickets::DEFAULT_LIMIT));
-    page.after = query.cursor;
-    let found = tickets::query::list(state.store.database(), &filter, &page)
+    let (query, own) = listing::split_query(parameters, &["cursor", "limit"])?;
+    let (filter, sort) = query.resolve(&caller)?;
+    let paging = listing::paging(&own)?;
+    list_answer(&state, &caller, &filter, sort, paging).await
+}
+
+/// One page of `filter` in `sort` order as the caller may see it, with the
+/// feed offset it is consistent with.
+pub(crate) async fn list_answer(
+    state: &AppState,
+    caller: &Caller,
+    filter: &TicketFilter,
+    sort: Sort,
+    paging: Paging,
+) -> ApiResult<Response> {
+    require_built(state, tickets::NAME).await?;
+    if filter.search.is_some() {
+        require_built(state, search::NAME).await?;
+    }
+    let mut page = Page::first(sort).with_limit(paging.limit.unwrap_or(tickets::DEFAULT_LIMIT));
+    page.after = paging.cursor;
+    let now = OffsetDateTime::now_utc();
+    let found = tickets::query::list(state.store.database(), filter, &page, &state.due_times, now)
         .await
-        .map_err(|error| match error {
-            ListError::Cursor(e) => bad_query("cursor", e.to_string()),
-            ListError::Limit(_) => bad_query("limit", error.to_string()),
-            ListError::Database(e) => ApiError::database(e),
-        })?;
-    let items: Vec<Value> = found.items.iter().map(|row| shown(&caller, row)).collect();
-    let feed = snapshot::feed_headers(&state, found.position).await?;
+        .map_err(listing::list_error)?;
+    let items: Vec<Value> = found
+        .items
+        .iter()
+        .map(|listed| listing::shown(state, caller, listed, now))
+        .collect();
+    let feed = snapshot::feed_headers(state, found.position).await?;
     let body = serde_json::json!({ "items": items, "next_cursor": found.next_cursor });
     Ok((feed, Json(body)).into_response())
 }
@@ -221,14 +116,18 @@ async fn ticket_comments(
     })?;
     let ticket = commands::load(&state.store, id, None).await?;
     access::require_visible(&caller, &ticket)?;
-    require_built(&state, "tickets").await?;
+    require_built(&state, tickets::NAME).await?;
     let comments =
         tickets::query::comments(state.store.database(), id, caller.role.is_staff()).await?;
     Ok(Json(serde_json::to_value(comments).unwrap_or_default()))
 }
 
 /// Staff of the queue's team, admins and analysts may read its metrics.
-async fn require_queue_reader(state: &AppState, caller: &Caller, queue_id: &str) -> ApiResult<()> {
+pub(crate) async fn require_queue_reader(
+    state: &AppState,
+    caller: &Caller,
+    queue_id: &str,
+) -> ApiResult<()> {
     let team = directory::team_of_queue(state.store.database(), queue_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no queue {queue_id}")))?;

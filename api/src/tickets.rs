@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bomizzel_domain::{Priority, Status, Ticket, TicketCommand, TicketEvent};
 use bomizzel_identity::{Caller, Role, directory};
+use bomizzel_projections::tickets::Sla;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -47,6 +48,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketView {
     pub id: Uuid,
+    /// Its short number, given when it was opened.
+    pub number: u64,
     pub title: String,
     pub description: String,
     pub company_id: String,
@@ -73,6 +76,15 @@ pub struct TicketView {
     /// Position of the event this command appended; absent when nothing changed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<i64>,
+    /// Staff only: first-response and resolution due times and states
+    /// (`GET /api/tickets/{id}`; command answers leave it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub sla: Option<Sla>,
+    /// An assignment's answer when the ticket had another assignee: whom it
+    /// was taken from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taken_from: Option<String>,
 }
 
 impl TicketView {
@@ -81,6 +93,7 @@ impl TicketView {
     fn of(ticket: &Ticket, caller: &Caller, position: Option<i64>) -> Self {
         Self {
             id: ticket.id(),
+            number: ticket.number(),
             title: ticket.title().to_owned(),
             description: ticket.description().to_owned(),
             company_id: ticket.company_id().to_owned(),
@@ -94,6 +107,8 @@ impl TicketView {
             comment_count: Some(ticket.comment_count()),
             version: caller.viewer().version_of(ticket),
             position,
+            sla: None,
+            taken_from: None,
         }
     }
 }
@@ -101,7 +116,15 @@ impl TicketView {
 /// A command's answer: the ticket after it as `caller` may see it, with
 /// its version as ETag.
 fn answer(status: StatusCode, executed: &Executed, caller: &Caller) -> Response {
-    let view = TicketView::of(&executed.ticket, caller, executed.position);
+    shown_view(
+        status,
+        TicketView::of(&executed.ticket, caller, executed.position),
+        caller,
+    )
+}
+
+/// `view` as `caller` may see it, with its version as ETag.
+fn shown_view(status: StatusCode, view: TicketView, caller: &Caller) -> Response {
     let version = view.version;
     let mut shown = serde_json::to_value(view).unwrap_or_default();
     if let Some(object) = shown.as_object_mut() {
@@ -219,13 +242,14 @@ async fn create_ticket(
         (Role::Customer, _) | (_, None) => caller.user_id.clone(),
         (_, Some(requester)) => requester,
     };
-    // A retried create reuses the ticket id of its first answer.
-    let id = match idempotency.first_stream() {
-        Some(stream) => parse_id(stream)?,
-        None => Uuid::now_v7(),
+    // A retried create reuses the ticket (id and number) of its first answer.
+    let (id, number) = match idempotency.first_stream() {
+        Some(stream) => (parse_id(stream)?, 0),
+        None => (Uuid::now_v7(), state.store.next_ticket_number().await?),
     };
     let command = TicketCommand::Create {
         id,
+        number,
         title: body.title,
         description: body.description,
         company_id,
@@ -269,10 +293,12 @@ pub struct Assign {
     pub assignee_id: Option<String>,
 }
 
-/// Assign a ticket, or unassign it with `assignee_id: null`.
+/// Assign a ticket to a member of its team (a colleague or oneself), or
+/// unassign it with `assignee_id: null`. When the ticket had another
+/// assignee the answer's `taken_from` names them.
 #[utoipa::path(post, path = "/api/tickets/{id}/assign", tag = "tickets", request_body = Assign,
     params(("id" = String, Path), ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = TicketView), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = TicketView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 async fn assign(
     caller: Caller,
@@ -281,23 +307,73 @@ async fn assign(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Assign>,
 ) -> ApiResult<Response> {
-    run_answer(
+    rate_limit(&state, &caller)?;
+    let assignment = Assignment::of(&state, body.assignee_id.clone()).await?;
+    let taken_from = std::sync::Mutex::new(None);
+    let executed = run(
         &state,
         &caller,
         &context,
-        &id,
+        parse_id(&id)?,
         Action::Manage,
         &body,
-        |_| {
-            Ok(match &body.assignee_id {
-                Some(assignee_id) => TicketCommand::Assign {
-                    assignee_id: assignee_id.clone(),
-                },
-                None => TicketCommand::Unassign,
-            })
+        |ticket| {
+            let command = assignment.command(ticket)?;
+            let previous = ticket
+                .assignee_id()
+                .filter(|previous| Some(*previous) != body.assignee_id.as_deref());
+            *taken_from.lock().unwrap_or_else(|e| e.into_inner()) = previous.map(str::to_owned);
+            Ok(command)
         },
     )
-    .await
+    .await?;
+    let mut view = TicketView::of(&executed.ticket, &caller, executed.position);
+    if executed.position.is_some() {
+        view.taken_from = taken_from.into_inner().unwrap_or_else(|e| e.into_inner());
+    }
+    Ok(shown_view(StatusCode::OK, view, &caller))
+}
+
+/// An assignment (or unassignment) and the teams of the assignee, who must
+/// be a member of the ticket's team: anyone else could not even see it.
+struct Assignment {
+    assignee_id: Option<String>,
+    team_ids: Vec<String>,
+}
+
+impl Assignment {
+    async fn of(state: &AppState, assignee_id: Option<String>) -> ApiResult<Self> {
+        let team_ids = match &assignee_id {
+            Some(assignee) => {
+                directory::caller_facts(state.store.database(), assignee)
+                    .await?
+                    .team_ids
+            }
+            None => Vec::new(),
+        };
+        Ok(Self {
+            assignee_id,
+            team_ids,
+        })
+    }
+
+    /// The command for `ticket`; 422 `assignee_not_in_team` unless the
+    /// assignee is a member of its team.
+    fn command(&self, ticket: &Ticket) -> ApiResult<TicketCommand> {
+        let Some(assignee_id) = &self.assignee_id else {
+            return Ok(TicketCommand::Unassign);
+        };
+        if !self.team_ids.iter().any(|team| team == ticket.team_id()) {
+            return Err(ApiError::unprocessable(
+                "assignee_not_in_team",
+                format!("{assignee_id} is not a member of the ticket's team"),
+            )
+            .with_field("assignee_id"));
+        }
+        Ok(TicketCommand::Assign {
+            assignee_id: assignee_id.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -569,24 +645,22 @@ async fn bulk(
     let (action, command) = match &body.action {
         BulkAction::Assign { assignee_id } => (
             Action::Manage,
-            match assignee_id {
-                Some(assignee_id) => TicketCommand::Assign {
-                    assignee_id: assignee_id.clone(),
-                },
-                None => TicketCommand::Unassign,
-            },
+            BulkCommand::Assign(Assignment::of(&state, assignee_id.clone()).await?),
         ),
         BulkAction::Status { status } => (
             Action::SetStatus(*status),
-            TicketCommand::ChangeStatus { status: *status },
+            BulkCommand::Same(TicketCommand::ChangeStatus { status: *status }),
         ),
         BulkAction::Priority { priority } => (
             Action::Manage,
-            TicketCommand::ChangePriority {
+            BulkCommand::Same(TicketCommand::ChangePriority {
                 priority: *priority,
-            },
+            }),
         ),
-        BulkAction::Move { queue_id } => (Action::Manage, move_command(&state, queue_id).await?),
+        BulkAction::Move { queue_id } => (
+            Action::Manage,
+            BulkCommand::Same(move_command(&state, queue_id).await?),
+        ),
     };
     // Each ticket is its own command; an idempotency key would collide
     // across them, so there is none and no body to bind it to.
@@ -601,8 +675,8 @@ async fn bulk(
             async move {
                 let outcome = match parse_id(&ticket_id) {
                     Ok(id) => {
-                        run(state, caller, context, id, action, &(), |_| {
-                            Ok(command.clone())
+                        run(state, caller, context, id, action, &(), |ticket| {
+                            command.for_ticket(ticket)
                         })
                         .await
                     }
@@ -620,6 +694,23 @@ async fn bulk(
         succeeded,
         results,
     }))
+}
+
+/// What a bulk request does to each ticket.
+enum BulkCommand {
+    /// An assignment, checked against each ticket's team.
+    Assign(Assignment),
+    /// The same command for every ticket.
+    Same(TicketCommand),
+}
+
+impl BulkCommand {
+    fn for_ticket(&self, ticket: &Ticket) -> ApiResult<TicketCommand> {
+        match self {
+            Self::Assign(assignment) => assignment.command(ticket),
+            Self::Same(command) => Ok(command.clone()),
+        }
+    }
 }
 
 fn bulk_result(caller: &Caller, ticket_id: String, outcome: ApiResult<Executed>) -> BulkResult {
@@ -654,9 +745,33 @@ pub struct VersionQuery {
     pub version: Option<u64>,
 }
 
-/// A ticket, now or as it was at `?version=N`.
+/// The ticket `reference` names: its id (a UUID) or its number. A number
+/// is looked up in the tickets read model, which has it a moment after the
+/// ticket is opened; an unknown number is 404 like an unknown id.
+pub(crate) async fn resolve_reference(state: &AppState, reference: &str) -> ApiResult<Uuid> {
+    let Some(number) = reference
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0 && reference.bytes().all(|b| b.is_ascii_digit()))
+    else {
+        return Uuid::parse_str(reference).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_id",
+                format!("{reference:?} is neither a ticket id (a UUID) nor a ticket number"),
+            )
+            .with_field("id")
+        });
+    };
+    bomizzel_projections::tickets::query::id_of_number(state.store.database(), number)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("no such ticket"))
+}
+
+/// A ticket, now or as it was at `?version=N`. `{id}` is the ticket's id
+/// or its number.
 #[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets",
-    params(("id" = String, Path), VersionQuery),
+    params(("id" = String, Path, description = "the ticket's id (UUID) or number"), VersionQuery),
     responses((status = 200, body = TicketView, headers(("ETag" = String))), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 async fn get_ticket(
@@ -665,7 +780,7 @@ async fn get_ticket(
     Path(id): Path<String>,
     Query(query): Query<VersionQuery>,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
+    let id = resolve_reference(&state, &id).await?;
     let (current, position) = commands::load_latest(&state.store, id).await?;
     access::require_visible(&caller, &current)?;
     let viewer = caller.viewer();
@@ -673,11 +788,9 @@ async fn get_ticket(
     let ticket = match query.version {
         None => {
             let feed = snapshot::feed_headers(&state, position).await?;
-            let executed = Executed {
-                ticket: current,
-                position: None,
-            };
-            return Ok((feed, answer(StatusCode::OK, &executed, &caller)).into_response());
+            let mut view = TicketView::of(&current, &caller, None);
+            view.sla = current_sla(&state, id).await?;
+            return Ok((feed, shown_view(StatusCode::OK, view, &caller)).into_response());
         }
         Some(version) if version == 0 || version > latest => {
             return Err(ApiError::not_found(format!(
@@ -693,6 +806,14 @@ async fn get_ticket(
         position: None,
     };
     Ok(answer(StatusCode::OK, &executed, &caller))
+}
+
+/// Ticket `id`'s SLA now, from the tickets read model (which has every
+/// ticket a moment after it is opened; until then there is none to give).
+async fn current_sla(state: &AppState, id: Uuid) -> ApiResult<Option<Sla>> {
+    let row = bomizzel_projections::tickets::query::get(state.store.database(), id).await?;
+    let now = OffsetDateTime::now_utc();
+    Ok(row.map(|row| state.due_times.assess(&row, now)))
 }
 
 /// One event of a ticket's history.
@@ -728,9 +849,19 @@ async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
-    let id = parse_id(&id)?;
+    Ok(Json(
+        history_entries(&state, &caller, parse_id(&id)?).await?,
+    ))
+}
+
+/// The history of ticket `id` as `caller` may see it; 404 unless visible.
+pub(crate) async fn history_entries(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<Vec<HistoryEntry>> {
     let current = commands::load(&state.store, id, None).await?;
-    access::require_visible(&caller, &current)?;
+    access::require_visible(caller, &current)?;
     let viewer = caller.viewer();
     let events = state.store.read_stream(&id.to_string(), 1).await?;
     let mut entries = Vec::with_capacity(events.len());
@@ -739,6 +870,7 @@ async fn history(
             &recorded.event_type,
             recorded.schema_version,
             recorded.payload.clone(),
+            recorded.position,
         )
         .map_err(ApiError::internal)?;
         if !viewer.sees_event(&event) {
@@ -761,5 +893,5 @@ async fn history(
             data,
         });
     }
-    Ok(Json(entries))
+    Ok(entries)
 }

@@ -55,6 +55,7 @@ async fn store_with_ticket() -> (TempSqlite, EventStore, Uuid) {
     let id = Uuid::now_v7();
     let create = TicketCommand::Create {
         id,
+        number: 1,
         title: "Printer on fire".into(),
         description: String::new(),
         company_id: "acme".into(),

@@ -186,9 +186,10 @@ impl Kind {
     }
 }
 
-pub async fn run(args: HttpArgs) -> Result<()> {
-    let server_binary = match &args.server_binary {
-        Some(path) => path.clone(),
+/// The server binary: `given`, or `bomizzel` next to this one; it must exist.
+pub(crate) fn server_binary(given: Option<&Path>) -> Result<PathBuf> {
+    let server_binary = match given {
+        Some(path) => path.to_owned(),
         None => std::env::current_exe()?.with_file_name("bomizzel"),
     };
     if !server_binary.is_file() {
@@ -198,6 +199,11 @@ pub async fn run(args: HttpArgs) -> Result<()> {
             server_binary.display()
         );
     }
+    Ok(server_binary)
+}
+
+pub async fn run(args: HttpArgs) -> Result<()> {
+    let server_binary = server_binary(args.server_binary.as_deref())?;
     let runs = on_each_backend("http", &args.backends, |backend, url| {
         run_once(&args, &server_binary, backend, url)
     })
@@ -338,16 +344,16 @@ async fn watch_window(
 
 /// The server child process; killed when dropped.
 #[derive(Debug)]
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    pid: Option<u32>,
-    address: SocketAddr,
+    pub(crate) pid: Option<u32>,
+    pub(crate) address: SocketAddr,
     /// Collects the rest of the log, returning its last lines.
     log: tokio::task::JoinHandle<VecDeque<String>>,
 }
 
 impl Server {
-    async fn start(binary: &Path, database_url: &str, data_dir: &Path) -> Result<Self> {
+    pub(crate) async fn start(binary: &Path, database_url: &str, data_dir: &Path) -> Result<Self> {
         let mut child = tokio::process::Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(["--rate-limit-per-second", "1000000"])
@@ -391,7 +397,7 @@ impl Server {
     }
 
     /// Kills the server; its last log lines.
-    async fn stop(mut self) -> Vec<String> {
+    pub(crate) async fn stop(mut self) -> Vec<String> {
         // Already gone is fine: the log tail then says why.
         let _ = self.child.kill().await;
         self.log.await.map(Vec::from).unwrap_or_default()
@@ -424,7 +430,7 @@ fn keep(tail: &mut VecDeque<String>, line: String) {
     tail.push_back(line);
 }
 
-fn token(sub: &str, role: Role, company: Option<String>) -> Result<String> {
+pub(crate) fn token(sub: &str, role: Role, company: Option<String>) -> Result<String> {
     bomizzel_identity::TokenKeys::shared_secret(SECRET.as_bytes(), &Default::default())
         .mint(&claims_for(sub, role, company, time::Duration::hours(2)))
         .map_err(|e| anyhow!("cannot mint a token: {e}"))

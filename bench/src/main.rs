@@ -20,6 +20,7 @@
 mod append;
 mod backend;
 mod fanout;
+mod finding;
 mod harness;
 mod http;
 mod lag;
@@ -59,6 +60,10 @@ enum Command {
     /// server memory per connection, and latency and loss of changes
     /// reaching thousands of subscribed connections.
     Fanout(fanout::FanoutArgs),
+    /// Finding tickets at size: full-text search and filtered lists through
+    /// the real server, the search projection's rebuild speed, and a
+    /// streamed export's rows/s and server memory.
+    Finding(finding::FindingArgs),
     /// Restart storm: the real server restarted under thousands of `/ws`
     /// clients that all reconnect at once and resume from their offsets.
     Storm(storm::StormArgs),
@@ -86,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Lag(args) => lag::run(args).await,
         Command::Http(args) => http::run(args).await,
         Command::Fanout(args) => fanout::run(args).await,
+        Command::Finding(args) => finding::run(args).await,
         Command::Storm(args) => storm::run(args).await,
         Command::Presence(args) => presence::run(args).await,
     }

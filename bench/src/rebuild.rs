@@ -112,10 +112,10 @@ struct Generation {
 }
 
 #[derive(Debug, Serialize)]
-struct ProjectionResult {
-    name: &'static str,
-    secs: f64,
-    events_per_sec: f64,
+pub(crate) struct ProjectionResult {
+    pub(crate) name: &'static str,
+    pub(crate) secs: f64,
+    pub(crate) events_per_sec: f64,
     /// Transactions (for the scan: reads) of up to `batch_size` events.
     transactions: u64,
     cpu: Option<CpuUsage>,
@@ -283,7 +283,7 @@ async fn scan(store: &EventStore, batch_size: u32) -> Result<ProjectionResult> {
     })
 }
 
-async fn rebuild_one(
+pub(crate) async fn rebuild_one(
     store: &EventStore,
     projection: Arc<dyn bomizzel_projections::Projection>,
     batch_size: u32,

@@ -350,7 +350,12 @@ pub struct Lane {
     plan: VecDeque<Step>,
     at: OffsetDateTime,
     tickets_opened: u64,
+    /// The lane's seed, which is its index: ticket numbers are unique across lanes.
+    seed: u64,
 }
+
+/// Most lanes whose ticket numbers never meet (numbers interleave by lane).
+const MAX_LANES: u64 = 1024;
 
 impl Lane {
     pub fn new(directory: Arc<Directory>, clock: Clock, seed: u64) -> Self {
@@ -362,6 +367,7 @@ impl Lane {
             plan: VecDeque::new(),
             at: OffsetDateTime::UNIX_EPOCH,
             tickets_opened: 0,
+            seed,
         }
     }
 
@@ -440,6 +446,7 @@ impl Lane {
         };
         let command = TicketCommand::Create {
             id: Uuid::now_v7(),
+            number: self.tickets_opened * MAX_LANES + self.seed % MAX_LANES + 1,
             title: text::title(rng),
             description: text::description(rng),
             company_id: company.id.clone(),

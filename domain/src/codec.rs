@@ -59,10 +59,12 @@ impl TicketEvent {
     }
 
     /// Rebuilds an event from its stored columns, upcasting older schema versions first.
+    /// `position` is the event's log position (an upcast may derive a field from it).
     pub fn decode(
         event_type: &str,
         schema_version: i32,
         payload: Value,
+        position: i64,
     ) -> Result<TicketEvent, DecodeError> {
         let current = current_schema_of(event_type)?;
         let unsupported = || DecodeError::UnsupportedSchemaVersion {
@@ -81,7 +83,8 @@ impl TicketEvent {
 
         let mut payload = payload;
         for version in schema_version..current {
-            payload = upcast::step(event_type, version, payload).ok_or_else(unsupported)?;
+            payload =
+                upcast::step(event_type, version, payload, position).ok_or_else(unsupported)?;
         }
         let Value::Object(mut fields) = payload else {
             return Err(malformed(format!(
@@ -147,6 +150,7 @@ mod tests {
         vec![
             TicketEvent::TicketCreated {
                 ticket_id,
+                number: 12,
                 title: "Printer on fire".into(),
                 description: "".into(),
                 company_id: "acme".into(),
@@ -230,6 +234,7 @@ mod tests {
                 event.event_type_name(),
                 event.schema_version(),
                 event.to_payload(),
+                99,
             );
             assert_eq!(decoded, Ok(event));
         }
@@ -283,9 +288,10 @@ mod tests {
             "status": "open"
         });
         assert_eq!(
-            TicketEvent::decode("TicketCreated", 1, v1),
+            TicketEvent::decode("TicketCreated", 1, v1, 17),
             Ok(TicketEvent::TicketCreated {
                 ticket_id: "0190a5c4-0000-7000-8000-000000000001".parse().unwrap(),
+                number: 17,
                 title: "Cannot log in".into(),
                 description: "Since this morning".into(),
                 company_id: "acme".into(),
@@ -301,7 +307,7 @@ mod tests {
 
     #[test]
     fn unknown_event_type_is_reported_with_the_known_ones() {
-        let error = TicketEvent::decode("TicketDeleted", 1, json!({})).unwrap_err();
+        let error = TicketEvent::decode("TicketDeleted", 1, json!({}), 1).unwrap_err();
         assert!(matches!(
             &error,
             DecodeError::UnknownEventType { event_type, .. } if event_type == "TicketDeleted"
@@ -317,21 +323,21 @@ mod tests {
     #[test]
     fn schema_versions_outside_the_known_range_are_unsupported() {
         for (event_type, version) in [
-            ("TicketCreated", 3),
+            ("TicketCreated", 4),
             ("TicketCreated", 0),
             ("TicketMoved", 2),
         ] {
-            let error = TicketEvent::decode(event_type, version, json!({})).unwrap_err();
+            let error = TicketEvent::decode(event_type, version, json!({}), 1).unwrap_err();
             assert!(
                 matches!(error, DecodeError::UnsupportedSchemaVersion { schema_version, .. } if schema_version == version),
                 "{error}"
             );
         }
         assert_eq!(
-            TicketEvent::decode("TicketCreated", 3, json!({}))
+            TicketEvent::decode("TicketCreated", 4, json!({}), 1)
                 .unwrap_err()
                 .to_string(),
-            "unsupported schema version 3 for TicketCreated (this build reads versions 1 to 2)"
+            "unsupported schema version 4 for TicketCreated (this build reads versions 1 to 3)"
         );
     }
 
@@ -340,24 +346,24 @@ mod tests {
         let mut missing_title = one_of_each().remove(0).to_payload();
         missing_title.as_object_mut().unwrap().remove("title");
         assert_eq!(
-            TicketEvent::decode("TicketCreated", 2, missing_title),
+            TicketEvent::decode("TicketCreated", 3, missing_title, 1),
             Err(DecodeError::MalformedPayload {
                 event_type: "TicketCreated".into(),
-                schema_version: 2,
+                schema_version: 3,
                 message: "missing field `title`".into(),
             })
         );
 
         let mut bad_status = one_of_each().remove(3).to_payload();
         bad_status["to"] = json!("done");
-        let error = TicketEvent::decode("TicketStatusChanged", 1, bad_status).unwrap_err();
+        let error = TicketEvent::decode("TicketStatusChanged", 1, bad_status, 1).unwrap_err();
         assert!(
             matches!(&error, DecodeError::MalformedPayload { message, .. } if message.contains("unknown variant `done`")),
             "{error}"
         );
 
         assert_eq!(
-            TicketEvent::decode("TicketMoved", 1, json!([1, 2]))
+            TicketEvent::decode("TicketMoved", 1, json!([1, 2]), 1)
                 .unwrap_err()
                 .to_string(),
             "malformed TicketMoved payload (schema version 1): expected a JSON object, got an array"

@@ -15,6 +15,9 @@ pub enum TicketCommand {
     /// [`crate::validate::tags`]); the ticket starts `open` and unassigned.
     Create {
         id: Uuid,
+        /// Its short number, allocated by the caller from the store's
+        /// counter (`EventStore::next_ticket_number`).
+        number: u64,
         title: String,
         description: String,
         company_id: String,

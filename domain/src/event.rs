@@ -48,9 +48,14 @@ impl<T: PartialEq + Clone> Change<T> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event_type")]
 pub enum TicketEvent {
-    /// Schema version 2 (version 1 called `requester_id` `customer_id` and had no tags).
+    /// Schema version 3. Version 2 had no `number` (the upcast gives it the
+    /// position of the event: see `upcast`); version 1 also called
+    /// `requester_id` `customer_id` and had no tags.
     TicketCreated {
         ticket_id: Uuid,
+        /// The ticket's short number: unique, increasing, given once when it
+        /// is opened (a customer can quote it on the phone).
+        number: u64,
         title: String,
         description: String,
         company_id: String,

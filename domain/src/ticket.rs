@@ -23,6 +23,8 @@ use crate::status::Status;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
     id: Uuid,
+    #[serde(default)]
+    number: u64,
     title: String,
     description: String,
     company_id: String,
@@ -43,6 +45,11 @@ pub struct Ticket {
 impl Ticket {
     pub fn id(&self) -> Uuid {
         self.id
+    }
+
+    /// The short number it was given when it was opened.
+    pub fn number(&self) -> u64 {
+        self.number
     }
 
     pub fn title(&self) -> &str {
@@ -154,6 +161,7 @@ impl Aggregate for Ticket {
         match event {
             TicketEvent::TicketCreated {
                 ticket_id,
+                number,
                 title,
                 description,
                 company_id,
@@ -166,6 +174,7 @@ impl Aggregate for Ticket {
             } => {
                 *self = Ticket {
                     id: ticket_id,
+                    number,
                     title,
                     description,
                     company_id,

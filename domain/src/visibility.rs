@@ -6,7 +6,8 @@
 //!   their teams, customers their company's tickets. Only auditors read
 //!   the audit trail ([`audit`]).
 //! - Customers never see a ticket's routing (queue and team, before and
-//!   after a move), its tags, or its comment counts ([`STAFF_ONLY_FIELDS`]),
+//!   after a move), its tags, its comment counts or its SLA due times
+//!   ([`STAFF_ONLY_FIELDS`]),
 //!   nor internal comments, moves and tags-only edits as events
 //!   ([`shown_to_customers`]). They are not told such events happened:
 //!   their version of a ticket counts only the events they see
@@ -21,7 +22,7 @@ use crate::event::TicketEvent;
 use crate::ticket::Ticket;
 
 /// Fields of a ticket (or of an event's data) that only staff see.
-pub const STAFF_ONLY_FIELDS: [&str; 7] = [
+pub const STAFF_ONLY_FIELDS: [&str; 8] = [
     "queue_id",
     "team_id",
     "tags",
@@ -29,6 +30,7 @@ pub const STAFF_ONLY_FIELDS: [&str; 7] = [
     "from_team_id",
     "comment_count",
     "internal_comment_count",
+    "sla",
 ];
 
 /// Who is looking, as far as visibility goes.
@@ -176,6 +178,7 @@ pub fn is_customer_room(room: &str) -> bool {
 }
 
 pub mod audit;
+mod finding;
 pub mod presence;
 
 #[cfg(test)]

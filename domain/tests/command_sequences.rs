@@ -91,6 +91,7 @@ fn create(
             )| {
                 TicketCommand::Create {
                     id,
+                    number: 1,
                     title,
                     description,
                     company_id,
@@ -230,6 +231,7 @@ fn check_event(event: &TicketEvent, before: &Ticket, after: &Ticket) -> Result<(
         event.event_type_name(),
         event.schema_version(),
         event.to_payload(),
+        1,
     );
     prop_assert_eq!(decoded.as_ref(), Ok(event));
     let json = serde_json::to_string(event).unwrap();

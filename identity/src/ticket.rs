@@ -45,6 +45,7 @@ async fn fold_stream(
             &recorded.event_type,
             recorded.schema_version,
             recorded.payload,
+            recorded.position,
         )?;
         ticket.apply(event);
         position = recorded.position;

@@ -27,6 +27,7 @@ impl ProjectedEvent {
             &recorded.event_type,
             recorded.schema_version,
             recorded.payload,
+            recorded.position,
         )
         .map_err(|error| ProjectionError::Undecodable {
             position: recorded.position,

@@ -28,4 +28,5 @@ pub mod testing;
 pub mod feed;
 pub mod metrics;
 pub mod notifications;
+pub mod search;
 pub mod tickets;

@@ -6,6 +6,7 @@ use crate::Projection;
 use crate::feed::RoomFeedProjection;
 use crate::metrics::QueueMetricsProjection;
 use crate::notifications::NotificationsProjection;
+use crate::search::SearchProjection;
 use crate::tickets::TicketsProjection;
 
 /// Every projection, in the order they are started and rebuilt.
@@ -15,6 +16,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(QueueMetricsProjection),
         Arc::new(NotificationsProjection),
         Arc::new(RoomFeedProjection),
+        Arc::new(SearchProjection),
     ]
 }
 

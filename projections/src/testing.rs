@@ -93,7 +93,7 @@ pub async fn execute(
     let version = history.len() as u64;
     let events = history
         .into_iter()
-        .map(|e| TicketEvent::decode(&e.event_type, e.schema_version, e.payload))
+        .map(|e| TicketEvent::decode(&e.event_type, e.schema_version, e.payload, e.position))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     let ticket: Ticket = bomizzel_domain::fold(events);

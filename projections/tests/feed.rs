@@ -50,7 +50,10 @@ fn seen(change: &FeedChange) -> Seen {
     }
 }
 
-fn expect(event: &str, rooms: &[&str], audience: Audience, payload: Value) -> Seen {
+/// A change as it must be; every payload carries the ticket's number (the
+/// tests open one ticket on a fresh log: number 1).
+fn expect(event: &str, rooms: &[&str], audience: Audience, mut payload: Value) -> Seen {
+    payload["number"] = json!(1);
     Seen {
         event: event.into(),
         rooms: rooms.iter().map(|room| room.to_string()).collect(),

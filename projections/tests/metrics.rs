@@ -48,6 +48,7 @@ async fn create(
     let id = Uuid::from_u128(n);
     let command = TicketCommand::Create {
         id,
+        number: n as u64,
         title: format!("ticket {n}"),
         description: "something is wrong".into(),
         company_id: "company-1".into(),

@@ -59,6 +59,7 @@ fn to(user: &str, level: Level, kind: Kind) -> Recipient {
 fn created() -> TicketEvent {
     TicketEvent::TicketCreated {
         ticket_id: TICKET,
+        number: 1,
         title: "t".into(),
         description: "d".into(),
         company_id: "c1".into(),

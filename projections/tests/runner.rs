@@ -116,6 +116,7 @@ async fn write_tickets(store: &EventStore, tickets: usize) {
         let id = Uuid::now_v7();
         let create = TicketCommand::Create {
             id,
+            number: n as u64 + 1,
             title: format!("Ticket {n}"),
             description: "Printer on fire".into(),
             company_id: "acme".into(),

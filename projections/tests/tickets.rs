@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use bomizzel_domain::{Priority, Status, TicketCommand, TicketEvent};
 use bomizzel_projections::testing::{Actor, TestLog, append, dump_table, execute, project};
 use bomizzel_projections::tickets::{
-    self, AssigneeFilter, CursorError, Direction, ListError, Page, Sort, SortField, TicketFilter,
-    TicketPage, TicketRow, TicketsProjection, Visibility,
+    self, AssigneeFilter, CursorError, Direction, DueTimes, ListError, Page, Sort, SortField,
+    TicketFilter, TicketPage, TicketRow, TicketsProjection, Visibility,
 };
 use bomizzel_projections::{ProjectionError, Runner, RunnerSettings, checkpoint};
-use bomizzel_store::ExpectedVersion;
+use bomizzel_store::{AppendRequest, ExpectedVersion, Metadata, NewEvent};
 use time::OffsetDateTime;
 use time::macros::datetime;
 use uuid::Uuid;
@@ -29,6 +29,7 @@ on_both_backends!(
     small_live_batches_give_the_same_rows_as_a_rebuild,
     a_batch_larger_than_one_statement_is_written_whole,
     an_event_for_a_ticket_never_created_stops_the_projection,
+    tickets_opened_before_numbers_are_numbered_by_their_position,
 );
 
 /// A ticket to open; [`BASE`] fills what a test does not care about.
@@ -87,6 +88,12 @@ impl Desk {
             id,
             TicketCommand::Create {
                 id,
+                number: self
+                    .log
+                    .store
+                    .next_ticket_number()
+                    .await
+                    .expect("a ticket number"),
                 title: ticket.title.into(),
                 description: format!("About: {}", ticket.title),
                 company_id: ticket.company.into(),
@@ -140,9 +147,15 @@ impl Desk {
     }
 
     async fn list(&self, filter: &TicketFilter, page: &Page) -> TicketPage {
-        tickets::query::list(self.database(), filter, page)
-            .await
-            .expect("list answers")
+        tickets::query::list(
+            self.database(),
+            filter,
+            page,
+            &DueTimes::default(),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .expect("list answers")
     }
 
     /// Titles of every ticket matching `filter`, sorted.
@@ -151,7 +164,7 @@ impl Desk {
             .list(filter, &Page::default().with_limit(tickets::MAX_LIMIT))
             .await;
         assert_eq!(page.next_cursor, None, "one page holds them all");
-        page.items.into_iter().map(|row| row.title).collect()
+        page.items.into_iter().map(|row| row.ticket.title).collect()
     }
 
     /// Ids of every ticket in `sort` order, walking pages of `limit` rows.
@@ -161,7 +174,7 @@ impl Desk {
         loop {
             let answer = self.list(&TicketFilter::default(), &page).await;
             assert!(answer.items.len() <= limit as usize);
-            ids.extend(answer.items.iter().map(|row| row.id));
+            ids.extend(answer.items.iter().map(|row| row.ticket.id));
             assert!(ids.len() <= WALK_BOUND, "the walk does not end: {ids:?}");
             match answer.next_cursor {
                 Some(cursor) => page = page.after(cursor),
@@ -238,6 +251,7 @@ async fn every_event_kind_updates_the_row(log: TestLog) {
         created,
         TicketRow {
             id,
+            number: 1,
             title: "Printer on fire".into(),
             description: "About: Printer on fire".into(),
             company_id: "acme".into(),
@@ -257,6 +271,7 @@ async fn every_event_kind_updates_the_row(log: TestLog) {
             created_at: opened_at,
             updated_at: opened_at,
             first_assigned_at: None,
+            first_assigned_rank: None,
             resolved_at: None,
             closed_at: None,
         }
@@ -270,6 +285,7 @@ async fn every_event_kind_updates_the_row(log: TestLog) {
             Box::new(|row, step| {
                 assert_eq!(row.assignee_id.as_deref(), Some("agent-7"));
                 assert_eq!(row.first_assigned_at, Some(step.at));
+                assert_eq!(row.first_assigned_rank, Some(3), "high when first assigned");
             }),
         ),
         (
@@ -798,7 +814,7 @@ async fn paging_by_creation_sees_each_ticket_once_while_others_write(log: TestLo
         let mut round = 0;
         loop {
             let answer = desk.list(&TicketFilter::default(), &page).await;
-            seen.extend(answer.items.iter().map(|row| row.id));
+            seen.extend(answer.items.iter().map(|row| row.ticket.id));
             assert!(seen.len() <= WALK_BOUND, "the walk does not end: {seen:?}");
             let Some(cursor) = answer.next_cursor else {
                 break;
@@ -851,7 +867,14 @@ async fn bad_cursors_and_limits_are_refused(log: TestLog) {
     desk.project().await;
     let database = desk.database();
     let list = |page: Page| async move {
-        tickets::query::list(database, &TicketFilter::default(), &page).await
+        tickets::query::list(
+            database,
+            &TicketFilter::default(),
+            &page,
+            &DueTimes::default(),
+            OffsetDateTime::now_utc(),
+        )
+        .await
     };
 
     for bad in ["", "not a cursor", "7431", "zz", "ééé"] {
@@ -980,7 +1003,11 @@ async fn a_batch_larger_than_one_statement_is_written_whole(log: TestLog) {
         .list(&tagged, &Page::default().with_limit(tickets::MAX_LIMIT))
         .await;
     assert_eq!(page.items.len(), tickets::MAX_LIMIT as usize);
-    assert!(page.items.iter().all(|row| row.public_comment_count == 1));
+    assert!(
+        page.items
+            .iter()
+            .all(|row| row.ticket.public_comment_count == 1)
+    );
     assert!(page.next_cursor.is_some());
 
     checkpoint::reset(desk.database(), &TicketsProjection)
@@ -1030,5 +1057,48 @@ async fn an_event_for_a_ticket_never_created_stops_the_projection(log: TestLog) 
         stored.position,
         appended.last_position - 1,
         "the ticket before it was applied"
+    );
+}
+
+/// A `TicketCreated` of schema version 2 (written before numbers existed)
+/// gets the position of its event as its number, live and after a rebuild.
+async fn tickets_opened_before_numbers_are_numbered_by_their_position(log: TestLog) {
+    let desk = Desk::new(log);
+    // Something before it, so that the position is not 1.
+    let first = desk.open(BASE).await;
+    let legacy = Uuid::now_v7();
+    let v2 = serde_json::json!({
+        "ticket_id": legacy, "title": "Old printer", "description": "",
+        "company_id": "acme", "requester_id": "cust-1", "queue_id": "q-support",
+        "team_id": "t-support", "priority": "low", "status": "open", "tags": [],
+    });
+    let appended = desk
+        .log
+        .store
+        .append(AppendRequest {
+            stream_id: legacy.to_string(),
+            expected_version: ExpectedVersion::Exact(0),
+            events: vec![NewEvent {
+                event_type: "TicketCreated".into(),
+                schema_version: 2,
+                payload: v2,
+            }],
+            metadata: Metadata::new("agent-1", "agent"),
+        })
+        .await
+        .expect("appends");
+    desk.project().await;
+    let row = desk.row(legacy).await;
+    assert_eq!(row.number, appended.last_position);
+    assert_eq!(desk.row(first).await.number, 1);
+
+    checkpoint::reset(desk.database(), &TicketsProjection)
+        .await
+        .expect("reset");
+    desk.project().await;
+    assert_eq!(
+        desk.row(legacy).await.number,
+        appended.last_position,
+        "same after a rebuild"
     );
 }

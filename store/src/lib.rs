@@ -17,6 +17,7 @@ mod cqrs;
 mod error;
 pub mod health;
 mod model;
+mod numbers;
 mod plan;
 mod postgres;
 mod row;

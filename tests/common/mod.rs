@@ -220,3 +220,29 @@ impl Drop for Server {
         let _ = child.wait();
     }
 }
+
+/// Runs each scenario on SQLite and, when configured, PostgreSQL (the
+/// test file imports `Backend` and `fresh_postgres_database`).
+#[allow(unused_macros)]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(url) = super::fresh_postgres_database(stringify!($name)).await {
+                        super::$name(super::Backend::Postgres(url)).await;
+                    }
+                }
+            )*
+        }
+    };
+}

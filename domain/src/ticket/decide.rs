@@ -31,6 +31,7 @@ impl Ticket {
             TicketCommand::Create { .. } if self.exists() => Err(DomainError::AlreadyExists),
             TicketCommand::Create {
                 id,
+                number,
                 title,
                 description,
                 company_id,
@@ -49,6 +50,7 @@ impl Ticket {
                 let tags = validate::tags(&tags)?;
                 Ok(Some(TicketEvent::TicketCreated {
                     ticket_id: id,
+                    number,
                     title,
                     description,
                     company_id,

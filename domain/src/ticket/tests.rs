@@ -20,6 +20,7 @@ fn given_nothing() -> AggregateTestExecutor<Ticket> {
 fn create_command() -> TicketCommand {
     TicketCommand::Create {
         id: TICKET_ID,
+        number: 1,
         title: "Printer on fire".into(),
         description: "Third floor".into(),
         company_id: "acme".into(),
@@ -34,6 +35,7 @@ fn create_command() -> TicketCommand {
 fn created() -> TicketEvent {
     TicketEvent::TicketCreated {
         ticket_id: TICKET_ID,
+        number: 1,
         title: "Printer on fire".into(),
         description: "Third floor".into(),
         company_id: "acme".into(),
@@ -732,6 +734,7 @@ mod state {
             json,
             serde_json::json!({
                 "id": TICKET_ID,
+                "number": 1,
                 "title": "Printer on fire",
                 "description": "Third floor",
                 "company_id": "acme",

@@ -23,6 +23,7 @@ fn route() -> TicketRoute {
 fn created() -> TicketEvent {
     TicketEvent::TicketCreated {
         ticket_id: ID,
+        number: 1,
         title: "Printer".into(),
         description: String::new(),
         company_id: "acme".into(),

@@ -2,9 +2,9 @@
 //! rooms, audience and payloads. Pure; the projection numbers and stores
 //! what this returns.
 //!
-//! Every payload carries `ticket_id` and `version` (the ticket's version
-//! after the event, as its audience counts it) plus the fields the event
-//! changed. What customers are shown is the visibility policy's
+//! Every payload carries `ticket_id`, `number` (the ticket's short number)
+//! and `version` (the ticket's version after the event, as its audience
+//! counts it) plus the fields the event changed. What customers are shown is the visibility policy's
 //! (`bomizzel_domain::visibility`): events it hides from them and fields it
 //! keeps from them make a `staff` change with everything and, unless the
 //! event is hidden, a `customer` change with the rest for the rooms
@@ -18,6 +18,7 @@ use bomizzel_domain::{TicketEvent, TicketRoute};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::customer_versions::FeedTicket;
 use crate::event::ProjectedEvent;
 use crate::notifications::{Notification, parse_named};
 
@@ -75,16 +76,18 @@ pub(crate) struct NewChange {
 /// The changes `event` makes, in the order clients receive them: the
 /// ticket's own change(s), then the assignee's `user:ticket_assigned`, then
 /// one `notification:created` per entry of `notifications` (the event's
-/// inbox notifications, same ids). `customer_version` is the ticket's
-/// version after the event as customers count it.
+/// inbox notifications, same ids). `ticket` is the ticket after the event
+/// as the feed knows it: its number and its version as customers count it.
 pub(crate) fn changes(
     event: &ProjectedEvent,
-    customer_version: u64,
+    ticket: FeedTicket,
     notifications: &[Notification],
 ) -> Result<Vec<NewChange>, serde_json::Error> {
+    let customer_version = ticket.customer_version;
     let mut changes = Changes {
         event,
         customer_version,
+        number: ticket.number,
         list: Vec::new(),
     };
     let rooms = TicketRooms::of(&event.event);
@@ -284,6 +287,7 @@ impl TicketRooms {
 struct Changes<'a> {
     event: &'a ProjectedEvent,
     customer_version: u64,
+    number: u64,
     list: Vec<NewChange>,
 }
 
@@ -317,7 +321,7 @@ impl Changes<'_> {
         }
     }
 
-    /// Adds a change whose payload is `fields` after `ticket_id` and `version`.
+    /// Adds a change whose payload is `fields` after `ticket_id`, `number` and `version`.
     fn push(
         &mut self,
         name: &'static str,
@@ -328,6 +332,7 @@ impl Changes<'_> {
     ) {
         let mut payload = Map::new();
         payload.insert("ticket_id".into(), json!(self.event.event.ticket_id()));
+        payload.insert("number".into(), json!(self.number));
         payload.insert("version".into(), json!(version));
         payload.extend(fields);
         self.list.push(NewChange {

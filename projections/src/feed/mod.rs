@@ -93,16 +93,14 @@ impl Projection for RoomFeedProjection {
 
         let mut change_values = Vec::new();
         let mut room_rows = Vec::new();
-        let customer_versions = customer_versions::advance(tx, events).await?;
+        let feed_tickets = customer_versions::advance(tx, events).await?;
         let planned = plan(tx, events).await?;
-        for ((event, notifications), customer_version) in
-            events.iter().zip(planned).zip(customer_versions)
-        {
+        for ((event, notifications), ticket) in events.iter().zip(planned).zip(feed_tickets) {
             let rejected = |error: serde_json::Error| ProjectionError::Rejected {
                 position: event.position,
                 reason: format!("feed change cannot be serialized: {error}"),
             };
-            let changes = change::changes(event, customer_version, &notifications);
+            let changes = change::changes(event, ticket, &notifications);
             for change in changes.map_err(rejected)? {
                 offset += 1;
                 room_rows.extend(change.rooms.iter().map(|room| (room.clone(), offset)));

@@ -116,6 +116,7 @@ mod tests {
         let id = Uuid::from_u128(n);
         let create = TicketCommand::Create {
             id,
+            number: n as u64,
             title: "printer".into(),
             description: String::new(),
             company_id: "c-1".into(),

@@ -5,7 +5,6 @@
 use std::fmt::Write;
 
 use super::filter::{Direction, Sort, SortField};
-use super::row::TicketRow;
 
 /// Why a cursor was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,12 +27,12 @@ pub(super) struct Cursor {
 }
 
 impl Cursor {
-    /// The cursor after `row` in `sort`.
-    pub(super) fn after(sort: Sort, row: &TicketRow) -> Self {
+    /// The cursor after the row with sort `key` and `created_position`.
+    pub(super) fn after(sort: Sort, key: i64, created_position: i64) -> Self {
         Self {
             sort,
-            key: sort.field.key_of(row),
-            created_position: row.created_position,
+            key,
+            created_position,
         }
     }
 

@@ -7,6 +7,7 @@ use bomizzel_domain::{Priority, Status};
 use serde::{Deserialize, Serialize};
 
 use super::row::TicketRow;
+use super::sla::SlaState;
 
 /// Rows per page when the caller does not say.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -29,8 +30,33 @@ pub struct TicketFilter {
     pub tag: Option<String>,
     /// Case-insensitive substring of the title (`%` and `_` match themselves).
     pub q: Option<String>,
+    /// Words of the title, description or comments (full-text search):
+    /// the list is then ranked by relevance unless another sort is asked.
+    pub search: Option<Search>,
+    /// Created at or after / before these unix seconds.
+    pub created: TimeRange,
+    /// Last changed at or after / before these unix seconds.
+    pub updated: TimeRange,
+    /// In any of these SLA states; empty = any.
+    pub sla: Vec<SlaState>,
     /// What the caller may see, on top of the filters.
     pub visibility: Visibility,
+}
+
+/// A full-text search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    /// The words, all of which must match (stemmed where the backend can).
+    pub text: String,
+    /// Whether internal comments may match (staff); never for customers.
+    pub internal_comments: bool,
+}
+
+/// A half-open range of unix seconds, `[from, to)`; an unset end is open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
 }
 
 impl TicketFilter {
@@ -64,8 +90,8 @@ pub enum Visibility {
     Teams(Vec<String>),
 }
 
-/// The key a list is ordered by. Ties (same priority) are broken by creation order, in the
-/// same direction.
+/// The key a list is ordered by. Ties (same priority, due time or relevance) are broken by
+/// creation order, in the same direction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SortField {
@@ -77,10 +103,20 @@ pub enum SortField {
     Updated,
     /// Priority, then creation. A ticket whose priority changes while a client pages moves.
     Priority,
+    /// The earliest pending SLA due time (see `sla`), tickets with nothing due last.
+    SlaDue,
+    /// Full-text relevance (only with a search).
+    Relevance,
 }
 
 impl SortField {
-    pub const ALL: [SortField; 3] = [Self::Created, Self::Updated, Self::Priority];
+    pub const ALL: [SortField; 5] = [
+        Self::Created,
+        Self::Updated,
+        Self::Priority,
+        Self::SlaDue,
+        Self::Relevance,
+    ];
 
     /// The name the API uses, identical to the serde representation.
     pub fn as_str(self) -> &'static str {
@@ -88,15 +124,8 @@ impl SortField {
             Self::Created => "created",
             Self::Updated => "updated",
             Self::Priority => "priority",
-        }
-    }
-
-    /// The `tickets` column holding the key.
-    pub(super) fn column(self) -> &'static str {
-        match self {
-            Self::Created => "created_position",
-            Self::Updated => "updated_position",
-            Self::Priority => "priority_rank",
+            Self::SlaDue => "sla_due",
+            Self::Relevance => "relevance",
         }
     }
 
@@ -105,13 +134,10 @@ impl SortField {
         matches!(self, Self::Created | Self::Updated)
     }
 
-    /// `row`'s key.
-    pub(super) fn key_of(self, row: &TicketRow) -> i64 {
-        match self {
-            Self::Created => row.created_position,
-            Self::Updated => row.updated_position,
-            Self::Priority => super::row::priority_rank(row.priority),
-        }
+    /// The ticket field a customer would learn by this order (see
+    /// `Viewer::may_filter_by`), if any.
+    pub fn reveals_field(self) -> Option<&'static str> {
+        matches!(self, Self::SlaDue).then_some("sla")
     }
 }
 
@@ -195,10 +221,18 @@ impl Default for Page {
     }
 }
 
+/// A ticket of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTicket {
+    pub ticket: TicketRow,
+    /// With a search: the best matching text, matches in `<mark>…</mark>`.
+    pub snippet: Option<String>,
+}
+
 /// One page of tickets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketPage {
-    pub items: Vec<TicketRow>,
+    pub items: Vec<ListedTicket>,
     /// Pass it as [`Page::after`] for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
     /// The read model's position the page was read at (see `snapshot`).

@@ -9,7 +9,7 @@ use bomizzel_domain::{Status, TicketEvent};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::row::{CommentRow, TicketRow};
+use super::row::{CommentRow, TicketRow, priority_rank};
 use crate::error::ProjectionError;
 use crate::event::ProjectedEvent;
 
@@ -57,6 +57,7 @@ impl BatchChanges {
         match &projected.event {
             TicketEvent::TicketCreated {
                 ticket_id,
+                number,
                 title,
                 description,
                 company_id,
@@ -69,6 +70,9 @@ impl BatchChanges {
             } => {
                 let row = TicketRow {
                     id: *ticket_id,
+                    number: i64::try_from(*number).map_err(|_| {
+                        rejected(projected, "the ticket number does not fit a BIGINT")
+                    })?,
                     title: title.clone(),
                     description: description.clone(),
                     company_id: company_id.clone(),
@@ -88,6 +92,7 @@ impl BatchChanges {
                     created_at: at,
                     updated_at: at,
                     first_assigned_at: None,
+                    first_assigned_rank: None,
                     resolved_at: None,
                     closed_at: None,
                 };
@@ -98,7 +103,10 @@ impl BatchChanges {
             }
             TicketEvent::TicketAssigned { .. } => {
                 let row = touch(&mut self.tickets, projected)?;
-                row.first_assigned_at.get_or_insert(at);
+                if row.first_assigned_at.is_none() {
+                    row.first_assigned_at = Some(at);
+                    row.first_assigned_rank = Some(priority_rank(row.priority));
+                }
             }
             TicketEvent::TicketUnassigned { .. } | TicketEvent::TicketMoved { .. } => {
                 // The route (assignee, queue, team) is all they change.

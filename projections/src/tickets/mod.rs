@@ -11,17 +11,19 @@ mod filter;
 mod fold;
 pub mod query;
 mod row;
+pub mod sla;
 mod write;
 
 use async_trait::async_trait;
 
 pub use cursor::CursorError;
 pub use filter::{
-    AssigneeFilter, DEFAULT_LIMIT, Direction, MAX_LIMIT, Page, Sort, SortField, TicketFilter,
-    TicketPage, Visibility,
+    AssigneeFilter, DEFAULT_LIMIT, Direction, ListedTicket, MAX_LIMIT, Page, Search, Sort,
+    SortField, TicketFilter, TicketPage, TimeRange, Visibility,
 };
 pub use query::ListError;
 pub use row::{CommentRow, TicketRow};
+pub use sla::{DueTimes, Sla, SlaState};
 
 use crate::db::ReadModelTx;
 use crate::error::ProjectionError;

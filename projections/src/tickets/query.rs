@@ -1,21 +1,25 @@
 //! Reading the tickets read model: one ticket, its comments, and filtered, sorted, paginated
-//! lists. Pagination is by key (the sort key and `created_position` of the page's last row),
-//! not by offset: rows written between page fetches never shift the next page, and a ticket
-//! whose sort key does not change is seen exactly once. In creation order that is every ticket.
+//! lists, with or without a full-text search (joined from the `ticket_search` read model).
+//! Pagination is by key (the sort key and `created_position` of the page's last row), not by
+//! offset: rows written between page fetches never shift the next page, and a ticket whose sort
+//! key does not change is seen exactly once. In creation order that is every ticket.
 
 use bomizzel_store::Database;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::cursor::{Cursor, CursorError};
 use super::filter::{
-    AssigneeFilter, Direction, MAX_LIMIT, Page, TicketFilter, TicketPage, Visibility,
+    AssigneeFilter, Direction, ListedTicket, MAX_LIMIT, Page, SortField, TicketFilter, TicketPage,
+    Visibility,
 };
 use super::row::{
     COMMENT_COLUMNS, CommentRow, StoredComment, StoredTicket, TICKET_COLUMNS, TicketRow,
     decode_rows,
 };
-use crate::snapshot;
+use super::sla::DueTimes;
 use crate::sql::{Args, fetch, fetch_in_tx};
+use crate::{search, snapshot};
 
 /// Why a list was refused.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +30,9 @@ pub enum ListError {
     /// The caller's limit (a 400 for the API).
     #[error("limit must be between 1 and {MAX_LIMIT}, got {0}")]
     Limit(u32),
+    /// Relevance orders a search's hits; without a search there is none.
+    #[error("sort by relevance needs a search (q)")]
+    RelevanceWithoutSearch,
     #[error("read-model database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -39,6 +46,17 @@ pub async fn get(database: &Database, id: Uuid) -> Result<Option<TicketRow>, sql
     );
     let stored: Vec<StoredTicket> = fetch(database, &sql, &args).await?;
     Ok(decode_rows(stored)?.pop())
+}
+
+/// The id of the ticket numbered `number`, once the read model has it.
+pub async fn id_of_number(database: &Database, number: i64) -> Result<Option<Uuid>, sqlx::Error> {
+    let mut args = Args::for_database(database);
+    let sql = format!(
+        "SELECT id FROM tickets WHERE number = {}",
+        args.push(number)
+    );
+    let found: Vec<(String,)> = fetch(database, &sql, &args).await?;
+    Ok(found.into_iter().find_map(|(id,)| id.parse().ok()))
 }
 
 /// The comments of ticket `id`, oldest first; internal ones only if `include_internal`.
@@ -60,62 +78,218 @@ pub async fn comments(
     decode_rows(stored)
 }
 
-/// One page of the tickets matching `filter`, in `page.sort` order after `page.after`.
+/// A listed row: the ticket and its key in the list's order.
+#[derive(Debug, sqlx::FromRow)]
+struct ListedRow {
+    #[sqlx(flatten)]
+    ticket: StoredTicket,
+    sort_key: i64,
+}
+
+/// One page of the tickets matching `filter`, in `page.sort` order after
+/// `page.after`; SLA states and the `sla_due` order use `due` at `now`.
 pub async fn list(
     database: &Database,
     filter: &TicketFilter,
     page: &Page,
+    due: &DueTimes,
+    now: OffsetDateTime,
 ) -> Result<TicketPage, ListError> {
     if !(1..=MAX_LIMIT).contains(&page.limit) {
         return Err(ListError::Limit(page.limit));
+    }
+    if page.sort.field == SortField::Relevance && filter.search.is_none() {
+        return Err(ListError::RelevanceWithoutSearch);
     }
     let after = page
         .after
         .as_deref()
         .map(|cursor| Cursor::decode(cursor, page.sort))
         .transpose()?;
+    if searches_for_nothing(filter) {
+        // Nothing to look for matches nothing.
+        let position = read_position(database).await?;
+        return Ok(TicketPage {
+            items: Vec::new(),
+            next_cursor: None,
+            position,
+        });
+    }
 
     let mut args = Args::for_database(database);
-    let mut conditions = filter_conditions(filter, &mut args);
-    conditions.extend(after.map(|cursor| after_condition(&cursor, &mut args)));
-    let where_clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
+    let key = sort_key_sql(page.sort.field, due);
+    let (from, mut conditions) = from_and_conditions(database, filter, due, now, &mut args);
+    conditions.extend(after.map(|cursor| after_condition(&cursor, &key, &mut args)));
+    let where_clause = where_clause(&conditions);
     let direction = match page.sort.direction {
         Direction::Asc => "ASC",
         Direction::Desc => "DESC",
     };
-    let column = page.sort.field.column();
     let order = if page.sort.field.is_unique() {
-        format!("{column} {direction}")
+        format!("{key} {direction}")
     } else {
-        format!("{column} {direction}, created_position {direction}")
+        format!("{key} {direction}, created_position {direction}")
     };
     // One row more than asked says whether there is a next page.
     let limit = args.push(i64::from(page.limit) + 1);
     let sql = format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets {where_clause} ORDER BY {order} LIMIT {limit}"
+        "SELECT {TICKET_COLUMNS}, {key} AS sort_key FROM {from} {where_clause} \
+         ORDER BY {order} LIMIT {limit}"
     );
+    let args = prepared_unless_timed(filter, args);
     // The rows and the position they are at, from one snapshot.
     let mut tx = snapshot::begin(database).await?;
     let position = snapshot::position(&mut tx, super::NAME).await?;
-    let stored: Vec<StoredTicket> = fetch_in_tx(&mut tx, &sql, &args).await?;
+    let listed: Vec<ListedRow> = fetch_in_tx(&mut tx, &sql, &args).await?;
     tx.commit().await?;
-    let mut items: Vec<TicketRow> = decode_rows(stored)?;
 
-    let more = items.len() > page.limit as usize;
-    items.truncate(page.limit as usize);
-    let next_cursor = items
-        .last()
+    let more = listed.len() > page.limit as usize;
+    let mut rows = Vec::with_capacity(listed.len());
+    let mut last = None;
+    for row in listed.into_iter().take(page.limit as usize) {
+        let ticket = TicketRow::try_from(row.ticket)?;
+        last = Some((row.sort_key, ticket.created_position));
+        rows.push(ticket);
+    }
+    let next_cursor = last
         .filter(|_| more)
-        .map(|last| Cursor::after(page.sort, last).encode());
+        .map(|(key, created)| Cursor::after(page.sort, key, created).encode());
+    let mut snippets = match &filter.search {
+        Some(search) => {
+            let ids: Vec<String> = rows.iter().map(|row| row.id.to_string()).collect();
+            search::query::snippets(database, search, &ids).await?
+        }
+        None => Default::default(),
+    };
+    let items = rows
+        .into_iter()
+        .map(|ticket| ListedTicket {
+            snippet: snippets.remove(&ticket.id.to_string()),
+            ticket,
+        })
+        .collect();
     Ok(TicketPage {
         items,
         next_cursor,
         position,
     })
+}
+
+/// How many tickets match `filter` (SLA states at `now`), and the read
+/// model's position the count is consistent with.
+pub async fn count(
+    database: &Database,
+    filter: &TicketFilter,
+    due: &DueTimes,
+    now: OffsetDateTime,
+) -> Result<(i64, i64), sqlx::Error> {
+    if searches_for_nothing(filter) {
+        return Ok((0, read_position(database).await?));
+    }
+    let mut args = Args::for_database(database);
+    let (from, conditions) = from_and_conditions(database, filter, due, now, &mut args);
+    let sql = format!(
+        "SELECT COUNT(*) AS matching FROM {from} {}",
+        where_clause(&conditions)
+    );
+    let args = prepared_unless_timed(filter, args);
+    let mut tx = snapshot::begin(database).await?;
+    let position = snapshot::position(&mut tx, super::NAME).await?;
+    let counted: Vec<(i64,)> = fetch_in_tx(&mut tx, &sql, &args).await?;
+    tx.commit().await?;
+    Ok((counted.first().map_or(0, |(count,)| *count), position))
+}
+
+/// Whether `filter` searches for no word at all, which matches nothing.
+fn searches_for_nothing(filter: &TicketFilter) -> bool {
+    filter
+        .search
+        .as_ref()
+        .is_some_and(|search| search::query::words(&search.text).is_empty())
+}
+
+/// The `FROM` (with the search's hits joined) and the `WHERE` conditions
+/// of `filter`, its values added to `args`.
+fn from_and_conditions<'a>(
+    database: &Database,
+    filter: &'a TicketFilter,
+    due: &DueTimes,
+    now: OffsetDateTime,
+    args: &mut Args<'a>,
+) -> (String, Vec<String>) {
+    let from = match &filter.search {
+        Some(search) => format!(
+            "tickets JOIN {} ON hits.hit_ticket = tickets.id",
+            search::query::hits_sql(database, search, args)
+        ),
+        None => "tickets".to_owned(),
+    };
+    let mut conditions = filter_conditions(filter, args);
+    conditions.extend(time_conditions(filter, args));
+    if !filter.sla.is_empty() {
+        let now = now.unix_timestamp();
+        let states: Vec<String> = filter
+            .sla
+            .iter()
+            .map(|state| due.state_condition(*state, now))
+            .collect();
+        conditions.push(format!("({})", states.join(" OR ")));
+    }
+    (from, conditions)
+}
+
+fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    }
+}
+
+/// SLA conditions write the clock into the text: such statements are not
+/// worth keeping prepared.
+fn prepared_unless_timed<'a>(filter: &TicketFilter, args: Args<'a>) -> Args<'a> {
+    if filter.sla.is_empty() {
+        args
+    } else {
+        args.planned_each_time()
+    }
+}
+
+/// The tickets read model's position, read alone.
+async fn read_position(database: &Database) -> Result<i64, sqlx::Error> {
+    let mut tx = snapshot::begin(database).await?;
+    let position = snapshot::position(&mut tx, super::NAME).await?;
+    tx.commit().await?;
+    Ok(position)
+}
+
+/// The SQL of a list's sort key.
+fn sort_key_sql(field: SortField, due: &DueTimes) -> String {
+    match field {
+        SortField::Created => "created_position".into(),
+        SortField::Updated => "updated_position".into(),
+        SortField::Priority => "priority_rank".into(),
+        SortField::SlaDue => due.due_key_sql(),
+        SortField::Relevance => "hits.rank_key".into(),
+    }
+}
+
+/// The created and updated ranges, on the unix-second columns.
+fn time_conditions(filter: &TicketFilter, args: &mut Args<'_>) -> Vec<String> {
+    let mut conditions = Vec::new();
+    for (column, range) in [
+        ("created_unix", filter.created),
+        ("updated_unix", filter.updated),
+    ] {
+        if let Some(from) = range.from {
+            conditions.push(format!("{column} >= {}", args.push(from)));
+        }
+        if let Some(to) = range.to {
+            conditions.push(format!("{column} < {}", args.push(to)));
+        }
+    }
+    conditions
 }
 
 /// The `WHERE` conditions for `filter`, its values added to `args`.
@@ -170,19 +344,18 @@ fn filter_conditions<'a>(filter: &'a TicketFilter, args: &mut Args<'a>) -> Vec<S
     conditions
 }
 
-/// Rows strictly after `cursor` in its sort order.
-fn after_condition(cursor: &Cursor, args: &mut Args<'_>) -> String {
+/// Rows strictly after `cursor` in its sort order, whose key is `key_sql`.
+fn after_condition(cursor: &Cursor, key_sql: &str, args: &mut Args<'_>) -> String {
     let operator = match cursor.sort.direction {
         Direction::Asc => ">",
         Direction::Desc => "<",
     };
-    let column = cursor.sort.field.column();
     let key = args.push(cursor.key);
     if cursor.sort.field.is_unique() {
-        format!("{column} {operator} {key}")
+        format!("{key_sql} {operator} {key}")
     } else {
         let created = args.push(cursor.created_position);
-        format!("({column}, created_position) {operator} ({key}, {created})")
+        format!("({key_sql}, created_position) {operator} ({key}, {created})")
     }
 }
 

@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The columns of `tickets` that make a [`TicketRow`], in [`StoredTicket`]'s order.
-pub(super) const TICKET_COLUMNS: &str = "id, title, description, company_id, requester_id, \
+pub(super) const TICKET_COLUMNS: &str = "id, number, title, description, company_id, requester_id, \
      queue_id, team_id, assignee_id, status, priority, tags, public_comment_count, \
      internal_comment_count, version, customer_version, created_position, updated_position, created_at, \
-     updated_at, first_assigned_at, resolved_at, closed_at";
+     updated_at, first_assigned_at, first_assigned_rank, resolved_at, closed_at";
 
 /// The columns of `ticket_comments`, in [`StoredComment`]'s order.
 pub(super) const COMMENT_COLUMNS: &str =
@@ -22,6 +22,8 @@ pub(super) const COMMENT_COLUMNS: &str =
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TicketRow {
     pub id: Uuid,
+    /// The short number it was given when opened.
+    pub number: i64,
     pub title: String,
     pub description: String,
     pub company_id: String,
@@ -53,6 +55,10 @@ pub struct TicketRow {
     /// When it was first assigned; kept when it is unassigned later.
     #[serde(with = "time::serde::rfc3339::option")]
     pub first_assigned_at: Option<OffsetDateTime>,
+    /// Its priority's rank when it was first assigned: the first-response
+    /// target that applies (see `sla`).
+    #[serde(skip)]
+    pub first_assigned_rank: Option<i64>,
     /// When it last became `resolved`; cleared when it is reopened, kept when it is closed.
     #[serde(with = "time::serde::rfc3339::option")]
     pub resolved_at: Option<OffsetDateTime>,
@@ -77,6 +83,14 @@ pub struct CommentRow {
     pub created_at: OffsetDateTime,
 }
 
+impl TicketRow {
+    /// Its standing resolution: when it was resolved, or closed without
+    /// being resolved; `None` while open (both are cleared on reopening).
+    pub fn done_at(&self) -> Option<OffsetDateTime> {
+        self.resolved_at.or(self.closed_at)
+    }
+}
+
 /// The integer `tickets.priority_rank` sorts by: low 1, medium 2, high 3, urgent 4.
 pub(super) fn priority_rank(priority: Priority) -> i64 {
     match priority {
@@ -91,6 +105,7 @@ pub(super) fn priority_rank(priority: Priority) -> i64 {
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct StoredTicket {
     id: String,
+    number: i64,
     title: String,
     description: String,
     company_id: String,
@@ -110,6 +125,7 @@ pub(super) struct StoredTicket {
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
     first_assigned_at: Option<OffsetDateTime>,
+    first_assigned_rank: Option<i64>,
     resolved_at: Option<OffsetDateTime>,
     closed_at: Option<OffsetDateTime>,
 }
@@ -120,6 +136,7 @@ impl TryFrom<StoredTicket> for TicketRow {
     fn try_from(stored: StoredTicket) -> Result<Self, Self::Error> {
         Ok(Self {
             id: decode_column("tickets.id", stored.id.parse())?,
+            number: stored.number,
             title: stored.title,
             description: stored.description,
             company_id: stored.company_id,
@@ -139,6 +156,7 @@ impl TryFrom<StoredTicket> for TicketRow {
             created_at: stored.created_at,
             updated_at: stored.updated_at,
             first_assigned_at: stored.first_assigned_at,
+            first_assigned_rank: stored.first_assigned_rank,
             resolved_at: stored.resolved_at,
             closed_at: stored.closed_at,
         })

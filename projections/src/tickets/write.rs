@@ -1,6 +1,7 @@
 //! The projection's I/O inside the batch transaction: load the tickets a batch continues, then
 //! write back what the fold changed with multi-row upserts.
 
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::fold::BatchChanges;
@@ -11,8 +12,9 @@ use crate::sql::{
 };
 
 /// Columns written by the upsert, in the order of [`ticket_values`].
-const UPSERT_COLUMNS: [&str; 24] = [
+const UPSERT_COLUMNS: [&str; 30] = [
     "id",
+    "number",
     "title",
     "title_folded",
     "description",
@@ -36,12 +38,19 @@ const UPSERT_COLUMNS: [&str; 24] = [
     "first_assigned_at",
     "resolved_at",
     "closed_at",
+    "created_unix",
+    "updated_unix",
+    "first_assigned_unix",
+    "first_assigned_rank",
+    "done_unix",
 ];
 
 /// Columns a ticket's later events never change. Leaving them out of the upsert's `SET`
 /// spares their indexes the rewrite.
-const IMMUTABLE_COLUMNS: [&str; 5] = [
+const IMMUTABLE_COLUMNS: [&str; 7] = [
     "id",
+    "number",
+    "created_unix",
     "company_id",
     "requester_id",
     "created_position",
@@ -144,6 +153,7 @@ pub(super) async fn save(
 fn ticket_values(ticket: &TicketRow) -> [Value<'_>; UPSERT_COLUMNS.len()] {
     [
         ticket.id.to_string().into(),
+        ticket.number.into(),
         ticket.title.as_str().into(),
         // Folded here rather than with SQL's LOWER(), which only folds ASCII on SQLite.
         ticket.title.to_lowercase().into(),
@@ -170,5 +180,13 @@ fn ticket_values(ticket: &TicketRow) -> [Value<'_>; UPSERT_COLUMNS.len()] {
         ticket.first_assigned_at.into(),
         ticket.resolved_at.into(),
         ticket.closed_at.into(),
+        ticket.created_at.unix_timestamp().into(),
+        ticket.updated_at.unix_timestamp().into(),
+        ticket
+            .first_assigned_at
+            .map(OffsetDateTime::unix_timestamp)
+            .into(),
+        ticket.first_assigned_rank.into(),
+        ticket.done_at().map(OffsetDateTime::unix_timestamp).into(),
     ]
 }

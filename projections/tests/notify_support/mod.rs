@@ -71,6 +71,11 @@ pub async fn open_ticket(log: &TestLog, requester: &str, actor: &Actor) -> Uuid 
         id,
         TicketCommand::Create {
             id,
+            number: log
+                .store
+                .next_ticket_number()
+                .await
+                .expect("a ticket number"),
             title: "Printer on fire".into(),
             description: "Smoke everywhere".into(),
             company_id: "c1".into(),
