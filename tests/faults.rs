@@ -212,22 +212,27 @@ async fn follower(
     (seen, ended)
 }
 
-/// Polls `/readyz` until it answers 200; how long that took. Every answer
-/// must come within [`ANSWER_WITHIN`].
+/// `/readyz`'s answer, which must come within [`ANSWER_WITHIN`].
+async fn readiness(app: &TestApp) -> reqwest::Response {
+    let asked = Instant::now();
+    let response = app
+        .request(Method::GET, "/readyz", None)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        asked.elapsed() <= ANSWER_WITHIN,
+        "/readyz took {:?}",
+        asked.elapsed()
+    );
+    response
+}
+
+/// Polls `/readyz` until it answers 200; how long that took.
 async fn until_ready(app: &TestApp) -> Duration {
     let started = Instant::now();
     loop {
-        let asked = Instant::now();
-        let response = app
-            .request(Method::GET, "/readyz", None)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            asked.elapsed() <= ANSWER_WITHIN,
-            "/readyz took {:?}",
-            asked.elapsed()
-        );
+        let response = readiness(app).await;
         if response.status() == StatusCode::OK {
             return started.elapsed();
         }
@@ -262,17 +267,7 @@ async fn assert_answers_during_outage(app: &TestApp) {
     assert_eq!(status, 503, "{problem}");
     assert_eq!(problem["code"], "database_unavailable");
 
-    let asked = Instant::now();
-    let response = app
-        .request(Method::GET, "/readyz", None)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        asked.elapsed() <= ANSWER_WITHIN,
-        "/readyz took {:?}",
-        asked.elapsed()
-    );
+    let response = readiness(app).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = response.json().await.unwrap();
     assert!(
