@@ -24,6 +24,7 @@ use bomizzel_store::testing::suites::{self, Skip, Suite};
 use common::app::{Backend, TestApp};
 use common::checks::{self, Seen};
 use common::fault_proxy::{Fault, FaultProxy};
+use common::sio::{self, SioClient};
 use common::ws::WsClient;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -228,6 +229,53 @@ async fn readiness(app: &TestApp) -> reqwest::Response {
     response
 }
 
+/// A stock socket.io-client that keeps its offset: it starts from offset 0
+/// (the whole history of its default `rooms`, replayed before `ready`) and
+/// whenever its socket ends (or cannot connect) connects again with the
+/// newest offset it holds, which resumes all those rooms, until `stop`.
+/// Returns what it saw and how many sessions got `ready`.
+fn socketio_follower(
+    base_url: &str,
+    token: &str,
+    rooms: &[&str],
+    stop: &AtomicBool,
+) -> (Seen, usize) {
+    let mut seen = Seen::default();
+    for room in rooms {
+        seen.follow(room, 0);
+    }
+    let mut offset = 0;
+    let mut sessions = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let mut socket = SioClient::connect(base_url, token, Some(offset));
+        while !stop.load(Ordering::SeqCst) {
+            let Some(line) = socket.next_within(Duration::from_millis(100)) else {
+                if socket.exited() {
+                    break;
+                }
+                continue;
+            };
+            if line["event"] == "ready" {
+                let joined = line["arg"]["rooms"].as_object().unwrap();
+                assert!(rooms.iter().all(|r| joined.contains_key(*r)), "{line}");
+                sessions += 1;
+                continue;
+            }
+            for change in sio::changes(std::slice::from_ref(&line)) {
+                seen.record(&change);
+                offset = offset.max(change["offset"].as_i64().unwrap());
+            }
+            if line["type"] == "disconnect" || line["type"] == "connect_error" {
+                break;
+            }
+        }
+        if !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    (seen, sessions)
+}
+
 /// Polls `/readyz` until it answers 200; how long that took.
 async fn until_ready(app: &TestApp) -> Duration {
     let started = Instant::now();
@@ -417,6 +465,12 @@ impl Load {
     /// per room, and, with the server stopped, the read models equal to a
     /// rebuild. Returns what the workers saw.
     async fn stop_and_check(self, url: &str) -> Outcome {
+        self.stop_and_check_with(url, Vec::new()).await
+    }
+
+    /// Like [`Load::stop_and_check`], checking `others` (followers run by
+    /// the test, with what they saw) exactly once too.
+    async fn stop_and_check_with(self, url: &str, others: Vec<(&str, Seen)>) -> Outcome {
         self.following.released.store(true, Ordering::SeqCst);
         self.stop.store(true, Ordering::SeqCst);
         for worker in self.workers {
@@ -432,7 +486,7 @@ impl Load {
         let store = EventStore::connect(url).await.unwrap();
         checks::assert_each_key_once(&store, &answers.acknowledged).await;
         checks::caught_up(&store, feed::NAME).await;
-        let mut followers = Vec::new();
+        let mut followers = others;
         let mut ended = Vec::new();
         for (user, handle) in self.followers {
             let (seen, ends) = handle.await.unwrap();
@@ -734,12 +788,21 @@ fn sqlite_url(app: &TestApp) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restart_with_every_client_reconnecting_at_once_loses_nothing() {
+    let test = "a_restart_with_every_client_reconnecting_at_once_loses_nothing";
     let extra = [&UNLIMITED[..], &["--ws-max-connections-per-user", "1000"]].concat();
     let nodes: Nodes = Arc::new(vec![TestApp::start(Backend::Sqlite, &extra).await]);
     let url = sqlite_url(&nodes[0]);
     let load = Load::with_followers(&nodes, STORM_CLIENTS, 0);
     load.until_sessions(STORM_CLIENTS, Duration::from_secs(60))
         .await;
+    // And a stock socket.io-client following the agent's default rooms.
+    let socketio_stop = Arc::new(AtomicBool::new(false));
+    let socketio = sio::client_installed(test).then(|| {
+        let (base, token) = (nodes[0].server.base_url.clone(), nodes[0].token("agent-1"));
+        let stop = socketio_stop.clone();
+        let rooms = ["user:agent-1", "team:team-1", "queue:queue-1"];
+        tokio::task::spawn_blocking(move || socketio_follower(&base, &token, &rooms, &stop))
+    });
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let restarted = Instant::now();
@@ -750,7 +813,17 @@ async fn a_restart_with_every_client_reconnecting_at_once_loses_nothing() {
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     drop(nodes);
-    let outcome = load.stop_and_check(&url).await;
+    socketio_stop.store(true, Ordering::SeqCst);
+    let mut others = Vec::new();
+    if let Some(socketio) = socketio {
+        let (seen, sessions) = socketio.await.unwrap();
+        assert!(
+            sessions >= 2,
+            "the Socket.IO client resumed after the restart"
+        );
+        others.push(("agent-1", seen));
+    }
+    let outcome = load.stop_and_check_with(&url, others).await;
     println!(
         "restart took {back_after:?}; all {STORM_CLIENTS} clients resumed {storm:?} after it; \
          acknowledged {}, failed attempts {:?}",

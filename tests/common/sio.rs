@@ -92,6 +92,18 @@ impl SioClient {
             .expect("the client prints a line in time")
     }
 
+    /// The next line within `wait`, or `None` on silence or once the
+    /// client has exited.
+    pub fn next_within(&self, wait: Duration) -> Option<Value> {
+        self.lines.recv_timeout(wait).ok()
+    }
+
+    /// Whether the client process has exited (after `connect_error`, or
+    /// when its socket ended).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().expect("wait works").is_some()
+    }
+
     /// Lines until one that `stop` accepts; returns those before it and it.
     pub fn until(&self, stop: impl Fn(&Value) -> bool) -> (Vec<Value>, Value) {
         let mut before = Vec::new();
