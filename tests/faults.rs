@@ -147,7 +147,7 @@ struct Following {
     /// Sessions that subscribed every room of theirs.
     sessions: AtomicUsize,
     /// Set by the test: stalled followers read again.
-    released: AtomicBool,
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 /// A client that keeps its offsets: follows `rooms`, and whenever its
@@ -194,8 +194,9 @@ async fn follower(
             }
         }
         following.sessions.fetch_add(1, Ordering::SeqCst);
-        while stalled && !following.released.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if stalled {
+            let mut released = following.released.subscribe();
+            let _ = released.wait_for(|released| *released).await;
         }
         while !stop.load(Ordering::SeqCst) {
             match ws.next_within(Duration::from_millis(100)).await {
@@ -471,7 +472,7 @@ impl Load {
     /// Like [`Load::stop_and_check`], checking `others` (followers run by
     /// the test, with what they saw) exactly once too.
     async fn stop_and_check_with(self, url: &str, others: Vec<(&str, Seen)>) -> Outcome {
-        self.following.released.store(true, Ordering::SeqCst);
+        self.following.released.send_replace(true);
         self.stop.store(true, Ordering::SeqCst);
         for worker in self.workers {
             worker.await.unwrap();
@@ -861,7 +862,7 @@ async fn slow_consumers_are_closed_and_resume_without_holding_up_the_others() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let dropped_after = stalled_since.elapsed();
-    load.following.released.store(true, Ordering::SeqCst);
+    load.following.released.send_replace(true);
     tokio::time::sleep(Duration::from_secs(2)).await;
     drop(nodes);
     let outcome = load.stop_and_check(&url).await;

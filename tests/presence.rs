@@ -288,6 +288,15 @@ async fn revoked_sessions_take_the_agent_off_the_list() {
     admin.presence_until(&room, |m| lacks(m, "agent-1")).await;
 }
 
+/// Asserts that `user`, gone silent now, leaves the list `watcher` sees
+/// within `within`.
+async fn leaves_within(watcher: &mut WsClient, room: &str, user: &str, within: Duration) {
+    let silent_since = Instant::now();
+    watcher.presence_until(room, |m| lacks(m, user)).await;
+    let gone_after = silent_since.elapsed();
+    assert!(gone_after <= within, "{user} left after {gone_after:?}");
+}
+
 #[tokio::test]
 async fn members_leave_on_close_at_once_and_on_a_silent_drop_within_the_lease() {
     let lease = Duration::from_secs(3);
@@ -305,13 +314,7 @@ async fn members_leave_on_close_at_once_and_on_a_silent_drop_within_the_lease() 
     admin
         .presence_until(&room, |m| has(m, "agent-1", "viewing"))
         .await;
-    let quiet_since = Instant::now();
-    admin.presence_until(&room, |m| lacks(m, "agent-1")).await;
-    let gone_after = quiet_since.elapsed();
-    assert!(
-        gone_after <= lease + Duration::from_secs(1),
-        "{gone_after:?}"
-    );
+    leaves_within(&mut admin, &room, "agent-1", lease + Duration::from_secs(1)).await;
     drop(silent);
 }
 
@@ -700,12 +703,6 @@ async fn a_silent_socketio_client_leaves_within_the_lease() {
         .await;
 
     proxy.set(Fault::Blackhole);
-    let silent_since = Instant::now();
-    agent.presence_until(&room, |m| lacks(m, "admin-1")).await;
-    let gone_after = silent_since.elapsed();
-    assert!(
-        gone_after <= lease + Duration::from_secs(2),
-        "{gone_after:?}"
-    );
+    leaves_within(&mut agent, &room, "admin-1", lease + Duration::from_secs(2)).await;
     drop(socket);
 }

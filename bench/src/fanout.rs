@@ -62,7 +62,7 @@
 //! cargo run --release -p bomizzel-bench -- fanout --protocol both --connections 1000
 //! ```
 
-mod client;
+pub(crate) mod client;
 pub(crate) mod server;
 mod socketio_client;
 

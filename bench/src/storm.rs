@@ -33,8 +33,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use crate::fanout::client::Protocol;
 use crate::fanout::server::{self, Api, Server, Settings};
 use crate::harness::Load;
 use crate::report::{Machine, Table, write_json};
@@ -236,16 +236,13 @@ async fn follow(
     mut stop: watch::Receiver<bool>,
 ) -> Received {
     let mut received = Received::default();
-    let url = format!("{}/ws", base_url.replacen("http://", "ws://", 1));
     loop {
         if *stop.borrow() {
             return received;
         }
-        let mut request = url.as_str().into_client_request().expect("a request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("a header"),
-        );
+        let request = Protocol::WebSocket
+            .request(&base_url, &token)
+            .expect("a request");
         let Ok((mut ws, _)) = tokio_tungstenite::connect_async(request).await else {
             received.failed_connects += 1;
             tokio::time::sleep(RETRY).await;

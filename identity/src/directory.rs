@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use crate::error::IdentityResult;
 
 /// What permission checks need to know about a token's subject.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CallerFacts {
     pub team_ids: Vec<String>,
     pub not_before_unix: Option<i64>,

@@ -39,10 +39,13 @@ impl LastKnownFacts {
         let mut facts = self.facts.lock().unwrap_or_else(|e| e.into_inner());
         match read {
             Ok(read) => {
-                if facts.len() >= MAX_USERS && !facts.contains_key(user_id) {
-                    facts.clear();
+                // Every request authenticates: copy only what changed.
+                if facts.get(user_id) != Some(&read) {
+                    if facts.len() >= MAX_USERS && !facts.contains_key(user_id) {
+                        facts.clear();
+                    }
+                    facts.insert(user_id.to_owned(), read.clone());
                 }
-                facts.insert(user_id.to_owned(), read.clone());
                 Ok(read)
             }
             Err(error) if error.outage() == Some(Outage::Unreachable) => {

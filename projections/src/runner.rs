@@ -300,8 +300,11 @@ impl Runner {
     }
 
     fn crash_point(&self) {
+        let Some(crash_after) = self.settings.crash_after_batch else {
+            return;
+        };
         let applied = self.applied.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.settings.crash_after_batch == Some(applied) {
+        if applied == crash_after {
             tracing::error!(
                 projection = self.name(),
                 applied,

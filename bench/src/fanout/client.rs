@@ -70,7 +70,8 @@ impl fmt::Display for Protocol {
 }
 
 impl Protocol {
-    fn request(self, base_url: &str, token: &str) -> Result<Request> {
+    /// The upgrade request of one connection, signed in with `token`.
+    pub(crate) fn request(self, base_url: &str, token: &str) -> Result<Request> {
         let base = base_url.replacen("http://", "ws://", 1);
         match self {
             Self::WebSocket => {
