@@ -32,6 +32,10 @@ async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
     split(request.send().await.unwrap()).await
 }
 
+async fn json_answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 async fn demo_token(app: &TestApp, user: &str) -> String {
     let (status, session) = post(app, "/api/demo/login", None, json!({ "user_id": user })).await;
     assert_eq!(status, 200, "{session}");
@@ -246,24 +250,14 @@ async fn demo_mode_restarts_on_its_own_directory_without_seeding_twice() {
     let users = reqwest::get(second.url("/api/demo/users")).await.unwrap();
     assert_eq!(users.status(), 200, "seeding again keeps what exists");
     let client = reqwest::Client::new();
-    let session: Value = client
+    let login = client
         .post(second.url("/api/demo/login"))
-        .json(&json!({ "user_id": "ada" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let page: Value = client
+        .json(&json!({ "user_id": "ada" }));
+    let session = json_answer(login).await;
+    let list = client
         .get(second.url("/api/tickets?limit=200"))
-        .bearer_auth(session["token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .bearer_auth(session["token"].as_str().unwrap());
+    let page = json_answer(list).await;
     assert_eq!(
         page["items"].as_array().unwrap().len(),
         SAMPLE_TICKETS,

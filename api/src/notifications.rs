@@ -12,11 +12,11 @@ use bomizzel_projections::notifications;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::Path;
+use crate::tickets;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(mark_ticket_read))
@@ -34,10 +34,7 @@ async fn mark_ticket_read(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let ticket = Uuid::parse_str(&id).map_err(|_| {
-        ApiError::bad_request("invalid_id", format!("{id:?} is not a ticket id (a UUID)"))
-            .with_field("id")
-    })?;
+    let ticket = tickets::parse_id(&id)?;
     let marked = notifications::mark_ticket_read(
         state.store.database(),
         &caller.user_id,

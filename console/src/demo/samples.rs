@@ -47,78 +47,56 @@ pub const TOPICS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// One sample ticket: who opened it about what, how long ago, who holds
-/// it, where it stands now, and what was said on it.
-struct Sample {
-    queue: &'static str,
-    title: &'static str,
-    customer: &'static str,
-    priority: &'static str,
-    minutes_ago: i64,
-    agent: Option<&'static str>,
-    status: &'static str,
-    /// (author, internal, text)
-    comments: &'static [(&'static str, bool, &'static str)],
-}
-
-const fn sample(
-    queue: &'static str,
-    title: &'static str,
-    customer: &'static str,
-    priority: &'static str,
-    minutes_ago: i64,
-    agent: Option<&'static str>,
-    status: &'static str,
-    comments: &'static [(&'static str, bool, &'static str)],
-) -> Sample {
-    Sample {
-        queue,
-        title,
-        customer,
-        priority,
-        minutes_ago,
-        agent,
-        status,
-        comments,
-    }
-}
+/// One sample ticket: (queue, title, customer, priority, opened this many
+/// minutes ago, the agent who holds it, its status now, its comments as
+/// (author, internal, text)).
+type Sample = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    Option<&'static str>,
+    &'static str,
+    &'static [(&'static str, bool, &'static str)],
+);
 
 #[rustfmt::skip]
 const SAMPLES: &[Sample] = &[
     // Unassigned past their first-response targets (urgent 15 min, high 60 min): breached.
-    sample("hardware", "Printer on the second floor smokes", "dave", "urgent", 40, None, "open",
+    ("hardware", "Printer on the second floor smokes", "dave", "urgent", 40, None, "open",
         &[("dave", false, "There is a burning smell and the paper tray is black.")]),
-    sample("general", "Cannot sign in after password reset", "erin", "high", 95, None, "open", &[]),
+    ("general", "Cannot sign in after password reset", "erin", "high", 95, None, "open", &[]),
     // Unassigned, due within the half hour: due soon.
-    sample("invoices", "Invoice shows the wrong amount", "frank", "medium", 225, None, "open",
+    ("invoices", "Invoice shows the wrong amount", "frank", "medium", 225, None, "open",
         &[("frank", false, "We were billed for 12 seats; we have 10.")]),
-    sample("general", "Emails to customers bounce", "dave", "high", 300, Some("alice"), "in_progress",
+    ("general", "Emails to customers bounce", "dave", "high", 300, Some("alice"), "in_progress",
         &[("alice", false, "We see the bounces too; checking the mail relay."),
           ("alice", true, "The relay's queue is full since the certificate renewal.")]),
-    sample("hardware", "Laptop battery is swollen", "erin", "high", 600, Some("bob"), "waiting",
+    ("hardware", "Laptop battery is swollen", "erin", "high", 600, Some("bob"), "waiting",
         &[("bob", false, "Please stop using the laptop. Can you bring it to the front desk?")]),
-    sample("hardware", "Monitor flickers", "frank", "low", 1500, Some("bob"), "resolved",
+    ("hardware", "Monitor flickers", "frank", "low", 1500, Some("bob"), "resolved",
         &[("bob", false, "Replaced the cable; the flicker is gone on our side."),
           ("frank", false, "Works now, thanks!")]),
-    sample("invoices", "Refund for a double charge", "dave", "high", 2000, Some("carol"), "closed",
+    ("invoices", "Refund for a double charge", "dave", "high", 2000, Some("carol"), "closed",
         &[("carol", true, "The payment provider confirms the duplicate."),
           ("carol", false, "The refund is on its way; it takes 3-5 days.")]),
-    sample("general", "Shared drive is read-only", "erin", "medium", 180, Some("alice"), "in_progress", &[]),
-    sample("general", "VPN drops every hour", "frank", "medium", 50, None, "open",
+    ("general", "Shared drive is read-only", "erin", "medium", 180, Some("alice"), "in_progress", &[]),
+    ("general", "VPN drops every hour", "frank", "medium", 50, None, "open",
         &[("frank", false, "It happens at 10:00, 11:00 and 12:00 sharp.")]),
-    sample("invoices", "Need a copy of last month's invoice", "erin", "low", 400, Some("carol"), "waiting",
+    ("invoices", "Need a copy of last month's invoice", "erin", "low", 400, Some("carol"), "waiting",
         &[("carol", false, "Which of your two accounts is it for?")]),
-    sample("hardware", "Docking station does not charge", "dave", "medium", 30, None, "open", &[]),
-    sample("general", "Calendar invites arrive twice", "frank", "low", 3000, Some("alice"), "closed",
+    ("hardware", "Docking station does not charge", "dave", "medium", 30, None, "open", &[]),
+    ("general", "Calendar invites arrive twice", "frank", "low", 3000, Some("alice"), "closed",
         &[("alice", false, "Fixed by removing the old sync rule.")]),
-    sample("invoices", "VAT number missing on invoice", "dave", "medium", 900, Some("carol"), "resolved",
+    ("invoices", "VAT number missing on invoice", "dave", "medium", 900, Some("carol"), "resolved",
         &[("carol", false, "Added the VAT number and sent a corrected invoice.")]),
-    sample("hardware", "Keyboard is missing keys", "erin", "low", 120, Some("bob"), "open", &[]),
-    sample("general", "Need access to the sales dashboard", "dave", "medium", 15, None, "open", &[]),
-    sample("invoices", "Card declined on renewal", "frank", "high", 70, Some("carol"), "in_progress",
+    ("hardware", "Keyboard is missing keys", "erin", "low", 120, Some("bob"), "open", &[]),
+    ("general", "Need access to the sales dashboard", "dave", "medium", 15, None, "open", &[]),
+    ("invoices", "Card declined on renewal", "frank", "high", 70, Some("carol"), "in_progress",
         &[("carol", true, "The card issuer blocks recurring charges; asked the customer to call them.")]),
-    sample("hardware", "Projector shows no picture", "erin", "medium", 5000, Some("bob"), "closed", &[]),
-    sample("general", "Password reset link expired", "frank", "low", 45, Some("alice"), "waiting",
+    ("hardware", "Projector shows no picture", "erin", "medium", 5000, Some("bob"), "closed", &[]),
+    ("general", "Password reset link expired", "frank", "low", 45, Some("alice"), "waiting",
         &[("alice", false, "I sent a new link; does it work?")]),
 ];
 
@@ -163,13 +141,14 @@ pub fn plan() -> Vec<Step> {
     steps
 }
 
-fn steps_of(index: usize, s: &'static Sample) -> Vec<Step> {
-    let age = s.minutes_ago as f64;
+fn steps_of(index: usize, sample: &'static Sample) -> Vec<Step> {
+    let (queue, title, customer, priority, minutes_ago, agent, status, comments) = *sample;
+    let age = minutes_ago as f64;
     // Customers may not open urgent tickets: an agent raises it a minute later.
-    let opened_as = if s.priority == "urgent" {
+    let opened_as = if priority == "urgent" {
         "high"
     } else {
-        s.priority
+        priority
     };
     let at = |share: f64| age * (1.0 - share);
     let step = |share: f64, who, path, body| Step {
@@ -181,17 +160,17 @@ fn steps_of(index: usize, s: &'static Sample) -> Vec<Step> {
     };
     let mut steps = vec![step(
         0.0,
-        s.customer,
+        customer,
         "/api/tickets",
         json!({
-            "title": s.title,
-            "description": format!("{} (sample ticket of the demo)", s.title),
-            "queue_id": s.queue,
+            "title": title,
+            "description": format!("{} (sample ticket of the demo)", title),
+            "queue_id": queue,
             "priority": opened_as,
         }),
     )];
-    let actor = s.agent.unwrap_or_else(|| first_agent(s.queue));
-    if s.priority == "urgent" {
+    let actor = agent.unwrap_or_else(|| first_agent(queue));
+    if priority == "urgent" {
         steps.push(Step {
             minutes_ago: age - 1.0,
             ..step(
@@ -202,7 +181,7 @@ fn steps_of(index: usize, s: &'static Sample) -> Vec<Step> {
             )
         });
     }
-    if let Some(agent) = s.agent {
+    if let Some(agent) = agent {
         steps.push(step(
             0.1,
             agent,
@@ -210,7 +189,7 @@ fn steps_of(index: usize, s: &'static Sample) -> Vec<Step> {
             json!({ "assignee_id": agent }),
         ));
     }
-    for (n, (author, internal, text)) in s.comments.iter().enumerate() {
+    for (n, (author, internal, text)) in comments.iter().enumerate() {
         steps.push(step(
             0.2 + 0.15 * n as f64,
             author,
@@ -218,12 +197,12 @@ fn steps_of(index: usize, s: &'static Sample) -> Vec<Step> {
             json!({ "body": text, "internal": internal }),
         ));
     }
-    for (n, status) in path_to(s.status).iter().enumerate() {
+    for (n, next) in path_to(status).iter().enumerate() {
         steps.push(step(
             0.15 + 0.25 * n as f64,
             actor,
             "/api/tickets/{id}/status",
-            json!({ "status": status }),
+            json!({ "status": next }),
         ));
     }
     steps
