@@ -1093,7 +1093,7 @@ await step('clear words: the customer\'s page has no versions and no gaps; label
   if (inbox.some((title) => /in_progress|from open/.test(title))) fail(`notification titles with raw names: ${inbox}`);
 });
 
-await step('list view: the API\'s order and filters, sortable columns, pages that never drop a ticket', async () => {
+await step('list view: the API\'s order and filters, sortable columns, who is on a ticket, pages that never drop a ticket', async () => {
   const alice = await demoToken('alice');
   await agent.goto(`${BASE_URL}/#/list`);
   await liveOn(agent);
@@ -1104,6 +1104,8 @@ await step('list view: the API\'s order and filters, sortable columns, pages tha
     await until(what, rowIds, (got) => got.join() === want.join());
   };
   await same('the list as the API lists it (newest first)', 'limit=50');
+  // Presence: dave has the e2e ticket's page open; its row says so, as its card does.
+  await until('the row counts who is on the ticket', () => agent.locator(`[data-testid="list-row"][data-ticket-id="${ticketId}"] [data-testid="row-watchers"]`).textContent(), (t) => t.trim() === '1 here', LIVE);
   await agent.getByTestId('sort-priority').click();
   await same('sorted by priority, descending', 'limit=50&sort=-priority');
   if ((await agent.getByTestId('sort-priority').locator('xpath=..').getAttribute('aria-sort')) !== 'descending') fail('the Priority heading does not say it sorts');

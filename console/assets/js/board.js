@@ -7,7 +7,7 @@
 // column at a time, picked with tabs that carry the counts.
 
 import { assigneeMenu, priorityMenu, setStatus, statusMenu } from './actions.js';
-import { createdMs, h, replace, shortDuration, uid } from './dom.js';
+import { createdMs, h, replace, select, shortDuration, uid } from './dom.js';
 import { mayManage, nameOf, user } from './session.js';
 import { canMove, PRIORITY_RANK, priorityLabel, STATUSES, statusLabel, ticketRef } from './statuses.js';
 import { CLOSED_WINDOW } from './store.js';
@@ -18,13 +18,14 @@ export class Board {
    * @param {import('./store.js').TicketStore} options.store
    * @param {Array<{id,name}>} options.queues the queues this user works on
    * @param {import('./activity.js').ActivityList} options.activity
+   * @param {import('./presence.js').TicketWatchers} options.watchers who is on which ticket
    */
-  constructor({ store, queues, activity }) {
+  constructor({ store, queues, activity, watchers }) {
     this.store = store;
     this.queues = queues;
     this.activity = activity;
+    this.watchers = watchers;
     this.cards = new Map();
-    this.watchers = {}; // per ticket: {viewing, replying, noting}, from the queue rooms
     this.filter = { queue: localStorage.getItem('bomizzel.board.queue') ?? '', mine: false };
     if (this.filter.queue && !queues.some((q) => q.id === this.filter.queue)) this.filter.queue = '';
     this.tab = localStorage.getItem('bomizzel.board.tab') ?? 'open';
@@ -47,20 +48,16 @@ export class Board {
     return [...this.element.querySelectorAll('[data-testid="card-title"]')].filter((a) => a.checkVisibility());
   }
 
-  /** A queue's board counts (`presence_counts`): who is on which card. */
-  onPresence(frame) {
-    if (frame.type !== 'presence_counts') return;
-    const queueId = frame.room.replace(/^queue:/, '');
-    for (const [id, ticket] of Object.entries(this.watchers)) if (ticket.queue_id === queueId) delete this.watchers[id];
-    for (const [id, counts] of Object.entries(frame.tickets ?? {})) this.watchers[id] = { ...counts, queue_id: queueId };
-    for (const [id, card] of this.cards) showWatchers(card, this.watchers[id]);
+  /** The watchers changed (a queue's `presence_counts`). */
+  onWatchers() {
+    for (const [id, card] of this.cards) this.watchers.show(card, id);
   }
 
   render() {
-    const queueSelect = h(
-      'select',
+    const queueSelect = select(
+      [['', user.role === 'agent' ? 'All my queues' : 'All queues'], ...this.queues.map((q) => [q.id, q.name ?? q.id])],
+      this.filter.queue,
       { testid: 'queue-filter', id: uid('queue'), on: { change: (e) => this.setFilter({ queue: e.target.value }) } },
-      [['', user.role === 'agent' ? 'All my queues' : 'All queues'], ...this.queues.map((q) => [q.id, q.name ?? q.id])].map(([v, text]) => h('option', { value: v, selected: v === this.filter.queue, text })),
     );
     // Only people who take tickets have tickets of their own.
     const mine = this.editable ? h('input', { type: 'checkbox', id: uid('mine'), testid: 'mine-filter', on: { change: (e) => this.setFilter({ mine: e.target.checked }) } }) : null;
@@ -268,7 +265,7 @@ export class Board {
       h('p', { class: 'card-queue', text: ticket.queue_id ? `Queue: ${this.queueName(ticket.queue_id)}` : '' }),
       this.editable ? h('div', { class: 'card-controls' }, statusMenu(this.store, ticket, 'card-status'), priorityMenu(this.store, ticket, 'card-priority-menu'), assigneeMenu(this.store, ticket, 'card-assignee-menu')) : null,
     );
-    showWatchers(card, this.watchers[ticket.id]);
+    this.watchers.show(card, ticket.id);
     if (this.editable) this.makeDraggable(card, ticket);
     return card;
   }
@@ -313,16 +310,6 @@ export class Board {
       if (ticket) setStatus(this.store, ticket, status);
     });
   }
-}
-
-/** Who is on the card's ticket, from the queue's presence counts. */
-function showWatchers(card, counts) {
-  const total = counts ? counts.viewing + counts.replying + counts.noting : 0;
-  const badge = card.querySelector('.watchers');
-  badge.hidden = total === 0;
-  badge.textContent = total ? `${total} here` : '';
-  badge.title = counts ? `${counts.viewing} viewing, ${counts.replying} replying, ${counts.noting} writing a note` : '';
-  badge.setAttribute('aria-label', badge.title);
 }
 
 /** A badge while open work's SLA is breached or due soon (staff answers carry `sla`). */

@@ -10,7 +10,7 @@
 import * as api from './api.js';
 import { slaBadge } from './board.js';
 import { membersOf } from './directory.js';
-import { h, relative, replace, snippetNodes, uid } from './dom.js';
+import { h, relative, replace, select, snippetNodes, uid } from './dom.js';
 import { isStaff, nameOf, user } from './session.js';
 import { PRIORITIES, priorityLabel, STATUSES, statusLabel, ticketRef } from './statuses.js';
 import { toast, toastError } from './toast.js';
@@ -44,9 +44,11 @@ export class ListView {
    * @param {URLSearchParams} options.params the question, from the address
    * @param {Array<{id,name}>} options.queues
    * @param {Array<string>} options.teams
+   * @param {import('./presence.js').TicketWatchers} options.watchers who is on which ticket
    */
-  constructor({ store, params, queues, teams }) {
+  constructor({ store, params, queues, teams, watchers }) {
     this.store = store;
+    this.watchers = watchers;
     this.queues = queues;
     this.teams = teams;
     this.query = {};
@@ -101,16 +103,16 @@ export class ListView {
   // ---- the question ---------------------------------------------------------------
 
   filterForm() {
-    const field = (key, text, control) => h('div', { class: 'field' }, h('label', { for: control.id, text }), control);
+    const field = (text, control) => h('div', { class: 'field' }, h('label', { for: control.id, text }), control);
     const input = (key, type = 'text') => h('input', { type, id: uid(key), testid: `filter-${key}`, value: type === 'date' ? (this.query[key] ?? '').slice(0, 10) : this.query[key] ?? '', dataset: { key } });
-    const choose = (key, options) => h('select', { id: uid(key), testid: `filter-${key}`, dataset: { key } }, options.map(([value, text]) => h('option', { value, selected: (this.query[key] ?? '') === value, text })));
+    const choose = (key, options) => select(options, this.query[key] ?? '', { id: uid(key), testid: `filter-${key}`, dataset: { key } });
     const staff = isStaff();
     const memberOptions = [...new Map(this.teams.flatMap((team) => membersOf(team)).map((m) => [m.id, m])).values()].map((m) => [m.id, m.name ?? m.id]);
     const form = h(
       'form',
       { class: 'filters panel', testid: 'filters', role: 'search', 'aria-label': 'Filter the tickets' },
       h('div', { class: 'filter-row' },
-        field('q', 'Search', input('q', 'search')),
+        field('Search', input('q', 'search')),
         this.checks('status', 'Status', STATUSES.map((s) => [s, statusLabel(s)])),
         this.checks('priority', 'Priority', PRIORITIES.map((p) => [p, priorityLabel(p)])),
         staff ? this.checks('sla', 'SLA', SLA_STATES) : null,
@@ -118,17 +120,17 @@ export class ListView {
       h('details', { class: 'more-filters', open: FILTERS.slice(3).some((k) => k !== 'sort' && k !== 'sla' && this.query[k]) },
         h('summary', { text: 'More filters' }),
         h('div', { class: 'filter-row' },
-          staff ? field('queue', 'Queue', choose('queue', [['', 'Any queue'], ...this.queues.map((q) => [q.id, q.name ?? q.id])])) : null,
-          staff ? field('team', 'Team', choose('team', [['', 'Any team'], ...this.teams.map((t) => [t, t])])) : null,
-          field('assignee', 'Assignee', choose('assignee', [['', 'Anyone'], ['me', 'Me'], ['none', 'Nobody'], ...memberOptions])),
-          field('company', 'Company', input('company')),
-          field('requester', 'Requester', input('requester')),
-          staff ? field('tag', 'Tag', input('tag')) : null,
-          field('title', 'Title contains', input('title')),
-          field('created_from', 'Opened from', input('created_from', 'date')),
-          field('created_to', 'Opened before', input('created_to', 'date')),
-          field('updated_from', 'Changed from', input('updated_from', 'date')),
-          field('updated_to', 'Changed before', input('updated_to', 'date')),
+          staff ? field('Queue', choose('queue', [['', 'Any queue'], ...this.queues.map((q) => [q.id, q.name ?? q.id])])) : null,
+          staff ? field('Team', choose('team', [['', 'Any team'], ...this.teams.map((t) => [t, t])])) : null,
+          field('Assignee', choose('assignee', [['', 'Anyone'], ['me', 'Me'], ['none', 'Nobody'], ...memberOptions])),
+          field('Company', input('company')),
+          field('Requester', input('requester')),
+          staff ? field('Tag', input('tag')) : null,
+          field('Title contains', input('title')),
+          field('Opened from', input('created_from', 'date')),
+          field('Opened before', input('created_to', 'date')),
+          field('Changed from', input('updated_from', 'date')),
+          field('Changed before', input('updated_to', 'date')),
         ),
       ),
     );
@@ -227,6 +229,11 @@ export class ListView {
     this.show(answer.items);
   }
 
+  /** The watchers changed (a queue's `presence_counts`). */
+  onWatchers() {
+    for (const row of this.rows.querySelectorAll('[data-testid="list-row"]')) this.watchers.show(row, row.dataset.ticketId);
+  }
+
   /** A ticket of the page shown (for the `a` key). */
   listed(id) {
     return this.items?.get(id);
@@ -237,6 +244,7 @@ export class ListView {
     const focused = this.rows.contains(document.activeElement) ? document.activeElement.dataset.ticketId : null;
     this.renderHead();
     replace(this.rows, items.length ? items.map((t) => this.row(t)) : h('tr', {}, h('td', { colspan: String(COLUMNS.length), class: 'empty', text: 'No ticket matches.' })));
+    this.onWatchers();
     if (focused) this.rows.querySelector(`[data-testid="row-title"][data-ticket-id="${focused}"]`)?.focus();
     const first = this.page * this.limit + 1;
     const more = this.cursors.length > this.page + 1;
@@ -272,6 +280,8 @@ export class ListView {
         'td',
         { class: 'title-cell' },
         h('a', { href: `#/tickets/${t.id}`, testid: 'row-title', dataset: { ticketId: t.id }, text: t.title }),
+        ' ',
+        h('span', { class: 'watchers', testid: 'row-watchers', hidden: true }),
         t.snippet ? h('p', { class: 'snippet', testid: 'snippet' }, snippetNodes(t.snippet)) : null,
       ),
       h('td', { text: nameOf(t.requester_id) }),

@@ -17,6 +17,7 @@ import { installShortcuts } from './keys.js';
 import { ListView } from './list.js';
 import { LiveClient } from './live.js';
 import { NotificationCenter } from './notifications.js';
+import { TicketWatchers } from './presence.js';
 import * as session from './session.js';
 import { demoBanner, detectDemo, signInView } from './signin.js';
 import { TicketStore } from './store.js';
@@ -97,6 +98,7 @@ async function startApp() {
     current: null,
     lastList: null,
     latestMetrics: new Map(),
+    watchers: new TicketWatchers(),
     notifications: new NotificationCenter({ userId: user.id, ticketOf: (id) => store.get(id) }),
     connection: new ConnectionStatus({ live, bannerSlot }),
   };
@@ -110,7 +112,11 @@ async function startApp() {
     if (store.apply(frame.event, frame.data, frame.position)) activity.add(frame, store.get(frame.data.ticket_id)?.title);
     if (app.current?.id === frame.data.ticket_id) app.current.onLive?.(frame);
   });
-  live.addEventListener('presence', ({ detail: { frame } }) => app.current?.onPresence?.(frame));
+  live.addEventListener('presence', ({ detail: { frame } }) => {
+    if (frame.type !== 'presence_counts') return app.current?.onPresence?.(frame);
+    app.watchers.update(frame);
+    return app.current?.onWatchers?.();
+  });
   live.addEventListener('latest', ({ detail: { frame } }) => {
     if (frame.event !== 'queue:metrics_updated') return;
     const queueId = frame.data?.queue_id ?? frame.rooms?.[0]?.replace(/^queue:/, '');
@@ -217,22 +223,27 @@ function pageFor(hash, home) {
     app.notifications.readTicket(id);
     return [new DetailView({ id, store: app.store, live: app.live, back: { href: app.lastList ?? home[0], text: app.lastList?.startsWith('#/list') ? 'List' : home[1] }, queueName }), 'Ticket'];
   }
-  if (path === '#/board' && staff) return [new Board({ store: app.store, queues: app.queues, activity: app.activity }), 'Board'];
-  if (path === '#/list' && staff) return [new ListView({ store: app.store, params: new URLSearchParams(query), queues: app.queues, teams: teamIds().length ? teamIds() : app.user.team_ids ?? [] }), 'Tickets'];
+  if (path === '#/board' && staff) return [new Board({ store: app.store, queues: app.queues, activity: app.activity, watchers: app.watchers }), 'Board'];
+  if (path === '#/list' && staff) return [new ListView({ store: app.store, params: new URLSearchParams(query), queues: app.queues, teams: teamIds().length ? teamIds() : app.user.team_ids ?? [], watchers: app.watchers }), 'Tickets'];
   if (path === '#/dashboard' && staff) return [new DashboardView({ queues: app.queues, latest: app.latestMetrics }), 'Dashboard'];
   if (path === '#/my-tickets' && !staff) return [new CustomerView({ store: app.store, queues: app.queues, activity: app.activity }), 'Your tickets'];
   return null;
 }
 
-function route() {
+/** `event`: the hashchange, whose old address is the page a ticket was opened from. */
+function route(event) {
   if (!app) return;
   const links = NAV[app.user.role] ?? NAV.agent;
   const home = links[0];
   const hash = !location.hash || location.hash === '#/' ? home[0] : location.hash;
   app.current?.destroy?.();
   app.current = null;
-  const found = pageFor(hash, home);
+  // Where Esc and "back" lead from a ticket: the list or board as it was left
+  // (a list keeps its filters in the address without a hashchange).
+  const from = event?.oldURL ? new URL(event.oldURL).hash : '';
   if (!hash.startsWith('#/tickets/')) app.lastList = hash;
+  else if (from && !from.startsWith('#/tickets/')) app.lastList = from;
+  const found = pageFor(hash, home);
   if (found) {
     app.current = found[0];
     replace(view, app.current.element);
