@@ -1344,6 +1344,8 @@ await step('small screens (390 px): one status at a time with tabs and counts; t
   if (top > 844 * 0.15) fail(`the banner and header take ${top} px of 844 (${Math.round((top / 844) * 100)}%)`);
   const width = await phone.evaluate(() => document.documentElement.scrollWidth);
   if (width > 390) fail(`the board is ${width} px wide at 390 px`);
+  const offscreen = await phone.getByTestId('board-tabs').getByRole('tab').evaluateAll((tabs) => tabs.filter((tab) => tab.getBoundingClientRect().right > 390).map((tab) => tab.textContent));
+  if (offscreen.length) fail(`tabs out of view: ${offscreen}`);
   console.log(`  banner and header: ${Math.round(top)} px of 844 (${Math.round((top / 844) * 100)}%)`);
   await screenshot(phone, 'phone.png');
   await closePage(phone);
