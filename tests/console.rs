@@ -32,6 +32,10 @@ async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
     split(request.send().await.unwrap()).await
 }
 
+async fn json_answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 async fn demo_token(app: &TestApp, user: &str) -> String {
     let (status, session) = post(app, "/api/demo/login", None, json!({ "user_id": user })).await;
     assert_eq!(status, 200, "{session}");
@@ -149,9 +153,93 @@ async fn demo_mode_seeds_a_directory_and_signs_in_as_its_users() {
     assert!((now + 55..=now + 61).contains(&expires_at), "{session}");
 }
 
+/// Every ticket `token` may see, all pages.
+async fn all_tickets(app: &TestApp, token: &str) -> Vec<Value> {
+    let mut tickets = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) =
+            get(app, &format!("/api/tickets?limit=200{cursor}"), Some(token)).await;
+        assert_eq!(status, 200, "{page}");
+        tickets.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return tickets,
+        }
+    }
+}
+
+/// Waits until the tickets read model lists `count` tickets for `token`.
+async fn until_listed(app: &TestApp, token: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let tickets = all_tickets(app, token).await;
+        if tickets.len() >= count {
+            return tickets;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} tickets listed",
+            tickets.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const SAMPLE_TICKETS: usize = 18;
+
 #[tokio::test]
-async fn demo_mode_restarts_on_its_own_directory() {
+async fn a_fresh_demo_starts_with_sample_tickets_dated_in_the_past() {
+    let app = demo_app().await;
+    let ada = demo_token(&app, "ada").await;
+    let tickets = until_listed(&app, &ada, SAMPLE_TICKETS).await;
+    assert_eq!(tickets.len(), SAMPLE_TICKETS);
+    let states: Vec<&str> = tickets
+        .iter()
+        .map(|t| t["sla"]["state"].as_str().unwrap_or_default())
+        .collect();
+    assert!(states.contains(&"breached"), "a breach: {states:?}");
+    assert!(states.contains(&"due_soon"), "one due soon: {states:?}");
+    let oldest = tickets
+        .iter()
+        .filter_map(|t| t["created_at"].as_str())
+        .min()
+        .unwrap()
+        .to_owned();
+    let created =
+        time::OffsetDateTime::parse(&oldest, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    assert!(
+        time::OffsetDateTime::now_utc() - created > time::Duration::days(3),
+        "the oldest sample was opened {oldest}, not days ago"
+    );
+    let (_, history) = get(
+        &app,
+        &format!(
+            "/api/tickets/{}/history",
+            tickets[0]["id"].as_str().unwrap()
+        ),
+        Some(&ada),
+    )
+    .await;
+    assert_eq!(
+        history[0]["actor"].as_str().map(|a| a.len() > 1),
+        Some(true),
+        "{history}"
+    );
+    let (_, views) = get(&app, "/api/views", Some(&demo_token(&app, "alice").await)).await;
+    assert_eq!(
+        views.as_array().unwrap().len(),
+        4,
+        "support's views: {views}"
+    );
+}
+
+#[tokio::test]
+async fn demo_mode_restarts_on_its_own_directory_without_seeding_twice() {
     let first = demo_app().await;
+    let ada = demo_token(&first, "ada").await;
+    until_listed(&first, &ada, SAMPLE_TICKETS).await;
     let workdir = first.workdir().to_owned();
     assert!(first.server.terminate().success());
     let second = common::Server::start_with(
@@ -161,6 +249,20 @@ async fn demo_mode_restarts_on_its_own_directory() {
     );
     let users = reqwest::get(second.url("/api/demo/users")).await.unwrap();
     assert_eq!(users.status(), 200, "seeding again keeps what exists");
+    let client = reqwest::Client::new();
+    let login = client
+        .post(second.url("/api/demo/login"))
+        .json(&json!({ "user_id": "ada" }));
+    let session = json_answer(login).await;
+    let list = client
+        .get(second.url("/api/tickets?limit=200"))
+        .bearer_auth(session["token"].as_str().unwrap());
+    let page = json_answer(list).await;
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        SAMPLE_TICKETS,
+        "the samples are not seeded twice"
+    );
 }
 
 #[tokio::test]
@@ -193,17 +295,55 @@ async fn simulated_activity_creates_and_works_tickets() {
     assert_eq!(status, 200, "{settings}");
 
     let ada = demo_token(&app, "ada").await;
+    let samples = until_listed(&app, &ada, SAMPLE_TICKETS).await;
+    let worked_before: Vec<i64> = samples
+        .iter()
+        .map(|t| t["version"].as_i64().unwrap())
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, page) = get(&app, "/api/tickets?limit=200", Some(&ada)).await;
-        let tickets = page["items"].as_array().cloned().unwrap_or_default();
-        let worked = tickets.iter().any(|t| t["version"].as_i64() > Some(1));
-        if tickets.len() >= 2 && worked {
+        let tickets = all_tickets(&app, &ada).await;
+        let simulated: Vec<&Value> = tickets
+            .iter()
+            .filter(|t| t["description"] == "Opened by the demo simulation.")
+            .collect();
+        let worked = tickets
+            .iter()
+            .filter(|t| samples.iter().any(|s| s["id"] == t["id"]))
+            .map(|t| t["version"].as_i64().unwrap())
+            .sum::<i64>()
+            > worked_before.iter().sum::<i64>();
+        if simulated.len() >= 2 && worked {
+            for ticket in simulated {
+                let title = ticket["title"].as_str().unwrap().to_lowercase();
+                let fitting = if ["invoice", "refund", "double charge", "vat", "card"]
+                    .iter()
+                    .any(|w| title.contains(w))
+                {
+                    "invoices"
+                } else if [
+                    "printer",
+                    "laptop",
+                    "monitor",
+                    "docking",
+                    "keyboard",
+                    "projector",
+                ]
+                .iter()
+                .any(|w| title.contains(w))
+                {
+                    "hardware"
+                } else {
+                    "general"
+                };
+                assert_eq!(ticket["queue_id"], fitting, "{title} is misfiled");
+            }
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the simulation did not create and work tickets: {page}"
+            "the simulation did not create and work tickets: {} simulated, worked {worked}",
+            simulated.len()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -38,7 +38,17 @@ pub struct CommandContext {
     pub if_match: Option<u64>,
     /// `METHOD /route/{template}` of the request.
     pub route: String,
+    /// When the command happened, if not now: set only by an in-process
+    /// caller through the [`OccurredAt`] request extension.
+    pub occurred_at: Option<time::OffsetDateTime>,
 }
+
+/// A request extension that dates a command in the past. No HTTP client
+/// can set an extension; the demo inserts it in the requests it sends to
+/// the router in-process, so its sample tickets have a history (ages, SLA
+/// states, hourly figures) from the first minute.
+#[derive(Debug, Clone, Copy)]
+pub struct OccurredAt(pub time::OffsetDateTime);
 
 /// What an idempotency key is bound to: the request's method and route
 /// template, and a SHA-256 of its body as parsed and serialised again (so
@@ -265,6 +275,9 @@ async fn append(
 ) -> Result<bomizzel_store::Appended, StoreError> {
     let mut metadata = Metadata::new(caller.user_id.clone(), caller.role.as_str());
     metadata.correlation_id = context.correlation_id.clone();
+    if let Some(occurred_at) = context.occurred_at {
+        metadata.occurred_at = occurred_at;
+    }
     if let Some((key, fingerprint)) = idempotency {
         metadata.idempotency_key = Some(key);
         metadata.request_fingerprint = Some(fingerprint);

@@ -1,11 +1,12 @@
 //! The request headers commands read: `If-Match`, `Idempotency-Key` and the
-//! request id that becomes the events' correlation id.
+//! request id that becomes the events' correlation id (and the in-process
+//! `OccurredAt` extension).
 
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
-use crate::commands::CommandContext;
+use crate::commands::{CommandContext, OccurredAt};
 use crate::error::ApiError;
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -20,6 +21,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandContext {
             idempotency_key: idempotency_key(&parts.headers)?,
             if_match: if_match(&parts.headers)?,
             route: route(parts),
+            occurred_at: parts.extensions.get::<OccurredAt>().map(|at| at.0),
         })
     }
 }

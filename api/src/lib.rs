@@ -18,6 +18,7 @@ mod health;
 pub mod json;
 pub mod limit;
 mod listing;
+mod notifications;
 mod presence;
 mod queries;
 mod session;
@@ -109,6 +110,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tickets::routes())
         .merge(queries::routes())
         .merge(presence::routes())
+        .merge(notifications::routes())
         .merge(directory::routes())
         .merge(session::routes())
         .merge(views::routes())

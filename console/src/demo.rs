@@ -1,7 +1,8 @@
 //! Demo mode (`bomizzel serve --demo`), so a newcomer can see and use the
 //! live system at once: a demo directory (two companies, two teams, three
-//! queues, agents, customers, an analyst and an admin), a "sign in as" route
-//! that mints short-lived tokens for those users, and simulated activity.
+//! queues, agents, customers, an analyst and an admin), sample tickets and
+//! saved views on a fresh database ([`samples`]), a "sign in as" route that
+//! mints short-lived tokens for those users, and simulated activity.
 //!
 //! Anyone who can reach a demo server can act as any demo user: the routes
 //! under `/api/demo/` exist only in demo mode, and the server says so loudly.
@@ -9,6 +10,10 @@
 //! Everything the demo does to the directory and to tickets goes through
 //! the public HTTP API (the same router, called in-process with a minted
 //! token), so it obeys the same validation and permissions as any client.
+//! The samples' steps are dated in the past with the API's in-process
+//! `OccurredAt` extension, which no HTTP client can set.
+
+mod samples;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +24,7 @@ use axum::extract::State;
 use axum::http::{Method, Request, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bomizzel_api::commands::OccurredAt;
 use bomizzel_api::error::{ApiError, ApiResult};
 use bomizzel_api::{AppState, JsonBody};
 use bomizzel_identity::auth::claims_for;
@@ -76,6 +82,14 @@ const QUEUES: &[(&str, &str, &str)] = &[
     ("invoices", "Invoices", "billing"),
 ];
 
+/// A demo user by id (the samples name them).
+fn demo_user(id: &str) -> anyhow::Result<&'static DemoUser> {
+    USERS
+        .iter()
+        .find(|user| user.id == id)
+        .with_context(|| format!("{id} is not a demo user"))
+}
+
 /// The longest a demo token lives.
 const MAX_TOKEN_SECONDS: i64 = 3600;
 const MAX_PER_MINUTE: u32 = 600;
@@ -118,9 +132,15 @@ pub async fn start(state: AppState, shutdown: watch::Receiver<bool>) -> anyhow::
             "demo mode mints tokens, which needs a shared secret rather than a public key: {error}"
         )
     })?;
-    demo.seed()
+    if demo
+        .seed()
         .await
-        .context("cannot seed the demo directory")?;
+        .context("cannot seed the demo directory")?
+    {
+        demo.seed_samples()
+            .await
+            .context("cannot seed the demo's sample tickets")?;
+    }
     tokio::spawn(simulate(demo.clone(), shutdown));
     tracing::warn!(
         "DEMO MODE: anyone who can reach this server can sign in as any demo user \
@@ -155,12 +175,27 @@ impl Demo {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<(StatusCode, Value)> {
+        self.call_at(user, method, path, body, None).await
+    }
+
+    /// [`Demo::call`], with a command dated `at` when given.
+    async fn call_at(
+        &self,
+        user: &DemoUser,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        at: Option<time::OffsetDateTime>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
         let token = self.token(user, 60).map_err(anyhow::Error::msg)?;
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(header::AUTHORIZATION, format!("Bearer {token}"))
             .header(header::CONTENT_TYPE, "application/json");
+        if let Some(at) = at {
+            request = request.extension(OccurredAt(at));
+        }
         let body = body.map_or_else(Body::empty, |body| Body::from(body.to_string()));
         let response = self.api.clone().oneshot(request.body(body)?).await?;
         let status = response.status();
@@ -174,8 +209,9 @@ impl Demo {
     }
 
     /// Creates what is missing of the demo directory; what exists (a restart
-    /// on the same database) is left as it is.
-    async fn seed(&self) -> anyhow::Result<()> {
+    /// on the same database) is left as it is. True when the database was
+    /// fresh (its first company did not exist yet).
+    async fn seed(&self) -> anyhow::Result<bool> {
         let mut creations = Vec::new();
         for (id, name) in COMPANIES {
             creations.push(("/api/companies", json!({ "id": id, "name": name })));
@@ -193,10 +229,52 @@ impl Demo {
             creations.push(("/api/users", serde_json::to_value(user)?));
         }
         let admin = &USERS[0];
+        let mut fresh = None;
         for (path, body) in creations {
             let (status, answer) = self.call(admin, Method::POST, path, Some(body)).await?;
             if !status.is_success() && status != StatusCode::CONFLICT {
                 bail!("POST {path} answered {status}: {answer}");
+            }
+            fresh.get_or_insert(status.is_success());
+        }
+        Ok(fresh.unwrap_or(false))
+    }
+
+    /// The sample tickets, each step dated when it happened, and each
+    /// team's saved views.
+    async fn seed_samples(&self) -> anyhow::Result<()> {
+        let now = time::OffsetDateTime::now_utc();
+        let mut ids: Vec<Option<String>> = Vec::new();
+        for step in samples::plan() {
+            let path = match ids.get(step.sample).cloned().flatten() {
+                Some(id) => step.path.replace("{id}", &id),
+                None => step.path.to_owned(),
+            };
+            let at = now - time::Duration::seconds_f64(step.minutes_ago * 60.0);
+            let who = demo_user(step.who)?;
+            let (status, answer) = self
+                .call_at(who, Method::POST, &path, Some(step.body), Some(at))
+                .await?;
+            if !status.is_success() {
+                bail!("POST {path} as {} answered {status}: {answer}", who.id);
+            }
+            if ids.len() <= step.sample {
+                ids.resize(step.sample + 1, None);
+            }
+            if let Some(id) = answer["id"].as_str() {
+                ids[step.sample].get_or_insert_with(|| id.to_owned());
+            }
+        }
+        let admin = &USERS[0];
+        for (team, _) in TEAMS {
+            for (name, query) in samples::views() {
+                let body = json!({ "name": name, "team_id": team, "query": query });
+                let (status, answer) = self
+                    .call(admin, Method::POST, "/api/views", Some(body))
+                    .await?;
+                if !status.is_success() {
+                    bail!("POST /api/views answered {status}: {answer}");
+                }
             }
         }
         Ok(())
@@ -297,19 +375,6 @@ async fn simulate(demo: Demo, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-const TITLES: &[&str] = &[
-    "Printer on fire",
-    "Cannot sign in after password reset",
-    "Invoice shows the wrong amount",
-    "VPN drops every hour",
-    "Laptop battery is swollen",
-    "Refund for a double charge",
-    "Emails to customers bounce",
-    "Monitor flickers",
-    "Need a copy of last month's invoice",
-    "Shared drive is read-only",
-];
-
 /// One simulated action: a customer opens a ticket, or an agent works one.
 async fn act(demo: &Demo) -> anyhow::Result<()> {
     let (customers, agents): (Vec<&DemoUser>, Vec<&DemoUser>) = USERS
@@ -318,12 +383,14 @@ async fn act(demo: &Demo) -> anyhow::Result<()> {
         .partition(|user| user.role == Role::Customer);
     let opens_ticket = rand::rng().random_bool(0.3);
     if opens_ticket {
+        // A title and the queue it belongs in.
         let (customer, title, queue) = {
             let mut rng = rand::rng();
+            let (queue, titles) = samples::TOPICS.choose(&mut rng).context("no topics")?;
             (
                 *customers.choose(&mut rng).context("no customers")?,
-                *TITLES.choose(&mut rng).context("no titles")?,
-                QUEUES.choose(&mut rng).context("no queues")?.0,
+                *titles.choose(&mut rng).context("no titles")?,
+                *queue,
             )
         };
         let body = json!({ "title": title, "description": "Opened by the demo simulation.", "queue_id": queue });

@@ -123,3 +123,63 @@ export async function audit(page) {
   ];
   return { problems, controls, order: order.map((i) => controls[Number(i)] ?? i) };
 }
+
+/**
+ * Text contrast of the page as it is now (WCAG 2: 4.5:1, or 3:1 for large
+ * text): every visible text node's colour against the background it is
+ * drawn on (the nearest ancestors' background colours, blended where
+ * translucent). Disabled controls are exempt, as WCAG has it; SVG text is
+ * left out (its colour is its fill). Returns `{problems, checked}`.
+ */
+export async function contrast(page) {
+  return page.evaluate(() => {
+    const parse = (text) => {
+      const m = text.match(/rgba?\(([^)]+)\)/);
+      if (!m) return [0, 0, 0, 0];
+      const parts = m[1].split(/[\s,/]+/).filter(Boolean).map(Number);
+      return [parts[0], parts[1], parts[2], parts.length > 3 ? parts[3] : 1];
+    };
+    const over = ([r, g, b, a], [R, G, B]) => [r * a + R * (1 - a), g * a + G * (1 - a), b * a + B * (1 - a)];
+    const background = (el) => {
+      const layers = [];
+      for (let node = el; node; node = node.parentElement) {
+        const color = parse(getComputedStyle(node).backgroundColor);
+        if (color[3] > 0) layers.push(color);
+        if (color[3] >= 1) break;
+      }
+      let base = [255, 255, 255];
+      for (const layer of layers.reverse()) base = over(layer, base);
+      return base;
+    };
+    const luminance = (rgb) => {
+      const [r, g, b] = rgb.map((v) => {
+        const c = v / 255;
+        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const problems = [];
+    let checked = 0;
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const el = node.parentElement;
+      if (!node.textContent.trim() || !el || seen.has(el) || el.closest('svg, [disabled], [aria-disabled="true"], .visually-hidden, option')) continue;
+      seen.add(el);
+      if (!el.checkVisibility({ checkVisibilityCSS: true, checkOpacity: true })) continue;
+      const style = getComputedStyle(el);
+      const bg = background(el);
+      const fg = over(parse(style.color), bg);
+      const [light, dark] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+      const ratio = (light + 0.05) / (dark + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      checked += 1;
+      if (ratio < (large ? 3 : 4.5)) {
+        const what = `${el.localName}${el.className && typeof el.className === 'string' ? `.${el.className.split(' ')[0]}` : ''} "${node.textContent.trim().slice(0, 30)}"`;
+        problems.push(`${what} ${ratio.toFixed(2)}:1`);
+      }
+    }
+    return { problems, checked };
+  });
+}

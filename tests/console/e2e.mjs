@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { audit } from './a11y.mjs';
+import { audit, contrast } from './a11y.mjs';
 
 const BASE_URL = (process.env.BASE_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
 const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR ?? 'target/console-screenshots';
@@ -89,12 +89,12 @@ async function api(method, path, token, body) {
   return data;
 }
 
-/** Every ticket `token` may see, as `GET /api/tickets` lists them (all pages). */
-async function ticketsOf(token) {
+/** Every ticket `token` may see (of the list's `filter`), as `GET /api/tickets` lists them (all pages). */
+async function ticketsOf(token, filter = '') {
   const rows = [];
   let cursor = null;
   do {
-    const answer = await api('GET', `/api/tickets?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, token);
+    const answer = await api('GET', `/api/tickets?limit=200${filter ? `&${filter}` : ''}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, token);
     rows.push(...answer.items);
     cursor = answer.next_cursor;
   } while (cursor);
@@ -145,6 +145,23 @@ async function signInAs(context, userId) {
   return page;
 }
 
+/** Opens the menu button `button` (a locator) and picks the item that says `text`, with a click. */
+async function pick(button, text) {
+  await button.click();
+  const menu = button.locator('xpath=following-sibling::*[@role="menu"]');
+  await menu.getByRole('menuitemradio', { name: text, exact: true }).click();
+}
+
+/**
+ * What the board should show for `token` (of `queue`, if given): the open
+ * work whole and the ten most recently closed, as the API lists them.
+ */
+async function boardExpected(token, queue) {
+  const open = (await ticketsOf(token, 'status=open,in_progress,waiting,resolved')).filter((t) => !queue || t.queue_id === queue);
+  const closed = (await api('GET', `/api/tickets?status=closed&sort=-updated&limit=10${queue ? `&queue=${queue}` : ''}`, token)).items;
+  return [...open, ...closed];
+}
+
 const liveOn = (page, timeout = WAIT) => page.locator('[data-testid="connection"][data-state="live"]').waitFor({ timeout });
 const card = (page, id) => page.locator(`[data-testid="ticket-card"][data-ticket-id="${id}"]`);
 const badge = (page) => page.getByTestId('unread-count').getAttribute('data-count').then(Number);
@@ -154,7 +171,7 @@ const cardIds = (page) => page.getByTestId('ticket-card').evaluateAll((cards) =>
 
 /** The cards as `id:status:priority`, to compare what the board shows with what the API lists. */
 const boardState = (page) => page.getByTestId('ticket-card').evaluateAll((cards) => cards.map((c) => `${c.dataset.ticketId}:${c.dataset.status}:${c.dataset.priority}`));
-const apiState = async (token) => (await ticketsOf(token)).map((t) => `${t.id}:${t.status}:${t.priority}`);
+const apiState = async (token) => (await boardExpected(token)).map((t) => `${t.id}:${t.status}:${t.priority}`);
 
 /**
  * From now on, `window.e2eToasts` lists every toast the page shows:
@@ -252,13 +269,45 @@ await step('an agent (alice) and a customer (dave) sign in through the list', as
   if (!(await agent.getByTestId('demo-banner').isVisible())) fail('the demo banner is not shown when signed in');
 });
 
+await step('a fresh demo shows itself: numbered sample tickets in every status, comments, SLA states with a breach, saved views', async () => {
+  const ada = await demoToken('ada');
+  const all = await ticketsOf(ada);
+  if (all.length < 15) fail(`a fresh demo holds ${all.length} tickets, not a realistic spread`);
+  const statuses = new Set(all.map((t) => t.status));
+  if (statuses.size !== 5) fail(`the samples are in statuses ${[...statuses]}, not all five`);
+  if (!all.every((t) => Number.isInteger(t.number) && t.number > 0)) fail('a sample ticket has no number');
+  if (!all.some((t) => t.sla?.state === 'breached')) fail(`no sample breaches its SLA: ${all.map((t) => t.sla?.state)}`);
+  if (!all.some((t) => t.sla?.state === 'due_soon')) fail('no sample is due soon');
+  if (!all.some((t) => t.public_comment_count > 0) || !all.some((t) => t.internal_comment_count > 0)) fail('the samples have no public and internal comments');
+  if (new Set(all.map((t) => t.assignee_id ?? 'nobody')).size < 4) fail('the samples are not spread over assignees');
+  // The board shows them: every open status has cards, with numbers, and a breach is marked.
+  for (const status of ['open', 'in_progress', 'waiting', 'resolved', 'closed']) {
+    await until(`cards in ${status}`, () => agent.getByTestId(`column-${status}`).getByTestId('ticket-card').count(), (n) => n > 0);
+  }
+  const numbers = await agent.getByTestId('card-number').allTextContents();
+  if (!numbers.length || !numbers.every((n) => /^#\d+$/.test(n))) fail(`cards without a number: ${numbers}`);
+  await agent.locator('[data-testid="sla-badge"][data-sla="breached"]').first().waitFor({ timeout: WAIT });
+  const views = (await api('GET', '/api/views', await demoToken('alice'))).map((v) => v.name);
+  if (!['Unassigned', 'Mine', 'SLA at risk', 'Recently closed'].every((name) => views.includes(name))) fail(`alice's team has views ${views}`);
+});
+
 await step('simulated activity switch fills the board live, then stops', async () => {
   await agent.getByTestId('simulate-rate').fill('600');
   await agent.getByTestId('simulate-switch').check();
   await until('simulation running', () => api('GET', '/api/demo/simulation'), (s) => s.running && s.per_minute === 600);
-  await until('the board fills with simulated tickets', () => agent.getByTestId('ticket-card').count(), (n) => n >= 14, 30_000);
+  const before = await agent.getByTestId('ticket-card').count();
+  await until('the board grows with simulated tickets', () => agent.getByTestId('ticket-card').count(), (n) => n >= before + 4, 30_000);
   await agent.getByTestId('simulate-switch').uncheck();
   await until('simulation stopped', () => api('GET', '/api/demo/simulation'), (s) => !s.running);
+});
+
+await step('simulated tickets land in fitting queues', async () => {
+  const ada = await demoToken('ada');
+  const simulated = (await ticketsOf(ada)).filter((t) => t.description === 'Opened by the demo simulation.');
+  if (simulated.length < 4) fail(`only ${simulated.length} simulated tickets to judge`);
+  const queueOf = (title) => (/invoice|refund|double charge|vat|card/i.test(title) ? 'invoices' : /printer|laptop|monitor|docking|keyboard|projector/i.test(title) ? 'hardware' : 'general');
+  const misfiled = simulated.filter((t) => t.queue_id !== queueOf(t.title));
+  if (misfiled.length) fail(`misfiled: ${misfiled.map((t) => `${t.title} in ${t.queue_id}`).join('; ')}`);
 });
 
 await step('sign in by pasting a token: the board loads as that user (carol of billing)', async () => {
@@ -330,19 +379,22 @@ await step('the agent drags the card to in_progress; the customer sees the new s
   // Grab the card by its corner, as a person would (its middle holds menus),
   // and drop it on the column's heading: the middle of a long column can be
   // below the window, and scrolling in the middle of a drag loses it.
+  // The demo's open column is long: a tall window holds the card and the heading at once.
+  await agent.setViewportSize({ width: DESKTOP.width, height: 3000 });
   await agent.evaluate(() => window.scrollTo(0, 0));
   await card(agent, ticketId).dragTo(agent.getByTestId('column-in_progress'), { sourcePosition: { x: 8, y: 8 }, targetPosition: { x: 40, y: 14 } });
+  await agent.setViewportSize(DESKTOP);
   await agent.getByTestId('column-in_progress').locator(`[data-testid="ticket-card"][data-ticket-id="${ticketId}"]`).waitFor({ timeout: LIVE });
   await customer.locator(`[data-testid="customer-ticket"][data-ticket-id="${ticketId}"][data-status="in_progress"]`).waitFor({ timeout: LIVE });
   await until('the customer\'s status label', () => customer.locator(`[data-ticket-id="${ticketId}"] [data-testid="customer-status"]`).textContent(), (t) => t.trim() === 'In progress');
 });
 
-await step('keyboard alternative: the card\'s status menu and "Assign to me"', async () => {
-  await card(agent, ticketId).getByTestId('card-status').selectOption('waiting');
+await step('keyboard alternative: the card\'s status menu and its assignee menu ("Me")', async () => {
+  await pick(card(agent, ticketId).getByTestId('card-status'), 'Waiting');
   await agent.getByTestId('column-waiting').locator(`[data-ticket-id="${ticketId}"]`).waitFor({ timeout: LIVE });
-  await card(agent, ticketId).getByTestId('card-status').selectOption('in_progress');
+  await pick(card(agent, ticketId).getByTestId('card-status'), 'In progress');
   await agent.getByTestId('column-in_progress').locator(`[data-ticket-id="${ticketId}"]`).waitFor({ timeout: LIVE });
-  await card(agent, ticketId).getByTestId('assign-me').click();
+  await pick(card(agent, ticketId).getByTestId('card-assignee-menu'), 'Me');
   await agent.locator(`[data-testid="ticket-card"][data-ticket-id="${ticketId}"][data-assignee="alice"]`).waitFor({ timeout: LIVE });
   await customer.locator(`[data-testid="customer-ticket"][data-ticket-id="${ticketId}"][data-status="in_progress"]`).waitFor({ timeout: LIVE });
 });
@@ -442,9 +494,9 @@ await step('board: the queue filter keeps only the chosen queue\'s cards; "All m
   const ada = await demoToken('ada');
   const alice = await demoToken('alice');
   const keyboard = await api('POST', '/api/tickets', ada, { title: `Keyboard missing keys ${stamp}`, queue_id: 'hardware', company_id: 'acme' });
-  const all = await until('the API lists the new hardware ticket', () => ticketsOf(alice), (list) => list.some((t) => t.id === keyboard.id));
+  const all = await until('the API lists the new hardware ticket', () => boardExpected(alice), (list) => list.some((t) => t.id === keyboard.id));
   const shown = () => cardIds(agent);
-  const listed = (queue) => async () => (await ticketsOf(alice)).filter((t) => !queue || t.queue_id === queue).map((t) => t.id);
+  const listed = (queue) => async () => (await boardExpected(alice, queue)).map((t) => t.id);
   await untilSame('the board shows every ticket of alice\'s queues', shown, listed(null));
   const filter = agent.getByTestId('queue-filter');
   for (const queue of ['hardware', 'general']) {
@@ -466,7 +518,7 @@ await step('board: the card\'s priority menu changes the priority; the API then 
   const alice = await demoToken('alice');
   probe = await api('POST', '/api/tickets', ada, { title: `Live probe ${stamp}`, queue_id: 'general', company_id: 'acme', priority: 'medium' });
   await card(agent, probe.id).waitFor({ timeout: LIVE });
-  await card(agent, probe.id).getByTestId('card-priority-select').selectOption('high');
+  await pick(card(agent, probe.id).getByTestId('card-priority-menu'), 'High');
   await agent.locator(`[data-testid="ticket-card"][data-ticket-id="${probe.id}"][data-priority="high"]`).waitFor({ timeout: LIVE });
   const badgeText = await card(agent, probe.id).getByTestId('card-priority').textContent();
   if (badgeText !== 'High') fail(`the card's priority badge says ${badgeText}`);
@@ -629,12 +681,20 @@ await step('notifications: the badge counts and clears, and a second tab follows
   // Headless chromium has no notification permission: high falls back to a toast.
   await agent.locator('[data-testid="toast-high"]', { hasText: 'assigned to you' }).waitFor({ timeout: LIVE });
   await agent.getByTestId('bell').click();
-  await agent.locator('[data-testid="notification-item"][data-level="high"][data-unread="true"]').first().waitFor({ timeout: WAIT });
-  await agent.locator('[data-testid="notification-item"][data-unread="true"]').first().getByTestId('mark-read').click();
-  await until('one marked read (first tab)', () => badge(agent), (n) => n === 1);
-  trace('one marked read (first tab)');
-  await until('one marked read (second tab)', () => badge(second), (n) => n === 1);
-  trace('one marked read (second tab)');
+  // Both are about one ticket: one group, marked read together.
+  const group = agent.locator(`[data-testid="notification-group"][data-ticket-id="${other.id}"]`);
+  await until('one group of two unread about the ticket', () => group.getAttribute('data-unread'), (n) => n === '2');
+  if ((await group.getAttribute('data-level')) !== 'high') fail('the group does not carry its highest level');
+  // A third, about another ticket, stays unread when the group is marked.
+  const third = await api('POST', '/api/tickets', ada, { title: `Another for alice ${stamp}`, queue_id: 'general', company_id: 'acme' });
+  await until('badge counts three (first tab)', () => badge(agent), (n) => n === 3, LIVE);
+  await group.getByTestId('mark-read').click();
+  await until('the group marked read (first tab)', () => badge(agent), (n) => n === 1);
+  trace('the group marked read (first tab)');
+  await until('the group marked read (second tab)', () => badge(second), (n) => n === 1);
+  trace('the group marked read (second tab)');
+  const left = await api('GET', '/api/notifications?unread=true&limit=50', alice);
+  if (left.length !== 1 || left[0].ticket_id !== third.id) fail(`marking the group read left ${JSON.stringify(left.map((n) => n.ticket_id))} unread, not only the other ticket's`);
   await agent.getByTestId('mark-all-read').click();
   await until('badge cleared (first tab)', () => badge(agent), (n) => n === 0);
   trace('badge cleared (first tab)');
@@ -660,7 +720,7 @@ await step('notification levels: a medium one toasts and the toast goes by itsel
   await api('POST', `/api/tickets/${held.id}/assign`, ada, { assignee_id: 'alice' });
   // New ticket in her team (medium) and assigned to her (high): let them come first.
   const start = (await toasts(agent)).length;
-  await until('the toasts of the new ticket and the assignment', async () => (await toasts(agent)).slice(start).map((t) => t.testid), (list) => list.includes('toast-medium') && list.includes('toast-high'), LIVE);
+  await until('the toast of the new ticket and the assignment', async () => (await toasts(agent)).slice(start).map((t) => t.testid), (list) => list.includes('toast-high'), LIVE);
 
   // Medium: bob changes the status of a ticket alice holds.
   let mark = (await toasts(agent)).length;
@@ -822,7 +882,7 @@ await step('accessibility: every visible control of the board, detail, dashboard
   const firstCard = at('card-title', filter);
   if (!(at('nav-board') < filter && filter < at('mine-filter') && at('mine-filter') < firstCard)) fail(`Tab order of the board's header: ${order.slice(0, firstCard + 1).join(', ')}`);
   const cardControls = order.slice(firstCard, firstCard + 4).map((c) => c.match(/data-testid=([\w-]+)/)?.[1]);
-  if (cardControls.slice(0, 3).join() !== 'card-title,card-status,card-priority-select' || !['assign-me', 'unassign'].includes(cardControls[3])) fail(`Tab order within a card: ${cardControls}`);
+  if (cardControls.join() !== 'card-title,card-status,card-priority-menu,card-assignee-menu') fail(`Tab order within a card: ${cardControls}`);
   await agent.getByTestId('bell').click();
   await agent.getByTestId('notification-panel').waitFor({ timeout: WAIT });
   await check(agent, 'board with the notification panel open');
@@ -907,7 +967,8 @@ await step('phone width (375 px): the board and the customer page do not overflo
   await phone.setViewportSize(PHONE);
   await phone.goto(`${BASE_URL}/#/board`);
   await liveOn(phone);
-  await card(phone, ticketId).waitFor({ timeout: WAIT });
+  // The card is on the board (in its status's tab, which may not be the one shown).
+  await card(phone, ticketId).waitFor({ state: 'attached', timeout: WAIT });
   const width = await phone.evaluate(() => [document.documentElement.scrollWidth, document.body.scrollWidth]);
   if (Math.max(...width) > PHONE.width) fail(`the board is ${width} px wide at ${PHONE.width} px`);
   await customer.setViewportSize(PHONE);
@@ -917,6 +978,401 @@ await step('phone width (375 px): the board and the customer page do not overflo
   if (customerWidth > PHONE.width) fail(`the customer page is ${customerWidth} px wide at ${PHONE.width} px`);
   await phone.close();
   pages.splice(pages.indexOf(phone), 1);
+});
+
+// ---- the console as a daily tool ---------------------------------------------------
+
+const historyTypes = async (id, token) => (await api('GET', `/api/tickets/${id}/history`, token)).map((e) => e.type);
+
+await step('deliberate changes: arrow keys in a card\'s Status menu change nothing; Enter does; "Undo" puts it back', async () => {
+  await customer.setViewportSize(DESKTOP);
+  await agent.bringToFront();
+  await agent.goto(`${BASE_URL}/#/board`);
+  await liveOn(agent);
+  await recordToasts(agent);
+  const ada = await demoToken('ada');
+  const alice = await demoToken('alice');
+  const calm = await api('POST', '/api/tickets', ada, { title: `Deliberate ${stamp}`, queue_id: 'general', company_id: 'acme' });
+  await card(agent, calm.id).waitFor({ timeout: LIVE });
+  const button = card(agent, calm.id).getByTestId('card-status');
+  await button.focus();
+  await agent.keyboard.press('ArrowDown');
+  if ((await button.getAttribute('aria-expanded')) !== 'true') fail('ArrowDown on the Status button does not open its menu');
+  for (let i = 0; i < 3; i += 1) await agent.keyboard.press('ArrowDown');
+  const focused = await agent.evaluate(() => document.activeElement.getAttribute('role'));
+  if (focused !== 'menuitemradio') fail(`the arrow keys left the focus on ${focused}, not in the menu`);
+  await agent.keyboard.press('Escape');
+  if ((await button.getAttribute('aria-expanded')) !== 'false') fail('Escape does not close the menu');
+  // Now a real choice: the history must hold it alone, nothing the arrows passed over.
+  await button.focus();
+  await agent.keyboard.press('ArrowDown');
+  await agent.keyboard.press('ArrowDown'); // from Open (checked) to In progress
+  await agent.keyboard.press('ArrowDown'); // to Waiting
+  await agent.keyboard.press('Enter');
+  await agent.locator(`[data-testid="ticket-card"][data-ticket-id="${calm.id}"][data-status="waiting"]`).waitFor({ timeout: LIVE });
+  const types = await historyTypes(calm.id, alice);
+  if (types.join() !== 'TicketCreated,TicketStatusChanged') fail(`the history is ${types}: the arrow keys saved changes`);
+  // The confirmation offers Undo.
+  const done = agent.locator('[data-testid="toast-done"]', { hasText: `is now Waiting` });
+  await done.waitFor({ timeout: WAIT });
+  await done.getByRole('button', { name: 'Undo' }).click();
+  await agent.locator(`[data-testid="ticket-card"][data-ticket-id="${calm.id}"][data-status="open"]`).waitFor({ timeout: LIVE });
+  const view = await api('GET', `/api/tickets/${calm.id}`, alice);
+  if (view.status !== 'open') fail(`Undo left the status ${view.status}`);
+  // The priority menu too: arrows only move; a click chooses.
+  const priority = card(agent, calm.id).getByTestId('card-priority-menu');
+  await priority.focus();
+  await agent.keyboard.press('ArrowUp');
+  await agent.keyboard.press('ArrowUp');
+  await agent.keyboard.press('Escape');
+  await pick(priority, 'Urgent');
+  await agent.locator(`[data-testid="ticket-card"][data-ticket-id="${calm.id}"][data-priority="urgent"]`).waitFor({ timeout: LIVE });
+  const after = await historyTypes(calm.id, alice);
+  if (after.join() !== 'TicketCreated,TicketStatusChanged,TicketStatusChanged,TicketPriorityChanged') fail(`the history is ${after}`);
+  globalThis.calm = calm;
+});
+
+await step('deliberate changes: assign to a colleague of the ticket\'s team; taking a colleague\'s ticket asks first', async () => {
+  const alice = await demoToken('alice');
+  const { calm } = globalThis;
+  await pick(card(agent, calm.id).getByTestId('card-assignee-menu'), 'Bob');
+  await agent.locator(`[data-testid="ticket-card"][data-ticket-id="${calm.id}"][data-assignee="bob"]`).waitFor({ timeout: LIVE });
+  const names = await card(agent, calm.id).getByTestId('card-assignee-menu').evaluate(async (button) => {
+    button.click();
+    const items = [...button.nextElementSibling.querySelectorAll('[role="menuitemradio"]')].map((li) => li.textContent);
+    button.click();
+    return items;
+  });
+  if (names.includes('Carol')) fail(`the assignee menu offers Carol, who is not in the ticket's team: ${names}`);
+  // "Me" on Bob's ticket: a confirmation; Cancel keeps it Bob's.
+  await pick(card(agent, calm.id).getByTestId('card-assignee-menu'), 'Me');
+  const dialog = agent.getByTestId('confirm-dialog');
+  await dialog.waitFor({ timeout: WAIT });
+  if (!(await dialog.innerText()).includes('Bob')) fail(`the confirmation does not name Bob: ${await dialog.innerText()}`);
+  await dialog.getByTestId('confirm-no').click();
+  await dialog.waitFor({ state: 'detached', timeout: WAIT });
+  await pick(card(agent, calm.id).getByTestId('card-assignee-menu'), 'Me');
+  await agent.getByTestId('confirm-dialog').getByTestId('confirm-yes').click();
+  await agent.locator(`[data-testid="ticket-card"][data-ticket-id="${calm.id}"][data-assignee="alice"]`).waitFor({ timeout: LIVE });
+  await agent.locator('[data-testid="toast-done"]', { hasText: 'taken from Bob' }).waitFor({ timeout: WAIT });
+  const assignments = (await api('GET', `/api/tickets/${calm.id}/history`, alice)).filter((e) => e.type === 'TicketAssigned').map((e) => e.data.assignee_id);
+  if (assignments.join() !== 'bob,alice') fail(`assignments ${assignments}: the cancelled one was sent`);
+});
+
+await step('clear words: the customer\'s page has no versions and no gaps; labels are words; toasts say what happened', async () => {
+  // The ticket has an internal comment: staff count it, the customer must not see a gap.
+  await customer.bringToFront();
+  await customer.goto(`${BASE_URL}/#/tickets/${ticketId}`);
+  await customer.getByTestId('history-entry').first().waitFor({ timeout: WAIT });
+  const text = await customer.locator('#view').innerText();
+  if (/version/i.test(text) || /\bv\d+\b/.test(text)) fail(`the customer's page speaks of versions: ${text.match(/.*(version|\bv\d+\b).*/i)?.[0]}`);
+  const steps = await customer.getByTestId('history-step').allTextContents();
+  const expected = steps.map((_, i) => `${i + 1}.`);
+  if (steps.join() !== expected.join()) fail(`the customer's history is numbered ${steps}, not 1 to ${steps.length}`);
+  const staff = await api('GET', `/api/tickets/${ticketId}/history`, await demoToken('alice'));
+  if (staff.length <= steps.length) fail('the staff history has nothing hidden from the customer: no gap was tested');
+  if (await customer.getByTestId('version-panel').count()) fail('the customer is offered "state at version"');
+  // Staff pages: statuses and priorities as words, never their wire names.
+  await agent.bringToFront();
+  await agent.goto(`${BASE_URL}/#/tickets/${ticketId}`);
+  await agent.getByTestId('history-entry').first().waitFor({ timeout: WAIT });
+  const history = await agent.getByTestId('history').innerText();
+  if (/in_progress|→ (open|waiting|resolved|closed|low|medium|high|urgent)\b/.test(history)) fail(`raw names in the history: ${history}`);
+  if (!/Priority \w+ → Urgent/.test(history)) fail(`no worded priority change in the history: ${history}`);
+  // A notification about a status change: its toast is titled by what happened, its text in words.
+  await agent.goto(`${BASE_URL}/#/board`);
+  await liveOn(agent);
+  const mark = (await toasts(agent)).length;
+  const bob = await demoToken('bob');
+  const now = await api('GET', `/api/tickets/${globalThis.calm.id}`, bob);
+  await api('POST', `/api/tickets/${now.id}/status`, bob, { status: 'in_progress' });
+  const toast = await until('a toast about bob\'s status change', async () => (await toasts(agent)).slice(mark).find((t) => t.testid?.startsWith('toast-') && t.text.includes('Status')), Boolean, LIVE);
+  if (!toast.text.startsWith('Status changed')) fail(`the toast is titled otherwise: ${toast.text}`);
+  if (/in_progress|Notification/.test(toast.text)) fail(`the toast says: ${toast.text}`);
+  const inbox = (await api('GET', '/api/notifications?limit=5', await demoToken('alice'))).map((n) => n.title);
+  if (inbox.some((title) => /in_progress|from open/.test(title))) fail(`notification titles with raw names: ${inbox}`);
+});
+
+await step('list view: the API\'s order and filters, sortable columns, who is on a ticket, pages that never drop a ticket', async () => {
+  const alice = await demoToken('alice');
+  await agent.goto(`${BASE_URL}/#/list`);
+  await liveOn(agent);
+  const rowIds = () => agent.getByTestId('list-row').evaluateAll((rows) => rows.map((r) => r.dataset.ticketId));
+  const apiIds = (query) => async () => (await api('GET', `/api/tickets?${query}`, alice)).items.map((t) => t.id);
+  const same = async (what, query) => {
+    const want = await apiIds(query)();
+    await until(what, rowIds, (got) => got.join() === want.join());
+  };
+  await same('the list as the API lists it (newest first)', 'limit=50');
+  // Presence: dave has the e2e ticket's page open; its row says so, as its card does.
+  await until('the row counts who is on the ticket', () => agent.locator(`[data-testid="list-row"][data-ticket-id="${ticketId}"] [data-testid="row-watchers"]`).textContent(), (t) => t.trim() === '1 here', LIVE);
+  await agent.getByTestId('sort-priority').click();
+  await same('sorted by priority, descending', 'limit=50&sort=-priority');
+  if ((await agent.getByTestId('sort-priority').locator('xpath=..').getAttribute('aria-sort')) !== 'descending') fail('the Priority heading does not say it sorts');
+  await agent.getByTestId('sort-priority').click();
+  await same('sorted by priority, ascending', 'limit=50&sort=priority');
+  await agent.getByTestId('filter-status').getByLabel('Open', { exact: true }).check();
+  await agent.locator('.more-filters summary').click();
+  await agent.getByTestId('filter-queue').selectOption('hardware');
+  await same('filtered by status and queue', 'limit=50&sort=priority&status=open&queue=hardware');
+  if (!decodeURIComponent(await agent.evaluate(() => location.hash)).includes('status=open')) fail('the address does not hold the filters');
+  const { problems } = await audit(agent);
+  if (problems.length) fail(`the list's controls: ${problems.join('; ')}`);
+  // Five at a time: every ticket once, in order, over the pages.
+  await agent.goto(`${BASE_URL}/#/list?limit=5`);
+  await agent.getByTestId('list-row').first().waitFor({ timeout: WAIT });
+  const seen = [];
+  for (let page = 0; page < 100; page += 1) {
+    seen.push(...(await rowIds()));
+    if (await agent.getByTestId('page-next').isDisabled()) break;
+    const first = (await rowIds())[0];
+    await agent.getByTestId('page-next').click();
+    await until('the next page', rowIds, (ids) => ids[0] !== first);
+  }
+  noDuplicates(seen, 'the list\'s pages');
+  const everything = (await ticketsOf(alice)).map((t) => t.id);
+  if (seen.join() !== everything.join()) fail(`the pages hold ${seen.length} tickets, the API ${everything.length}`);
+  console.log(`  paged through ${seen.length} tickets, 5 a page`);
+});
+
+await step('list view: saved views with live counts; a view is saved; the board\'s Closed column links to the list', async () => {
+  const alice = await demoToken('alice');
+  const ada = await demoToken('ada');
+  await agent.goto(`${BASE_URL}/#/list`);
+  await liveOn(agent);
+  const counts = Object.fromEntries((await api('GET', '/api/views/counts', alice)).map((c) => [c.id, c.count]));
+  const unassigned = agent.locator('[data-testid="view-link"]', { hasText: 'Unassigned' });
+  const viewId = await unassigned.getAttribute('data-view-id', { timeout: WAIT });
+  await until('the Unassigned count', () => unassigned.getAttribute('data-count'), (n) => Number(n) === counts[viewId]);
+  await api('POST', '/api/tickets', ada, { title: `Nobody has this yet ${stamp}`, queue_id: 'general', company_id: 'acme' });
+  await until('the Unassigned count follows a new ticket live', () => unassigned.getAttribute('data-count'), (n) => Number(n) === counts[viewId] + 1, LIVE);
+  await unassigned.click();
+  const want = (await api('GET', `/api/views/${viewId}/tickets?limit=50`, alice)).items.map((t) => t.id);
+  await until('the view\'s tickets', () => agent.getByTestId('list-row').evaluateAll((rows) => rows.map((r) => r.dataset.ticketId)), (got) => got.join() === want.join());
+  await agent.getByTestId('view-name').fill(`Urgent ones ${stamp}`);
+  await agent.getByTestId('save-view').getByRole('button', { name: 'Save view' }).click();
+  await agent.locator('[data-testid="view-link"]', { hasText: `Urgent ones ${stamp}` }).waitFor({ timeout: WAIT });
+  const saved = (await api('GET', '/api/views', alice)).find((v) => v.name === `Urgent ones ${stamp}`);
+  if (saved?.query.assignee !== 'none') fail(`the saved view's question is ${JSON.stringify(saved?.query)}`);
+  await screenshot(agent, 'list.png');
+  // The board: Closed is a window of ten, with a way to all of them.
+  await agent.goto(`${BASE_URL}/#/board`);
+  await liveOn(agent);
+  const closedCards = await agent.getByTestId('column-closed').getByTestId('ticket-card').count();
+  if (closedCards > 10) fail(`the Closed column holds ${closedCards} cards`);
+  await agent.getByTestId('closed-more').getByRole('link').click();
+  await agent.getByTestId('list-row').first().waitFor({ timeout: WAIT });
+  const statuses = await agent.getByTestId('list-row').evaluateAll((rows) => rows.map((r) => r.dataset.status));
+  if (!statuses.every((s) => s === 'closed')) fail(`the closed list shows ${statuses}`);
+});
+
+await step('search: "/" focuses it; words give ranked results with highlighted snippets; #N opens ticket N', async () => {
+  const alice = await demoToken('alice');
+  await agent.goto(`${BASE_URL}/#/board`);
+  await liveOn(agent);
+  await agent.locator('body').click({ position: { x: 5, y: 300 } });
+  await agent.keyboard.press('/');
+  if (!(await agent.getByTestId('search-input').evaluate((el) => el === document.activeElement))) fail('"/" does not focus the search box');
+  await agent.keyboard.type('printer');
+  await agent.keyboard.press('Enter');
+  const want = (await api('GET', '/api/tickets?q=printer&limit=50', alice)).items;
+  if (want.length < 2) fail(`the API finds ${want.length} tickets for "printer": no ranking to show`);
+  await until('the results in the API\'s ranking', () => agent.getByTestId('list-row').evaluateAll((rows) => rows.map((r) => r.dataset.ticketId)), (got) => got.join() === want.map((t) => t.id).join());
+  const marks = await agent.getByTestId('snippet').first().locator('mark').allTextContents();
+  if (!marks.some((m) => /printer/i.test(m))) fail(`the snippet highlights ${marks}`);
+  await screenshot(agent, 'search.png');
+  const number = (await api('GET', `/api/tickets/${ticketId}`, alice)).number;
+  await agent.getByTestId('search-input').fill(`#${number}`);
+  await agent.getByTestId('search-input').press('Enter');
+  await agent.locator(`[data-testid="ticket-detail"][data-ticket-id="${ticketId}"]`).waitFor({ timeout: WAIT });
+});
+
+await step('keyboard: ? lists the shortcuts, j/k move, Enter opens, c comments, Ctrl+Enter sends, a assigns, Esc goes back; none while typing', async () => {
+  const alice = await demoToken('alice');
+  const ada = await demoToken('ada');
+  const free = await api('POST', '/api/tickets', ada, { title: `Keys probe ${stamp}`, queue_id: 'general', company_id: 'acme' });
+  await until('the API lists it', () => ticketsOf(alice, 'assignee=none'), (list) => list.some((t) => t.id === free.id));
+  await agent.goto(`${BASE_URL}/#/list?assignee=none&sort=-created`);
+  await agent.getByTestId('list-row').first().waitFor({ timeout: WAIT });
+  await agent.locator('h1').click();
+  const focusedTicket = () => agent.evaluate(() => document.activeElement?.dataset?.ticketId ?? null);
+  const rows = await agent.getByTestId('list-row').evaluateAll((list) => list.map((r) => r.dataset.ticketId));
+  await agent.keyboard.press('j');
+  await agent.keyboard.press('j');
+  if ((await focusedTicket()) !== rows[1]) fail('j j does not reach the second row');
+  await agent.keyboard.press('k');
+  if ((await focusedTicket()) !== rows[0] || rows[0] !== free.id) fail('k does not go back to the first row (the probe)');
+  // While typing in the search box no shortcut acts.
+  await agent.getByTestId('search-input').focus();
+  await agent.keyboard.type('jka?c/');
+  if ((await agent.getByTestId('search-input').inputValue()) !== 'jka?c/') fail('keys typed in the search box were taken as shortcuts');
+  if (await agent.getByTestId('shortcuts').count()) fail('"?" typed in a field opened the shortcuts');
+  await agent.getByTestId('search-input').fill('');
+  await agent.locator('h1').click();
+  await agent.keyboard.press('?');
+  await agent.getByTestId('shortcuts').waitFor({ timeout: WAIT });
+  await agent.keyboard.press('Escape');
+  await agent.getByTestId('shortcuts').waitFor({ state: 'detached', timeout: WAIT });
+  // a: the focused row's ticket is assigned to me (nobody held it: no question).
+  await agent.keyboard.press('j');
+  await agent.keyboard.press('a');
+  await until('the probe assigned to alice', async () => (await api('GET', `/api/tickets/${free.id}`, alice)).assignee_id, (a) => a === 'alice');
+  if ((await historyTypes(free.id, alice)).join() !== 'TicketCreated,TicketAssigned') fail('the shortcuts typed in the search box changed the ticket');
+  // Enter opens, c comments, Ctrl+Enter sends, Esc goes back.
+  await agent.locator(`[data-testid="row-title"][data-ticket-id="${free.id}"]`).focus();
+  await agent.keyboard.press('Enter');
+  await agent.getByTestId('comment-form').waitFor({ timeout: WAIT });
+  await agent.keyboard.press('c');
+  if (!(await agent.getByTestId('comment-body').evaluate((el) => el === document.activeElement))) fail('c does not put the focus in the comment box');
+  const words = `Sent with the keyboard (${stamp})`;
+  await agent.keyboard.type(words);
+  await agent.keyboard.press('Control+Enter');
+  await agent.locator('[data-testid="comment-public-item"]', { hasText: words }).waitFor({ timeout: WAIT });
+  await agent.locator('h1').click();
+  await agent.keyboard.press('Escape');
+  await agent.getByTestId('list-view').waitFor({ timeout: WAIT });
+  if (!(await agent.evaluate(() => location.hash)).includes('assignee=none')) fail('Esc did not go back to the list it came from');
+});
+
+await step('connection: "Reconnecting in N s" counts down with "Retry now"; offline, a banner and disabled controls', async () => {
+  const context = await browser.newContext({ viewport: DESKTOP });
+  let blocked = false;
+  let current = null;
+  await context.routeWebSocket(/\/ws$/, (ws) => {
+    if (blocked) {
+      ws.close({ code: 1011, reason: 'blocked by the test' });
+      return;
+    }
+    current = ws;
+    ws.connectToServer();
+  });
+  const page = await signInAs(context, 'alice');
+  await page.getByTestId('board').waitFor({ timeout: WAIT });
+  const text = () => page.locator('[data-testid="connection"] .connection-text').textContent();
+  blocked = true;
+  current.close({ code: 1011, reason: 'dropped by the test' });
+  // The backoff grows: wait for a wait long enough to watch it count down.
+  const first = await until('a countdown of 3 s or more', text, (t) => /^Reconnecting in ([3-9]|\d\d) s$/.test(t), 20_000);
+  const from = Number(first.match(/\d+/)[0]);
+  await until('the countdown ticks', text, (t) => /^Reconnecting in \d+ s$/.test(t) && Number(t.match(/\d+/)[0]) === from - 1, 2_000);
+  if (!(await page.getByTestId('retry-now').isVisible())) fail('no "Retry now" while reconnecting');
+  blocked = false;
+  const clicked = Date.now();
+  await page.getByTestId('retry-now').click();
+  await liveOn(page, 3_000);
+  console.log(`  live ${Date.now() - clicked} ms after "Retry now" (the countdown had ${from - 1} s left)`);
+  if (await page.getByTestId('retry-now').isVisible()) fail('"Retry now" still shown when live');
+  // Offline: a banner, and controls that would send are disabled and say why.
+  await page.getByTestId('ticket-card').first().getByTestId('card-title').click();
+  await page.getByTestId('comment-form').waitFor({ timeout: WAIT });
+  await context.setOffline(true);
+  await page.getByTestId('offline-banner').waitFor({ timeout: WAIT });
+  if (!(await page.getByTestId('comment-submit').isDisabled())) fail('"Add comment" works offline');
+  const why = await page.getByTestId('detail-status-menu').getAttribute('aria-describedby');
+  if (!(await page.getByTestId('detail-status-menu').isDisabled()) || !why || !(await page.locator(`[id="${why}"]`).innerText()).includes('offline')) fail('the Status menu works offline, or does not say why not');
+  // Controls drawn while offline (the board, from what the page holds) are disabled too.
+  await page.getByTestId('nav-board').click();
+  await page.getByTestId('ticket-card').first().waitFor({ timeout: WAIT });
+  if (!(await page.getByTestId('ticket-card').first().getByTestId('card-status').isDisabled())) fail('the board\'s Status menu works offline');
+  await screenshot(page, 'offline.png');
+  await context.setOffline(false);
+  await liveOn(page);
+  await page.getByTestId('offline-banner').waitFor({ state: 'hidden', timeout: WAIT });
+  if (await page.getByTestId('ticket-card').first().getByTestId('card-status').isDisabled()) fail('the Status menu stays disabled once online');
+  await context.close();
+  pages.splice(pages.indexOf(page), 1);
+});
+
+await step('notifications stay useful: grouped per ticket ("3 changes on #N"), collapsed beyond five tickets, read when the ticket is opened', async () => {
+  const alice = await demoToken('alice');
+  const ada = await demoToken('ada');
+  const bob = await demoToken('bob');
+  await agent.goto(`${BASE_URL}/#/board`);
+  await liveOn(agent);
+  await agent.getByTestId('bell').click();
+  if (await agent.getByTestId('mark-all-read').isEnabled()) await agent.getByTestId('mark-all-read').click();
+  await agent.getByTestId('bell').click();
+  await until('nothing unread', async () => (await api('GET', '/api/notifications/unread-count', alice)).unread, (n) => n === 0);
+  const busy = await api('POST', '/api/tickets', ada, { title: `Busy ticket ${stamp}`, queue_id: 'general', company_id: 'acme' });
+  await api('POST', `/api/tickets/${busy.id}/assign`, ada, { assignee_id: 'alice' });
+  await api('POST', `/api/tickets/${busy.id}/status`, bob, { status: 'in_progress' });
+  await api('POST', `/api/tickets/${busy.id}/priority`, bob, { priority: 'high' });
+  for (let i = 0; i < 6; i += 1) await api('POST', '/api/tickets', ada, { title: `Quiet ${i} ${stamp}`, queue_id: 'hardware', company_id: 'acme' });
+  const expected = (await until('alice\'s inbox', () => api('GET', '/api/notifications?unread=true&limit=100', alice), (list) => list.length >= 10)).length;
+  await until('the badge counts them', () => badge(agent), (n) => n === expected, LIVE);
+  await agent.evaluate(() => document.querySelectorAll('.toast-close').forEach((button) => button.click()));
+  await agent.getByTestId('bell').click();
+  const groups = agent.getByTestId('notification-group');
+  await until('five groups shown', () => groups.count(), (n) => n === 5);
+  const more = agent.getByTestId('notifications-more');
+  if (!/^\d+ more tickets?$/.test(await more.innerText())) fail(`the collapsed rest says ${await more.innerText()}`);
+  await more.click();
+  const tickets = new Set((await api('GET', '/api/notifications?limit=100', alice)).map((n) => n.ticket_id)).size;
+  await until('every ticket\'s group', () => groups.count(), (n) => n === tickets);
+  const unreadGroups = await agent.locator('[data-testid="notification-group"]:not([data-unread="0"])').count();
+  if (unreadGroups !== 7) fail(`${unreadGroups} groups with unread notifications, not the seven tickets'`);
+  const number = (await api('GET', `/api/tickets/${busy.id}`, alice)).number;
+  const heading = await agent.locator(`[data-testid="notification-group"][data-ticket-id="${busy.id}"] [data-testid="notification-group-title"]`).innerText();
+  if (!new RegExp(`^\\d+ changes on #${number}$`).test(heading)) fail(`the busy ticket's group says ${heading}`);
+  await agent.mouse.move(0, 0);
+  await agent.screenshot({ path: join(SCREENSHOT_DIR, 'notifications.png') }); // the panel open: no clicks to close toasts
+  await agent.locator(`[data-testid="notification-group"][data-ticket-id="${busy.id}"] [data-testid="notification-group-title"]`).click();
+  await agent.getByTestId('comment-form').waitFor({ timeout: WAIT });
+  await until('opening the ticket read its notifications', async () => (await api('GET', '/api/notifications?unread=true&limit=100', alice)).filter((n) => n.ticket_id === busy.id).length, (n) => n === 0);
+  const left = (await api('GET', '/api/notifications/unread-count', alice)).unread;
+  if (left !== 6) fail(`${left} unread left, not the six other tickets'`);
+  await agent.getByTestId('bell').click();
+  await agent.getByTestId('mark-all-read').click();
+  await agent.keyboard.press('Escape');
+});
+
+await step('small screens (390 px): one status at a time with tabs and counts; the banner and header stay small', async () => {
+  const phone = await newPage(agentContext);
+  await phone.setViewportSize({ width: 390, height: 844 });
+  await phone.goto(`${BASE_URL}/#/board`);
+  await liveOn(phone);
+  await phone.getByTestId('board-tabs').waitFor({ timeout: WAIT });
+  const visibleColumns = async () => (await Promise.all(['open', 'in_progress', 'waiting', 'resolved', 'closed'].map(async (s) => ((await phone.getByTestId(`column-${s}`).isVisible()) ? s : null)))).filter(Boolean);
+  await phone.getByTestId('tab-in_progress').click();
+  await until('only In progress shown', visibleColumns, (list) => list.join() === 'in_progress');
+  const tabCount = Number(await phone.getByTestId('tab-count-in_progress').textContent());
+  const cards = await phone.getByTestId('column-in_progress').getByTestId('ticket-card').count();
+  if (tabCount !== cards || cards === 0) fail(`the tab counts ${tabCount}, the column holds ${cards}`);
+  await phone.getByTestId('tab-in_progress').press('ArrowRight');
+  await until('the arrow key moves to Waiting', visibleColumns, (list) => list.join() === 'waiting');
+  const top = await phone.evaluate(() => document.getElementById('view').getBoundingClientRect().top);
+  if (top > 844 * 0.15) fail(`the banner and header take ${top} px of 844 (${Math.round((top / 844) * 100)}%)`);
+  const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+  if (width > 390) fail(`the board is ${width} px wide at 390 px`);
+  const offscreen = await phone.getByTestId('board-tabs').getByRole('tab').evaluateAll((tabs) => tabs.filter((tab) => tab.getBoundingClientRect().right > 390).map((tab) => tab.textContent));
+  if (offscreen.length) fail(`tabs out of view: ${offscreen}`);
+  console.log(`  banner and header: ${Math.round(top)} px of 844 (${Math.round((top / 844) * 100)}%)`);
+  await screenshot(phone, 'phone.png');
+  await closePage(phone);
+});
+
+await step('dark mode follows prefers-color-scheme, with the light theme\'s contrast (4.5:1) on the board, list, ticket and dashboard', async () => {
+  const figures = [];
+  for (const scheme of ['light', 'dark']) {
+    await agent.emulateMedia({ colorScheme: scheme });
+    for (const [hash, ready] of [['#/board', 'board'], ['#/list', 'list-row'], [`#/tickets/${ticketId}`, 'comment-form'], ['#/dashboard', 'dashboard']]) {
+      await agent.goto(`${BASE_URL}/${hash}`);
+      await liveOn(agent);
+      await agent.getByTestId(ready).first().waitFor({ timeout: WAIT });
+      await agent.evaluate(() => document.querySelectorAll('.toast-close').forEach((button) => button.click()));
+      const { problems, checked } = await contrast(agent);
+      if (problems.length) fail(`${scheme} ${hash}: ${problems.slice(0, 8).join('; ')}`);
+      figures.push(`${scheme} ${hash} ${checked}`);
+    }
+    const background = await agent.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+    const dark = background.match(/\d+/g).slice(0, 3).every((v) => Number(v) < 60);
+    if (dark !== (scheme === 'dark')) fail(`the ${scheme} scheme paints the page ${background}`);
+  }
+  await agent.goto(`${BASE_URL}/#/board`);
+  await liveOn(agent);
+  await screenshot(agent, 'dark.png');
+  await agent.emulateMedia({ colorScheme: 'light' });
+  console.log(`  text elements checked: ${figures.join(', ')}`);
 });
 
 await step('an expired token says so and offers to sign in again', async () => {

@@ -2,13 +2,14 @@
 // newest first, one line per change. It makes the exactly-once promise
 // visible: after a reconnect, the changes made meanwhile appear here once.
 
-import { h, label, replace } from './dom.js';
+import { h, replace } from './dom.js';
 import { nameOf } from './session.js';
+import { priorityLabel, statusLabel, ticketRef } from './statuses.js';
 
 const KEEP = 50;
 
 function describe(name, data, title) {
-  const subject = title ? `“${title}”` : 'a ticket';
+  const subject = data.number ? `${ticketRef(data)}${title ? ` “${title}”` : ''}` : title ? `“${title}”` : 'a ticket';
   switch (name) {
     case 'ticket:created':
       return `New ticket ${subject}`;
@@ -16,15 +17,15 @@ function describe(name, data, title) {
     case 'user:ticket_assigned':
       return data.assignee_id ? `${subject} assigned to ${nameOf(data.assignee_id)}` : `${subject} unassigned`;
     case 'ticket:status_changed':
-      return `${subject}: ${label(data.from)} → ${label(data.to)}`;
+      return `${subject}: ${statusLabel(data.from)} → ${statusLabel(data.to)}`;
     case 'ticket:priority_changed':
-      return `${subject}: priority ${data.from} → ${data.to}`;
+      return `${subject}: priority ${priorityLabel(data.from)} → ${priorityLabel(data.to)}`;
     case 'ticket:commented':
       return `${data.internal ? 'Internal comment' : 'Comment'} on ${subject} by ${nameOf(data.author_id)}`;
     case 'ticket:updated':
-      return 'queue_id' in data && !('title' in data) ? `${subject} moved to queue ${data.queue_id}` : `${subject} edited`;
+      return 'queue_id' in data && !('title' in data) ? `${subject} moved to another queue` : `${subject} edited`;
     default:
-      return `${name} on ${subject}`;
+      return `${subject} changed`;
   }
 }
 

@@ -87,7 +87,8 @@ function query(params) {
 
 export const me = (token) => get('/api/me', { token });
 export const queues = () => get('/api/queues');
-export const users = () => get('/api/users');
+export const users = (params = {}) => get(`/api/users${query(params)}`);
+export const teams = () => get('/api/teams');
 
 // ---- demo mode (404 when the server is not in demo mode) -----------------------
 
@@ -115,6 +116,13 @@ export const setPriority = (id, priority) => command(`/api/tickets/${enc(id)}/pr
 export const assign = (id, assigneeId) => command(`/api/tickets/${enc(id)}/assign`, { assignee_id: assigneeId });
 export const addComment = (id, body, internal) => command(`/api/tickets/${enc(id)}/comments`, { body, internal });
 
+// ---- saved views ------------------------------------------------------------------
+
+export const views = () => get('/api/views');
+export const viewCounts = () => get('/api/views/counts');
+export const saveView = (body) => post('/api/views', body);
+export const deleteView = (id) => request('DELETE', `/api/views/${enc(id)}`);
+
 // ---- metrics -----------------------------------------------------------------------
 
 export const queueMetrics = (id) => get(`/api/queues/${enc(id)}/metrics`);
@@ -124,5 +132,5 @@ export const queueHourly = (id, from, to) => get(`/api/queues/${enc(id)}/metrics
 
 export const notifications = (params = {}) => get(`/api/notifications${query(params)}`);
 export const unreadCount = () => get('/api/notifications/unread-count');
-export const markRead = (id) => post(`/api/notifications/${enc(id)}/read`);
+export const markTicketRead = (ticketId) => post(`/api/notifications/tickets/${enc(ticketId)}/read`);
 export const markAllRead = () => post('/api/notifications/read-all');

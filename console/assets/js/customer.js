@@ -73,7 +73,7 @@ export class CustomerView {
     });
     const description = h('textarea', { id: uid('description'), rows: '5', testid: 'new-description' });
     const queue = h('select', { id: uid('queue'), required: true, testid: 'new-queue' }, this.queues.map((q) => h('option', { value: q.id, text: q.name ?? q.id })));
-    const submit = h('button', { type: 'submit', class: 'button primary', testid: 'new-submit', text: 'Open ticket' });
+    const submit = h('button', { type: 'submit', class: 'button primary', testid: 'new-submit', dataset: { needsOnline: '' }, text: 'Open ticket' });
     const form = h(
       'form',
       { class: 'panel new-ticket', testid: 'new-ticket-form', 'aria-labelledby': 'new-title-heading', novalidate: true },

@@ -1,15 +1,18 @@
 // A ticket's page (`#/tickets/<id>`): its fields, its comments with a form
-// to add one, its full history with actor and time, and "state at version
-// N" by stepping through that history. Customers get the same page with
-// what the API gives them: public comments only, no internal checkbox.
+// to add one (Ctrl+Enter sends), its full history with actor and time, and
+// for staff "state at version N" by stepping through that history.
+// Customers get the same page with what the API gives them (public
+// comments only, no internal checkbox) and in their words: no versions,
+// their history numbered by the changes they are shown.
 //
 // Only what the server sent is rendered: the page never guesses at
 // comments or fields it was not given.
 
 import * as api from './api.js';
-import { dateTime, h, label, replace, select, uid } from './dom.js';
+import { assigneeMenu, priorityMenu, statusMenu } from './actions.js';
+import { dateTime, h, replace, uid } from './dom.js';
 import { isStaff, mayManage, nameOf, user } from './session.js';
-import { canMove, PRIORITIES, STATUSES } from './statuses.js';
+import { priorityLabel, statusLabel, ticketRef } from './statuses.js';
 import { PresencePanel } from './presence.js';
 import { toast, toastError } from './toast.js';
 
@@ -107,7 +110,7 @@ export class DetailView {
     replace(
       this.element,
       h('p', { class: 'crumbs' }, h('a', { href: this.back.href, testid: 'back', text: `← ${this.back.text}` })),
-      h('header', { class: 'detail-head' }, h('h1', { id: 'detail-title', testid: 'detail-title', text: t.title }), h('span', { class: `status-badge status-${t.status}`, testid: 'detail-status', text: label(t.status) })),
+      h('header', { class: 'detail-head' }, h('span', { class: 'ref', testid: 'detail-number', text: ticketRef(t) }), h('h1', { id: 'detail-title', testid: 'detail-title', text: t.title }), h('span', { class: `status-badge status-${t.status}`, testid: 'detail-status', text: statusLabel(t.status) })),
       this.presence.element,
       h(
         'div',
@@ -122,7 +125,7 @@ export class DetailView {
           'div',
           { class: 'detail-side' },
           h('section', { class: 'panel', 'aria-labelledby': 'fields-title' }, h('h2', { id: 'fields-title', text: 'Details' }), this.fields, this.actions),
-          h('section', { class: 'panel', 'aria-labelledby': 'history-title' }, h('h2', { id: 'history-title', text: 'History' }), this.versionPanel, this.historyList),
+          h('section', { class: 'panel', 'aria-labelledby': 'history-title' }, h('h2', { id: 'history-title', text: 'History' }), isStaff() ? this.versionPanel : null, this.historyList),
         ),
       ),
     );
@@ -138,7 +141,7 @@ export class DetailView {
     const t = this.ticket;
     this.element.querySelector('[data-testid="detail-title"]').textContent = t.title;
     const badge = this.element.querySelector('[data-testid="detail-status"]');
-    badge.textContent = label(t.status);
+    badge.textContent = statusLabel(t.status);
     badge.className = `status-badge status-${t.status}`;
     badge.dataset.status = t.status;
     this.element.querySelector('[data-testid="detail-description"]').textContent = t.description || 'No description.';
@@ -150,29 +153,33 @@ export class DetailView {
     const t = this.ticket;
     const keep = this.actions.contains(document.activeElement) ? document.activeElement.dataset.role : null;
     if (mayManage()) {
-      const status = select(STATUSES.map((s) => [s, label(s)]), t.status, { id: uid('st'), testid: 'detail-status-select', dataset: { role: 'status' } });
-      for (const option of status.options) option.disabled = option.value !== t.status && !canMove(t.status, option.value);
-      status.addEventListener('change', () => this.run('Status not changed', () => api.setStatus(t.id, status.value)));
-      const priority = select(PRIORITIES.map((p) => [p, label(p)]), t.priority, { id: uid('pr'), testid: 'detail-priority-select', dataset: { role: 'priority' } });
-      priority.addEventListener('change', () => this.run('Priority not changed', () => api.setPriority(t.id, priority.value)));
-      const mine = t.assignee_id === user.id;
       replace(
         this.actions,
-        h('div', { class: 'field inline' }, h('label', { for: status.id, text: 'Status' }), status),
-        h('div', { class: 'field inline' }, h('label', { for: priority.id, text: 'Priority' }), priority),
-        h('button', { type: 'button', class: 'button small', testid: mine ? 'detail-unassign' : 'detail-assign-me', dataset: { role: 'assign' }, text: mine ? 'Unassign' : 'Assign to me', on: { click: () => this.run('Not assigned', () => api.assign(t.id, mine ? null : user.id)) } }),
+        h('div', { class: 'field inline' }, h('span', { class: 'field-name', text: 'Status' }), statusMenu(this.store, t, 'detail-status-menu')),
+        h('div', { class: 'field inline' }, h('span', { class: 'field-name', text: 'Priority' }), priorityMenu(this.store, t, 'detail-priority-menu')),
+        h('div', { class: 'field inline' }, h('span', { class: 'field-name', text: 'Assignee' }), assigneeMenu(this.store, t, 'detail-assignee-menu')),
       );
     } else if (user.role === 'customer' && t.requester_id === user.id) {
       // Customers may close their own ticket or reopen it (docs/permissions.md).
       const next = t.status === 'closed' ? 'open' : 'closed';
       replace(
         this.actions,
-        h('button', { type: 'button', class: 'button small', testid: next === 'closed' ? 'close-ticket' : 'reopen-ticket', dataset: { role: 'assign' }, text: next === 'closed' ? 'Close this ticket' : 'Reopen this ticket', on: { click: () => this.run('Not changed', () => api.setStatus(t.id, next)) } }),
+        h('button', { type: 'button', class: 'button small', testid: next === 'closed' ? 'close-ticket' : 'reopen-ticket', dataset: { role: 'assign', needsOnline: '' }, text: next === 'closed' ? 'Close this ticket' : 'Reopen this ticket', on: { click: () => this.run('Not changed', () => api.setStatus(t.id, next)) } }),
       );
     } else {
       replace(this.actions);
     }
     if (keep) this.actions.querySelector(`[data-role="${keep}"]`)?.focus();
+  }
+
+  /** The ticket this page shows (for the `a` key). */
+  currentTicket() {
+    return this.ticket;
+  }
+
+  /** Puts the focus in the comment box (the `c` key). */
+  focusComment() {
+    this.commentBody?.focus();
   }
 
   async run(what, command) {
@@ -187,9 +194,10 @@ export class DetailView {
   }
 
   commentForm() {
-    const body = h('textarea', { id: uid('comment'), rows: '3', required: true, maxlength: '10000', testid: 'comment-body' });
+    const body = h('textarea', { id: uid('comment'), rows: '3', required: true, maxlength: '10000', testid: 'comment-body', 'aria-keyshortcuts': 'Control+Enter' });
+    this.commentBody = body;
     const internal = isStaff() ? h('input', { type: 'checkbox', id: uid('internal'), testid: 'comment-internal' }) : null;
-    const submit = h('button', { type: 'submit', class: 'button primary', testid: 'comment-submit', text: 'Add comment' });
+    const submit = h('button', { type: 'submit', class: 'button primary', testid: 'comment-submit', dataset: { needsOnline: '' }, text: 'Add comment' });
     const form = h(
       'form',
       { class: 'comment-form', testid: 'comment-form' },
@@ -200,12 +208,19 @@ export class DetailView {
         'div',
         { class: 'form-row' },
         internal ? h('span', { class: 'field inline check' }, internal, h('label', { for: internal.id, text: 'Internal (staff only)' })) : h('span', { class: 'hint', text: 'Your comment is visible to the support team.' }),
+        h('span', { class: 'hint', text: 'Ctrl+Enter sends' }),
         submit,
       ),
     );
     // Others on the ticket see that you are replying or writing a note.
     const typing = () => (body.value.trim() ? this.presence.typing(internal?.checked ?? false) : this.presence.stopped());
     body.addEventListener('input', typing);
+    body.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        if (!submit.disabled) form.requestSubmit();
+      }
+    });
     internal?.addEventListener('change', typing);
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
@@ -258,29 +273,34 @@ export class DetailView {
 
   renderHistory() {
     if (!this.historyList) return;
+    // Customers count the changes they are shown (the API numbers their
+    // entries so), without the word "version" or its staff notation.
+    const staff = isStaff();
     replace(
       this.historyList,
-      this.history.map((entry) =>
+      this.history.map((entry, index) =>
         h(
           'li',
-          { class: `history-entry${entry.version === this.viewing ? ' current' : ''}`, testid: 'history-entry', dataset: { version: String(entry.version), type: entry.event_type ?? entry.type } },
-          h(
-            'button',
-            {
-              type: 'button',
-              class: 'history-button',
-              'aria-label': `Show the ticket as it was at version ${entry.version}`,
-              'aria-pressed': entry.version === this.viewing ? 'true' : 'false',
-              on: { click: () => this.showVersion(entry.version) },
-            },
-            h('span', { class: 'version', text: `v${entry.version}` }),
-            h('span', { class: 'what', text: describe(entry) }),
-          ),
-          h('p', { class: 'who-when' }, h('span', { text: `${nameOf(entry.actor)} (${entry.role})` }), ' · ', h('time', { datetime: entry.occurred_at, text: dateTime(entry.occurred_at) })),
+          { class: `history-entry${entry.version === this.viewing ? ' current' : ''}`, testid: 'history-entry', dataset: { version: String(entry.version), step: String(index + 1), type: entry.event_type ?? entry.type } },
+          staff
+            ? h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'history-button',
+                  'aria-label': `Show the ticket as it was at version ${entry.version}`,
+                  'aria-pressed': entry.version === this.viewing ? 'true' : 'false',
+                  on: { click: () => this.showVersion(entry.version) },
+                },
+                h('span', { class: 'version', text: `v${entry.version}` }),
+                h('span', { class: 'what', text: describe(entry, this.queueName) }),
+              )
+            : h('p', { class: 'history-step' }, h('span', { class: 'step', testid: 'history-step', text: `${entry.version}.` }), h('span', { class: 'what', text: describe(entry, this.queueName) })),
+          h('p', { class: 'who-when' }, h('span', { text: staff ? `${nameOf(entry.actor)} (${entry.role})` : nameOf(entry.actor) }), ' · ', h('time', { datetime: entry.occurred_at, text: dateTime(entry.occurred_at) })),
         ),
       ),
     );
-    this.renderVersionPanel();
+    if (staff) this.renderVersionPanel();
   }
 
   async showVersion(version, from = null) {
@@ -346,40 +366,41 @@ export class DetailView {
 /** The ticket's fields as a description list. */
 function fieldList(t, queueName) {
   const rows = [
-    ['Status', label(t.status), 'status'],
-    ['Priority', label(t.priority), 'priority'],
+    ['Number', t.number ? `#${t.number}` : undefined, 'number'],
+    ['Status', statusLabel(t.status), 'status'],
+    ['Priority', priorityLabel(t.priority), 'priority'],
     ['Assignee', t.assignee_id ? nameOf(t.assignee_id) : 'Unassigned', 'assignee'],
     ['Queue', t.queue_id && queueName(t.queue_id), 'queue'],
     ['Requester', nameOf(t.requester_id), 'requester'],
     ['Company', t.company_id, 'company'],
-    ['Tags', t.tags?.length ? t.tags.join(', ') : '–', 'tags'],
-    ['Version', String(t.version), 'version'],
+    ['Tags', t.tags === undefined ? undefined : t.tags.length ? t.tags.join(', ') : '–', 'tags'],
+    ['Version', isStaff() ? String(t.version) : undefined, 'version'],
   ];
   return h('dl', { class: 'fields' }, rows.filter(([, value]) => value !== undefined).map(([name, value, key]) => [h('dt', { text: name }), h('dd', { testid: `field-${key}`, text: value })]));
 }
 
-/** One line about a history entry. */
-function describe(entry) {
+/** One line about a history entry, in words (labels, names, queue names). */
+function describe(entry, queueName) {
   const type = entry.event_type ?? entry.type;
   const d = entry.data ?? {};
   switch (type) {
     case 'TicketCreated':
-      return `Created “${d.title}” (${d.priority})`;
+      return `Opened “${d.title}” (${priorityLabel(d.priority)} priority)`;
     case 'TicketAssigned':
       return `Assigned to ${nameOf(d.assignee_id)}`;
     case 'TicketUnassigned':
       return `Unassigned from ${nameOf(d.previous_assignee_id)}`;
     case 'TicketStatusChanged':
-      return `Status ${label(d.from)} → ${label(d.to)}`;
+      return `Status ${statusLabel(d.from)} → ${statusLabel(d.to)}`;
     case 'TicketPriorityChanged':
-      return `Priority ${d.from} → ${d.to}`;
+      return `Priority ${priorityLabel(d.from)} → ${priorityLabel(d.to)}`;
     case 'TicketUpdated':
-      return `Edited ${['title', 'description', 'tags'].filter((k) => d[k]).join(', ')}`;
+      return `Edited the ${['title', 'description', 'tags'].filter((k) => d[k]).join(', ') || 'details'}`;
     case 'TicketMoved':
-      return `Moved ${d.from_queue_id} → ${d.to_queue_id}`;
+      return `Moved from ${queueName(d.from_queue_id)} to ${queueName(d.to_queue_id)}`;
     case 'CommentAdded':
-      return d.internal ? 'Internal comment' : 'Comment';
+      return d.internal ? 'Internal note' : 'Comment';
     default:
-      return EVENT_NAMES[type] ?? type;
+      return EVENT_NAMES[type] ?? 'Changed';
   }
 }

@@ -110,3 +110,31 @@ export function createdMs(ticket) {
   const ms = Number.parseInt(hex, 16);
   return Number.isFinite(ms) && String(ticket.id).charAt(14) === '7' ? ms : Date.now();
 }
+
+const ENTITIES = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'", '&#x27;': "'" };
+
+/**
+ * A search snippet as nodes: the API sends it HTML-escaped with the
+ * matches in `<mark>`; only those marks become elements, everything else
+ * stays text (no HTML is parsed).
+ */
+export function snippetNodes(snippet) {
+  const nodes = [];
+  let marked = false;
+  for (const part of String(snippet ?? '').split(/(<mark>|<\/mark>)/)) {
+    if (part === '<mark>' || part === '</mark>') {
+      marked = part === '<mark>';
+      continue;
+    }
+    const text = part.replace(/&(amp|lt|gt|quot|#39|#x27);/g, (entity) => ENTITIES[entity]);
+    if (text) nodes.push(marked ? h('mark', { text }) : document.createTextNode(text));
+  }
+  return nodes;
+}
+
+/** "in 2h", "3d ago": a due time relative to now. */
+export function relative(iso) {
+  const seconds = (Date.parse(iso) - Date.now()) / 1000;
+  if (Number.isNaN(seconds)) return '–';
+  return seconds >= 0 ? `in ${shortDuration(seconds)}` : `${shortDuration(-seconds)} ago`;
+}

@@ -1,7 +1,11 @@
 // The notification center: a bell with the unread count, a dropdown with
-// the history, marking one or all read, and alerts by level (as the first
-// front end did): high → a browser notification (a toast when those are
-// refused or unavailable), medium → a toast, low → the list only.
+// the history grouped per ticket ("3 changes on #12"; the groups beyond the
+// first few collapsed), marking a ticket's group or everything read (and a
+// ticket's group when its page is opened), and alerts by level (as the
+// first front end did): high → a browser notification (a toast when those
+// are refused or unavailable), medium → a toast, low → the list only.
+// Toasts are titled by what happened, and a burst about one ticket is one
+// toast.
 //
 // Two tabs of one user stay in step through a BroadcastChannel: a tab that
 // marks something read tells the others, which then read the server again.
@@ -13,20 +17,37 @@
 
 import * as api from './api.js';
 import { dateTime, h, label, replace, uid } from './dom.js';
+import { ticketRef } from './statuses.js';
 import { toast, toastError } from './toast.js';
 
-const HISTORY_LIMIT = 30;
+const HISTORY_LIMIT = 100;
+/** Ticket groups shown before "N more tickets". */
+const GROUP_CAP = 5;
+/** Toasts titled by what happened. */
+const KIND_TITLES = {
+  ticket_assigned: 'Assigned to you',
+  ticket_urgent: 'Now urgent',
+  status_changed: 'Status changed',
+  priority_changed: 'Priority changed',
+  ticket_created: 'New ticket',
+  ticket_updated: 'Ticket edited',
+  ticket_commented: 'New comment',
+  ticket_moved: 'Ticket moved',
+  ticket_unassigned: 'Reassigned',
+};
 const UNREAD_LIMIT = 200;
 /** A live notification the server's lists do not show after this long was read elsewhere. */
 const LIVE_GRACE_MS = 10000;
 
 export class NotificationCenter {
-  /** @param {{userId: string, ticketTitle: (id: string) => string | undefined}} options */
-  constructor({ userId, ticketTitle = () => undefined }) {
+  /** @param {{userId: string, ticketOf: (id: string) => object | undefined}} options */
+  constructor({ userId, ticketOf = () => undefined }) {
     this.userId = userId;
-    this.ticketTitle = ticketTitle;
+    this.ticketOf = ticketOf;
     this.items = new Map(); // id → notification, for the dropdown
     this.unreadIds = new Set(); // the server's unread list
+    this.unreadTickets = new Map(); // id → ticket id, of the server's unread list
+    this.expanded = false; // the groups beyond GROUP_CAP shown
     this.serverUnread = 0; // GET unread-count, used when the list is capped
     this.capped = false;
     this.recentLive = new Map(); // id → when it arrived live, not yet seen in a server list
@@ -36,7 +57,8 @@ export class NotificationCenter {
     this.channel?.addEventListener('message', (event) => this.fromOtherTab(event.data));
     this.element = this.render();
     this.onDocumentClick = (event) => {
-      if (this.open && !this.element.contains(event.target)) this.toggle(false);
+      // The path as dispatched: a click that redrew its own button is still inside.
+      if (this.open && !event.composedPath().includes(this.element)) this.toggle(false);
     };
     document.addEventListener('click', this.onDocumentClick);
     this.sync();
@@ -107,6 +129,7 @@ export class NotificationCenter {
         api.unreadCount(),
       ]);
       this.unreadIds = new Set(unread.map((n) => n.id));
+      this.unreadTickets = new Map(unread.map((n) => [n.id, n.ticket_id]));
       this.capped = unread.length >= UNREAD_LIMIT;
       this.serverUnread = count.unread;
       const now = Date.now();
@@ -138,30 +161,60 @@ export class NotificationCenter {
     this.markAllButton.disabled = count === 0;
   }
 
+  /** The notifications per ticket, the group with the newest first. */
+  groups() {
+    const groups = new Map();
+    for (const n of [...this.items.values()].sort((a, b) => b.position - a.position)) {
+      if (!groups.has(n.ticket_id)) groups.set(n.ticket_id, []);
+      groups.get(n.ticket_id).push(n);
+    }
+    return [...groups.values()];
+  }
+
   renderList() {
-    const items = [...this.items.values()].sort((a, b) => b.position - a.position);
+    const groups = this.groups();
+    const shown = this.expanded ? groups : groups.slice(0, GROUP_CAP);
+    const hidden = groups.length - shown.length;
     replace(
       this.list,
-      items.length
-        ? items.map((n) => {
-            const unread = this.isUnread(n);
-            return h(
-              'li',
-              { class: `notification${unread ? ' unread' : ''}`, testid: 'notification-item', dataset: { id: n.id, level: n.level, unread: String(unread) } },
-              h('span', { class: `level level-${n.level}`, text: label(n.level) }),
-              h('a', { href: `#/tickets/${n.ticket_id}`, class: 'notification-title', text: n.title, on: { click: () => this.toggle(false) } }),
-              h('span', { class: 'notification-sub' }, this.about(n), h('time', { datetime: n.created_at, text: dateTime(n.created_at) })),
-              unread ? h('button', { type: 'button', class: 'button small', testid: 'mark-read', 'aria-label': `Mark read: ${n.title}`, text: 'Mark read', on: { click: () => this.markRead(n.id) } }) : h('span', { class: 'read-mark', text: 'Read' }),
-            );
-          })
-        : h('li', { class: 'empty', text: 'Nothing yet.' }),
+      groups.length ? shown.map((group) => this.group(group)) : h('li', { class: 'empty', text: 'Nothing yet.' }),
+      hidden > 0
+        ? h('li', { class: 'more' }, h('button', { type: 'button', class: 'button small', testid: 'notifications-more', text: `${hidden} more ticket${hidden === 1 ? '' : 's'}`, on: { click: () => { this.expanded = true; this.renderList(); } } }))
+        : null,
     );
   }
 
-  /** The ticket's title when we hold it and the notification does not quote it already. */
-  about(n) {
-    const title = this.ticketTitle(n.ticket_id);
-    return title && !n.title.includes(title) ? `${title} · ` : '';
+  /** One ticket's notifications: a heading line, the changes, "Mark read". */
+  group(notes) {
+    const [latest] = notes;
+    const unread = notes.filter((n) => this.isUnread(n));
+    const level = ['high', 'medium', 'low'].find((l) => notes.some((n) => n.level === l));
+    const heading = notes.length > 1 ? `${notes.length} changes on ${this.ref(latest.ticket_id)}` : `${latest.title} · ${this.ref(latest.ticket_id)}`;
+    return h(
+      'li',
+      { class: `notification${unread.length ? ' unread' : ''}`, testid: 'notification-group', dataset: { ticketId: latest.ticket_id, level, unread: String(unread.length), count: String(notes.length) } },
+      h('span', { class: `level level-${level}`, text: label(level) }),
+      h('a', { href: `#/tickets/${latest.ticket_id}`, class: 'notification-title', testid: 'notification-group-title', text: heading, on: { click: () => this.toggle(false) } }),
+      h('span', { class: 'notification-sub' }, this.about(latest.ticket_id), h('time', { datetime: latest.created_at, text: dateTime(latest.created_at) })),
+      unread.length
+        ? h('button', { type: 'button', class: 'button small', testid: 'mark-read', dataset: { needsOnline: '' }, 'aria-label': `Mark read: ${heading}`, text: 'Mark read', on: { click: () => this.markTicket(latest.ticket_id) } })
+        : h('span', { class: 'read-mark', text: 'Read' }),
+      notes.length > 1
+        ? h('ul', { class: 'group-items' }, notes.map((n) => h('li', { testid: 'notification-item', dataset: { id: n.id, level: n.level, unread: String(this.isUnread(n)) } }, n.title, ' · ', h('time', { datetime: n.created_at, text: dateTime(n.created_at) }))))
+        : h('span', { testid: 'notification-item', hidden: true, dataset: { id: latest.id, level: latest.level, unread: String(this.isUnread(latest)) } }),
+    );
+  }
+
+  /** "#12", or the ticket's title while its number is unknown here. */
+  ref(ticketId) {
+    const ticket = this.ticketOf(ticketId);
+    return ticket ? ticketRef(ticket) : 'a ticket';
+  }
+
+  /** The ticket's title when we hold it. */
+  about(ticketId) {
+    const title = this.ticketOf(ticketId)?.title;
+    return title ? `${title} · ` : '';
   }
 
   isUnread(n) {
@@ -205,16 +258,23 @@ export class NotificationCenter {
     this.sync(1500);
   }
 
-  async markRead(id) {
+  /** Marks every notification about `ticketId` read (its group, or its page opened). */
+  async markTicket(ticketId) {
     try {
-      await api.markRead(id);
+      await api.markTicketRead(ticketId);
     } catch (error) {
-      if (error.status !== 404) return toastError('Not marked read', error);
+      return toastError('Not marked read', error);
     }
-    this.localRead(id);
-    this.channel?.postMessage({ type: 'read', id });
+    this.localReadTicket(ticketId);
+    this.channel?.postMessage({ type: 'read-ticket', ticketId });
     this.sync();
     return undefined;
+  }
+
+  /** The ticket's page was opened: its unread notifications are read now. */
+  readTicket(ticketId) {
+    const known = [...this.unreadTickets.values(), ...[...this.recentLive.keys()].map((id) => this.items.get(id)?.ticket_id)];
+    if (known.includes(ticketId)) this.markTicket(ticketId);
   }
 
   async markAll() {
@@ -231,11 +291,18 @@ export class NotificationCenter {
 
   localRead(id) {
     this.unreadIds.delete(id);
+    this.unreadTickets.delete(id);
     this.recentLive.delete(id);
     const n = this.items.get(id);
     if (n) n.read_at = n.read_at ?? new Date().toISOString();
     this.renderCount();
     if (this.open) this.renderList();
+  }
+
+  localReadTicket(ticketId) {
+    const ids = [...this.unreadTickets].filter(([, t]) => t === ticketId).map(([id]) => id);
+    for (const n of this.items.values()) if (n.ticket_id === ticketId) ids.push(n.id);
+    for (const id of ids) this.localRead(id);
   }
 
   localReadAll() {
@@ -247,7 +314,7 @@ export class NotificationCenter {
   }
 
   fromOtherTab(message) {
-    if (message?.type === 'read') this.localRead(message.id);
+    if (message?.type === 'read-ticket') this.localReadTicket(message.ticketId);
     else if (message?.type === 'read-all') this.localReadAll();
     this.sync();
   }
@@ -265,20 +332,27 @@ export class NotificationCenter {
   flushAlerts() {
     const alerts = this.pendingAlerts;
     this.pendingAlerts = [];
-    if (alerts.length > 3) {
-      toast(`${alerts.length} new notifications while you were away.`, { kind: 'info', title: 'Notifications', action: { label: 'Show', run: () => this.toggle(true) } });
+    const byTicket = new Map();
+    for (const n of alerts) byTicket.set(n.ticket_id, [...(byTicket.get(n.ticket_id) ?? []), n]);
+    if (byTicket.size > 3) {
+      toast(`${alerts.length} changes on ${byTicket.size} tickets while you were away.`, { kind: 'info', title: 'Catching up', action: { label: 'Show', run: () => this.toggle(true) } });
       return;
     }
-    for (const n of alerts) {
-      if (n.level === 'high' && this.desktop(n)) continue;
-      toast(`${this.about(n)}${n.title}`, {
-        kind: n.level === 'high' ? 'warning' : 'info',
-        title: n.level === 'high' ? 'Needs you now' : 'Notification',
-        timeout: n.level === 'high' ? 10000 : 5000,
-        testid: `toast-${n.level}`,
-        action: { label: 'Open', run: () => { location.hash = `#/tickets/${n.ticket_id}`; } },
-      });
-    }
+    for (const notes of byTicket.values()) this.alertGroup(notes);
+  }
+
+  /** One toast (or desktop notification) for one ticket's new notifications. */
+  alertGroup(notes) {
+    const n = notes.find((note) => note.level === 'high') ?? notes[0];
+    if (n.level === 'high' && this.desktop(n)) return;
+    const several = notes.length > 1;
+    toast(several ? `${this.about(n.ticket_id)}${notes.map((note) => note.title).join('; ')}` : `${this.about(n.ticket_id)}${n.title}`, {
+      kind: n.level === 'high' ? 'warning' : 'info',
+      title: several ? `${notes.length} changes on ${this.ref(n.ticket_id)}` : `${KIND_TITLES[n.kind] ?? 'Ticket changed'} · ${this.ref(n.ticket_id)}`,
+      timeout: n.level === 'high' ? 10000 : 5000,
+      testid: `toast-${n.level}`,
+      action: { label: 'Open', run: () => { location.hash = `#/tickets/${n.ticket_id}`; } },
+    });
   }
 
   /** A desktop notification when allowed; false when the caller should toast instead. */

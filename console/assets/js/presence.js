@@ -6,6 +6,10 @@
 // internal note) as you type, renewed every few seconds, and `viewing`
 // once you stop. The server decides who is shown to whom: a customer is
 // only ever sent staff who are replying, by role.
+//
+// `TicketWatchers` keeps how many are on each ticket of the user's queues
+// (the queue rooms' `presence_counts`) for the board's cards and the
+// list's rows, whichever page is open when they arrive.
 
 import { h, replace } from './dom.js';
 import { nameOf, user } from './session.js';
@@ -113,4 +117,29 @@ function initials(name) {
     .slice(0, 2)
     .map((part) => part[0].toUpperCase())
     .join('');
+}
+
+/** How many are on each ticket of the user's queues, from `presence_counts` frames. */
+export class TicketWatchers {
+  constructor() {
+    this.counts = new Map(); // ticket id -> {viewing, replying, noting, queue}
+  }
+
+  /** A queue room's counts replace what that queue had. */
+  update(frame) {
+    const queue = frame.room;
+    for (const [id, counts] of this.counts) if (counts.queue === queue) this.counts.delete(id);
+    for (const [id, counts] of Object.entries(frame.tickets ?? {})) this.counts.set(id, { ...counts, queue });
+  }
+
+  /** Fills the `.watchers` badge inside `element` for ticket `id`. */
+  show(element, id) {
+    const counts = this.counts.get(id);
+    const total = counts ? counts.viewing + counts.replying + counts.noting : 0;
+    const badge = element.querySelector('.watchers');
+    badge.hidden = total === 0;
+    badge.textContent = total ? `${total} here` : '';
+    badge.title = counts ? `${counts.viewing} viewing, ${counts.replying} replying, ${counts.noting} writing a note` : '';
+    badge.setAttribute('aria-label', badge.title);
+  }
 }

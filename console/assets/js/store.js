@@ -1,6 +1,9 @@
 // The tickets the console shows, kept in step with the server: loaded from
 // `GET /api/tickets`, then changed by live feed changes and by the answers
-// of our own commands.
+// of our own commands. Staff hold the open work whole (every page) and only
+// the most recently closed tickets (the list pages through the rest);
+// customers hold all of their company's tickets. When a load stops at its
+// cap it says so (`truncated`) instead of dropping tickets silently.
 //
 // Every ticket change carries the ticket's version after it, so each one is
 // applied at most once whatever its route: a live change, the same change
@@ -10,12 +13,18 @@
 import * as api from './api.js';
 
 const PAGE = 200;
-const MAX_PAGES = 10;
+/** The most tickets one load holds; past it the board says it shows a part. */
+const MAX_TICKETS = 5000;
+/** How many of the most recently closed tickets staff hold (the board's Closed column). */
+export const CLOSED_WINDOW = 10;
+const OPEN_WORK = 'open,in_progress,waiting,resolved';
 
 export class TicketStore extends EventTarget {
   /** @param {(ticket) => boolean} visible tickets this user may no longer see are dropped */
-  constructor({ visible = () => true } = {}) {
+  constructor({ visible = () => true, staff = true } = {}) {
     super();
+    this.staff = staff;
+    this.truncated = false;
     this.tickets = new Map();
     this.visible = visible;
     this.loaded = false;
@@ -31,8 +40,12 @@ export class TicketStore extends EventTarget {
     return [...this.tickets.values()];
   }
 
+  size() {
+    return this.tickets.size;
+  }
+
   /**
-   * Loads every visible ticket (newest first, up to MAX_PAGES pages). Calls
+   * Loads the tickets this user works with (see the top). Calls
    * made while a load runs wait for a new one, so a reload asked for after
    * a reconnect always reads the server after that reconnect.
    */
@@ -57,16 +70,11 @@ export class TicketStore extends EventTarget {
    * already has is dropped by its version).
    */
   async fetchAll() {
-    const rows = [];
-    let cursor;
-    let feed = null;
-    for (let page = 0; page < MAX_PAGES; page += 1) {
-      const answer = await api.listTickets({ limit: PAGE, cursor, sort: '-updated' });
-      rows.push(...answer.items);
-      if (answer.feed && (!feed || answer.feed.offset < feed.offset)) feed = answer.feed;
-      cursor = answer.next_cursor;
-      if (!cursor) break;
-    }
+    const feed = { point: null };
+    this.truncated = false;
+    const rows = this.staff
+      ? [...(await this.pages({ status: OPEN_WORK }, MAX_TICKETS, feed)), ...(await this.pages({ status: 'closed' }, CLOSED_WINDOW, feed))]
+      : await this.pages({}, MAX_TICKETS, feed);
     const fresh = new Map();
     for (const row of rows) {
       const known = this.tickets.get(row.id);
@@ -76,7 +84,21 @@ export class TicketStore extends EventTarget {
     this.tickets = fresh;
     this.loaded = true;
     this.emit('reset', {});
-    return feed;
+    return feed.point;
+  }
+
+  /** Up to `most` tickets of `filter`, most recently changed first; notes the earliest feed point in `feed`. */
+  async pages(filter, most, feed) {
+    const rows = [];
+    let cursor;
+    do {
+      const answer = await api.listTickets({ ...filter, limit: Math.min(PAGE, most - rows.length), cursor, sort: '-updated' });
+      rows.push(...answer.items);
+      if (answer.feed && (!feed.point || answer.feed.offset < feed.point.offset)) feed.point = answer.feed;
+      cursor = answer.next_cursor;
+    } while (cursor && rows.length < most);
+    if (cursor && most === MAX_TICKETS) this.truncated = true;
+    return rows;
   }
 
   /** Merges a ticket as a command or `GET /api/tickets/{id}` answered it. */
@@ -84,6 +106,7 @@ export class TicketStore extends EventTarget {
     const known = this.tickets.get(view.id);
     if (known && known.version >= view.version) return known;
     const merged = { ...known, ...view };
+    if (view.position) merged.updated_position = view.position;
     return this.set(merged, known ? 'updated' : 'added');
   }
 
@@ -101,14 +124,14 @@ export class TicketStore extends EventTarget {
    * Applies one live change. Returns true when it changed a ticket (so the
    * activity list shows each change once), false for a change already seen.
    */
-  apply(name, data) {
+  apply(name, data, position) {
     const id = data.ticket_id;
     if (!id || !name.startsWith('ticket:') && name !== 'user:ticket_assigned') return false;
     const known = this.tickets.get(id);
     if (known && known.version >= data.version) return false;
     if (!known) {
       if (name === 'ticket:created') {
-        const created = { id, ...without(data, ['ticket_id']), public_comment_count: 0, internal_comment_count: 0 };
+        const created = { id, ...without(data, ['ticket_id']), public_comment_count: 0, internal_comment_count: 0, updated_position: position };
         this.set(created, 'added');
         return true;
       }
@@ -117,7 +140,7 @@ export class TicketStore extends EventTarget {
       this.fetch(id);
       return true;
     }
-    const next = { ...known, version: data.version };
+    const next = { ...known, version: data.version, updated_position: position ?? known.updated_position };
     switch (name) {
       case 'ticket:created':
         Object.assign(next, without(data, ['ticket_id']));

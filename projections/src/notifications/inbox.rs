@@ -127,16 +127,43 @@ pub async fn mark_read(
 
 /// Marks every unread notification of `user_id` read; returns how many.
 pub async fn mark_all_read(database: &Database, user_id: &str) -> Result<u64, ProjectionError> {
+    mark_unread(database, user_id, None).await
+}
+
+/// Marks `user_id`'s unread notifications about ticket `ticket_id` read
+/// (a ticket's changes are read together); returns how many.
+pub async fn mark_ticket_read(
+    database: &Database,
+    user_id: &str,
+    ticket_id: &str,
+) -> Result<u64, ProjectionError> {
+    mark_unread(database, user_id, Some(ticket_id)).await
+}
+
+/// Marks `user_id`'s unread notifications read, only those about
+/// `ticket_id` when given.
+async fn mark_unread(
+    database: &Database,
+    user_id: &str,
+    ticket_id: Option<&str>,
+) -> Result<u64, ProjectionError> {
     let now = OffsetDateTime::now_utc();
+    let ticket = if ticket_id.is_some() {
+        " AND n.ticket_id = $3"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "{INSERT_READS} $2 FROM notifications n WHERE n.user_id = $1{ticket} AND {UNREAD} \
+         {IGNORE_READ}"
+    );
     Ok(on_pool!(database, pool => {
-        sqlx::query(&format!(
-            "{INSERT_READS} $2 FROM notifications n WHERE n.user_id = $1 AND {UNREAD} {IGNORE_READ}"
-        ))
-        .bind(user_id)
-        .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected()
+        let query = sqlx::query(&sql).bind(user_id).bind(now);
+        let query = match ticket_id {
+            Some(ticket_id) => query.bind(ticket_id),
+            None => query,
+        };
+        query.execute(pool).await?.rows_affected()
     }))
 }
 

@@ -25,7 +25,7 @@ use crate::event::ProjectedEvent;
 use crate::projection::Projection;
 use crate::sql::{Value, insert_rows};
 
-pub use inbox::{InboxPage, mark_all_read, mark_read, page, unread_count};
+pub use inbox::{InboxPage, mark_all_read, mark_read, mark_ticket_read, page, unread_count};
 pub use notification::{Notification, notification_id};
 pub(crate) use plan::plan;
 pub(crate) use rules::parse_named;

@@ -21,7 +21,7 @@ pub struct Notification {
     pub level: Level,
     pub kind: Kind,
     pub ticket_id: String,
-    /// A short human text, e.g. "Status changed from open to resolved".
+    /// A short human text, e.g. "Status changed from Open to Resolved".
     pub title: String,
     /// The event's position in the log; newest first in the inbox.
     pub position: i64,
@@ -65,13 +65,13 @@ fn title(event: &TicketEvent, kind: Kind) -> String {
         TicketEvent::TicketAssigned { .. } => "Ticket assigned to you".to_owned(),
         TicketEvent::TicketUnassigned { .. } => "Ticket unassigned".to_owned(),
         TicketEvent::TicketStatusChanged { from, to, .. } => {
-            format!("Status changed from {from} to {to}")
+            format!("Status changed from {} to {}", spoken(from), spoken(to))
         }
         TicketEvent::TicketPriorityChanged { from, to, .. } if *to == Priority::Urgent => {
-            format!("Ticket is now urgent (was {from})")
+            format!("Ticket is now urgent (was {})", spoken(from))
         }
         TicketEvent::TicketPriorityChanged { from, to, .. } => {
-            format!("Priority changed from {from} to {to}")
+            format!("Priority changed from {} to {}", spoken(from), spoken(to))
         }
         TicketEvent::TicketUpdated {
             title: Some(change),
@@ -82,6 +82,16 @@ fn title(event: &TicketEvent, kind: Kind) -> String {
         TicketEvent::CommentAdded { internal: true, .. } => "New internal comment".to_owned(),
         TicketEvent::CommentAdded { .. } => "New comment".to_owned(),
     }
+}
+
+/// A status or priority as people read it: `in_progress` is "In progress"
+/// (notification titles are shown to people as they are).
+fn spoken(name: impl std::fmt::Display) -> String {
+    let words = name.to_string().replace('_', " ");
+    let mut chars = words.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 /// `text` in quotes, cut to [`QUOTED_TITLE_MAX_CHARS`].
@@ -103,5 +113,11 @@ mod tests {
         assert_eq!(quoted.chars().count(), QUOTED_TITLE_MAX_CHARS + 3);
         assert!(quoted.ends_with("…\""));
         assert_eq!(quote("short"), "\"short\"");
+    }
+
+    #[test]
+    fn statuses_and_priorities_read_as_words() {
+        assert_eq!(spoken(bomizzel_domain::Status::InProgress), "In progress");
+        assert_eq!(spoken(Priority::Urgent), "Urgent");
     }
 }
