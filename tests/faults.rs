@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,6 +44,9 @@ const OUTAGE: Duration = Duration::from_secs(10);
 const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 /// What the server promises: ready again within this after it returns.
 const READY_WITHIN: Duration = Duration::from_secs(5);
+
+/// How long clients may take to follow their rooms on a loaded machine.
+const FOLLOWING_WITHIN: Duration = Duration::from_secs(60);
 
 /// What the command workers saw.
 #[derive(Debug, Default)]
@@ -144,8 +147,10 @@ async fn commands(
 /// What the followers of a scenario share.
 #[derive(Debug, Default)]
 struct Following {
-    /// Sessions that subscribed every room of theirs.
+    /// `/ws` sessions that subscribed every room of theirs.
     sessions: AtomicUsize,
+    /// Socket.IO sessions that got `ready` with every default room joined.
+    socketio_sessions: AtomicUsize,
     /// Set by the test: stalled followers read again.
     released: tokio::sync::watch::Sender<bool>,
 }
@@ -230,51 +235,142 @@ async fn readiness(app: &TestApp) -> reqwest::Response {
     response
 }
 
-/// A stock socket.io-client that keeps its offset: it starts from offset 0
-/// (the whole history of its default `rooms`, replayed before `ready`) and
-/// whenever its socket ends (or cannot connect) connects again with the
-/// newest offset it holds, which resumes all those rooms, until `stop`.
-/// Returns what it saw and how many sessions got `ready`.
+/// A stock socket.io-client following `user`'s default `rooms` (joined
+/// on connect, each from its own offset in the handshake).
+struct SioFollow {
+    user: &'static str,
+    rooms: Vec<String>,
+    /// The stalled one's network: after its first `ready` it stops
+    /// reading (its bytes held, with a small buffer towards the server)
+    /// until the test releases it.
+    stall: Option<FaultProxy>,
+    /// Where the stalled one waits for its release.
+    runtime: tokio::runtime::Handle,
+}
+
+/// What a Socket.IO follower saw.
+#[derive(Debug)]
+struct SioOutcome {
+    user: &'static str,
+    seen: Seen,
+    /// Sessions that got `ready` with every room joined.
+    sessions: usize,
+    /// Sessions the server or the network ended before the stop.
+    ended: usize,
+    /// `closing` codes the server sent before ending a session.
+    closing: Vec<i64>,
+}
+
+/// How one session of a Socket.IO follower ended.
+enum SioEnd {
+    Stopped,
+    /// The server ended it, or its connection went.
+    Ended,
+    /// No connection (`connect_error`): the node may be gone.
+    Refused,
+    /// A default room could not be joined (the database is away): connect again.
+    Retry,
+}
+
+/// Follows `follow.rooms` over Socket.IO from offset 0 (their history is
+/// replayed before `ready`) and whenever its socket ends connects again
+/// (to the next node when its node refuses) with each room's newest
+/// offset, until `stop`.
 fn socketio_follower(
-    base_url: &str,
-    token: &str,
-    rooms: &[&str],
-    stop: &AtomicBool,
-) -> (Seen, usize) {
-    let mut seen = Seen::default();
-    for room in rooms {
-        seen.follow(room, 0);
+    nodes: Nodes,
+    mut node: usize,
+    follow: SioFollow,
+    following: Arc<Following>,
+    stop: Arc<AtomicBool>,
+) -> SioOutcome {
+    let mut outcome = SioOutcome {
+        user: follow.user,
+        seen: Seen::default(),
+        sessions: 0,
+        ended: 0,
+        closing: Vec::new(),
+    };
+    for room in &follow.rooms {
+        outcome.seen.follow(room, 0);
     }
-    let mut offset = 0;
-    let mut sessions = 0;
     while !stop.load(Ordering::SeqCst) {
-        let mut socket = SioClient::connect(base_url, token, Some(offset));
-        while !stop.load(Ordering::SeqCst) {
-            let Some(line) = socket.next_within(Duration::from_millis(100)) else {
-                if socket.exited() {
-                    break;
+        let base = match &follow.stall {
+            Some(proxy) => format!("http://{}", proxy.address),
+            None => nodes[node].server.base_url.clone(),
+        };
+        let offsets = follow
+            .rooms
+            .iter()
+            .map(|room| (room.clone(), outcome.seen.since(room)))
+            .collect();
+        let token = nodes[node].token(follow.user);
+        let mut socket = SioClient::resume(&base, &token, &offsets);
+        let session = socketio_session(&mut socket, &follow, &mut outcome, &following, &stop);
+        // A client's pause before connecting again: longer after a refusal.
+        let pause = match session {
+            SioEnd::Stopped => break,
+            SioEnd::Ended => {
+                outcome.ended += 1;
+                100
+            }
+            SioEnd::Refused => {
+                node = (node + 1) % nodes.len();
+                300
+            }
+            SioEnd::Retry => 300,
+        };
+        std::thread::sleep(Duration::from_millis(pause));
+    }
+    outcome
+}
+
+/// Reads one Socket.IO session: its replay, `ready`, live changes, and how
+/// it ends. A stalled follower stalls after its first `ready`.
+fn socketio_session(
+    socket: &mut SioClient,
+    follow: &SioFollow,
+    outcome: &mut SioOutcome,
+    following: &Following,
+    stop: &AtomicBool,
+) -> SioEnd {
+    while !stop.load(Ordering::SeqCst) {
+        let Some(line) = socket.next_within(Duration::from_millis(100)) else {
+            if socket.exited() {
+                return SioEnd::Refused;
+            }
+            continue;
+        };
+        match (line["type"].as_str(), line["event"].as_str()) {
+            (Some("connect_error"), _) => return SioEnd::Refused,
+            (Some("disconnect"), _) => return SioEnd::Ended,
+            (_, Some("closing")) => outcome.closing.push(line["arg"]["code"].as_i64().unwrap()),
+            (_, Some("ready")) => {
+                let joined = &line["arg"]["rooms"];
+                for room in &follow.rooms {
+                    let answer = &joined[room.as_str()];
+                    if answer["ok"] == false {
+                        assert_eq!(answer["reason"], "database_unavailable", "{line}");
+                        return SioEnd::Retry;
+                    }
+                    assert_eq!(answer["recovered"], true, "{room} resumed: {line}");
                 }
-                continue;
-            };
-            if line["event"] == "ready" {
-                let joined = line["arg"]["rooms"].as_object().unwrap();
-                assert!(rooms.iter().all(|r| joined.contains_key(*r)), "{line}");
-                sessions += 1;
-                continue;
+                outcome.sessions += 1;
+                following.socketio_sessions.fetch_add(1, Ordering::SeqCst);
+                if let Some(proxy) = follow.stall.as_ref().filter(|_| outcome.sessions == 1) {
+                    proxy.set(Fault::Blackhole);
+                    let mut released = following.released.subscribe();
+                    let _ = follow
+                        .runtime
+                        .block_on(released.wait_for(|released| *released));
+                    proxy.set(Fault::None);
+                }
             }
-            for change in sio::changes(std::slice::from_ref(&line)) {
-                seen.record(&change);
-                offset = offset.max(change["offset"].as_i64().unwrap());
-            }
-            if line["type"] == "disconnect" || line["type"] == "connect_error" {
-                break;
-            }
-        }
-        if !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(100));
+            _ => sio::changes(std::slice::from_ref(&line))
+                .iter()
+                .for_each(|change| outcome.seen.record(change)),
         }
     }
-    (seen, sessions)
+    SioEnd::Stopped
 }
 
 /// Polls `/readyz` until it answers 200; how long that took.
@@ -297,8 +393,9 @@ async fn until_ready(app: &TestApp) -> Duration {
 /// server knows): a command is answered 503 with `Retry-After`, `/readyz`
 /// 503 with its reason, both within [`ANSWER_WITHIN`]; a new `/ws`
 /// connection is ready and its subscribe is answered with a retryable
-/// error.
-async fn assert_answers_during_outage(app: &TestApp) {
+/// error; so is a new Socket.IO connection (when `socketio`), within
+/// [`ANSWER_WITHIN`], each default room refused with that error.
+async fn assert_answers_during_outage(app: &TestApp, socketio: bool) {
     let asked = Instant::now();
     let (status, problem) = app
         .call(
@@ -330,6 +427,61 @@ async fn assert_answers_during_outage(app: &TestApp) {
     let error = refused.expect_err("no subscribe while the database is away");
     assert_eq!(error.unwrap()["code"], "database_unavailable");
     ws.close().await;
+
+    if socketio {
+        assert_socketio_answers_during_outage(app).await;
+    }
+}
+
+/// While the database is away, new Socket.IO connections are answered
+/// within [`ANSWER_WITHIN`]: a customer's is ready, each default room
+/// refused with the retryable `database_unavailable`; an agent's, whose
+/// default rooms include queues only the database knows, is refused with
+/// that error.
+async fn assert_socketio_answers_during_outage(app: &TestApp) {
+    for user in ["cust-acme", "agent-1"] {
+        let (base, token) = (app.server.base_url.clone(), app.token(user));
+        let answer = sio::blocking(move || {
+            let socket = SioClient::connect(&base, &token, Some(0));
+            let (_, answer) =
+                socket.until(|line| line["event"] == "ready" || line["type"] == "connect_error");
+            answer
+        })
+        .await;
+        // Timed by the client from opening the socket.
+        let waited = Duration::from_millis(answer["ms"].as_u64().unwrap());
+        assert!(waited <= ANSWER_WITHIN, "{user}: answered in {waited:?}");
+        if user == "agent-1" {
+            assert_eq!(answer["type"], "connect_error", "{answer}");
+            let message = answer["message"].as_str().unwrap();
+            assert!(message.starts_with("database_unavailable"), "{answer}");
+            continue;
+        }
+        for room in socketio_rooms(user) {
+            let joined = &answer["arg"]["rooms"][&room];
+            assert_eq!(joined["reason"], "database_unavailable", "{room}: {answer}");
+        }
+    }
+}
+
+/// What the server logs when the database goes and when it is back.
+const OUTAGE_LINES: [&str; 2] = [
+    "the database is unreachable",
+    "the database is reachable again",
+];
+
+/// Waits until the server has logged `count` lines containing `text` (its
+/// log is read by another thread, a moment behind).
+async fn until_logged(app: &TestApp, text: &str, count: usize) {
+    let started = Instant::now();
+    while app.server.logged_count(text) < count {
+        assert!(
+            started.elapsed() < READY_WITHIN,
+            "{text:?} logged {} times, not {count}",
+            app.server.logged_count(text)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Terminates every backend of `database` but its own, every 500 ms, for
@@ -367,25 +519,75 @@ struct Load {
     workers: Vec<tokio::task::JoinHandle<()>>,
     following: Arc<Following>,
     followers: Vec<(&'static str, tokio::task::JoinHandle<(Seen, usize)>)>,
+    socketio: Vec<tokio::task::JoinHandle<SioOutcome>>,
+    _halt: Halt,
+}
+
+/// Stops the followers however the test ends, a failed assertion too: the
+/// runtime waits for blocking Socket.IO followers before it shuts down.
+struct Halt {
+    stop: Arc<AtomicBool>,
+    following: Arc<Following>,
+}
+
+impl Drop for Halt {
+    fn drop(&mut self) {
+        self.following.released.send_replace(true);
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Who follows rooms in a scenario.
+#[derive(Debug, Clone, Copy)]
+struct Followers {
+    /// `/ws` clients of an agent, a customer and an admin in turn.
+    ws: usize,
+    /// How many of the first of them stop reading until released.
+    ws_stalled: usize,
+    /// Whether one more stock socket.io-client of the agent stops reading
+    /// until released, besides the agent's and the customer's that read.
+    socketio_stalled: bool,
+}
+
+impl Followers {
+    /// Nine `/ws` clients and the two Socket.IO readers.
+    const STEADY: Self = Self {
+        ws: 9,
+        ws_stalled: 0,
+        socketio_stalled: false,
+    };
 }
 
 /// What the load saw, once its checks passed.
 struct Outcome {
     answers: Answers,
-    /// Per follower, in start order: connections that ended before the stop.
+    /// Per `/ws` follower, in start order: connections that ended before the stop.
     ended: Vec<usize>,
+    /// The Socket.IO followers, readers first.
+    socketio: Vec<SioOutcome>,
+}
+
+/// The default rooms of the users whose stock socket.io-clients follow.
+fn socketio_rooms(user: &str) -> Vec<String> {
+    let rooms: &[&str] = match user {
+        "agent-1" => &["user:agent-1", "team:team-1", "queue:queue-1"],
+        "cust-acme" => &["user:cust-acme", "company:acme"],
+        other => panic!("no default rooms written down for {other}"),
+    };
+    rooms.iter().map(|room| room.to_string()).collect()
 }
 
 impl Load {
-    /// Four command workers, and nine clients following rooms of an agent,
-    /// a customer and an admin, spread over the nodes.
-    fn start(nodes: &Nodes) -> Self {
-        Self::with_followers(nodes, 9, 0)
+    /// Four command workers, nine `/ws` clients following rooms of an
+    /// agent, a customer and an admin, and stock socket.io-clients of the
+    /// agent and the customer following their default rooms, all spread
+    /// over the nodes. `test` names the test if Socket.IO must be skipped.
+    async fn start(test: &str, nodes: &Nodes) -> Self {
+        Self::with_followers(test, nodes, Followers::STEADY).await
     }
 
-    /// Like [`Load::start`] with `count` followers, the first `stalled` of
-    /// which stop reading until released.
-    fn with_followers(nodes: &Nodes, count: usize, stalled: usize) -> Self {
+    /// Like [`Load::start`] with these followers.
+    async fn with_followers(test: &str, nodes: &Nodes, who: Followers) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let answers = Arc::new(Mutex::new(Answers::default()));
         let workers = (0..4)
@@ -406,48 +608,98 @@ impl Load {
         let followers = followed
             .iter()
             .cycle()
-            .take(count)
+            .take(who.ws)
             .enumerate()
             .map(|(n, (user, rooms))| {
                 let handle = tokio::spawn(follower(
                     nodes.clone(),
                     n % nodes.len(),
                     (*user, rooms.clone()),
-                    n < stalled,
+                    n < who.ws_stalled,
                     following.clone(),
                     stop.clone(),
                 ));
                 (*user, handle)
             })
             .collect();
-        Self {
+        let halt = Halt {
+            stop: stop.clone(),
+            following: following.clone(),
+        };
+        let mut load = Self {
             nodes: nodes.clone(),
             stop,
             answers,
             workers,
             following,
             followers,
+            socketio: Vec::new(),
+            _halt: halt,
+        };
+        if sio::client_installed(test) {
+            for (n, user) in ["agent-1", "cust-acme"].into_iter().enumerate() {
+                load.follow_socketio(n % nodes.len(), user, None);
+            }
+            if who.socketio_stalled {
+                let server = nodes[0].server.base_url.trim_start_matches("http://");
+                let server = server.parse().expect("the server's address");
+                let proxy = FaultProxy::start_reading(server, 4096).await;
+                load.follow_socketio(0, "agent-1", Some(proxy));
+            }
         }
+        load
     }
 
-    /// Sessions of followers that subscribed all their rooms, so far.
-    fn sessions(&self) -> usize {
-        self.following.sessions.load(Ordering::SeqCst)
+    /// Starts a stock socket.io-client of `user` on `node`'s side.
+    fn follow_socketio(&mut self, node: usize, user: &'static str, stall: Option<FaultProxy>) {
+        let follow = SioFollow {
+            user,
+            rooms: socketio_rooms(user),
+            stall,
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let (nodes, following, stop) = (
+            self.nodes.clone(),
+            self.following.clone(),
+            self.stop.clone(),
+        );
+        self.socketio.push(tokio::task::spawn_blocking(move || {
+            socketio_follower(nodes, node, follow, following, stop)
+        }));
     }
 
-    /// Waits until followers have subscribed `count` sessions in all;
-    /// how long that took.
-    async fn until_sessions(&self, count: usize, within: Duration) -> Duration {
+    /// Waits until `sessions` (one of [`Following`]'s counts) reaches
+    /// `count`; how long that took.
+    async fn until(&self, sessions: &AtomicUsize, count: usize, within: Duration) -> Duration {
         let started = Instant::now();
-        while self.sessions() < count {
+        while sessions.load(Ordering::SeqCst) < count {
             assert!(
                 started.elapsed() < within,
                 "{} of {count} sessions in {within:?}",
-                self.sessions()
+                sessions.load(Ordering::SeqCst)
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         started.elapsed()
+    }
+
+    /// Waits until every Socket.IO follower is following, and the load
+    /// has run a moment.
+    async fn until_following(&self) {
+        self.until_socketio_sessions(self.socketio.len(), FOLLOWING_WITHIN)
+            .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+
+    /// Waits until `/ws` followers have subscribed `count` sessions in all.
+    async fn until_sessions(&self, count: usize, within: Duration) -> Duration {
+        self.until(&self.following.sessions, count, within).await
+    }
+
+    /// Waits until Socket.IO followers have had `count` sessions in all.
+    async fn until_socketio_sessions(&self, count: usize, within: Duration) -> Duration {
+        self.until(&self.following.socketio_sessions, count, within)
+            .await
     }
 
     fn failed(&self, status: u16) -> usize {
@@ -462,16 +714,10 @@ impl Load {
 
     /// Stops the load and runs the end-of-scenario checks against the
     /// database at `url` (the server's own, not through a fault): every
-    /// acknowledged command once in the log, every follower exactly once
-    /// per room, and, with the server stopped, the read models equal to a
-    /// rebuild. Returns what the workers saw.
+    /// acknowledged command once in the log, every follower of either
+    /// protocol exactly once per room, and, with the server stopped, the
+    /// read models equal to a rebuild. Returns what the load saw.
     async fn stop_and_check(self, url: &str) -> Outcome {
-        self.stop_and_check_with(url, Vec::new()).await
-    }
-
-    /// Like [`Load::stop_and_check`], checking `others` (followers run by
-    /// the test, with what they saw) exactly once too.
-    async fn stop_and_check_with(self, url: &str, others: Vec<(&str, Seen)>) -> Outcome {
         self.following.released.send_replace(true);
         self.stop.store(true, Ordering::SeqCst);
         for worker in self.workers {
@@ -487,18 +733,26 @@ impl Load {
         let store = EventStore::connect(url).await.unwrap();
         checks::assert_each_key_once(&store, &answers.acknowledged).await;
         checks::caught_up(&store, feed::NAME).await;
-        let mut followers = others;
+        let mut followers = Vec::new();
         let mut ended = Vec::new();
         for (user, handle) in self.followers {
             let (seen, ends) = handle.await.unwrap();
             followers.push((user, seen));
             ended.push(ends);
         }
+        let mut socketio = Vec::new();
+        for handle in self.socketio {
+            socketio.push(handle.await.unwrap());
+        }
         let mut nodes = Arc::into_inner(self.nodes).expect("no task holds the nodes");
         nodes.retain_mut(|node| !node.server.exited());
         let mut changes = 0;
         for (user, mut seen) in followers {
             changes += checks::assert_exactly_once(&nodes[0], &store, user, &mut seen).await;
+        }
+        for follower in &mut socketio {
+            let (user, seen) = (follower.user, &mut follower.seen);
+            changes += checks::assert_exactly_once(&nodes[0], &store, user, seen).await;
         }
         assert!(changes > 100, "changes checked: {changes}");
         // Stopped, not dropped: a node owns the SQLite file being checked.
@@ -507,7 +761,11 @@ impl Load {
         }
         let workdir = tempfile::tempdir().unwrap();
         checks::assert_read_models_equal_rebuild(&store, url, workdir.path()).await;
-        Outcome { answers, ended }
+        Outcome {
+            answers,
+            ended,
+            socketio,
+        }
     }
 }
 
@@ -527,8 +785,8 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
         .await,
     ]);
     let app = &nodes[0];
-    let load = Load::start(&nodes);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let load = Load::start(test, &nodes).await;
+    load.until_following().await;
 
     // Connections terminated under the server, again and again.
     let admin_url = url.rsplit_once('/').unwrap().0.to_owned() + "/postgres";
@@ -540,25 +798,33 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
     // Unreachable two ways: packets swallowed, then connections refused.
     let mut recoveries = Vec::new();
     for fault in [Fault::Blackhole, Fault::Refuse] {
+        // Said once when it goes and once when it is back (the monitor
+        // may also have taken a reconnect slowed by the terminations, on a
+        // loaded machine, for an outage: counted per outage).
+        let said = OUTAGE_LINES.map(|text| app.server.logged_count(text));
         proxy.set(fault);
         tokio::time::sleep(ANSWER_WITHIN).await;
-        assert_answers_during_outage(app).await;
+        assert_answers_during_outage(app, !load.socketio.is_empty()).await;
         tokio::time::sleep(OUTAGE - ANSWER_WITHIN).await;
         proxy.set(Fault::None);
         recoveries.push((fault, until_ready(app).await));
+        for (text, before) in OUTAGE_LINES.into_iter().zip(said) {
+            until_logged(app, text, before + 1).await;
+            assert_eq!(
+                app.server.logged_count(text),
+                before + 1,
+                "{fault:?}: {text:?}"
+            );
+        }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    for (text, times) in [
-        ("the database is unreachable", 2),
-        ("the database is reachable again", 2),
-    ] {
-        assert_eq!(app.server.logged_count(text), times, "log lines {text:?}");
-    }
+    let said = OUTAGE_LINES.map(|text| app.server.logged_count(text));
     drop(nodes);
     let answers = load.stop_and_check(&url).await.answers;
     println!(
         "terminated {terminated} backends ({failed_by_terminations} commands answered 503 meanwhile); \
-         acknowledged {}, failed attempts {:?}, slowest failure {:?}, ready again after {recoveries:?}",
+         acknowledged {}, failed attempts {:?}, slowest failure {:?}, ready again after {recoveries:?}; \
+         outages logged in all {said:?}",
         answers.acknowledged.len(),
         answers.failed,
         answers.slowest_failure
@@ -658,7 +924,8 @@ async fn until_a_command_succeeds(app: &TestApp) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_disk_full_under_load_loses_nothing() {
-    let Some(disk) = SmallDisk::mount("sqlite_disk_full_under_load_loses_nothing", 32) else {
+    let test = "sqlite_disk_full_under_load_loses_nothing";
+    let Some(disk) = SmallDisk::mount(test, 32) else {
         return;
     };
     let data_dir = disk.path().to_str().unwrap().to_owned();
@@ -670,8 +937,8 @@ async fn sqlite_disk_full_under_load_loses_nothing() {
         .await,
     ]);
     let app = &nodes[0];
-    let load = Load::start(&nodes);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let load = Load::start(test, &nodes).await;
+    load.until_following().await;
 
     let filler = disk.fill();
     let full_since = Instant::now();
@@ -722,6 +989,54 @@ async fn sqlite_disk_full_under_load_loses_nothing() {
     );
 }
 
+/// A ticket number drawn while the disk fills up is either kept (the
+/// counter moved past it) or refused, never handed out while the counter
+/// stays put: it would be handed out again, to another ticket. Swept over
+/// the last kilobytes of free space, where some writes fit and others not.
+#[tokio::test]
+async fn a_ticket_number_drawn_on_a_full_disk_is_never_drawn_again() {
+    let Some(disk) = SmallDisk::mount(
+        "a_ticket_number_drawn_on_a_full_disk_is_never_drawn_again",
+        4,
+    ) else {
+        return;
+    };
+    let url = format!("sqlite://{}/numbers.db", disk.path().display());
+    let store = EventStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let bomizzel_store::Database::Sqlite(pool) = store.database().clone() else {
+        unreachable!()
+    };
+    let filler = disk.fill();
+    let full = std::fs::metadata(&filler).unwrap().len();
+    let (mut drawn, mut refused) = (Vec::new(), 0);
+    for free in (0..64 * 1024).step_by(512) {
+        std::fs::File::options()
+            .write(true)
+            .open(&filler)
+            .unwrap()
+            .set_len(full - free)
+            .unwrap();
+        match store.next_ticket_number().await {
+            Ok(number) => drawn.push(number),
+            Err(_) => refused += 1,
+        }
+        let counter: i64 = sqlx::query_scalar("SELECT last FROM ticket_number_counter")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            Some(counter as u64),
+            drawn.last().copied().or(Some(0)),
+            "{free} bytes free: drawn {drawn:?}, the counter stands at {counter}"
+        );
+    }
+    assert!(
+        refused > 0 && !drawn.is_empty(),
+        "{refused} refused, drawn {drawn:?}"
+    );
+}
+
 /// What the server promises: a lost node's projections run elsewhere within this.
 const LEADERSHIP_WITHIN: Duration = Duration::from_secs(5);
 
@@ -751,8 +1066,8 @@ async fn a_node_lost_under_load_loses_nothing() {
         TestApp::start_without_seeding(Backend::Postgres(url.clone()), &UNLIMITED).await,
         TestApp::start_without_seeding(Backend::Postgres(url.clone()), &UNLIMITED).await,
     ]);
-    let load = Load::start(&nodes);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let load = Load::start(test, &nodes).await;
+    load.until_following().await;
 
     nodes[0].server.sigkill();
     let killed = Instant::now();
@@ -764,13 +1079,26 @@ async fn a_node_lost_under_load_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let moved = killed.elapsed();
+    // The Socket.IO follower of the killed node resumes on another one.
+    let followers = load.socketio.len();
+    load.until_socketio_sessions(followers + 1, FOLLOWING_WITHIN)
+        .await;
+    let resumed = killed.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
     drop(nodes);
-    let answers = load.stop_and_check(&url).await.answers;
+    let outcome = load.stop_and_check(&url).await;
+    if let Some(on_killed) = outcome.socketio.first() {
+        assert!(
+            on_killed.ended >= 1 && on_killed.sessions >= 2,
+            "{on_killed:?}"
+        );
+    }
     println!(
-        "every projection led elsewhere {moved:?} after the SIGKILL; acknowledged {}, failed attempts {:?}",
-        answers.acknowledged.len(),
-        answers.failed,
+        "every projection led elsewhere {moved:?} after the SIGKILL; the Socket.IO client of the \
+         killed node resumed on another {:?} after it; acknowledged {}, failed attempts {:?}",
+        resumed,
+        outcome.answers.acknowledged.len(),
+        outcome.answers.failed,
     );
 }
 
@@ -793,38 +1121,33 @@ async fn a_restart_with_every_client_reconnecting_at_once_loses_nothing() {
     let extra = [&UNLIMITED[..], &["--ws-max-connections-per-user", "1000"]].concat();
     let nodes: Nodes = Arc::new(vec![TestApp::start(Backend::Sqlite, &extra).await]);
     let url = sqlite_url(&nodes[0]);
-    let load = Load::with_followers(&nodes, STORM_CLIENTS, 0);
-    load.until_sessions(STORM_CLIENTS, Duration::from_secs(60))
-        .await;
-    // And a stock socket.io-client following the agent's default rooms.
-    let socketio_stop = Arc::new(AtomicBool::new(false));
-    let socketio = sio::client_installed(test).then(|| {
-        let (base, token) = (nodes[0].server.base_url.clone(), nodes[0].token("agent-1"));
-        let stop = socketio_stop.clone();
-        let rooms = ["user:agent-1", "team:team-1", "queue:queue-1"];
-        tokio::task::spawn_blocking(move || socketio_follower(&base, &token, &rooms, &stop))
-    });
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let who = Followers {
+        ws: STORM_CLIENTS,
+        ..Followers::STEADY
+    };
+    let load = Load::with_followers(test, &nodes, who).await;
+    load.until_sessions(STORM_CLIENTS, FOLLOWING_WITHIN).await;
+    load.until_following().await;
 
     let restarted = Instant::now();
     nodes[0].server.restart();
     let back_after = restarted.elapsed();
     let storm = load
-        .until_sessions(2 * STORM_CLIENTS, Duration::from_secs(60))
+        .until_sessions(2 * STORM_CLIENTS, FOLLOWING_WITHIN)
+        .await;
+    // The Socket.IO followers resume too, with their offsets.
+    let followers = load.socketio.len();
+    load.until_socketio_sessions(2 * followers, FOLLOWING_WITHIN)
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     drop(nodes);
-    socketio_stop.store(true, Ordering::SeqCst);
-    let mut others = Vec::new();
-    if let Some(socketio) = socketio {
-        let (seen, sessions) = socketio.await.unwrap();
+    let outcome = load.stop_and_check(&url).await;
+    for follower in &outcome.socketio {
         assert!(
-            sessions >= 2,
-            "the Socket.IO client resumed after the restart"
+            follower.ended >= 1 && follower.sessions >= 2,
+            "{follower:?}"
         );
-        others.push(("agent-1", seen));
     }
-    let outcome = load.stop_and_check_with(&url, others).await;
     println!(
         "restart took {back_after:?}; all {STORM_CLIENTS} clients resumed {storm:?} after it; \
          acknowledged {}, failed attempts {:?}",
@@ -835,6 +1158,7 @@ async fn a_restart_with_every_client_reconnecting_at_once_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_consumers_are_closed_and_resume_without_holding_up_the_others() {
+    let test = "slow_consumers_are_closed_and_resume_without_holding_up_the_others";
     let extra = [
         &UNLIMITED[..],
         &[
@@ -849,20 +1173,33 @@ async fn slow_consumers_are_closed_and_resume_without_holding_up_the_others() {
     .concat();
     let nodes: Nodes = Arc::new(vec![TestApp::start(Backend::Sqlite, &extra).await]);
     let url = sqlite_url(&nodes[0]);
-    let load = Load::with_followers(&nodes, CONSUMERS, STALLED);
-    load.until_sessions(CONSUMERS, Duration::from_secs(60))
-        .await;
+    let who = Followers {
+        ws: CONSUMERS,
+        ws_stalled: STALLED,
+        socketio_stalled: true,
+    };
+    let load = Load::with_followers(test, &nodes, who).await;
+    load.until_sessions(CONSUMERS, FOLLOWING_WITHIN).await;
+    load.until_following().await;
     let stalled_since = Instant::now();
-    while nodes[0].server.logged_count("slow consumer dropped") < STALLED {
+    let socketio_stalled = usize::from(load.socketio.len() == 3);
+    let server = &nodes[0].server;
+    while let_go(server) < (STALLED, socketio_stalled) {
         assert!(
-            stalled_since.elapsed() < Duration::from_secs(60),
-            "{} of {STALLED} stalled clients dropped",
-            nodes[0].server.logged_count("slow consumer dropped")
+            stalled_since.elapsed() < FOLLOWING_WITHIN,
+            "stalled clients let go (/ws, Socket.IO): {:?}",
+            let_go(server)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let dropped_after = stalled_since.elapsed();
     load.following.released.send_replace(true);
+    // The stalled Socket.IO client gets its backlog, learns that it was
+    // closed and resumes.
+    let sessions = load.socketio.len() + socketio_stalled;
+    let resumed = load
+        .until_socketio_sessions(sessions, FOLLOWING_WITHIN)
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     drop(nodes);
     let outcome = load.stop_and_check(&url).await;
@@ -877,9 +1214,59 @@ async fn slow_consumers_are_closed_and_resume_without_holding_up_the_others() {
         others.iter().all(|ends| *ends == 0),
         "readers never ended: {others:?}"
     );
-    println!(
-        "{STALLED} stalled clients closed as too slow within {dropped_after:?}, resumed exactly once; \
-         the other {} never closed",
-        others.len()
+    let (readers, stalled) = outcome.socketio.split_at(2.min(outcome.socketio.len()));
+    assert!(
+        readers.iter().all(|reader| reader.ended == 0),
+        "Socket.IO readers never ended: {readers:?}"
     );
+    for stalled in stalled {
+        assert!(stalled.ended >= 1 && stalled.sessions >= 2, "{stalled:?}");
+        assert!(
+            stalled.closing.iter().all(|code| *code == 4008),
+            "{stalled:?}"
+        );
+    }
+    println!(
+        "{STALLED} stalled /ws clients dropped as too slow and {socketio_stalled} stalled \
+         Socket.IO client let go within {dropped_after:?}, all resumed exactly once (Socket.IO \
+         {resumed:?} after its release, told {:?}); the other {} /ws and {} Socket.IO clients \
+         never closed",
+        stalled.iter().map(|s| &s.closing).collect::<Vec<_>>(),
+        others.len(),
+        readers.len()
+    );
+}
+
+/// How many stalled clients the server has let go, per protocol: `/ws`
+/// connections the hub dropped as too slow, and Socket.IO sessions that
+/// ended (closed 4008 when the hub dropped them, or cut by their heartbeat,
+/// which cannot pass a full buffer either, whichever came first).
+fn let_go(server: &common::Server) -> (usize, usize) {
+    let socketio: HashSet<u64> = server
+        .lines_containing("socket.io connected")
+        .iter()
+        .filter_map(|line| connection_of(line))
+        .collect();
+    let ws = server
+        .lines_containing("slow consumer dropped")
+        .iter()
+        .filter_map(|line| connection_of(line))
+        .filter(|id| !socketio.contains(id))
+        .count();
+    let ended =
+        ["socket.io session ended", "socket.io disconnected"].map(|text| server.logged_count(text));
+    (ws, ended.iter().sum())
+}
+
+/// The connection a log line names (`connection=N`), its colours aside.
+fn connection_of(line: &str) -> Option<u64> {
+    let mut plain = String::new();
+    let mut rest = line;
+    while let Some((before, after)) = rest.split_once('\u{1b}') {
+        plain.push_str(before);
+        rest = after.split_once('m').map_or("", |(_, after)| after);
+    }
+    plain.push_str(rest);
+    let (_, id) = plain.split_once("connection=")?;
+    id.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bomizzel_identity::{Caller, DirectoryChange};
-use bomizzel_projections::feed;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -188,9 +187,7 @@ async fn run(
     directory: &mut broadcast::Receiver<DirectoryChange>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Closing {
-    let head = Box::pin(feed::head(session.hub.state.store.database()))
-        .await
-        .unwrap_or(0);
+    let head = Box::pin(session.hub.head()).await;
     let ready = protocol::ready(&session.caller.user_id, &session.hub.epoch(), head);
     if frames.say(ready).await.is_err() {
         return Closing::send_failed();
@@ -212,7 +209,7 @@ async fn run(
             },
             outbound = session.next_queued() => match outbound {
                 Some(first) => session.write_queued(frames, first).await,
-                None => Err(Closing::new(close::SLOW_CONSUMER, "too slow: resume from your last offset")),
+                None => Err(Closing::too_slow()),
             },
             _ = heartbeat.tick() => heartbeat_step(session, frames).await,
             _ = &mut timer => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
@@ -287,9 +284,7 @@ async fn on_message(
     match frame {
         ClientFrame::Auth { token } => match session.refresh(token).await {
             Ok(()) => {
-                let head = feed::head(session.hub.state.store.database())
-                    .await
-                    .unwrap_or(0);
+                let head = session.hub.head().await;
                 let ready = protocol::ready(&session.caller.user_id, &session.hub.epoch(), head);
                 frames.say(ready).await
             }

@@ -165,6 +165,20 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The feed's head for a `ready`: read from the database, or while it
+    /// is away the offset through which this node has handed out changes,
+    /// so that a client is answered at once.
+    pub(crate) async fn head(&self) -> i64 {
+        let health = self.state.store.health();
+        match health
+            .unless_down(feed::head(self.state.store.database()))
+            .await
+        {
+            Some(Ok(head)) => head,
+            _ => self.registry().dispatched,
+        }
+    }
+
     pub fn epoch(&self) -> String {
         self.epoch.lock().map(|e| e.clone()).unwrap_or_default()
     }
@@ -200,6 +214,12 @@ impl Hub {
             }
             !members.is_empty()
         });
+    }
+
+    /// Whether the connection is no longer handed changes: dropped as too
+    /// slow (or ended with the feed's epoch).
+    pub(crate) fn dropped(&self, id: ConnId) -> bool {
+        !self.registry().connections.contains_key(&id)
     }
 
     /// Puts the connection in `room` and returns the offset through which

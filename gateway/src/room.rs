@@ -14,7 +14,7 @@
 use std::fmt;
 
 use bomizzel_identity::presence::Routing;
-use bomizzel_identity::{Caller, IdentityResult, Role, Shared, directory, ticket};
+use bomizzel_identity::{Caller, IdentityError, IdentityResult, Role, Shared, directory, ticket};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,20 +143,24 @@ async fn admit_to_ticket(
 
 /// The rooms a user is put in by default (Socket.IO connections): their own
 /// room, and their teams' and those teams' queues' rooms for agents, their
-/// company's room for customers.
-pub async fn default_rooms(state: &Shared, caller: &Caller) -> Vec<String> {
+/// company's room for customers. An error when an agent's queues cannot be
+/// read (at once while the database is known to be away): a list without
+/// them would look complete.
+pub async fn default_rooms(state: &Shared, caller: &Caller) -> IdentityResult<Vec<String>> {
     let mut rooms = vec![format!("user:{}", caller.user_id)];
     match caller.role {
         Role::Customer => rooms.extend(caller.company_id.iter().map(|c| format!("company:{c}"))),
         Role::Agent => {
             rooms.extend(caller.team_ids.iter().map(|team| format!("team:{team}")));
-            let queues = directory::queues_of_member(state.store.database(), &caller.user_id).await;
-            rooms.extend(queues.into_iter().flatten().map(|q| format!("queue:{q}")));
+            let queues = directory::queues_of_member(state.store.database(), &caller.user_id);
+            let queues = state.store.health().unless_down(queues).await;
+            let queues = queues.ok_or(IdentityError::Unreachable)??;
+            rooms.extend(queues.into_iter().map(|q| format!("queue:{q}")));
         }
         // Auditors read the log over HTTP; live, only their own room.
         Role::Admin | Role::Analyst | Role::Auditor => {}
     }
-    rooms
+    Ok(rooms)
 }
 
 #[cfg(test)]

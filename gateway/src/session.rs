@@ -54,6 +54,14 @@ impl Closing {
     pub fn send_failed() -> Self {
         Self::new(close::GOING_AWAY, "send failed")
     }
+
+    /// The hub dropped the connection: its queue overflowed.
+    pub fn too_slow() -> Self {
+        Self::new(
+            close::SLOW_CONSUMER,
+            "too slow: resume from your last offset",
+        )
+    }
 }
 
 /// Puts admitted changes on the wire of one protocol.
@@ -168,6 +176,17 @@ fn token_refused(error: IdentityError) -> Refusal {
             database_refusal(&error, outage, "cannot authenticate a connection")
         }
     }
+}
+
+/// The rooms `caller` joins on connecting (Socket.IO), or why they cannot
+/// be read now (the database is away).
+pub(crate) async fn default_rooms(hub: &Hub, caller: &Caller) -> Result<Vec<String>, Refusal> {
+    room::default_rooms(&hub.state, caller)
+        .await
+        .map_err(|error| {
+            let outage = error.outage();
+            database_refusal(&error, outage, "cannot read default rooms")
+        })
 }
 
 fn outage_refusal() -> Refusal {

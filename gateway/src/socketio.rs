@@ -6,7 +6,9 @@
 //!   missing, bad or expired token is refused with a `connect_error` whose
 //!   message starts with the reason code (`token_missing`, `invalid_token`,
 //!   `token_expired`, …). Authorization is checked on every (re)connect;
-//!   Socket.IO's connection-state recovery is not used.
+//!   Socket.IO's connection-state recovery is not used. While the database
+//!   is away the default rooms of an agent (its queues) are unknown: the
+//!   handshake is refused as `database_unavailable`, to be retried.
 //! - On connect the socket joins its default rooms (`room::default_rooms`),
 //!   each replayed from `offsets[room]`, else from `offset`, then gets
 //!   `ready {user, epoch, offset, rooms: {room: {recovered, reason}}}`.
@@ -23,7 +25,10 @@
 //!   `queue:metrics_updated` has `offset: null`.
 //! - The server ends a socket with `closing {code, reason}` then a
 //!   disconnect (token expired 4001, too slow 4008, shutdown 1001, …);
-//!   `refresh {token}` before expiry extends it.
+//!   `refresh {token}` before expiry extends it. Too slow is, as on `/ws`,
+//!   a session queue that overflowed while the socket's buffer was full; a
+//!   client that stopped reading gets both once it reads again, unless the
+//!   heartbeat, which cannot pass a full buffer either, has cut it first.
 //!
 //! Each socket has one task that owns its [`Session`] and its hub queue;
 //! event handlers talk to it through a channel.
@@ -35,7 +40,6 @@ use std::time::Duration;
 use axum::extract::{OriginalUri, Request};
 use axum::http::{HeaderValue, Uri};
 use bomizzel_identity::{Caller, DirectoryChange};
-use bomizzel_projections::feed;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
@@ -44,15 +48,15 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SendError, SocketError, SocketIo};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::hub::{Hub, Outbound};
+use crate::hub::{ConnId, Hub, Outbound};
 use crate::limits::{BadFrames, ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnections};
 use crate::protocol::{self, close};
-use crate::room;
-use crate::session::{Closing, Expiry, Refusal, Session, Transport, verify};
+use crate::session::{self, Closing, Expiry, Refusal, Session, Transport, verify};
 
-/// How long an emit may wait for room in a socket's buffer before the
-/// socket counts as too slow.
-const SLOW_AFTER: Duration = Duration::from_secs(10);
+/// The first and the longest pause before trying again to put a message
+/// in a socket's full buffer.
+const FIRST_PAUSE: Duration = Duration::from_millis(5);
+const LONGEST_PAUSE: Duration = Duration::from_millis(200);
 
 #[derive(Clone)]
 struct Context {
@@ -83,6 +87,10 @@ struct Admitted {
     caller: Caller,
     expires_at: i64,
     handshake: Handshake,
+    /// The caller's default rooms, read before the client is told it is
+    /// connected: while the database is away an agent's queues are
+    /// unknown, and the handshake is refused as `database_unavailable`.
+    rooms: Vec<String>,
     /// Shared only because extensions must be `Clone`; the session task
     /// holds the one that counts.
     slot: Arc<ConnectionSlot>,
@@ -142,6 +150,12 @@ impl std::fmt::Display for Refused {
 }
 
 impl std::error::Error for Refused {}
+
+impl From<Refusal> for Refused {
+    fn from(refusal: Refusal) -> Self {
+        Self(format!("{}: {}", refusal.code, refusal.message))
+    }
+}
 
 /// Where Socket.IO is served.
 const SOCKET_IO_PATH: &str = "/socket.io";
@@ -221,29 +235,27 @@ async fn authenticate(
     {
         return Err(Refused("origin_not_allowed: origin not allowed".into()));
     }
-    match verify(hub, &token).await {
-        Ok((caller, expires_at)) => {
-            let Some(slot) = context.connections.acquire(&caller.user_id) else {
-                let refusal = context.connections.refusal();
-                return Err(Refused(format!("{TOO_MANY_CONNECTIONS}: {refusal}")));
-            };
-            let commands = listen(&socket);
-            socket.extensions.insert(Admitted {
-                slot: Arc::new(slot),
-                token,
-                caller,
-                expires_at,
-                handshake,
-                commands: Arc::new(std::sync::Mutex::new(Some(commands))),
-            });
-            Ok(())
-        }
-        Err(refusal) => {
-            tracing::info!(code = refusal.code, "socket.io authentication failed");
-            metrics::counter!("ws_auth_failures_total").increment(1);
-            Err(Refused(format!("{}: {}", refusal.code, refusal.message)))
-        }
-    }
+    let (caller, expires_at) = verify(hub, &token).await.map_err(|refusal| {
+        tracing::info!(code = refusal.code, "socket.io authentication failed");
+        metrics::counter!("ws_auth_failures_total").increment(1);
+        Refused::from(refusal)
+    })?;
+    let rooms = session::default_rooms(hub, &caller).await?;
+    let Some(slot) = context.connections.acquire(&caller.user_id) else {
+        let refusal = context.connections.refusal();
+        return Err(Refused(format!("{TOO_MANY_CONNECTIONS}: {refusal}")));
+    };
+    let commands = listen(&socket);
+    socket.extensions.insert(Admitted {
+        slot: Arc::new(slot),
+        token,
+        caller,
+        expires_at,
+        handshake,
+        rooms,
+        commands: Arc::new(std::sync::Mutex::new(Some(commands))),
+    });
+    Ok(())
 }
 
 /// Gives an admitted socket its event handlers and command line, before
@@ -340,29 +352,59 @@ async fn on_unknown(socket: SocketRef, ack: AckSender) {
 struct Emitter {
     socket: SocketRef,
     bad_frames: BadFrames,
+    hub: Arc<Hub>,
+    /// The session's connection, as the hub knows it.
+    id: ConnId,
+}
+
+/// Why a message could not be put in a socket's buffer.
+enum Unsent {
+    /// `give_up` said to stop waiting for room.
+    GaveUp,
+    Failed,
+}
+
+/// Sends with `send` once the socket's buffer has room: while it is full
+/// (the client reads slower than it is sent to, or not at all), tries again
+/// after a pause that grows, unless `give_up` says otherwise.
+async fn when_room(
+    mut send: impl FnMut() -> Result<(), SocketError>,
+    give_up: impl Fn() -> bool,
+) -> Result<(), Unsent> {
+    let mut pause = FIRST_PAUSE;
+    loop {
+        match send() {
+            Ok(()) => return Ok(()),
+            Err(SocketError::InternalChannelFull) if !give_up() => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LONGEST_PAUSE);
+            }
+            Err(SocketError::InternalChannelFull) => return Err(Unsent::GaveUp),
+            Err(SocketError::Closed) => return Err(Unsent::Failed),
+        }
+    }
+}
+
+/// The socket error of an emit; a message that does not serialise is none
+/// of the socket's doing, and fails like a closed socket.
+fn emitted(sent: Result<(), SendError>) -> Result<(), SocketError> {
+    match sent {
+        Err(SendError::Socket(error)) => Err(error),
+        Err(_) => Err(SocketError::Closed),
+        Ok(()) => Ok(()),
+    }
 }
 
 impl Emitter {
     /// Emits, waiting while the socket's buffer is full (replays can be
-    /// long); a buffer full for too long means a too slow client.
+    /// long). The client is too slow, as on `/ws`, when its session's queue
+    /// overflows meanwhile and the hub drops it.
     async fn emit(&self, event: &str, data: &Value) -> Result<(), Closing> {
-        let mut waited = Duration::ZERO;
-        loop {
-            match self.socket.emit(event, data) {
-                Ok(()) => return Ok(()),
-                Err(SendError::Socket(SocketError::InternalChannelFull)) if waited < SLOW_AFTER => {
-                    let pause = Duration::from_millis(5);
-                    tokio::time::sleep(pause).await;
-                    waited += pause;
-                }
-                Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                    return Err(Closing::new(
-                        close::SLOW_CONSUMER,
-                        "too slow: resume from your last offset",
-                    ));
-                }
-                Err(_) => return Err(Closing::send_failed()),
-            }
+        let send = || emitted(self.socket.emit(event, data));
+        match when_room(send, || self.hub.dropped(self.id)).await {
+            Ok(()) => Ok(()),
+            Err(Unsent::GaveUp) => Err(Closing::too_slow()),
+            Err(Unsent::Failed) => Err(Closing::send_failed()),
         }
     }
 }
@@ -436,6 +478,7 @@ async fn serve(
         caller,
         expires_at,
         handshake,
+        rooms,
         slot: _slot,
         commands: _,
     } = admitted;
@@ -445,12 +488,14 @@ async fn serve(
     let mut emitter = Emitter {
         socket: socket.clone(),
         bad_frames: BadFrames::new(hub.settings.max_errors_per_minute),
+        hub: Arc::clone(&hub),
+        id,
     };
     let mut directory = hub.state.directory_changes.subscribe();
     let closing = run(
         &mut session,
         &mut emitter,
-        handshake,
+        (handshake, rooms),
         &mut commands,
         &mut directory,
         &mut context.shutdown,
@@ -464,13 +509,23 @@ async fn serve(
             reason = closing.reason,
             "socket.io session ended"
         );
-        let _ = socket.emit(
-            "closing",
-            &json!({ "code": closing.code, "reason": closing.reason }),
-        );
-        let _ = socket.disconnect();
+        end(&socket, closing).await;
     } else {
         tracing::info!(connection = id, "socket.io disconnected");
+    }
+}
+
+/// Tells the client why its socket ends, then disconnects it. A client
+/// that stopped reading has a full buffer: both wait for room, until it
+/// reads again or its heartbeat, which cannot be sent either, closes the
+/// socket. A socket must not stay connected without its session: a client
+/// that read again would wait for changes that never come.
+async fn end(socket: &SocketRef, closing: Closing) {
+    let closing = json!({ "code": closing.code, "reason": closing.reason });
+    let gone = || !socket.connected();
+    let told = when_room(|| emitted(socket.emit("closing", &closing)), gone).await;
+    if told.is_ok() {
+        let _ = when_room(|| socket.clone().disconnect(), gone).await;
     }
 }
 
@@ -478,14 +533,14 @@ async fn serve(
 async fn run(
     session: &mut Session,
     emitter: &mut Emitter,
-    handshake: Handshake,
+    joining: (Handshake, Vec<String>),
     commands: &mut mpsc::Receiver<Box<Command>>,
     directory: &mut broadcast::Receiver<DirectoryChange>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<Closing> {
     // Everything but the loop is boxed: a task's size is its largest await
     // point, and a connected socket should only pay for the loop below.
-    match Box::pin(join_default_rooms(session, emitter, handshake)).await {
+    match Box::pin(join_default_rooms(session, emitter, joining)).await {
         Ok(true) => {}
         Ok(false) => return None,
         Err(closing) => return Some(closing),
@@ -501,7 +556,7 @@ async fn run(
             },
             outbound = session.next_queued() => match outbound {
                 Some(first) => session.write_queued(emitter, first).await,
-                None => Err(Closing::new(close::SLOW_CONSUMER, "too slow: resume from your last offset")),
+                None => Err(Closing::too_slow()),
             },
             _ = &mut timer => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
             changed = directory.recv() => match changed {
@@ -520,14 +575,13 @@ async fn run(
     }
 }
 
-/// Joins the caller's default rooms from the handshake's offsets and sends
-/// `ready`; `false` when the client is gone.
+/// Joins the caller's default `rooms` from the handshake's offsets and
+/// sends `ready`; `false` when the client is gone.
 async fn join_default_rooms(
     session: &mut Session,
     emitter: &mut Emitter,
-    handshake: Handshake,
+    (handshake, rooms): (Handshake, Vec<String>),
 ) -> Result<bool, Closing> {
-    let rooms = room::default_rooms(&session.hub.state, &session.caller).await;
     let mut joined = Map::new();
     for name in rooms {
         let offset = handshake.offsets.get(&name).or(handshake.offset.as_ref());
@@ -535,9 +589,7 @@ async fn join_default_rooms(
             subscribe(session, emitter, &name, offset, handshake.epoch.as_deref()).await?;
         joined.insert(name, outcome.unwrap_or_else(|refusal| refused(&refusal)));
     }
-    let head = feed::head(session.hub.state.store.database())
-        .await
-        .unwrap_or(0);
+    let head = session.hub.head().await;
     let ready = json!({
         "user": session.caller.user_id,
         "epoch": session.hub.epoch(),

@@ -27,11 +27,17 @@ impl EventStore {
             Database::Sqlite(pool) => {
                 let lock = sqlite::write_lock(pool);
                 let _held = lock.lock().await;
-                sqlx::query_scalar(
+                // Run to its end, not to its first row: the update commits
+                // when the statement completes, and a commit that fails (a
+                // full disk) must fail the draw. Stopped at its row, the
+                // statement's failed commit went unseen and the number was
+                // handed out again, to another ticket.
+                let drawn: Vec<i64> = sqlx::query_scalar(
                     "UPDATE ticket_number_counter SET last = last + 1 WHERE id = 1 RETURNING last",
                 )
-                .fetch_one(pool)
-                .await?
+                .fetch_all(pool)
+                .await?;
+                drawn.first().copied().ok_or(sqlx::Error::RowNotFound)?
             }
             Database::Postgres(pool) => {
                 sqlx::query_scalar("SELECT nextval('ticket_numbers')")

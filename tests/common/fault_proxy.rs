@@ -1,6 +1,8 @@
 //! A TCP proxy between the server and PostgreSQL that the test can break:
 //! the database "goes away" for this server only, never for the machine's
-//! shared PostgreSQL service or the other tests using it.
+//! shared PostgreSQL service or the other tests using it. Put between a
+//! client and the server instead, it is the client's network going silent,
+//! or a client that stopped reading.
 //!
 //! - [`Fault::None`]: bytes flow both ways.
 //! - [`Fault::Refuse`]: open connections are cut and new ones closed at
@@ -12,7 +14,7 @@
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +34,25 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Listens on a free local port and forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> Self {
+        Self::start_with(upstream, None).await
+    }
+
+    /// Like [`FaultProxy::start`], reading `upstream` through a receive
+    /// buffer of `bytes`: during a blackhole the upstream's sends back up
+    /// after a few kilobytes, as towards a client on a poor link that
+    /// stopped reading, instead of after the megabytes loopback takes.
+    pub async fn start_reading(upstream: SocketAddr, bytes: u32) -> Self {
+        Self::start_with(upstream, Some(bytes)).await
+    }
+
+    async fn start_with(upstream: SocketAddr, receive_buffer: Option<u32>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let address = listener.local_addr().expect("a bound address");
         let (fault, watching) = watch::channel(Fault::None);
+        let upstream = Upstream {
+            address: upstream,
+            receive_buffer,
+        };
         let accepting = tokio::spawn(accept(listener, upstream, watching));
         Self {
             address,
@@ -60,7 +78,28 @@ impl Drop for FaultProxy {
     }
 }
 
-async fn accept(listener: TcpListener, upstream: SocketAddr, fault: watch::Receiver<Fault>) {
+/// Where the proxy forwards to, and how it reads from there.
+#[derive(Debug, Clone, Copy)]
+struct Upstream {
+    address: SocketAddr,
+    receive_buffer: Option<u32>,
+}
+
+impl Upstream {
+    async fn connect(self) -> std::io::Result<TcpStream> {
+        let socket = if self.address.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(bytes) = self.receive_buffer {
+            socket.set_recv_buffer_size(bytes)?;
+        }
+        socket.connect(self.address).await
+    }
+}
+
+async fn accept(listener: TcpListener, upstream: Upstream, fault: watch::Receiver<Fault>) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
             continue;
@@ -78,7 +117,7 @@ async fn accept(listener: TcpListener, upstream: SocketAddr, fault: watch::Recei
                 }
                 Fault::None => {}
             }
-            let Ok(server) = TcpStream::connect(upstream).await else {
+            let Ok(server) = upstream.connect().await else {
                 return;
             };
             let (client_read, client_write) = client.into_split();

@@ -2,6 +2,7 @@
 //! with `npm ci --prefix tests/socketio`), driven line by line: for the
 //! Socket.IO suites (`tests/socketio.rs`, `tests/presence.rs`).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -53,11 +54,22 @@ impl SioClient {
         offset: Option<i64>,
         transports: &str,
     ) -> Self {
-        let dir = client_dir();
         let offset = offset.map_or("-".to_owned(), |o| o.to_string());
+        Self::spawn(base_url, token.unwrap_or("-"), &offset, transports)
+    }
+
+    /// Connects over WebSocket with `auth: {token, offsets}`: each room
+    /// resumes from its own offset.
+    pub fn resume(base_url: &str, token: &str, offsets: &BTreeMap<String, i64>) -> Self {
+        let offsets = serde_json::to_string(offsets).expect("offsets serialise");
+        Self::spawn(base_url, token, &offsets, "websocket")
+    }
+
+    fn spawn(base_url: &str, token: &str, offset: &str, transports: &str) -> Self {
+        let dir = client_dir();
         let mut child = Command::new("node")
             .arg(dir.join("client.mjs"))
-            .args([base_url, token.unwrap_or("-"), &offset, transports])
+            .args([base_url, token, offset, transports])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

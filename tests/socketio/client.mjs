@@ -1,9 +1,10 @@
 // A Socket.IO client driven by the Rust tests (tests/socketio.rs), built on
 // the real socket.io-client from npm.
 //
-//   node client.mjs BASE_URL TOKEN|- OFFSET|- [TRANSPORTS]
+//   node client.mjs BASE_URL TOKEN|- OFFSET|OFFSETS|- [TRANSPORTS]
 //
-// Connects with auth {token, offset}. Every event the server emits, the
+// Connects with auth {token, offset}, or {token, offsets} when the third
+// argument is a JSON object of offsets per room. Every event the server emits, the
 // acks and how the connection ends are printed as one JSON line each.
 // Each stdin line {"emit": NAME, "arg": {...}} is sent with an ack; the end
 // of stdin disconnects and exits.
@@ -13,9 +14,15 @@ import { io } from "socket.io-client";
 const [base, token, offset, transports] = process.argv.slice(2);
 const auth = {};
 if (token && token !== "-") auth.token = token;
-if (offset && offset !== "-") auth.offset = Number(offset);
+if (offset && offset.startsWith("{")) auth.offsets = JSON.parse(offset);
+else if (offset && offset !== "-") auth.offset = Number(offset);
 
-const out = (line) => process.stdout.write(JSON.stringify(line) + "\n");
+// Each line says when it came: `ms` since the socket was opened.
+const opened = performance.now();
+const out = (line) => {
+  const ms = Math.round(performance.now() - opened);
+  process.stdout.write(JSON.stringify({ ...line, ms }) + "\n");
+};
 const socket = io(base, {
   auth,
   transports: (transports || "websocket").split(","),
