@@ -315,6 +315,12 @@ async fn rebuild(
             skip(store, projection.name(), head).await?;
         }
     }
+    // PostgreSQL's autovacuum gathers the statistics of a bulk load within
+    // a minute or so; the measurement starts at once, so gather them here.
+    // (SQLite keeps none unless asked, and its plans here need none.)
+    if let bomizzel_store::Database::Postgres(pool) = store.database() {
+        sqlx::query("ANALYZE").execute(pool).await?;
+    }
     Ok(projections)
 }
 
