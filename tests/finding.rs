@@ -508,7 +508,11 @@ async fn online_while_connected(connect_to: &TestApp, ask: &TestApp) {
     let (mut socket, _) = WsClient::connect(&connect_to.server.base_url, &token).await;
     socket.subscribe("team:team-1", None).await;
     let team = colleague_online(ask, true).await;
-    let agent_1 = team.as_array().unwrap().iter().find(|user| user["id"] == "agent-1");
+    let agent_1 = team
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|user| user["id"] == "agent-1");
     assert_eq!(agent_1.expect("agent-1 listed")["online"], false, "{team}");
     socket.close().await;
     colleague_online(ask, false).await;

@@ -79,7 +79,10 @@ pub struct FreshDatabase {
 #[derive(Debug)]
 enum Place {
     Sqlite(TempDir),
-    Postgres { server_url: String, name: String },
+    Postgres {
+        server_url: String,
+        name: String,
+    },
     /// Kept between runs: removing it leaves it in place.
     Kept,
 }

@@ -173,9 +173,12 @@ pub async fn run(args: FindingArgs) -> Result<()> {
     }
     let binary = server_binary(args.server_binary.as_deref())?;
     let keep = args.keep_data.then(|| args.data_set());
-    let runs = on_each_backend_keeping("finding", &args.backends, keep.as_deref(), |backend, url| {
-        run_once(&args, &binary, backend, url)
-    })
+    let runs = on_each_backend_keeping(
+        "finding",
+        &args.backends,
+        keep.as_deref(),
+        |backend, url| run_once(&args, &binary, backend, url),
+    )
     .await?;
     println!();
     print!("{}", table(&runs));
@@ -219,9 +222,9 @@ async fn run_once(
     let base = format!("http://{}", server.address);
     let client = reqwest::Client::new();
     let mut scenarios = Vec::new();
-    let chosen = SCENARIOS
-        .iter()
-        .filter(|scenario| args.scenarios.is_empty() || args.scenarios.iter().any(|name| name == scenario.name));
+    let chosen = SCENARIOS.iter().filter(|scenario| {
+        args.scenarios.is_empty() || args.scenarios.iter().any(|name| name == scenario.name)
+    });
     for scenario in chosen {
         let measured = measure(&client, &base, scenario, args.queries).await?;
         println!(
@@ -240,7 +243,11 @@ async fn run_once(
     if let Some(export) = &export {
         println!(
             "{backend:>8}: exported {} rows in {:.1} s ({:.0} rows/s), server RSS {:.0} -> max {:.0} MiB",
-            export.rows, export.secs, export.rows_per_sec, export.rss_before_mib, export.rss_max_mib
+            export.rows,
+            export.secs,
+            export.rows_per_sec,
+            export.rss_before_mib,
+            export.rss_max_mib
         );
         if export.rows != args.tickets {
             problems.push(format!(
@@ -284,13 +291,20 @@ async fn kept_data_set(store: &EventStore) -> Result<bool> {
 }
 
 /// Writes the directory and the tickets; the seconds it took.
-async fn generate_data_set(store: &EventStore, args: &FindingArgs, backend: Backend) -> Result<f64> {
+async fn generate_data_set(
+    store: &EventStore,
+    args: &FindingArgs,
+    backend: Backend,
+) -> Result<f64> {
     let directory = Arc::new(Directory::standard());
     directory.insert(store.database()).await?;
     let started = Instant::now();
     generate(store, &directory, args, backend).await?;
     let secs = started.elapsed().as_secs_f64();
-    println!("{backend:>8}: generated {} events in {secs:.1} s", store.head().await?);
+    println!(
+        "{backend:>8}: generated {} events in {secs:.1} s",
+        store.head().await?
+    );
     Ok(secs)
 }
 

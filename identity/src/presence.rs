@@ -1046,7 +1046,12 @@ mod tests {
     fn online_users_are_those_on_a_team_list_of_any_node() {
         let presence = Presence::new(PresenceSettings::default());
         presence.enter(1, "team:team-1", None, &agent_bob());
-        presence.enter(2, ROOM, Some(routing("team-1")), &who("carol", Role::Agent, &["team-1"], None));
+        presence.enter(
+            2,
+            ROOM,
+            Some(routing("team-1")),
+            &who("carol", Role::Agent, &["team-1"], None),
+        );
         let alice = Member {
             user: "alice".into(),
             name: "Alice".into(),
@@ -1058,7 +1063,10 @@ mod tests {
         presence.remote_list(Uuid::new_v4(), "team:team-2", None, vec![alice]);
         let online = presence.online_users();
         assert_eq!(
-            online.iter().map(String::as_str).collect::<std::collections::BTreeSet<_>>(),
+            online
+                .iter()
+                .map(String::as_str)
+                .collect::<std::collections::BTreeSet<_>>(),
             ["alice", "bob"].into(),
             "on a ticket only is not online in a team"
         );

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use bomizzel_domain::{Priority, Status, TicketCommand, TicketEvent};
+use bomizzel_projections::search::{RANKED_CANDIDATES, SearchProjection};
 use bomizzel_projections::testing::{Actor, TestLog, append, dump_table, execute, project};
+use bomizzel_projections::tickets::Search;
 use bomizzel_projections::tickets::{
     self, AssigneeFilter, CursorError, Direction, DueTimes, ListError, Page, Sort, SortField,
     TicketFilter, TicketPage, TicketRow, TicketsProjection, Visibility,
 };
-use bomizzel_projections::search::{RANKED_CANDIDATES, SearchProjection};
-use bomizzel_projections::tickets::Search;
 use bomizzel_projections::{ProjectionError, Runner, RunnerSettings, checkpoint};
 use bomizzel_store::{AppendRequest, ExpectedVersion, Metadata, NewEvent};
 use time::OffsetDateTime;
@@ -1142,7 +1142,13 @@ async fn relevance_ranks_the_newest_matches_that_pass_the_filters(log: TestLog) 
         .await;
     let found: Vec<Uuid> = team_one.items.iter().map(|item| item.ticket.id).collect();
     assert_eq!(found, [ours], "the team's older match is ranked");
-    assert!(team_one.items[0].snippet.as_deref().unwrap_or_default().contains("<mark>Zebra</mark>"));
+    assert!(
+        team_one.items[0]
+            .snippet
+            .as_deref()
+            .unwrap_or_default()
+            .contains("<mark>Zebra</mark>")
+    );
 
     let everyone = search(Visibility::All);
     let mut page = relevance.clone().with_limit(tickets::MAX_LIMIT);
@@ -1155,7 +1161,11 @@ async fn relevance_ranks_the_newest_matches_that_pass_the_filters(log: TestLog) 
             None => break,
         }
     }
-    assert_eq!(ranked.len() as i64, RANKED_CANDIDATES, "the newest matches are ranked");
+    assert_eq!(
+        ranked.len() as i64,
+        RANKED_CANDIDATES,
+        "the newest matches are ranked"
+    );
     assert!(!ranked.contains(&ours), "the oldest match is past them");
     let (counted, _) = tickets::query::count(
         desk.database(),
@@ -1168,6 +1178,9 @@ async fn relevance_ranks_the_newest_matches_that_pass_the_filters(log: TestLog) 
     assert_eq!(counted, RANKED_CANDIDATES + 1, "counts see every match");
     let oldest_first = Page::first(Sort::new(SortField::Created, Direction::Asc)).with_limit(1);
     let first = desk.list(&everyone, &oldest_first).await;
-    assert_eq!(first.items[0].ticket.id, ours, "other orders see every match");
+    assert_eq!(
+        first.items[0].ticket.id, ours,
+        "other orders see every match"
+    );
     assert!(first.items[0].snippet.is_some());
 }

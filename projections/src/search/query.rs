@@ -198,7 +198,11 @@ pub(crate) async fn snippets(
              'StartSel=' || {start} || ', StopSel=' || {end} || ', MaxWords=24, MinWords=8, MaxFragments=1') \
              FROM ticket_search, plainto_tsquery('english', {text}) AS matched \
              WHERE document @@ matched AND {chosen}{internal}{}",
-            if best_first { " ORDER BY ts_rank(document, matched) DESC" } else { "" }
+            if best_first {
+                " ORDER BY ts_rank(document, matched) DESC"
+            } else {
+                ""
+            }
         ),
     };
     let rows: Vec<(String, String)> = fetch(database, &sql, &args).await?;

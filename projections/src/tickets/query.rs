@@ -18,8 +18,8 @@ use super::row::{
     decode_rows,
 };
 use super::sla::DueTimes;
-use crate::sql::{Args, fetch, fetch_in_tx};
 use crate::search::query::Texts;
+use crate::sql::{Args, fetch, fetch_in_tx};
 use crate::{search, snapshot};
 
 /// Why a list was refused.
@@ -144,7 +144,11 @@ pub async fn list(
     };
     // One row more than asked says whether there is a next page.
     let limit = args.push(i64::from(page.limit) + 1);
-    let doc = if ranked { "hits.hit_doc" } else { "CAST(NULL AS BIGINT)" };
+    let doc = if ranked {
+        "hits.hit_doc"
+    } else {
+        "CAST(NULL AS BIGINT)"
+    };
     let sql = format!(
         "SELECT {TICKET_COLUMNS}, {key} AS sort_key, {doc} AS hit_doc FROM {from} {where_clause} \
          ORDER BY {order} LIMIT {limit}"
