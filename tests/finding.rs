@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bomizzel_store::testing::fresh_postgres_database;
 use common::app::{Backend, TestApp};
+use common::ws::WsClient;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -482,6 +483,51 @@ async fn agents_assign_tickets_to_colleagues_of_the_ticket_team(backend: Backend
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["code"], "assignee_not_in_team");
     assert_eq!(problem["field"], "assignee_id");
+}
+
+/// `?team=team-1` as agent-1 on `app` once agent-3's `online` is `online`;
+/// the answer.
+async fn colleague_online(app: &TestApp, online: bool) -> Value {
+    app.eventually("/api/users?team=team-1", "agent-1", |status, body| {
+        status == 200
+            && body.as_array().is_some_and(|users| {
+                users
+                    .iter()
+                    .any(|user| user["id"] == "agent-3" && user["online"] == online)
+            })
+    })
+    .await
+}
+
+/// A colleague connected to `connect_to`'s team room shows online in
+/// `ask`'s answer, and offline once the connection closes.
+async fn online_while_connected(connect_to: &TestApp, ask: &TestApp) {
+    add_colleague(connect_to).await;
+    colleague_online(ask, false).await;
+    let token = connect_to.token_with("agent-1", |claims| claims.sub = "agent-3".into());
+    let (mut socket, _) = WsClient::connect(&connect_to.server.base_url, &token).await;
+    socket.subscribe("team:team-1", None).await;
+    let team = colleague_online(ask, true).await;
+    let agent_1 = team
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|user| user["id"] == "agent-1");
+    assert_eq!(agent_1.expect("agent-1 listed")["online"], false, "{team}");
+    socket.close().await;
+    colleague_online(ask, false).await;
+}
+
+#[tokio::test]
+async fn colleagues_show_online_while_connected_on_any_node() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    online_while_connected(&app, &app).await;
+    // Connected to one node, listed online by the other.
+    if let Some((first, second)) =
+        TestApp::two_nodes("colleagues_show_online_while_connected_on_any_node").await
+    {
+        online_while_connected(&first, &second).await;
+    }
 }
 
 async fn search_ranks_and_marks_matches_and_never_reveals_internal_text(backend: Backend) {

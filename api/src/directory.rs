@@ -452,6 +452,16 @@ pub struct User {
     pub team_ids: Vec<String>,
 }
 
+/// A user as `GET /api/users` lists them: with whether they are online.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedUser {
+    #[serde(flatten)]
+    pub user: User,
+    /// Connected now, on any node: on the presence list of one of their
+    /// teams' rooms (see README, Presence).
+    pub online: bool,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
@@ -590,17 +600,17 @@ pub struct UsersQuery {
     pub team: Option<String>,
 }
 
-/// List users with their teams: every user for admins; for an agent, the
-/// staff of one of their teams (`?team=`), whom they may assign that
-/// team's tickets to.
+/// List users with their teams and whether they are online: every user for
+/// admins; for an agent, the staff of one of their teams (`?team=`), whom
+/// they may assign that team's tickets to.
 #[utoipa::path(get, path = "/api/users", tag = "directory", params(UsersQuery),
-    responses((status = 200, body = [User]), (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
+    responses((status = 200, body = [ListedUser]), (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
 async fn list_users(
     caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<UsersQuery>,
-) -> ApiResult<Json<Vec<User>>> {
+) -> ApiResult<Json<Vec<ListedUser>>> {
     let staff_only = match (caller.role, &query.team) {
         (Role::Admin, _) => false,
         (Role::Agent, Some(team)) if caller.team_ids.contains(team) => true,
@@ -628,6 +638,7 @@ async fn list_users(
             .fetch_all(pool)
             .await?
     });
+    let online = state.presence.online_users();
     let mut users = Vec::with_capacity(rows.len());
     for (id, name, role, company_id) in rows {
         let team_ids: Vec<String> = members
@@ -648,12 +659,15 @@ async fn list_users(
         if staff_only && !role.is_staff() {
             continue;
         }
-        users.push(User {
-            team_ids,
-            role,
-            id,
-            name,
-            company_id,
+        users.push(ListedUser {
+            online: online.contains(&id),
+            user: User {
+                team_ids,
+                role,
+                id,
+                name,
+                company_id,
+            },
         });
     }
     Ok(Json(users))

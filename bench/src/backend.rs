@@ -2,8 +2,14 @@
 //! that runs do not see each other's events: a SQLite file in a temporary
 //! directory, or a `bomizzel_bench_<uuid>` database created on the
 //! PostgreSQL server for the run and dropped (`WITH (FORCE)`) afterwards.
+//!
+//! A data set that takes long to build (the `finding` benchmark's million
+//! tickets) can instead be kept under a name between runs
+//! ([`FreshDatabase::kept`]): `target/bench/data/NAME.db`, or the database
+//! `bomizzel_bench_NAME`, left in place until [`remove_kept`] deletes it.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use bomizzel_store::Database;
@@ -73,7 +79,50 @@ pub struct FreshDatabase {
 #[derive(Debug)]
 enum Place {
     Sqlite(TempDir),
-    Postgres { server_url: String, name: String },
+    Postgres {
+        server_url: String,
+        name: String,
+    },
+    /// Kept between runs: removing it leaves it in place.
+    Kept,
+}
+
+/// Where the SQLite file of the data set kept as `name` lives.
+fn kept_sqlite_path(name: &str) -> PathBuf {
+    Path::new("target/bench/data").join(format!("{name}.db"))
+}
+
+/// The PostgreSQL database of the data set kept as `name`.
+fn kept_postgres_name(name: &str) -> String {
+    format!("bomizzel_bench_{name}")
+}
+
+/// Deletes the data set kept as `name` on `backend`, if there is one.
+pub async fn remove_kept(backend: Backend, postgres_url: &str, name: &str) -> Result<()> {
+    match backend {
+        Backend::Sqlite => {
+            let path = kept_sqlite_path(name);
+            for suffix in ["", "-wal", "-shm"] {
+                let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                if file.exists() {
+                    std::fs::remove_file(&file)
+                        .with_context(|| format!("cannot remove {}", file.display()))?;
+                }
+            }
+            Ok(())
+        }
+        Backend::Postgres => drop_database(postgres_url, &kept_postgres_name(name)).await,
+    }
+}
+
+async fn drop_database(server_url: &str, name: &str) -> Result<()> {
+    let mut server = PgConnection::connect(server_url).await?;
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut server)
+        .await
+        .with_context(|| format!("cannot DROP DATABASE {name}"))?;
+    server.close().await.ok();
+    Ok(())
 }
 
 impl FreshDatabase {
@@ -111,6 +160,44 @@ impl FreshDatabase {
         }
     }
 
+    /// The data set kept as `name` (created empty when there is none yet):
+    /// what an earlier run left in it is still there.
+    pub async fn kept(backend: Backend, postgres_url: &str, name: &str) -> Result<Self> {
+        let url = match backend {
+            Backend::Sqlite => {
+                let path = kept_sqlite_path(name);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                }
+                format!("sqlite://{}", path.display())
+            }
+            Backend::Postgres => {
+                let name = kept_postgres_name(name);
+                let mut server = PgConnection::connect(postgres_url)
+                    .await
+                    .context("cannot connect to the PostgreSQL server (see --postgres-url)")?;
+                let exists: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                        .bind(&name)
+                        .fetch_optional(&mut server)
+                        .await?;
+                if exists.is_none() {
+                    sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\""))
+                        .execute(&mut server)
+                        .await
+                        .with_context(|| format!("cannot CREATE DATABASE {name}"))?;
+                }
+                server.close().await.ok();
+                with_database(postgres_url, &name)?
+            }
+        };
+        Ok(Self {
+            url,
+            place: Place::Kept,
+        })
+    }
+
     /// The URL to give `EventStore::open`.
     pub fn url(&self) -> &str {
         &self.url
@@ -121,15 +208,8 @@ impl FreshDatabase {
     pub async fn remove(self) -> Result<()> {
         match self.place {
             Place::Sqlite(dir) => dir.close().context("cannot remove the SQLite directory"),
-            Place::Postgres { server_url, name } => {
-                let mut server = PgConnection::connect(&server_url).await?;
-                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut server)
-                    .await
-                    .with_context(|| format!("cannot DROP DATABASE {name}"))?;
-                server.close().await.ok();
-                Ok(())
-            }
+            Place::Postgres { server_url, name } => drop_database(&server_url, &name).await,
+            Place::Kept => Ok(()),
         }
     }
 }

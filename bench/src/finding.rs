@@ -16,6 +16,11 @@
 //! are set to the head, so the server does not build them while it is
 //! measured (their read models stay empty).
 //!
+//! Building a million tickets takes a while: `--keep-data` keeps the data
+//! set (named by its size) and a later run with `--keep-data` measures it
+//! again without generating or rebuilding (`--rebuild` times the rebuild
+//! again); `--drop-data` deletes it.
+//!
 //! The `bomizzel` binary is started on the database and measured, one
 //! request at a time after a warm-up, `--queries` requests per scenario:
 //! - `search`: two common vocabulary words (ranks 10-100) and a status
@@ -47,8 +52,8 @@ use time::OffsetDateTime;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::backend::{Backend, BackendArgs, engine_version};
-use crate::harness::{Load, Report, count_bar, on_each_backend, verdict_from_fields};
+use crate::backend::{Backend, BackendArgs, engine_version, remove_kept};
+use crate::harness::{Load, Report, count_bar, on_each_backend_keeping, verdict_from_fields};
 use crate::http::{Server, server_binary, token};
 use crate::rebuild::{ProjectionResult, rebuild_one};
 use crate::report::{Latency, LatencySummary, Table};
@@ -87,6 +92,29 @@ pub struct FindingArgs {
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/finding.json")]
     out: PathBuf,
+    /// Keep the data set after the run, and measure the one kept by an
+    /// earlier run of the same size instead of generating it.
+    #[arg(long)]
+    keep_data: bool,
+    /// With a kept data set: rebuild (and time) its projections again.
+    #[arg(long, requires = "keep_data")]
+    rebuild: bool,
+    /// Delete the data set kept for this size and backend(s), and exit.
+    #[arg(long, conflicts_with = "keep_data")]
+    drop_data: bool,
+    /// Measure only these scenarios (default: all).
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Leave out the export.
+    #[arg(long)]
+    skip_export: bool,
+}
+
+impl FindingArgs {
+    /// The name a kept data set of this size goes by.
+    fn data_set(&self) -> String {
+        format!("finding_{}t_{}c", self.tickets, self.comments)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -107,10 +135,11 @@ struct RunResult {
     engine: String,
     load: Load,
     events: i64,
-    generation_secs: f64,
+    /// `None` when a kept data set was measured.
+    generation_secs: Option<f64>,
     projections: Vec<ProjectionResult>,
     scenarios: Vec<Scenario>,
-    export: Export,
+    export: Option<Export>,
     verified: bool,
     problems: Vec<String>,
 }
@@ -135,10 +164,21 @@ struct Export {
 }
 
 pub async fn run(args: FindingArgs) -> Result<()> {
+    if args.drop_data {
+        for backend in args.backends.backends() {
+            remove_kept(backend, &args.backends.postgres_url, &args.data_set()).await?;
+            println!("{backend:>8}: removed the data set {}", args.data_set());
+        }
+        return Ok(());
+    }
     let binary = server_binary(args.server_binary.as_deref())?;
-    let runs = on_each_backend("finding", &args.backends, |backend, url| {
-        run_once(&args, &binary, backend, url)
-    })
+    let keep = args.keep_data.then(|| args.data_set());
+    let runs = on_each_backend_keeping(
+        "finding",
+        &args.backends,
+        keep.as_deref(),
+        |backend, url| run_once(&args, &binary, backend, url),
+    )
     .await?;
     println!();
     print!("{}", table(&runs));
@@ -161,28 +201,19 @@ async fn run_once(
 ) -> Result<RunResult> {
     let store = EventStore::open(&url).await?;
     let engine = engine_version(store.database()).await?;
-    let directory = Arc::new(Directory::standard());
-    directory.insert(store.database()).await?;
     let load = Load::start();
-
-    let started = Instant::now();
-    generate(&store, &directory, args, backend).await?;
-    let generation_secs = started.elapsed().as_secs_f64();
+    let kept = kept_data_set(&store).await?;
+    let generation_secs = match kept {
+        true => None,
+        false => Some(generate_data_set(&store, args, backend).await?),
+    };
     let head = store.head().await?;
-    println!("{backend:>8}: generated {head} events in {generation_secs:.1} s");
-    let mut projections = Vec::new();
-    for projection in registry::all() {
-        if MEASURED_PROJECTIONS.contains(&projection.name()) {
-            let result = rebuild_one(&store, projection, args.batch_size, backend, head).await?;
-            println!(
-                "{backend:>8}: rebuilt {:<14} in {:>6.1} s ({:>7.0} events/s)",
-                result.name, result.secs, result.events_per_sec
-            );
-            projections.push(result);
-        } else {
-            skip(&store, projection.name(), head).await?;
-        }
-    }
+    let projections = if !kept || args.rebuild {
+        rebuild(&store, args.batch_size, backend, head).await?
+    } else {
+        println!("{backend:>8}: measuring the kept data set of {head} events");
+        Vec::new()
+    };
 
     let data_dir = tempfile::Builder::new()
         .prefix("bomizzel-bench-data-")
@@ -191,7 +222,10 @@ async fn run_once(
     let base = format!("http://{}", server.address);
     let client = reqwest::Client::new();
     let mut scenarios = Vec::new();
-    for scenario in &SCENARIOS {
+    let chosen = SCENARIOS.iter().filter(|scenario| {
+        args.scenarios.is_empty() || args.scenarios.iter().any(|name| name == scenario.name)
+    });
+    for scenario in chosen {
         let measured = measure(&client, &base, scenario, args.queries).await?;
         println!(
             "{backend:>8}: {:<12} p50 {:>7.2} ms  p99 {:>7.2} ms  ({:.1} items)",
@@ -199,19 +233,28 @@ async fn run_once(
         );
         scenarios.push(measured);
     }
-    let export = export(&client, &base, server.pid).await?;
-    println!(
-        "{backend:>8}: exported {} rows in {:.1} s ({:.0} rows/s), server RSS {:.0} -> max {:.0} MiB",
-        export.rows, export.secs, export.rows_per_sec, export.rss_before_mib, export.rss_max_mib
-    );
+    let export = match args.skip_export {
+        true => None,
+        false => Some(export(&client, &base, server.pid).await?),
+    };
     server.stop().await;
 
     let mut problems = Vec::new();
-    if export.rows != args.tickets {
-        problems.push(format!(
-            "the export has {} rows for {} tickets",
-            export.rows, args.tickets
-        ));
+    if let Some(export) = &export {
+        println!(
+            "{backend:>8}: exported {} rows in {:.1} s ({:.0} rows/s), server RSS {:.0} -> max {:.0} MiB",
+            export.rows,
+            export.secs,
+            export.rows_per_sec,
+            export.rss_before_mib,
+            export.rss_max_mib
+        );
+        if export.rows != args.tickets {
+            problems.push(format!(
+                "the export has {} rows for {} tickets",
+                export.rows, args.tickets
+            ));
+        }
     }
     Ok(RunResult {
         backend,
@@ -225,6 +268,74 @@ async fn run_once(
         verified: problems.is_empty(),
         problems,
     })
+}
+
+/// Whether the database holds a data set built by an earlier run (its
+/// measured projections at the log's head); `false` when it is empty, an
+/// error for what an interrupted run left.
+async fn kept_data_set(store: &EventStore) -> Result<bool> {
+    let head = store.head().await?;
+    if head == 0 {
+        return Ok(false);
+    }
+    for name in MEASURED_PROJECTIONS {
+        let checkpoint = bomizzel_projections::checkpoint::load(store.database(), name).await?;
+        if checkpoint.position != head {
+            bail!(
+                "the kept data set is incomplete ({name} at {} of {head}): delete it with --drop-data",
+                checkpoint.position
+            );
+        }
+    }
+    Ok(true)
+}
+
+/// Writes the directory and the tickets; the seconds it took.
+async fn generate_data_set(
+    store: &EventStore,
+    args: &FindingArgs,
+    backend: Backend,
+) -> Result<f64> {
+    let directory = Arc::new(Directory::standard());
+    directory.insert(store.database()).await?;
+    let started = Instant::now();
+    generate(store, &directory, args, backend).await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{backend:>8}: generated {} events in {secs:.1} s",
+        store.head().await?
+    );
+    Ok(secs)
+}
+
+/// Rebuilds the measured projections from zero, timed, and sets the others
+/// at `head`.
+async fn rebuild(
+    store: &EventStore,
+    batch_size: u32,
+    backend: Backend,
+    head: i64,
+) -> Result<Vec<ProjectionResult>> {
+    let mut projections = Vec::new();
+    for projection in registry::all() {
+        if MEASURED_PROJECTIONS.contains(&projection.name()) {
+            let result = rebuild_one(store, projection, batch_size, backend, head).await?;
+            println!(
+                "{backend:>8}: rebuilt {:<14} in {:>6.1} s ({:>7.0} events/s)",
+                result.name, result.secs, result.events_per_sec
+            );
+            projections.push(result);
+        } else {
+            skip(store, projection.name(), head).await?;
+        }
+    }
+    // PostgreSQL's autovacuum gathers the statistics of a bulk load within
+    // a minute or so; the measurement starts at once, so gather them here.
+    // (SQLite keeps none unless asked, and its plans here need none.)
+    if let bomizzel_store::Database::Postgres(pool) = store.database() {
+        sqlx::query("ANALYZE").execute(pool).await?;
+    }
+    Ok(projections)
 }
 
 /// Sets projection `name` at `head` without building it: this benchmark

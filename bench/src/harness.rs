@@ -23,6 +23,20 @@ use crate::report::{Machine, write_json};
 pub async fn on_each_backend<T, F>(
     benchmark: &str,
     backends: &BackendArgs,
+    run: impl FnMut(Backend, String) -> F,
+) -> Result<Vec<T>>
+where
+    F: Future<Output = Result<T>>,
+{
+    on_each_backend_keeping(benchmark, backends, None, run).await
+}
+
+/// [`on_each_backend`], or with `keep` on the data set kept under that name
+/// (see [`FreshDatabase::kept`]), which is left in place afterwards.
+pub async fn on_each_backend_keeping<T, F>(
+    benchmark: &str,
+    backends: &BackendArgs,
+    keep: Option<&str>,
     mut run: impl FnMut(Backend, String) -> F,
 ) -> Result<Vec<T>>
 where
@@ -30,7 +44,10 @@ where
 {
     let mut results = Vec::new();
     for backend in backends.backends() {
-        let database = FreshDatabase::create(backend, &backends.postgres_url).await?;
+        let database = match keep {
+            Some(name) => FreshDatabase::kept(backend, &backends.postgres_url, name).await?,
+            None => FreshDatabase::create(backend, &backends.postgres_url).await?,
+        };
         let outcome = tokio::select! {
             outcome = run(backend, database.url().to_owned()) => outcome,
             _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),

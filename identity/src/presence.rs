@@ -21,7 +21,7 @@
 //! [`PresenceSettings::min_interval`]: in between, the latest one waits
 //! (coalesced), so no client can flood a room.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -544,6 +544,19 @@ impl Presence {
         )
     }
 
+    /// The users on any team room's list, over every node: the agents
+    /// online now, for the directory's answers.
+    pub fn online_users(&self) -> HashSet<String> {
+        let registry = self.registry();
+        registry
+            .rooms
+            .iter()
+            .filter(|(room, _)| room.starts_with("team:"))
+            .flat_map(|(room, state)| union(&registry, room, state))
+            .map(|member| member.user)
+            .collect()
+    }
+
     /// This node's members of `room`, for the other nodes.
     pub(crate) fn local_members(&self, room: &str) -> Vec<Member> {
         let registry = self.registry();
@@ -1027,6 +1040,38 @@ mod tests {
             list(&[("bob", "viewing")]),
             "a silent node is forgotten"
         );
+    }
+
+    #[test]
+    fn online_users_are_those_on_a_team_list_of_any_node() {
+        let presence = Presence::new(PresenceSettings::default());
+        presence.enter(1, "team:team-1", None, &agent_bob());
+        presence.enter(
+            2,
+            ROOM,
+            Some(routing("team-1")),
+            &who("carol", Role::Agent, &["team-1"], None),
+        );
+        let alice = Member {
+            user: "alice".into(),
+            name: "Alice".into(),
+            role: Role::Agent,
+            activity: Activity::Online,
+            since: OffsetDateTime::UNIX_EPOCH,
+            name_public: false,
+        };
+        presence.remote_list(Uuid::new_v4(), "team:team-2", None, vec![alice]);
+        let online = presence.online_users();
+        assert_eq!(
+            online
+                .iter()
+                .map(String::as_str)
+                .collect::<std::collections::BTreeSet<_>>(),
+            ["alice", "bob"].into(),
+            "on a ticket only is not online in a team"
+        );
+        presence.disconnect(1);
+        assert!(!presence.online_users().contains("bob"));
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use bomizzel_domain::{Priority, Status, TicketCommand, TicketEvent};
+use bomizzel_projections::search::{RANKED_CANDIDATES, SearchProjection};
 use bomizzel_projections::testing::{Actor, TestLog, append, dump_table, execute, project};
+use bomizzel_projections::tickets::Search;
 use bomizzel_projections::tickets::{
     self, AssigneeFilter, CursorError, Direction, DueTimes, ListError, Page, Sort, SortField,
     TicketFilter, TicketPage, TicketRow, TicketsProjection, Visibility,
@@ -30,6 +32,7 @@ on_both_backends!(
     a_batch_larger_than_one_statement_is_written_whole,
     an_event_for_a_ticket_never_created_stops_the_projection,
     tickets_opened_before_numbers_are_numbered_by_their_position,
+    relevance_ranks_the_newest_matches_that_pass_the_filters,
 );
 
 /// A ticket to open; [`BASE`] fills what a test does not care about.
@@ -1101,4 +1104,83 @@ async fn tickets_opened_before_numbers_are_numbered_by_their_position(log: TestL
         appended.last_position,
         "same after a rebuild"
     );
+}
+
+/// More texts match than relevance ranks: it ranks the newest that pass the
+/// list's filters and visibility, so an older match of the caller's team is
+/// found, while counts and other orders see every match.
+async fn relevance_ranks_the_newest_matches_that_pass_the_filters(log: TestLog) {
+    let desk = Desk::new(log);
+    let ours = desk
+        .open(NewTicket {
+            title: "Zebra in team one",
+            team: "t-one",
+            ..BASE
+        })
+        .await;
+    for _ in 0..RANKED_CANDIDATES {
+        desk.open(NewTicket {
+            title: "Zebra elsewhere",
+            team: "t-two",
+            ..BASE
+        })
+        .await;
+    }
+    desk.project().await;
+    project(&desk.log.store, Arc::new(SearchProjection)).await;
+    let search = |visibility| TicketFilter {
+        search: Some(Search {
+            text: "zebra".into(),
+            internal_comments: true,
+        }),
+        ..TicketFilter::visible_to(visibility)
+    };
+    let relevance = Page::first(Sort::new(SortField::Relevance, Direction::Desc));
+
+    let team_one = desk
+        .list(&search(Visibility::Teams(vec!["t-one".into()])), &relevance)
+        .await;
+    let found: Vec<Uuid> = team_one.items.iter().map(|item| item.ticket.id).collect();
+    assert_eq!(found, [ours], "the team's older match is ranked");
+    assert!(
+        team_one.items[0]
+            .snippet
+            .as_deref()
+            .unwrap_or_default()
+            .contains("<mark>Zebra</mark>")
+    );
+
+    let everyone = search(Visibility::All);
+    let mut page = relevance.clone().with_limit(tickets::MAX_LIMIT);
+    let mut ranked = BTreeSet::new();
+    loop {
+        let answer = desk.list(&everyone, &page).await;
+        ranked.extend(answer.items.iter().map(|item| item.ticket.id));
+        match answer.next_cursor {
+            Some(cursor) => page = page.after(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(
+        ranked.len() as i64,
+        RANKED_CANDIDATES,
+        "the newest matches are ranked"
+    );
+    assert!(!ranked.contains(&ours), "the oldest match is past them");
+    let (counted, _) = tickets::query::count(
+        desk.database(),
+        &everyone,
+        &DueTimes::default(),
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .expect("count answers");
+    assert_eq!(counted, RANKED_CANDIDATES + 1, "counts see every match");
+    let oldest_first = Page::first(Sort::new(SortField::Created, Direction::Asc)).with_limit(1);
+    let first = desk.list(&everyone, &oldest_first).await;
+    assert_eq!(
+        first.items[0].ticket.id, ours,
+        "other orders see every match"
+    );
+    assert!(first.items[0].snippet.is_some());
 }

@@ -14,6 +14,8 @@
 
 pub(crate) mod query;
 
+pub use query::RANKED_CANDIDATES;
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;

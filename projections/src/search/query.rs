@@ -1,6 +1,16 @@
-//! The search SQL of each backend: which tickets match a search and how
-//! well ([`hits_sql`], joined by the ticket list), and the best snippet of
-//! each ticket of a page ([`snippets`]).
+//! The search SQL of each backend: which tickets match a search
+//! ([`matching_sql`]), the ranked candidates a list in relevance order
+//! pages through ([`ranked_sql`]), and the best snippet of each ticket of a
+//! page ([`snippets`]).
+//!
+//! Ranking is what costs: BM25 or `ts_rank` of every matching text of two
+//! common words (tens of thousands at a million tickets) takes hundreds of
+//! milliseconds. So relevance ranks the newest [`RANKED_CANDIDATES`]
+//! matching texts of tickets that pass the list's filters and visibility,
+//! found newest first through the index and stopping there: a search
+//! matching fewer texts is ranked whole; one matching more answers the
+//! best of its newest matches (narrow it, or sort by another key, to reach
+//! older ones). Counts and the other orders use every match.
 //!
 //! A search is its words (letters and digits; everything else separates
 //! them), all of which must match, stemmed: `"printer" "fire"` for FTS5,
@@ -14,11 +24,14 @@ use std::collections::HashMap;
 use bomizzel_store::Database;
 
 use crate::db::ReadModelTx;
-use crate::sql::{Args, fetch};
+use crate::sql::{Args, Placeholder, fetch};
 use crate::tickets::Search;
 
 /// Most words a search uses; more are ignored.
 const MAX_WORDS: usize = 16;
+/// Most matching texts a list in relevance order ranks (see the module's
+/// doc).
+pub const RANKED_CANDIDATES: i64 = 500;
 /// Around matches in a snippet, replaced by `<mark>`/`</mark>` once the
 /// text is escaped: characters no ticket text is expected to hold.
 const MATCH_START: &str = "\u{E000}";
@@ -29,6 +42,14 @@ pub(crate) fn key_column(tx: &ReadModelTx<'_>) -> &'static str {
     match tx {
         ReadModelTx::Sqlite(..) => "rowid",
         ReadModelTx::Postgres(_) => "position",
+    }
+}
+
+/// [`key_column`] of `database`.
+fn key_of(database: &Database) -> &'static str {
+    match database {
+        Database::Sqlite(_) => "rowid",
+        Database::Postgres(_) => "position",
     }
 }
 
@@ -53,83 +74,139 @@ fn match_text(database: &Database, words: &[String]) -> String {
     }
 }
 
-/// A subquery (to join as `hits`) of the tickets matching `search`, with
-/// columns `hit_ticket` and `rank_key` (higher is better).
-pub(crate) fn hits_sql<'a>(database: &Database, search: &Search, args: &mut Args<'a>) -> String {
-    let text = args.push(match_text(database, &words(&search.text)));
-    match database {
-        Database::Sqlite(_) => {
-            let internal = if search.internal_comments {
-                ""
-            } else {
-                " AND internal = 0"
-            };
-            format!(
-                "(SELECT ticket_id AS hit_ticket, CAST(-MIN(rank) * 1000000000 AS INTEGER) AS rank_key \
-                 FROM ticket_search WHERE ticket_search MATCH {text}{internal} GROUP BY ticket_id) hits"
-            )
-        }
-        Database::Postgres(_) => {
-            let internal = if search.internal_comments {
-                ""
-            } else {
-                " AND NOT internal"
-            };
-            format!(
-                "(SELECT ticket_id AS hit_ticket, \
-                 CAST(MAX(ts_rank(document, matched)) * 1000000000 AS BIGINT) AS rank_key \
-                 FROM ticket_search, plainto_tsquery('english', {text}) AS matched \
-                 WHERE document @@ matched{internal} GROUP BY ticket_id) hits"
-            )
-        }
+/// The search text, as the backend's matcher takes it, added to `args`.
+pub(crate) fn push_text(database: &Database, search: &Search, args: &mut Args<'_>) -> Placeholder {
+    args.push(match_text(database, &words(&search.text)))
+}
+
+/// ` AND ...` leaving out internal comments unless `search` may match them.
+fn internal_condition(database: &Database, search: &Search) -> &'static str {
+    match (search.internal_comments, database) {
+        (true, _) => "",
+        (false, Database::Sqlite(_)) => " AND ticket_search.internal = 0",
+        (false, Database::Postgres(_)) => " AND NOT ticket_search.internal",
     }
 }
 
-/// For each of `tickets` that matches `search`, its best matching text
-/// with the matches in `<mark>…</mark>`, HTML-escaped otherwise.
+/// A condition on `tickets`: the ticket matches `search` (any of its texts).
+pub(crate) fn matching_sql(database: &Database, search: &Search, args: &mut Args<'_>) -> String {
+    let text = push_text(database, search, args);
+    let internal = internal_condition(database, search);
+    match database {
+        Database::Sqlite(_) => format!(
+            "tickets.id IN (SELECT ticket_id FROM ticket_search \
+             WHERE ticket_search MATCH {text}{internal})"
+        ),
+        Database::Postgres(_) => format!(
+            "tickets.id IN (SELECT ticket_id FROM ticket_search \
+             WHERE document @@ plainto_tsquery('english', {text}){internal})"
+        ),
+    }
+}
+
+/// The `FROM` of a list in relevance order: the tickets of the newest
+/// [`RANKED_CANDIDATES`] texts matching `text` (from [`push_text`]) whose
+/// tickets meet `conditions` (SQL over `tickets`, their values pushed
+/// after `text`), joined as `hits` with `hit_ticket`, `rank_key` (higher
+/// is better) and `hit_doc` (the best text's key, for its snippet).
+pub(crate) fn ranked_sql(
+    database: &Database,
+    search: &Search,
+    text: Placeholder,
+    conditions: &[String],
+    args: &mut Args<'_>,
+) -> String {
+    let internal = internal_condition(database, search);
+    let filters: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
+    let limit = args.push(RANKED_CANDIDATES);
+    match database {
+        // CROSS JOIN keeps the texts the outer loop: walked newest first,
+        // each looked up in `tickets`, until the limit.
+        Database::Sqlite(_) => format!(
+            "(SELECT hit_ticket, MAX(rank_key) AS rank_key, hit_doc FROM \
+             (SELECT ticket_search.ticket_id AS hit_ticket, ticket_search.rowid AS hit_doc, \
+             CAST(-ticket_search.rank * 1000000000 AS INTEGER) AS rank_key \
+             FROM ticket_search CROSS JOIN tickets ON tickets.id = ticket_search.ticket_id \
+             WHERE ticket_search MATCH {text}{internal}{filters} \
+             ORDER BY ticket_search.rowid DESC LIMIT {limit}) GROUP BY hit_ticket) hits \
+             CROSS JOIN tickets ON tickets.id = hits.hit_ticket"
+        ),
+        // Ranked outside the candidates' query, so only the candidates are.
+        Database::Postgres(_) => format!(
+            "(SELECT candidates.ticket_id AS hit_ticket, \
+             CAST(MAX(ts_rank(candidates.document, matched)) * 1000000000 AS BIGINT) AS rank_key, \
+             (array_agg(candidates.position ORDER BY ts_rank(candidates.document, matched) DESC))[1] AS hit_doc \
+             FROM (SELECT ticket_search.ticket_id, ticket_search.position, ticket_search.document \
+             FROM ticket_search JOIN tickets ON tickets.id = ticket_search.ticket_id \
+             WHERE ticket_search.document @@ plainto_tsquery('english', {text}){internal}{filters} \
+             ORDER BY ticket_search.position DESC LIMIT {limit}) candidates, \
+             plainto_tsquery('english', {text}) AS matched \
+             GROUP BY candidates.ticket_id) hits \
+             JOIN tickets ON tickets.id = hits.hit_ticket"
+        ),
+    }
+}
+
+/// Which texts [`snippets`] reads.
+pub(crate) enum Texts<'a> {
+    /// Every matching text of these tickets.
+    OfTickets(&'a [String]),
+    /// These texts (their keys), the best of each ticket.
+    Keyed(&'a [i64]),
+}
+
+/// For each ticket of `texts` that matches `search`, its best matching
+/// text with the matches in `<mark>…</mark>`, HTML-escaped otherwise.
 pub(crate) async fn snippets(
     database: &Database,
     search: &Search,
-    tickets: &[String],
+    texts: Texts<'_>,
 ) -> Result<HashMap<String, String>, sqlx::Error> {
-    if tickets.is_empty() {
-        return Ok(HashMap::new());
-    }
     let mut args = Args::for_database(database);
     let start = args.push(MATCH_START);
     let end = args.push(MATCH_END);
-    let text = args.push(match_text(database, &words(&search.text)));
-    let list = args.push_all(tickets.iter().map(String::as_str));
+    let text = push_text(database, search, &mut args);
+    // Several texts of a ticket: the best ranked first. (Ranking costs a
+    // count of every text holding each word, so only then.)
+    let (chosen, best_first) = match texts {
+        Texts::OfTickets([]) | Texts::Keyed([]) => return Ok(HashMap::new()),
+        Texts::OfTickets(tickets) => (
+            format!(
+                "ticket_search.ticket_id IN ({})",
+                args.push_all(tickets.iter().map(String::as_str))
+            ),
+            true,
+        ),
+        Texts::Keyed(keys) => (
+            format!(
+                "ticket_search.{} IN ({})",
+                key_of(database),
+                args.push_all(keys.iter().copied())
+            ),
+            false,
+        ),
+    };
+    let internal = internal_condition(database, search);
     let sql = match database {
-        Database::Sqlite(_) => {
-            let internal = if search.internal_comments {
-                ""
+        Database::Sqlite(_) => format!(
+            "SELECT ticket_id, snippet(ticket_search, -1, {start}, {end}, '…', 16) \
+             FROM ticket_search WHERE ticket_search MATCH {text} AND {chosen}{internal}{}",
+            if best_first { " ORDER BY rank" } else { "" }
+        ),
+        Database::Postgres(_) => format!(
+            "SELECT ticket_id, ts_headline('english', title || ' ' || body, matched, \
+             'StartSel=' || {start} || ', StopSel=' || {end} || ', MaxWords=24, MinWords=8, MaxFragments=1') \
+             FROM ticket_search, plainto_tsquery('english', {text}) AS matched \
+             WHERE document @@ matched AND {chosen}{internal}{}",
+            if best_first {
+                " ORDER BY ts_rank(document, matched) DESC"
             } else {
-                " AND internal = 0"
-            };
-            format!(
-                "SELECT ticket_id, snippet(ticket_search, -1, {start}, {end}, '…', 16) \
-                 FROM ticket_search WHERE ticket_search MATCH {text} AND ticket_id IN ({list}){internal} \
-                 ORDER BY rank"
-            )
-        }
-        Database::Postgres(_) => {
-            let internal = if search.internal_comments {
                 ""
-            } else {
-                " AND NOT internal"
-            };
-            format!(
-                "SELECT ticket_id, ts_headline('english', title || ' ' || body, matched, \
-                 'StartSel=' || {start} || ', StopSel=' || {end} || ', MaxWords=24, MinWords=8, MaxFragments=1') \
-                 FROM ticket_search, plainto_tsquery('english', {text}) AS matched \
-                 WHERE document @@ matched AND ticket_id IN ({list}){internal} \
-                 ORDER BY ts_rank(document, matched) DESC"
-            )
-        }
+            }
+        ),
     };
     let rows: Vec<(String, String)> = fetch(database, &sql, &args).await?;
-    let mut best = HashMap::with_capacity(tickets.len());
+    let mut best = HashMap::new();
     for (ticket, snippet) in rows {
         best.entry(ticket).or_insert_with(|| marked(&snippet));
     }

@@ -20,6 +20,8 @@ pub(super) struct BatchChanges {
     pub(super) tickets: HashMap<Uuid, TicketRow>,
     /// Tickets whose tags were set: their `ticket_tags` rows are replaced.
     pub(super) retagged: HashSet<Uuid>,
+    /// Tickets created in this batch: nothing of theirs is stored yet.
+    pub(super) created: HashSet<Uuid>,
     /// New comments, in position order.
     pub(super) comments: Vec<CommentRow>,
 }
@@ -100,6 +102,7 @@ impl BatchChanges {
                     return Err(rejected(projected, "the ticket was already created"));
                 }
                 self.retagged.insert(*ticket_id);
+                self.created.insert(*ticket_id);
             }
             TicketEvent::TicketAssigned { .. } => {
                 let row = touch(&mut self.tickets, projected)?;

@@ -18,6 +18,7 @@ use super::row::{
     decode_rows,
 };
 use super::sla::DueTimes;
+use crate::search::query::Texts;
 use crate::sql::{Args, fetch, fetch_in_tx};
 use crate::{search, snapshot};
 
@@ -78,12 +79,14 @@ pub async fn comments(
     decode_rows(stored)
 }
 
-/// A listed row: the ticket and its key in the list's order.
+/// A listed row: the ticket, its key in the list's order and, in
+/// relevance order, its best matching text.
 #[derive(Debug, sqlx::FromRow)]
 struct ListedRow {
     #[sqlx(flatten)]
     ticket: StoredTicket,
     sort_key: i64,
+    hit_doc: Option<i64>,
 }
 
 /// One page of the tickets matching `filter`, in `page.sort` order after
@@ -118,7 +121,16 @@ pub async fn list(
 
     let mut args = Args::for_database(database);
     let key = sort_key_sql(page.sort.field, due);
-    let (from, mut conditions) = from_and_conditions(database, filter, due, now, &mut args);
+    let ranked = page.sort.field == SortField::Relevance;
+    let (from, mut conditions) = match (&filter.search, ranked) {
+        (Some(search), true) => {
+            let text = search::query::push_text(database, search, &mut args);
+            let conditions = filter_and_time_conditions(filter, due, now, &mut args);
+            let from = search::query::ranked_sql(database, search, text, &conditions, &mut args);
+            (from, Vec::new())
+        }
+        _ => from_and_conditions(database, filter, due, now, &mut args),
+    };
     conditions.extend(after.map(|cursor| after_condition(&cursor, &key, &mut args)));
     let where_clause = where_clause(&conditions);
     let direction = match page.sort.direction {
@@ -132,8 +144,13 @@ pub async fn list(
     };
     // One row more than asked says whether there is a next page.
     let limit = args.push(i64::from(page.limit) + 1);
+    let doc = if ranked {
+        "hits.hit_doc"
+    } else {
+        "CAST(NULL AS BIGINT)"
+    };
     let sql = format!(
-        "SELECT {TICKET_COLUMNS}, {key} AS sort_key FROM {from} {where_clause} \
+        "SELECT {TICKET_COLUMNS}, {key} AS sort_key, {doc} AS hit_doc FROM {from} {where_clause} \
          ORDER BY {order} LIMIT {limit}"
     );
     let args = prepared_unless_timed(filter, args);
@@ -145,10 +162,12 @@ pub async fn list(
 
     let more = listed.len() > page.limit as usize;
     let mut rows = Vec::with_capacity(listed.len());
+    let mut docs = Vec::new();
     let mut last = None;
     for row in listed.into_iter().take(page.limit as usize) {
         let ticket = TicketRow::try_from(row.ticket)?;
         last = Some((row.sort_key, ticket.created_position));
+        docs.extend(row.hit_doc);
         rows.push(ticket);
     }
     let next_cursor = last
@@ -157,7 +176,12 @@ pub async fn list(
     let mut snippets = match &filter.search {
         Some(search) => {
             let ids: Vec<String> = rows.iter().map(|row| row.id.to_string()).collect();
-            search::query::snippets(database, search, &ids).await?
+            let texts = if ranked {
+                Texts::Keyed(&docs)
+            } else {
+                Texts::OfTickets(&ids)
+            };
+            search::query::snippets(database, search, texts).await?
         }
         None => Default::default(),
     };
@@ -208,8 +232,8 @@ fn searches_for_nothing(filter: &TicketFilter) -> bool {
         .is_some_and(|search| search::query::words(&search.text).is_empty())
 }
 
-/// The `FROM` (with the search's hits joined) and the `WHERE` conditions
-/// of `filter`, its values added to `args`.
+/// The `FROM` and the `WHERE` conditions of `filter` (its search: every
+/// matching ticket), its values added to `args`.
 fn from_and_conditions<'a>(
     database: &Database,
     filter: &'a TicketFilter,
@@ -217,13 +241,22 @@ fn from_and_conditions<'a>(
     now: OffsetDateTime,
     args: &mut Args<'a>,
 ) -> (String, Vec<String>) {
-    let from = match &filter.search {
-        Some(search) => format!(
-            "tickets JOIN {} ON hits.hit_ticket = tickets.id",
-            search::query::hits_sql(database, search, args)
-        ),
-        None => "tickets".to_owned(),
-    };
+    let mut conditions: Vec<String> = filter
+        .search
+        .iter()
+        .map(|search| search::query::matching_sql(database, search, args))
+        .collect();
+    conditions.extend(filter_and_time_conditions(filter, due, now, args));
+    ("tickets".to_owned(), conditions)
+}
+
+/// The `WHERE` conditions of `filter` but its search, over `tickets`.
+fn filter_and_time_conditions<'a>(
+    filter: &'a TicketFilter,
+    due: &DueTimes,
+    now: OffsetDateTime,
+    args: &mut Args<'a>,
+) -> Vec<String> {
     let mut conditions = filter_conditions(filter, args);
     conditions.extend(time_conditions(filter, args));
     if !filter.sla.is_empty() {
@@ -235,7 +268,7 @@ fn from_and_conditions<'a>(
             .collect();
         conditions.push(format!("({})", states.join(" OR ")));
     }
-    (from, conditions)
+    conditions
 }
 
 fn where_clause(conditions: &[String]) -> String {

@@ -89,8 +89,14 @@ pub(super) async fn save(
     )
     .await?;
 
-    let retagged: Vec<String> = changes.retagged.iter().map(Uuid::to_string).collect();
-    for chunk in chunks(&retagged, 1) {
+    // Only tickets stored before the batch can have tags to replace: a rebuild, whose
+    // tickets are mostly created in the batch that retags them, deletes next to nothing.
+    let stale: Vec<String> = changes
+        .retagged
+        .difference(&changes.created)
+        .map(Uuid::to_string)
+        .collect();
+    for chunk in chunks(&stale, 1) {
         let mut args = Args::for_tx(tx);
         let list = args.push_all(chunk.iter().map(String::as_str));
         let sql = format!("DELETE FROM ticket_tags WHERE ticket_id IN ({list})");
