@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use bomizzel_store::testing::fresh_postgres_database;
 use common::app::{Backend, TestApp};
 use common::ws::{Ended, WsClient};
@@ -386,6 +388,41 @@ async fn subscribing_to_a_queue_sends_its_current_metrics_first() {
     assert_eq!(first["data"]["queue_id"], "queue-1");
 }
 
+/// Skips frames until queue metrics that `wanted` accepts come.
+async fn metrics_until(client: &mut WsClient, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no wanted metrics");
+        let frame = client.next().await.expect("the connection stays");
+        if frame["event"] == "queue:metrics_updated" && wanted(&frame["data"]) {
+            return frame["data"].clone();
+        }
+    }
+}
+
+/// Connections joining a queue's room share one computed metrics frame
+/// until the queue changes: after a change, the members from before it and
+/// those who join after it all come to the new figures.
+#[tokio::test]
+async fn a_change_refreshes_the_metrics_that_joining_connections_share() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
+    let token = app.token("agent-1");
+    let (mut before, _) = WsClient::connect(&app.server.base_url, &token).await;
+    before.subscribe("queue:queue-1", None).await;
+    app.open_ticket("agent-1", "queue-1", "acme").await;
+    app.eventually("/api/queues/queue-1/metrics", "agent-1", |status, body| {
+        status == 200 && body["open_total"] == 1
+    })
+    .await;
+    let (mut after, _) = WsClient::connect(&app.server.base_url, &token).await;
+    after
+        .send(json!({ "type": "subscribe", "room": "queue:queue-1" }))
+        .await;
+    for client in [&mut before, &mut after] {
+        metrics_until(client, |figures| figures["open_total"] == 1).await;
+    }
+}
+
 /// Two nodes on one PostgreSQL database: a command through one reaches a
 /// subscriber of the other.
 #[tokio::test]
@@ -480,4 +517,48 @@ async fn a_reconnect_storm_is_served_to_the_last_client() {
         })
         .count();
     assert_eq!(subscribed, CLIENTS);
+}
+
+/// After a restart all of a team's connections come back at once, and
+/// each arrival changes the team room's online list: sent to every member
+/// each time, that is quadratic in the team's connections. A team room's
+/// list is sent at most once a second.
+#[tokio::test]
+async fn a_team_rooms_list_goes_out_at_most_once_a_second() {
+    const JOINING: usize = 100;
+    let cap = (JOINING + 1).to_string();
+    let app = TestApp::start(
+        Backend::Sqlite,
+        &["--ws-max-connections-per-user", cap.as_str()],
+    )
+    .await;
+    let token = app.token("agent-1");
+    let (mut first, _) = WsClient::connect(&app.server.base_url, &token).await;
+    first.subscribe("team:team-1", None).await;
+    let started = std::time::Instant::now();
+    let joining = (0..JOINING).map(|_| {
+        let (base, token) = (app.server.base_url.clone(), token.clone());
+        tokio::spawn(async move {
+            let (mut client, _) = WsClient::connect(&base, &token).await;
+            client.subscribe("team:team-1", None).await;
+            client
+        })
+    });
+    let _joined = futures::future::join_all(joining).await;
+    let seconds = started.elapsed().as_secs();
+    // Lists the connection wrote before the answer come before it.
+    first.send(json!({ "type": "ping" })).await;
+    let mut lists = 0;
+    loop {
+        let frame = first.next().await.expect("the connection stays");
+        match frame["type"].as_str() {
+            Some("pong") => break,
+            Some("presence") => lists += 1,
+            _ => {}
+        }
+    }
+    assert!(
+        lists <= seconds + 2,
+        "{lists} lists while {JOINING} connections joined in {seconds} s"
+    );
 }

@@ -414,37 +414,50 @@ async fn disabling_a_user_ends_their_socket_with_closing_4001() {
     .await;
 }
 
-/// A reconnect storm: 300 stock clients at once, each subscribing the
-/// moment it is connected. Every one connects and every subscribe is
-/// acknowledged (an event emitted right after `connect` used to meet a
-/// socket without handlers and vanish, ack and all).
-#[tokio::test]
-async fn a_reconnect_storm_connects_and_acknowledges_every_socket() {
-    if !client_installed("a_reconnect_storm_connects_and_acknowledges_every_socket") {
-        return;
-    }
-    const SOCKETS: usize = 300;
-    let cap = SOCKETS.to_string();
+/// Runs `tests/socketio/storm.mjs`: `sockets` stock clients opened at
+/// once from two processes with `transports`, each subscribing to the
+/// agent's queue the moment it is connected; its outcome.
+async fn storm(sockets: usize, transports: &'static str) -> Value {
+    let cap = sockets.to_string();
     let app = TestApp::start(
         Backend::Sqlite,
         &["--ws-max-connections-per-user", cap.as_str()],
     )
     .await;
     let (base, token) = (app.server.base_url.clone(), app.token("agent-1"));
-    let outcome: Value = blocking(move || {
+    blocking(move || {
         let output = Command::new("node")
             .arg(client_dir().join("storm.mjs"))
-            .args([&base, &token, &SOCKETS.to_string(), "queue:queue-1"])
+            .args([&base, &token, &cap, "queue:queue-1", "2", transports])
             .output()
             .expect("node runs");
         let stdout = String::from_utf8_lossy(&output.stdout);
         serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("storm printed {stdout}"))
     })
-    .await;
+    .await
+}
+
+fn assert_every_socket_acknowledged(outcome: &Value, sockets: usize) {
     assert_eq!(outcome["errors"], json!([]), "{outcome}");
     assert_eq!(
         (&outcome["connected"], &outcome["acked"]),
-        (&json!(SOCKETS), &json!(SOCKETS)),
+        (&json!(sockets), &json!(sockets)),
         "{outcome}"
     );
+}
+
+/// A reconnect storm: 600 stock clients at once over WebSocket, each
+/// subscribing the moment it is connected. Every one connects and every
+/// subscribe is acknowledged. An event emitted right after `connect` used
+/// to meet a socket without handlers and vanish, ack and all: the server
+/// sends `connect` before it runs the connect handler, and a busy server
+/// runs that late. This storm lost acks in every one of six runs of a
+/// server without the fix; 300 sockets from one process, in two of five.
+#[tokio::test]
+async fn a_reconnect_storm_connects_and_acknowledges_every_socket() {
+    if !client_installed("a_reconnect_storm_connects_and_acknowledges_every_socket") {
+        return;
+    }
+    const SOCKETS: usize = 600;
+    assert_every_socket_acknowledged(&storm(SOCKETS, "websocket").await, SOCKETS);
 }

@@ -18,6 +18,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use crate::metrics_push::LatestFrames;
 use crate::protocol;
 use crate::settings::GatewaySettings;
 
@@ -115,6 +116,8 @@ pub struct Hub {
     pub(crate) settings: GatewaySettings,
     /// Queues whose tickets changed, for the metrics push.
     touched: mpsc::UnboundedSender<Vec<String>>,
+    /// Each queue's metrics frame for connections joining its room.
+    pub(crate) latest_metrics: LatestFrames,
     /// Ticket rooms with presence whose tickets changed, for `follow_routing`.
     moved: mpsc::UnboundedSender<Vec<String>>,
     registry: Mutex<Registry>,
@@ -144,6 +147,7 @@ impl Hub {
         tokio::spawn(follow_routing(state.clone(), changed_tickets));
         let hub = Arc::new(Self {
             touched,
+            latest_metrics: LatestFrames::default(),
             moved,
             state,
             settings,

@@ -8,42 +8,86 @@
 //! twice. A ticket's queue room gets the board's counts
 //! (`presence_counts`, staff only) whenever one of its tickets' lists
 //! changes.
+//!
+//! A team room's list is sent at most once a second (a change after a quiet
+//! second goes at once, later ones together when the second is over). Who
+//! is online changes with every connection that comes or goes, and after a
+//! restart all of a team's connections come back at once: each arrival's
+//! list sent to every member is quadratic in the team's connections (5,000
+//! sockets of one team took minutes to connect). Ticket rooms, where an
+//! agent sees a colleague start replying, are sent at once.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::broadcast::error::RecvError;
+use bomizzel_projections::metrics::MetricsCoalescer;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::hub::{Hub, Outbound};
 use crate::protocol;
+
+/// A team room's list is sent at most this often.
+const TEAM_LIST_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Sends changed lists until `shutdown`.
 pub(crate) async fn run(hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
     let presence = hub.state.presence.clone();
     let mut changes = presence.changes();
+    // Spaces out pushes per room as it does queue metrics.
+    let mut teams = MetricsCoalescer::new(TEAM_LIST_INTERVAL);
     loop {
-        let first = tokio::select! {
-            changed = changes.recv() => changed,
+        let changed = tokio::select! {
+            changed = changes.recv() => match received(&hub, &mut changes, changed) {
+                Some(rooms) => rooms,
+                None => return,
+            },
+            () = due(teams.next_due()) => BTreeSet::new(),
             _ = crate::stopped(&mut shutdown) => return,
         };
-        let mut rooms = BTreeSet::new();
-        let mut received = Some(first);
-        while let Some(changed) = received.take() {
-            match changed {
-                Ok(room) => {
-                    rooms.insert(room);
-                }
-                // Too far behind to know which: every room with readers here.
-                Err(RecvError::Lagged(_)) => rooms.extend(hub.presence_rooms()),
-                Err(RecvError::Closed) => return,
-            }
-            received = changes.try_recv().ok().map(Ok);
-        }
+        let (team_rooms, mut rooms): (BTreeSet<String>, BTreeSet<String>) = changed
+            .into_iter()
+            .partition(|room| room.starts_with("team:"));
+        let now = Instant::now();
+        teams.touch(team_rooms, now);
+        rooms.extend(teams.due(now));
         for room in rooms {
             push(&hub, &room);
         }
+    }
+}
+
+/// The rooms whose lists changed: `first` and whatever else is waiting;
+/// `None` once presence is gone.
+fn received(
+    hub: &Hub,
+    changes: &mut broadcast::Receiver<String>,
+    first: Result<String, RecvError>,
+) -> Option<BTreeSet<String>> {
+    let mut rooms = BTreeSet::new();
+    let mut received = Some(first);
+    while let Some(changed) = received.take() {
+        match changed {
+            Ok(room) => {
+                rooms.insert(room);
+            }
+            // Too far behind to know which: every room with readers here.
+            Err(RecvError::Lagged(_)) => rooms.extend(hub.presence_rooms()),
+            Err(RecvError::Closed) => return None,
+        }
+        received = changes.try_recv().ok().map(Ok);
+    }
+    Some(rooms)
+}
+
+/// Resolves at `at`; never without one.
+async fn due(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

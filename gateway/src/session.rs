@@ -508,8 +508,8 @@ impl Session {
         }
         let held = self.deliver_queued_through(transport, through).await?;
         if room.kind == RoomKind::Queue && self.caller.role.is_staff() {
-            if let Some(frame) = metrics_push::frame(&self.hub.state, &room.id).await {
-                transport.feed(&Outbound::Latest(Arc::new(frame))).await?;
+            if let Some(frame) = metrics_push::latest(&self.hub, &room.id).await {
+                transport.feed(&Outbound::Latest(frame)).await?;
             }
             let counts = presence_push::counts_frame(&self.hub, name, &room.id);
             transport.feed(&Outbound::Latest(counts)).await?;
