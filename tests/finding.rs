@@ -18,6 +18,7 @@ on_both!(
     tickets_are_numbered_and_found_by_their_number,
     filters_combine_and_pages_never_repeat_or_skip_while_tickets_change,
     sla_due_times_and_states_follow_the_targets,
+    title_requester_status_and_assignee_sorts_page_stably,
     agents_assign_tickets_to_colleagues_of_the_ticket_team,
     search_ranks_and_marks_matches_and_never_reveals_internal_text,
     saved_views_answer_their_list_and_are_shared_with_a_team,
@@ -84,6 +85,14 @@ fn ids(list: &Value) -> Vec<String> {
         .iter()
         .map(|item| item["id"].as_str().expect("an id").to_owned())
         .collect()
+}
+
+/// The problem `GET /api/tickets?{query}` answers `user` with: a 400.
+async fn refused_list(app: &TestApp, query: &str, user: &str) -> Value {
+    let path = format!("/api/tickets?{query}");
+    let (status, problem) = app.call(Method::GET, &path, user, None).await;
+    assert_eq!(status, 400, "{path} as {user}: {problem}");
+    problem
 }
 
 /// `path` as `user` once the list holds exactly `expected` tickets (any order).
@@ -245,32 +254,11 @@ async fn filters_combine_and_pages_never_repeat_or_skip_while_tickets_change(bac
         "sla=breached",
         "sort=sla_due",
     ] {
-        let (status, problem) = app
-            .call(
-                Method::GET,
-                &format!("/api/tickets?{refused}"),
-                "cust-acme",
-                None,
-            )
-            .await;
-        assert_eq!(
-            (status, problem["code"].as_str()),
-            (400, Some("invalid_query")),
-            "{refused}"
-        );
+        let problem = refused_list(&app, refused, "cust-acme").await;
+        assert_eq!(problem["code"], "invalid_query", "{refused}");
     }
-    let (status, problem) = app
-        .call(
-            Method::GET,
-            "/api/tickets?created_from=yesterday",
-            "admin-1",
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, problem["field"].as_str()),
-        (400, Some("created_from"))
-    );
+    let problem = refused_list(&app, "created_from=yesterday", "admin-1").await;
+    assert_eq!(problem["field"], "created_from");
 
     // Sorted by priority, then creation.
     let list = app
@@ -315,6 +303,148 @@ async fn filters_combine_and_pages_never_repeat_or_skip_while_tickets_change(bac
     for ticket in by_name.values() {
         assert!(seen.contains(ticket), "{ticket} was skipped");
     }
+}
+
+/// The ids of every page of `sort` as `user`, two at a time; after each of
+/// the first two pages a ticket is opened, and between all pages every
+/// ticket of `commented` gets a comment (its sort key stays, its `updated`
+/// moves).
+async fn walk_pages(app: &TestApp, sort: &str, user: &str, commented: &[String]) -> Vec<String> {
+    let first = format!("/api/tickets?sort={sort}&limit=2");
+    let mut path = first.clone();
+    let mut seen = Vec::new();
+    loop {
+        let (status, page) = app.call(Method::GET, &path, user, None).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        seen.extend(ids(&page));
+        if seen.len() <= 4 {
+            let title = format!("Late {sort} {}", seen.len());
+            open(app, "admin-1", "queue-1", "acme", json!({ "title": title })).await;
+        }
+        for id in commented {
+            let comment = json!({ "body": format!("Still {sort}?") });
+            let path = format!("/api/tickets/{id}/comments");
+            let (status, answer) = app
+                .call(Method::POST, &path, "agent-1", Some(comment))
+                .await;
+            assert!((200..300).contains(&status), "{answer}");
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("{first}&cursor={cursor}"),
+            None => return seen,
+        }
+    }
+}
+
+async fn title_requester_status_and_assignee_sorts_page_stably(backend: Backend) {
+    let app = TestApp::start(backend, &[]).await;
+    add_colleague(&app).await;
+    // (title, requester, status, assignee)
+    let specs = [
+        ("banana split", "cust-acme-2", "open", Some("agent-3")),
+        ("Apple pie", "cust-acme", "waiting", None),
+        ("apple PIE", "cust-acme", "closed", Some("agent-1")),
+        ("Cherry", "cust-acme-2", "in_progress", None),
+        ("Äpfel", "cust-acme", "resolved", Some("agent-1")),
+        ("ZEBRA", "cust-acme", "open", Some("agent-3")),
+    ];
+    let mut t = Vec::new();
+    for (title, requester, status, assignee) in specs {
+        let body = json!({ "title": title, "requester_id": requester });
+        let ticket = open(&app, "admin-1", "queue-1", "acme", body).await;
+        let id = ticket["id"].as_str().unwrap().to_owned();
+        if let Some(assignee) = assignee {
+            let path = format!("/api/tickets/{id}/assign");
+            post(&app, "admin-1", &path, json!({ "assignee_id": assignee })).await;
+        }
+        if status != "open" {
+            let path = format!("/api/tickets/{id}/status");
+            post(&app, "agent-1", &path, json!({ "status": status })).await;
+        }
+        t.push(id);
+    }
+    let order =
+        |indexes: &[usize]| -> Vec<String> { indexes.iter().map(|i| t[*i].clone()).collect() };
+    // Ascending; descending is the exact reverse (ties by creation, same
+    // direction). Titles fold case ("Apple pie" ties "apple PIE") and
+    // compare by code point, so "äpfel" follows "zebra" on both backends.
+    let ascending = [
+        ("title", order(&[1, 2, 0, 3, 5, 4])),
+        ("requester", order(&[1, 2, 4, 5, 0, 3])),
+        ("status", order(&[0, 5, 3, 1, 4, 2])),
+        ("assignee", order(&[2, 4, 0, 5, 1, 3])),
+    ];
+    // Every change above is in the list before it is sorted.
+    let all: Vec<&String> = t.iter().collect();
+    list_settles(&app, "/api/tickets?status=closed", "admin-1", &[&t[2]]).await;
+    app.eventually(
+        "/api/tickets?assignee=agent-1",
+        "admin-1",
+        |status, body| status == 200 && ids(body).len() == 2,
+    )
+    .await;
+    app.eventually(
+        "/api/tickets?assignee=agent-3",
+        "admin-1",
+        |status, body| status == 200 && ids(body).len() == 2,
+    )
+    .await;
+    list_settles(&app, "/api/tickets?limit=200", "admin-1", &all).await;
+    let orders: Vec<(String, Vec<String>)> = ascending
+        .into_iter()
+        .flat_map(|(sort, up)| {
+            let down = up.iter().rev().cloned().collect();
+            [(sort.to_owned(), up), (format!("-{sort}"), down)]
+        })
+        .collect();
+    for (sort, expected) in &orders {
+        // Customers see these fields, so they may sort by them too.
+        for user in ["admin-1", "cust-acme"] {
+            let path = format!("/api/tickets?sort={sort}");
+            let (status, list) = app.call(Method::GET, &path, user, None).await;
+            assert_eq!(status, 200, "{path}: {list}");
+            assert_eq!(&ids(&list), expected, "{path} as {user}");
+        }
+    }
+
+    // Paging two at a time while tickets are opened and commented: each
+    // of the six is seen exactly once, in order, and no ticket twice.
+    for (sort, expected) in &orders {
+        let seen = walk_pages(&app, sort, "admin-1", &t[..2]).await;
+        let unique: BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "{sort}: a ticket twice: {seen:?}");
+        let ours: Vec<String> = seen.into_iter().filter(|id| t.contains(id)).collect();
+        assert_eq!(&ours, expected, "{sort}: skipped or out of order");
+    }
+
+    // A cursor continues only its own sort; a malformed one is refused alike.
+    let (_, page) = app
+        .call(
+            Method::GET,
+            "/api/tickets?sort=title&limit=1",
+            "admin-1",
+            None,
+        )
+        .await;
+    let cursor = page["next_cursor"].as_str().expect("a title cursor");
+    let malformed: String = "t1.title.asc".bytes().map(|b| format!("{b:02x}")).collect();
+    for query in [
+        format!("sort=status&cursor={cursor}"),
+        format!("sort=-title&cursor={cursor}"),
+        format!("sort=title&cursor={malformed}"),
+    ] {
+        let problem = refused_list(&app, &query, "admin-1").await;
+        assert_eq!(problem["field"], "cursor", "{query}: {problem}");
+    }
+    let problem = refused_list(&app, "sort=colour", "cust-acme").await;
+    assert_eq!(problem["field"], "sort");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("assignee"),
+        "the error lists the sorts: {problem}"
+    );
 }
 
 async fn sla_due_times_and_states_follow_the_targets(backend: Backend) {

@@ -78,8 +78,11 @@ pub struct ListQuery {
     /// Comma-separated SLA states: `breached`, `due_soon`, `ok` (staff only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sla: Option<String>,
-    /// `created`, `updated`, `priority`, `sla_due` (staff only) or
-    /// `relevance` (with `q`), with `-` in front for descending. Default
+    /// `created`, `updated`, `priority`, `sla_due` (staff only),
+    /// `relevance` (with `q`), `title` (case-insensitive), `requester` and
+    /// `assignee` (by user id; unassigned last) or `status` (workflow order:
+    /// open, in_progress, waiting, resolved, closed), with `-` in front for
+    /// descending; ties go by creation, in the same direction. Default
     /// `-relevance` with `q`, else `-created` (newest first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sort: Option<String>,
@@ -240,11 +243,12 @@ impl ListQuery {
             .into_iter()
             .find(|f| f.as_str() == name)
             .ok_or_else(|| {
+                let names: Vec<&str> = SortField::ALL.iter().map(|f| f.as_str()).collect();
                 bad_query(
                     "sort",
                     format!(
-                        "sort must be created, updated, priority, sla_due or relevance \
-                         (optionally with -), not {sort:?}"
+                        "sort must be one of {} (optionally with -), not {sort:?}",
+                        names.join(", ")
                     ),
                 )
             })?;

@@ -1106,6 +1106,31 @@ await step('list view: the API\'s order and filters, sortable columns, who is on
   await same('the list as the API lists it (newest first)', 'limit=50');
   // Presence: dave has the e2e ticket's page open; its row says so, as its card does.
   await until('the row counts who is on the ticket', () => agent.locator(`[data-testid="list-row"][data-ticket-id="${ticketId}"] [data-testid="row-watchers"]`).textContent(), (t) => t.trim() === '1 here', LIVE);
+  // Title, requester, status and assignee sort too: each heading, clicked twice, lists the rows
+  // as the API sorts them, and what the column shows is in order both ways (so a heading that
+  // changes nothing, or an API order that is not the column's, fails).
+  const STATUSES = ['open', 'in_progress', 'waiting', 'resolved', 'closed'];
+  const columns = [
+    ['title', (row) => row.title.toLowerCase()],
+    ['requester', (row) => row.requester],
+    ['status', (row) => String(STATUSES.indexOf(row.status))],
+    // Unassigned last in ascending order.
+    ['assignee', (row) => row.assignee || '\uffff'],
+  ];
+  const shownRows = () => agent.getByTestId('list-row').evaluateAll((rows) => rows.map((row) => ({ ...row.dataset, title: row.querySelector('[data-testid="row-title"]').textContent })));
+  for (const [field, keyOf] of columns) {
+    const keys = async () => (await shownRows()).map(keyOf);
+    for (const [direction, sort] of [['descending', `-${field}`], ['ascending', field]]) {
+      await agent.getByTestId(`sort-${field}`).click();
+      await same(`sorted by ${field}, ${direction}`, `limit=50&sort=${sort}`);
+      const shown = await keys();
+      const ordered = [...shown].sort();
+      if (direction === 'descending') ordered.reverse();
+      if (shown.join('\n') !== ordered.join('\n')) fail(`the ${field} column is not in ${direction} order: ${shown.join(' | ')}`);
+      if (new Set(shown).size < 2) fail(`the ${field} column shows one value only: its order was not tested`);
+      if ((await agent.getByTestId(`sort-${field}`).locator('xpath=..').getAttribute('aria-sort')) !== direction) fail(`the ${field} heading does not say it sorts ${direction}`);
+    }
+  }
   await agent.getByTestId('sort-priority').click();
   await same('sorted by priority, descending', 'limit=50&sort=-priority');
   if ((await agent.getByTestId('sort-priority').locator('xpath=..').getAttribute('aria-sort')) !== 'descending') fail('the Priority heading does not say it sorts');

@@ -28,11 +28,11 @@ const SLA_STATES = [['breached', 'Breached'], ['due_soon', 'Due soon'], ['ok', '
 /** Columns: [key, heading, the API's sort field or null]. */
 const COLUMNS = [
   ['number', '#', 'created'],
-  ['title', 'Title', null],
-  ['requester', 'Requester', null],
-  ['status', 'Status', null],
+  ['title', 'Title', 'title'],
+  ['requester', 'Requester', 'requester'],
+  ['status', 'Status', 'status'],
   ['priority', 'Priority', 'priority'],
-  ['assignee', 'Assignee', null],
+  ['assignee', 'Assignee', 'assignee'],
   ['sla', 'SLA due', 'sla_due'],
   ['updated', 'Updated', 'updated'],
 ];
@@ -274,7 +274,7 @@ export class ListView {
   row(t) {
     return h(
       'tr',
-      { testid: 'list-row', dataset: { ticketId: t.id, number: String(t.number), status: t.status, priority: t.priority, assignee: t.assignee_id ?? '' } },
+      { testid: 'list-row', dataset: { ticketId: t.id, number: String(t.number), status: t.status, priority: t.priority, requester: t.requester_id, assignee: t.assignee_id ?? '' } },
       h('td', { class: 'num', text: ticketRef(t) }),
       h(
         'td',

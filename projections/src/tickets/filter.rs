@@ -90,32 +90,46 @@ pub enum Visibility {
     Teams(Vec<String>),
 }
 
-/// The key a list is ordered by. Ties (same priority, due time or relevance) are broken by
-/// creation order, in the same direction.
+/// The key a list is ordered by. Ties (same priority, due time, relevance, title, status,
+/// requester or assignee) are broken by creation order, in the same direction. A ticket whose
+/// key changes while a client pages moves, so it can show again or be passed over; every
+/// other ticket is seen exactly once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SortField {
-    /// Creation order. A ticket's place never changes, so paging never skips or repeats.
+    /// Creation order (the ticket number's). A ticket's place never changes.
     #[default]
     Created,
-    /// Order of the latest event (comments included). A ticket updated while a client pages
-    /// moves, so it can show again (ascending) or be passed over (descending).
+    /// Order of the latest event (comments included).
     Updated,
-    /// Priority, then creation. A ticket whose priority changes while a client pages moves.
+    /// Priority, then creation.
     Priority,
     /// The earliest pending SLA due time (see `sla`), tickets with nothing due last.
     SlaDue,
     /// Full-text relevance (only with a search).
     Relevance,
+    /// The title, case-insensitively: by the projection's lowercased title, compared by code
+    /// point on both backends.
+    Title,
+    /// The requester's user id (code point order).
+    Requester,
+    /// The workflow order of `Status::ALL` (open first, closed last).
+    Status,
+    /// The assignee's user id (code point order), unassigned tickets last.
+    Assignee,
 }
 
 impl SortField {
-    pub const ALL: [SortField; 5] = [
+    pub const ALL: [SortField; 9] = [
         Self::Created,
         Self::Updated,
         Self::Priority,
         Self::SlaDue,
         Self::Relevance,
+        Self::Title,
+        Self::Requester,
+        Self::Status,
+        Self::Assignee,
     ];
 
     /// The name the API uses, identical to the serde representation.
@@ -126,6 +140,10 @@ impl SortField {
             Self::Priority => "priority",
             Self::SlaDue => "sla_due",
             Self::Relevance => "relevance",
+            Self::Title => "title",
+            Self::Requester => "requester",
+            Self::Status => "status",
+            Self::Assignee => "assignee",
         }
     }
 
@@ -134,10 +152,23 @@ impl SortField {
         matches!(self, Self::Created | Self::Updated)
     }
 
-    /// The ticket field a customer would learn by this order (see
-    /// `Viewer::may_filter_by`), if any.
+    /// Whether the key is text (else an integer): what a cursor carries.
+    pub(super) fn has_text_key(self) -> bool {
+        matches!(self, Self::Title | Self::Requester | Self::Assignee)
+    }
+
+    /// The ticket field a viewer learns by this order, for the visibility policy to allow
+    /// (see `Viewer::may_filter_by`); `None` for orders every viewer may use.
     pub fn reveals_field(self) -> Option<&'static str> {
-        matches!(self, Self::SlaDue).then_some("sla")
+        match self {
+            Self::Created | Self::Updated | Self::Relevance => None,
+            Self::Priority => Some("priority"),
+            Self::SlaDue => Some("sla"),
+            Self::Title => Some("title"),
+            Self::Requester => Some("requester_id"),
+            Self::Status => Some("status"),
+            Self::Assignee => Some("assignee_id"),
+        }
     }
 }
 

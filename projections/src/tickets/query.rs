@@ -4,18 +4,19 @@
 //! offset: rows written between page fetches never shift the next page, and a ticket whose sort
 //! key does not change is seen exactly once. In creation order that is every ticket.
 
+use bomizzel_domain::Status;
 use bomizzel_store::Database;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::cursor::{Cursor, CursorError};
+use super::cursor::{Cursor, CursorError, SortKey};
 use super::filter::{
     AssigneeFilter, Direction, ListedTicket, MAX_LIMIT, Page, SortField, TicketFilter, TicketPage,
     Visibility,
 };
 use super::row::{
     COMMENT_COLUMNS, CommentRow, StoredComment, StoredTicket, TICKET_COLUMNS, TicketRow,
-    decode_rows,
+    decode_column, decode_rows,
 };
 use super::sla::DueTimes;
 use crate::search::query::Texts;
@@ -79,13 +80,13 @@ pub async fn comments(
     decode_rows(stored)
 }
 
-/// A listed row: the ticket, its key in the list's order and, in
-/// relevance order, its best matching text.
+/// A listed row: the ticket, its key in the list's order as text (see
+/// [`SortKey::parse`]) and, in relevance order, its best matching text.
 #[derive(Debug, sqlx::FromRow)]
 struct ListedRow {
     #[sqlx(flatten)]
     ticket: StoredTicket,
-    sort_key: i64,
+    sort_key: String,
     hit_doc: Option<i64>,
 }
 
@@ -120,7 +121,7 @@ pub async fn list(
     }
 
     let mut args = Args::for_database(database);
-    let key = sort_key_sql(page.sort.field, due);
+    let key = sort_key_sql(database, page.sort.field, due);
     let ranked = page.sort.field == SortField::Relevance;
     let (from, mut conditions) = match (&filter.search, ranked) {
         (Some(search), true) => {
@@ -150,7 +151,8 @@ pub async fn list(
         "CAST(NULL AS BIGINT)"
     };
     let sql = format!(
-        "SELECT {TICKET_COLUMNS}, {key} AS sort_key, {doc} AS hit_doc FROM {from} {where_clause} \
+        "SELECT {TICKET_COLUMNS}, CAST({key} AS TEXT) AS sort_key, {doc} AS hit_doc \
+         FROM {from} {where_clause} \
          ORDER BY {order} LIMIT {limit}"
     );
     let args = prepared_unless_timed(filter, args);
@@ -170,9 +172,13 @@ pub async fn list(
         docs.extend(row.hit_doc);
         rows.push(ticket);
     }
-    let next_cursor = last
-        .filter(|_| more)
-        .map(|(key, created)| Cursor::after(page.sort, key, created).encode());
+    let next_cursor = match last.filter(|_| more) {
+        Some((key, created)) => {
+            let key = decode_column("sort_key", SortKey::parse(page.sort.field, &key))?;
+            Some(Cursor::after(page.sort, key, created).encode())
+        }
+        None => None,
+    };
     let mut snippets = match &filter.search {
         Some(search) => {
             let ids: Vec<String> = rows.iter().map(|row| row.id.to_string()).collect();
@@ -297,15 +303,37 @@ async fn read_position(database: &Database) -> Result<i64, sqlx::Error> {
     Ok(position)
 }
 
-/// The SQL of a list's sort key.
-fn sort_key_sql(field: SortField, due: &DueTimes) -> String {
+/// The SQL of a list's sort key. Text keys compare by code point on both backends (SQLite's
+/// `BINARY`, PostgreSQL's `"C"`), so a list has one order whichever runs it.
+fn sort_key_sql(database: &Database, field: SortField, due: &DueTimes) -> String {
+    let text = |expression: &str| match database {
+        Database::Sqlite(_) => format!("({expression})"),
+        Database::Postgres(_) => format!("({expression}) COLLATE \"C\""),
+    };
     match field {
         SortField::Created => "created_position".into(),
         SortField::Updated => "updated_position".into(),
         SortField::Priority => "priority_rank".into(),
         SortField::SlaDue => due.due_key_sql(),
         SortField::Relevance => "hits.rank_key".into(),
+        SortField::Title => text("title_folded"),
+        SortField::Requester => text("requester_id"),
+        // `0` before an assignee's id and `1` alone for nobody: unassigned sorts last.
+        SortField::Assignee => {
+            text("CASE WHEN assignee_id IS NULL THEN '1' ELSE '0' || assignee_id END")
+        }
+        SortField::Status => status_rank_sql(),
     }
+}
+
+/// A status's place in the workflow (`Status::ALL`'s order) as SQL.
+fn status_rank_sql() -> String {
+    let ranks: String = Status::ALL
+        .iter()
+        .enumerate()
+        .map(|(rank, status)| format!(" WHEN '{}' THEN {rank}", status.as_str()))
+        .collect();
+    format!("(CASE status{ranks} END)")
 }
 
 /// The created and updated ranges, on the unix-second columns.
@@ -383,7 +411,10 @@ fn after_condition(cursor: &Cursor, key_sql: &str, args: &mut Args<'_>) -> Strin
         Direction::Asc => ">",
         Direction::Desc => "<",
     };
-    let key = args.push(cursor.key);
+    let key = match &cursor.key {
+        SortKey::Number(number) => args.push(*number),
+        SortKey::Text(text) => args.push(text.clone()),
+    };
     if cursor.sort.field.is_unique() {
         format!("{key_sql} {operator} {key}")
     } else {

@@ -200,7 +200,10 @@ where
 }
 
 /// A stored value that does not parse is a decode error naming its column.
-fn decode_column<T, E: Display>(column: &str, parsed: Result<T, E>) -> Result<T, sqlx::Error> {
+pub(super) fn decode_column<T, E: Display>(
+    column: &str,
+    parsed: Result<T, E>,
+) -> Result<T, sqlx::Error> {
     parsed.map_err(|error| sqlx::Error::ColumnDecode {
         index: column.to_owned(),
         source: error.to_string().into(),
