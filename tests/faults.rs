@@ -394,8 +394,8 @@ async fn until_ready(app: &TestApp) -> Duration {
 /// 503 with its reason, both within [`ANSWER_WITHIN`]; a new `/ws`
 /// connection is ready and its subscribe is answered with a retryable
 /// error; so is a new Socket.IO connection (when `socketio`), within
-/// [`ANSWER_WITHIN`], each default room refused with that error.
-async fn assert_answers_during_outage(app: &TestApp, socketio: bool) {
+/// [`ANSWER_WITHIN`]: how long the slower Socket.IO answer took.
+async fn assert_answers_during_outage(app: &TestApp, socketio: bool) -> Option<Duration> {
     let asked = Instant::now();
     let (status, problem) = app
         .call(
@@ -428,17 +428,19 @@ async fn assert_answers_during_outage(app: &TestApp, socketio: bool) {
     assert_eq!(error.unwrap()["code"], "database_unavailable");
     ws.close().await;
 
-    if socketio {
-        assert_socketio_answers_during_outage(app).await;
+    if !socketio {
+        return None;
     }
+    Some(assert_socketio_answers_during_outage(app).await)
 }
 
 /// While the database is away, new Socket.IO connections are answered
 /// within [`ANSWER_WITHIN`]: a customer's is ready, each default room
 /// refused with the retryable `database_unavailable`; an agent's, whose
 /// default rooms include queues only the database knows, is refused with
-/// that error.
-async fn assert_socketio_answers_during_outage(app: &TestApp) {
+/// that error. Returns how long the slower answer took.
+async fn assert_socketio_answers_during_outage(app: &TestApp) -> Duration {
+    let mut slowest = Duration::ZERO;
     for user in ["cust-acme", "agent-1"] {
         let (base, token) = (app.server.base_url.clone(), app.token(user));
         let answer = sio::blocking(move || {
@@ -451,6 +453,7 @@ async fn assert_socketio_answers_during_outage(app: &TestApp) {
         // Timed by the client from opening the socket.
         let waited = Duration::from_millis(answer["ms"].as_u64().unwrap());
         assert!(waited <= ANSWER_WITHIN, "{user}: answered in {waited:?}");
+        slowest = slowest.max(waited);
         if user == "agent-1" {
             assert_eq!(answer["type"], "connect_error", "{answer}");
             let message = answer["message"].as_str().unwrap();
@@ -462,6 +465,7 @@ async fn assert_socketio_answers_during_outage(app: &TestApp) {
             assert_eq!(joined["reason"], "database_unavailable", "{room}: {answer}");
         }
     }
+    slowest
 }
 
 /// What the server logs when the database goes and when it is back.
@@ -796,7 +800,7 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
     let failed_by_terminations = load.failed(503);
 
     // Unreachable two ways: packets swallowed, then connections refused.
-    let mut recoveries = Vec::new();
+    let (mut recoveries, mut socketio_answers) = (Vec::new(), Vec::new());
     for fault in [Fault::Blackhole, Fault::Refuse] {
         // Said once when it goes and once when it is back (the monitor
         // may also have taken a reconnect slowed by the terminations, on a
@@ -804,7 +808,7 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
         let said = OUTAGE_LINES.map(|text| app.server.logged_count(text));
         proxy.set(fault);
         tokio::time::sleep(ANSWER_WITHIN).await;
-        assert_answers_during_outage(app, !load.socketio.is_empty()).await;
+        socketio_answers.extend(assert_answers_during_outage(app, !load.socketio.is_empty()).await);
         tokio::time::sleep(OUTAGE - ANSWER_WITHIN).await;
         proxy.set(Fault::None);
         recoveries.push((fault, until_ready(app).await));
@@ -824,7 +828,7 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
     println!(
         "terminated {terminated} backends ({failed_by_terminations} commands answered 503 meanwhile); \
          acknowledged {}, failed attempts {:?}, slowest failure {:?}, ready again after {recoveries:?}; \
-         outages logged in all {said:?}",
+         new Socket.IO connections answered within {socketio_answers:?}; outages logged in all {said:?}",
         answers.acknowledged.len(),
         answers.failed,
         answers.slowest_failure

@@ -518,7 +518,7 @@ impl Run<'_> {
         server.ensure_running()?;
         let after_load = server.memory()?;
         let stalled_count = stalled.len();
-        let stalled_closed_4008 = closed_as_slow(stalled).await;
+        let stalled_closed_4008 = closed_as_slow(protocol, stalled).await;
 
         let per_connection =
             |memory: &Memory| memory.rss_kib.saturating_sub(before.rss_kib) as f64 / count as f64;
@@ -559,25 +559,20 @@ impl Run<'_> {
     }
 }
 
-/// How many of `stalled` the server has closed as too slow: each is read
-/// (its backlog, then its end) for at most [`DRAIN`] in all.
-async fn closed_as_slow(stalled: Vec<client::Ws>) -> usize {
-    use futures::StreamExt;
-    use tokio_tungstenite::tungstenite::Message;
+/// How many of `stalled` the server has closed as too slow (4008): each is
+/// read (its backlog, then its end) for at most [`DRAIN`] in all.
+async fn closed_as_slow(protocol: Protocol, stalled: Vec<client::Ws>) -> usize {
     let deadline = tokio::time::Instant::now() + DRAIN;
-    let reads = stalled.into_iter().map(|mut ws| async move {
-        loop {
-            match tokio::time::timeout_at(deadline, ws.next()).await {
-                Ok(Some(Ok(Message::Close(Some(close))))) => return u16::from(close.code) == 4008,
-                Ok(Some(Ok(_))) => {}
-                _ => return false,
-            }
-        }
-    });
+    let reads = stalled
+        .into_iter()
+        .map(|ws| client::read_to_end(protocol, ws, deadline));
     futures::future::join_all(reads)
         .await
-        .into_iter()
-        .filter(|closed| *closed)
+        .iter()
+        .filter(|why| {
+            why.as_deref()
+                .is_some_and(|why| why.starts_with("closed 4008"))
+        })
         .count()
 }
 

@@ -327,6 +327,35 @@ fn ending(message: &Result<Message, WsError>) -> Option<String> {
     }
 }
 
+/// Reads a connection that stopped reading, answering heartbeats, until it
+/// ends or `deadline`: why it ended (`closed 4008: …` when the server closed
+/// it as too slow, by a WebSocket close or Socket.IO's `closing`), or
+/// `None` if it did not.
+pub async fn read_to_end(
+    protocol: Protocol,
+    mut ws: Ws,
+    deadline: tokio::time::Instant,
+) -> Option<String> {
+    let mut messages = std::pin::pin!(answering(&mut ws, protocol));
+    loop {
+        let message = tokio::time::timeout_at(deadline, messages.next())
+            .await
+            .ok()?;
+        let Some(message) = message else {
+            return Some("ended".to_owned());
+        };
+        if let Ok(Message::Text(text)) = &message {
+            match protocol.decode(text) {
+                Incoming::Ending(why) => return Some(why),
+                _ => continue,
+            }
+        }
+        if let Some(why) = ending(&message) {
+            return Some(why);
+        }
+    }
+}
+
 /// The connections while nothing else reads them (between setup steps and
 /// during the memory readings): each group is read by a task of its own,
 /// which answers heartbeats, until taken back. Other messages are dropped.
