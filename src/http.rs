@@ -166,10 +166,13 @@ mod tests {
         const BEFORE_RETRY: Duration = Duration::from_millis(800);
         let listener = bind("127.0.0.1:0".parse().unwrap()).expect("binds");
         let address = listener.local_addr().unwrap();
-        let storm = (0..CLIENTS)
-            .map(|_| tokio::time::timeout(BEFORE_RETRY, TcpStream::connect(address)));
+        let storm =
+            (0..CLIENTS).map(|_| tokio::time::timeout(BEFORE_RETRY, TcpStream::connect(address)));
         let connections = futures::future::join_all(storm).await;
-        let connected = connections.iter().filter(|c| matches!(c, Ok(Ok(_)))).count();
+        let connected = connections
+            .iter()
+            .filter(|c| matches!(c, Ok(Ok(_))))
+            .count();
         assert_eq!(
             connected, CLIENTS,
             "the kernel caps the backlog at net.core.somaxconn"
