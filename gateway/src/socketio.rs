@@ -182,29 +182,33 @@ pub(crate) async fn detach_request_head(mut request: Request) -> Request {
     request
 }
 
+/// How often a socket is pinged; it has the rest of the presence lease to
+/// answer, so a silent socket is dropped within the lease after it was last
+/// heard (and leaves presence lists with it). The first ping goes out with
+/// the handshake, and a client that starts on polling answers it only once
+/// its upgrade to WebSocket is done: when every client reconnects at once
+/// that took over 10 s here (2,000 at once), and the 10 s a 20 s interval
+/// left them cost most of those sockets. A third of the lease to the
+/// interval leaves two thirds (20 s) to answer.
+fn ping_interval(lease: Duration) -> Duration {
+    (lease / 3).max(Duration::from_millis(500))
+}
+
 /// The tower layer serving `/socket.io/`.
 pub(crate) fn layer(
     hub: Arc<Hub>,
     connections: Arc<UserConnections>,
     shutdown: watch::Receiver<bool>,
 ) -> SocketIoLayer {
+    let lease = hub.state.presence.settings().lease;
     let (layer, io) = SocketIo::builder()
         .req_path(SOCKET_IO_PATH)
         .max_buffer_size(hub.settings.send_queue.max(128))
         .max_payload(hub.settings.max_frame_bytes as u64)
         // As for `/ws`: allocated per connection up front, clients send small frames.
         .ws_read_buffer_size(512)
-        .ping_interval(hub.settings.heartbeat)
-        // A silent socket is dropped within the presence lease after it
-        // was last heard (a pong): it leaves presence lists with it.
-        .ping_timeout(
-            hub.state
-                .presence
-                .settings()
-                .lease
-                .saturating_sub(hub.settings.heartbeat)
-                .max(Duration::from_secs(1)),
-        )
+        .ping_interval(ping_interval(lease))
+        .ping_timeout(lease.saturating_sub(ping_interval(lease)))
         .with_state(Context {
             hub,
             connections,
