@@ -1204,6 +1204,10 @@ async fn slow_consumers_are_closed_and_resume_without_holding_up_the_others() {
     let resumed = load
         .until_socketio_sessions(sessions, FOLLOWING_WITHIN)
         .await;
+    // Each stalled `/ws` client reads its backlog, finds its connection
+    // ended and resumes: a second session each.
+    load.until_sessions(CONSUMERS + STALLED, FOLLOWING_WITHIN)
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     drop(nodes);
     let outcome = load.stop_and_check(&url).await;
