@@ -393,6 +393,7 @@ fn projection_table(runs: &[RunResult]) -> Table {
         "transactions",
         "bench CPU",
         "pg backends",
+        "CPU s",
         "other",
         "rows",
     ]);
@@ -416,12 +417,22 @@ fn projection_table(runs: &[RunResult]) -> Table {
                     Backend::Postgres => cpu(|c| c.database_cores),
                     Backend::Sqlite => "-".to_owned(),
                 },
+                projection.cpu.as_ref().map_or("-".to_owned(), |c| {
+                    format!("{:.1}", cpu_seconds(c, projection.secs))
+                }),
                 cpu(|c| c.other_cores),
                 projection.rows.values().sum::<i64>().to_string(),
             ]);
         }
     }
     table
+}
+
+/// CPU time the rebuild cost: this process and the run's PostgreSQL
+/// backends. On a machine shared with other work this is the figure that
+/// compares across runs; seconds follow from the cores it was given.
+fn cpu_seconds(cpu: &CpuUsage, secs: f64) -> f64 {
+    (cpu.bench_process_cores + cpu.database_cores) * secs
 }
 
 /// One row per backend: the whole rebuild, and how the log was built.

@@ -33,6 +33,9 @@ use crate::projection::Projection;
 /// How often a runner retries while the database is away.
 const OUTAGE_RETRY: Duration = Duration::from_millis(250);
 
+/// Page cache of a runner's own SQLite connection, in KiB.
+const SQLITE_CACHE_KIB: u32 = 64 * 1024;
+
 /// NOTIFY channel on which runners announce `name:position` after a commit,
 /// so followers on other nodes (the gateway) wake up.
 pub const PROJECTION_CHANNEL: &str = "bomizzel_projections";
@@ -122,12 +125,17 @@ enum Lease {
 /// commits, and since the checkpoint commits with the read model, they are
 /// applied again from the log. The event log and the directory keep
 /// `synchronous=FULL`.
+///
+/// Its page cache holds [`SQLITE_CACHE_KIB`]: a batch of several read
+/// models dirties more pages than SQLite's default 2 MiB, and a transaction
+/// whose dirty pages do not fit spills them to the WAL and writes them again.
 async fn unled_lease(database: &Database) -> Result<Lease, sqlx::Error> {
     match database {
         Database::Sqlite(pool) => {
             let options = (*pool.connect_options())
                 .clone()
-                .synchronous(SqliteSynchronous::Normal);
+                .synchronous(SqliteSynchronous::Normal)
+                .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"));
             Ok(Lease::SqliteWriter {
                 connection: sqlx::Connection::connect_with(&options).await?,
                 write_lock: bomizzel_store::sqlite_write_lock(pool),
