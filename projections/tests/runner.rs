@@ -317,6 +317,10 @@ async fn projections_run_together_from_their_own_checkpoints(log: TestLog) {
             "{table}"
         );
         let checkpoint = checkpoint::load(log.database(), table).await.unwrap();
-        assert_eq!((checkpoint.position, checkpoint.state), (30, State::Live), "{table}");
+        assert_eq!(
+            (checkpoint.position, checkpoint.state),
+            (30, State::Live),
+            "{table}"
+        );
     }
 }
