@@ -71,6 +71,9 @@ enum Command {
     /// hundreds of ticket rooms changing their activity; propagation
     /// latency and server CPU per change.
     Presence(presence::PresenceArgs),
+    /// The bare broadcaster `fanout --floor` starts (see `fanout/floor.rs`).
+    #[command(hide = true)]
+    FloorServer,
 }
 
 #[tokio::main]
@@ -94,5 +97,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Finding(args) => finding::run(args).await,
         Command::Storm(args) => storm::run(args).await,
         Command::Presence(args) => presence::run(args).await,
+        Command::FloorServer => fanout::floor::serve().await,
     }
 }
