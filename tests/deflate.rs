@@ -84,10 +84,7 @@ impl AsyncWrite for Counted {
         Pin::new(&mut self.tcp).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }
@@ -151,7 +148,10 @@ async fn compressed_frames_arrive_whole(backend: Backend) {
 
     let (mut client, read) = compressing_client(&app, "agent-1").await;
     let subscribe = json!({ "type": "subscribe", "room": "queue:queue-1" });
-    client.send(Frame::text(subscribe.to_string())).await.unwrap();
+    client
+        .send(Frame::text(subscribe.to_string()))
+        .await
+        .unwrap();
     next_of(&mut client, "subscribed").await;
     let read_before = read.load(Ordering::Relaxed);
     let id = app.open_ticket("agent-1", "queue-1", "acme").await;

@@ -280,13 +280,20 @@ impl Client {
         let mut counted_wire = 0;
         while let Some(frame) = self.socket.next().await {
             let text = frame.as_str();
-            if frame.opcode() != OpCode::Text || !text.contains(r#""offset":"#) || text.contains(r#""offset":null"#) {
+            if frame.opcode() != OpCode::Text
+                || !text.contains(r#""offset":"#)
+                || text.contains(r#""offset":null"#)
+            {
                 continue;
             }
             counts.frames.fetch_add(1, Ordering::Relaxed);
-            counts.text_bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+            counts
+                .text_bytes
+                .fetch_add(text.len() as u64, Ordering::Relaxed);
             let wire = self.wire_bytes.load(Ordering::Relaxed);
-            counts.wire_bytes.fetch_add(wire - counted_wire, Ordering::Relaxed);
+            counts
+                .wire_bytes
+                .fetch_add(wire - counted_wire, Ordering::Relaxed);
             counted_wire = wire;
         }
     }
@@ -325,10 +332,7 @@ impl AsyncWrite for Counting {
         Pin::new(&mut self.tcp).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }

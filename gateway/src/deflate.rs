@@ -94,7 +94,9 @@ fn to_frame(message: Message) -> Frame {
         Message::Binary(data) => Frame::binary(data),
         Message::Ping(data) => Frame::ping(data),
         Message::Pong(data) => Frame::pong(data),
-        Message::Close(Some(CloseFrame { code, reason })) => Frame::close(code.into(), reason.as_bytes()),
+        Message::Close(Some(CloseFrame { code, reason })) => {
+            Frame::close(code.into(), reason.as_bytes())
+        }
         Message::Close(None) => Frame::close(CloseCode::Normal, ""),
     }
 }

@@ -125,10 +125,14 @@ impl Upgrade {
     async fn extract(parts: &mut Parts, deflate: bool) -> Result<Self, Response> {
         if deflate {
             let upgrade = yawc::IncomingUpgrade::from_request_parts(parts, &()).await;
-            upgrade.map(Self::Deflate).map_err(IntoResponse::into_response)
+            upgrade
+                .map(Self::Deflate)
+                .map_err(IntoResponse::into_response)
         } else {
             let upgrade = WebSocketUpgrade::from_request_parts(parts, &()).await;
-            upgrade.map(Self::Plain).map_err(IntoResponse::into_response)
+            upgrade
+                .map(Self::Plain)
+                .map_err(IntoResponse::into_response)
         }
     }
 

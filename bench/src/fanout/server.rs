@@ -91,7 +91,10 @@ impl Server {
     /// Stops the server with SIGTERM, as a deploy does, and starts it again
     /// on the same address and data.
     pub async fn restart(&mut self) -> Result<()> {
-        let launch = self.launch.clone().context("only the project's server restarts")?;
+        let launch = self
+            .launch
+            .clone()
+            .context("only the project's server restarts")?;
         let status = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()?;
