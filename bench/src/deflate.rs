@@ -34,6 +34,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use yawc::{Frame, OpCode, Options, WebSocket};
 
+use crate::fanout::LoadShape;
 use crate::fanout::server::{self, Api, Server, Settings};
 use crate::harness::Load;
 use crate::report::{CpuSampler, CpuUsage, Machine, Table, write_json};
@@ -44,18 +45,8 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Args)]
 pub struct DeflateArgs {
-    /// Connections, all subscribed to the one queue.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    connections: u64,
-    /// Changes per second; each reaches every connection.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    rate: u32,
-    /// How long changes are sent, in seconds.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
-    duration_secs: u64,
-    /// The `bomizzel` binary (by default the one next to this executable).
-    #[arg(long)]
-    server_binary: Option<PathBuf>,
+    #[command(flatten)]
+    load: LoadShape,
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/deflate.json")]
     out: PathBuf,
@@ -87,7 +78,7 @@ struct RunResult {
 }
 
 pub async fn run(args: DeflateArgs) -> Result<()> {
-    let binary = crate::fanout::server_binary(args.server_binary.as_deref())?;
+    let binary = crate::fanout::server_binary(args.load.server_binary.as_deref())?;
     let mut runs = Vec::new();
     for deflate in [false, true] {
         let data_dir = tempfile::Builder::new()
@@ -129,9 +120,9 @@ pub async fn run(args: DeflateArgs) -> Result<()> {
     let report = Report {
         benchmark: "deflate",
         machine: Machine::describe(),
-        connections: usize::try_from(args.connections)?,
-        rate: args.rate,
-        duration_secs: args.duration_secs,
+        connections: usize::try_from(args.load.connections)?,
+        rate: args.load.rate,
+        duration_secs: args.load.duration_secs,
         runs,
     };
     write_json(&args.out, &report)?;
@@ -141,12 +132,12 @@ pub async fn run(args: DeflateArgs) -> Result<()> {
 
 async fn measure(args: &DeflateArgs, server: &Server, deflate: bool) -> Result<RunResult> {
     let api = Api::new(&server.base_url)?;
-    let tickets = api.seed(args.rate as usize).await?;
+    let tickets = api.seed(args.load.rate as usize).await?;
     tokio::time::sleep(SETTLE).await;
     let before = server.memory()?;
     let token = server::token(server::AGENT, Role::Agent)?;
     let address = server.base_url.trim_start_matches("http://").to_owned();
-    let clients: Vec<Client> = stream::iter(0..args.connections)
+    let clients: Vec<Client> = stream::iter(0..args.load.connections)
         .map(|_| Client::subscribe(&address, &token))
         .buffer_unordered(SETUP_CONCURRENCY)
         .collect::<Vec<_>>()
@@ -191,7 +182,7 @@ async fn measure(args: &DeflateArgs, server: &Server, deflate: bool) -> Result<R
         expected_frames: expected,
         wire_bytes_per_frame: per_frame(&counts.wire_bytes),
         text_bytes_per_frame: per_frame(&counts.text_bytes),
-        server_kib_per_subscribed_connection: growth / args.connections as f64,
+        server_kib_per_subscribed_connection: growth / args.load.connections as f64,
         server_cpu_us_per_frame: cpu
             .as_ref()
             .map(|c| c.database_cores * secs * 1e6 / frames.max(1) as f64),
@@ -203,8 +194,8 @@ async fn measure(args: &DeflateArgs, server: &Server, deflate: bool) -> Result<R
 /// Sends the changes on a fixed schedule, round robin over the tickets
 /// (one in flight per ticket); returns how many were acknowledged.
 async fn change(api: &Api, tickets: &[String], args: &DeflateArgs) -> u64 {
-    let period = Duration::from_secs(1) / args.rate;
-    let rounds = args.duration_secs as usize;
+    let period = Duration::from_secs(1) / args.load.rate;
+    let rounds = args.load.duration_secs as usize;
     let start = tokio::time::Instant::now();
     let tasks: Vec<_> = tickets
         .iter()

@@ -112,19 +112,8 @@ pub struct FanoutArgs {
     /// The clients' transport: `/ws`, `/socket.io/`, or one run of each.
     #[arg(long, value_enum, default_value_t = ProtocolChoice::Websocket)]
     protocol: ProtocolChoice,
-    /// Connections, all subscribed to the one queue.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    connections: u64,
-    /// Commands per second; each reaches every connection.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    rate: u32,
-    /// How long commands are sent, in seconds.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
-    duration_secs: u64,
-    /// The `bomizzel` binary to start; by default the one next to this
-    /// benchmark's executable (build it with `cargo build --release --bin bomizzel`).
-    #[arg(long)]
-    server_binary: Option<PathBuf>,
+    #[command(flatten)]
+    load: LoadShape,
     /// Percentages of the connections that stop reading after they
     /// subscribed (slow consumers), one run each: `0,10` compares the
     /// readers' latency without and with them. The server should close
@@ -151,6 +140,24 @@ pub struct FanoutArgs {
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/fanout.json")]
     out: PathBuf,
+}
+
+/// The fan-out load, shared with the `deflate` benchmark.
+#[derive(Debug, Clone, Args)]
+pub struct LoadShape {
+    /// Connections, all subscribed to the one queue.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub connections: u64,
+    /// Commands per second; each reaches every connection.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: u32,
+    /// How long commands are sent, in seconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub duration_secs: u64,
+    /// The `bomizzel` binary to start; by default the one next to this
+    /// benchmark's executable (build it with `cargo build --release --bin bomizzel`).
+    #[arg(long)]
+    pub server_binary: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -301,14 +308,14 @@ impl RunResult {
 }
 
 pub async fn run(args: FanoutArgs) -> Result<()> {
-    let connections = usize::try_from(args.connections)?;
+    let connections = usize::try_from(args.load.connections)?;
     let open_files = open_file_limit()?;
     ensure!(
         connections + SPARE_FILES <= open_files,
         "{connections} connections need {} open files, the limit is {open_files} (ulimit -n)",
         connections + SPARE_FILES
     );
-    let binary = server_binary(args.server_binary.as_deref())?;
+    let binary = server_binary(args.load.server_binary.as_deref())?;
     let backends = match args.backend {
         BackendChoice::Sqlite => vec![Backend::Sqlite],
         BackendChoice::Postgres => vec![Backend::Postgres],
@@ -381,8 +388,8 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         machine: Machine::describe(),
         config: Config {
             connections,
-            rate: args.rate,
-            duration_secs: args.duration_secs,
+            rate: args.load.rate,
+            duration_secs: args.load.duration_secs,
             server_binary: binary,
             reader_tasks: readers,
             send_queue: args.send_queue,
@@ -532,13 +539,13 @@ impl Run<'_> {
         })?;
         eprintln!(
             "{backend}: {count} subscribed in {subscribe_secs:.1} s, RSS {} KiB; {} commands/s for {} s",
-            subscribed.rss_kib, self.args.rate, self.args.duration_secs
+            subscribed.rss_kib, self.args.load.rate, self.args.load.duration_secs
         );
 
         // Stalled connections are held, unread, until the load is over.
         let stalled: Vec<_> = connections.drain(..self.stalled).collect();
         let readers_count = count - stalled.len();
-        let commands = self.args.rate as usize * self.args.duration_secs as usize;
+        let commands = self.args.load.rate as usize * self.args.load.duration_secs as usize;
         let plan = Arc::new(Plan::new(&tickets, commands));
         let (stop, stopped) = watch::channel(false);
         let mut readers = Vec::with_capacity(self.readers);
@@ -555,7 +562,7 @@ impl Run<'_> {
         }
         let load_average = Load::start();
         let cpu = CpuSampler::start(vec![server.pid()]);
-        let sent = drive(&changes, &plan, &tickets, self.args.rate).await;
+        let sent = drive(&changes, &plan, &tickets, self.args.load.rate).await;
         let acknowledged: Vec<usize> = (0..commands)
             .filter(|&i| matches!(&sent[i], Some(s) if s.answer.is_ok()))
             .collect();
@@ -627,7 +634,7 @@ impl Run<'_> {
         data_dir: &Path,
         database_url: Option<&str>,
     ) -> Result<(Server, Changes, Vec<String>)> {
-        let tickets = self.args.rate as usize;
+        let tickets = self.args.load.rate as usize;
         if self.floor {
             let (server, stdin) = Server::start_floor().await?;
             let control = floor::Control::new(stdin, self.sample_frame.as_deref())?;
