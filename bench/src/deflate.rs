@@ -208,7 +208,7 @@ async fn change(api: &Api, tickets: &[String], args: &DeflateArgs) -> u64 {
                 for round in 0..rounds {
                     let due = start + offset + Duration::from_secs(round as u64);
                     tokio::time::sleep_until(due).await;
-                    let priority = if round.is_multiple_of(2) { "high" } else { "low" };
+                    let priority = server::alternating_priority(round);
                     if api.change_priority(&ticket, priority).await.is_ok() {
                         acknowledged += 1;
                     }

@@ -668,7 +668,7 @@ impl Changes {
     async fn make(&self, plan: &Plan, i: usize, ticket: &str, round: usize) -> Result<u64> {
         match self {
             Self::Api(api) => {
-                let priority = if round.is_multiple_of(2) { "high" } else { "low" };
+                let priority = server::alternating_priority(round);
                 api.change_priority(ticket, priority).await
             }
             Self::Floor(control) => control.publish(i, ticket, plan.version_of(i)),

@@ -260,6 +260,16 @@ pub struct Memory {
     pub peak_rss_kib: u64,
 }
 
+/// The priority of a ticket's `round`-th change: high, low, high, …, so
+/// that each one changes something.
+pub fn alternating_priority(round: usize) -> &'static str {
+    if round.is_multiple_of(2) {
+        "high"
+    } else {
+        "low"
+    }
+}
+
 /// Tokens for the server's secret.
 pub fn token(user: &str, role: Role) -> Result<String> {
     TokenKeys::shared_secret(SECRET.as_bytes(), &Expected::default())
