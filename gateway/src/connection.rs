@@ -3,13 +3,13 @@
 //! membership re-checks are the shared [`Session`] (`session.rs`); this
 //! file is only the WebSocket transport of it.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use bomizzel_identity::{Caller, DirectoryChange};
-use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
@@ -18,7 +18,11 @@ use crate::limits::{BadFrames, ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnect
 use crate::protocol::{self, ClientFrame, close};
 use crate::session::{Closing, Expiry, Refusal, Session, Transport, verify};
 
-type Sink = SplitSink<WebSocket, Message>;
+/// The connection's two directions, as axum's `Message`s whichever
+/// WebSocket implementation carries them: axum's own, or the one that
+/// speaks permessage-deflate (`deflate.rs`).
+pub(crate) type Sink = Pin<Box<dyn futures::Sink<Message, Error = axum::Error> + Send>>;
+pub(crate) type Incoming = Pin<Box<dyn Stream<Item = Result<Message, axum::Error>> + Send>>;
 
 /// The WebSocket side of a session: JSON text frames.
 struct Frames {
@@ -67,12 +71,11 @@ impl Frames {
 pub(crate) async fn serve(
     hub: Arc<Hub>,
     connections: Arc<UserConnections>,
-    socket: WebSocket,
+    (mut sink, mut stream): (Sink, Incoming),
     header_token: Option<String>,
     slot: Option<ConnectionSlot>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (mut sink, mut stream) = socket.split();
     let (token, caller, expires_at) =
         match Box::pin(authenticate(&hub, &mut sink, &mut stream, header_token)).await {
             Ok(authenticated) => authenticated,
@@ -132,7 +135,7 @@ async fn finish(sink: &mut Sink, closing: Closing) {
 async fn authenticate(
     hub: &Hub,
     sink: &mut Sink,
-    stream: &mut SplitStream<WebSocket>,
+    stream: &mut Incoming,
     header_token: Option<String>,
 ) -> Result<(String, Caller, i64), Closing> {
     let token = match header_token {
@@ -183,7 +186,7 @@ async fn send(sink: &mut Sink, text: String) -> Result<(), axum::Error> {
 async fn run(
     session: &mut Session,
     frames: &mut Frames,
-    stream: &mut SplitStream<WebSocket>,
+    stream: &mut Incoming,
     directory: &mut broadcast::Receiver<DirectoryChange>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Closing {

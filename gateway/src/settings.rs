@@ -13,6 +13,8 @@ pub struct GatewaySettings {
     pub idle_timeout: Duration,
     /// Frames queued for one connection; a full queue closes it with 4008.
     pub send_queue: usize,
+    /// permessage-deflate on `/ws` for clients that offer it (`deflate.rs`).
+    pub deflate: bool,
     /// Rooms one connection may be in.
     pub max_rooms: usize,
     /// Live connections one user may hold on this node, `/ws` and
@@ -40,6 +42,7 @@ impl Default for GatewaySettings {
             heartbeat: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             send_queue: 1024,
+            deflate: false,
             max_rooms: 100,
             max_connections_per_user: 20,
             max_frame_bytes: 64 * 1024,
