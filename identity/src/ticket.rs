@@ -24,8 +24,9 @@ use uuid::Uuid;
 
 use crate::error::IdentityResult;
 
-/// How many folded tickets a node keeps (a few hundred bytes each).
-const CACHED_TICKETS: usize = 10_000;
+/// How many folded tickets a node keeps: a few hundred bytes each, at
+/// most ~80 KB with the longest description (~160 MB for all of them).
+const CACHED_TICKETS: usize = 2_048;
 
 /// The event store and the tickets this node's commands folded last.
 #[derive(Debug, Clone)]
