@@ -9,18 +9,20 @@
 //! (`ticket_numbers`) is atomic across sessions, and on SQLite the counter
 //! row is updated by one statement under the file's write lock.
 //!
-//! Each store handle draws [`BLOCK`] numbers at a time and hands them out
-//! one by one from memory: a draw on SQLite is a write transaction with an
-//! fsync under the file's write lock, which the event writer and every
-//! projection wait for, so drawing once per create cost more than the
-//! create's own append. A number is handed out once (it leaves the block
-//! when it is), and a block is only used once its draw committed.
+//! On SQLite each store handle draws [`SQLITE_BLOCK`] numbers at a time and
+//! hands them out one by one from memory: a draw there is a write
+//! transaction with an fsync under the file's write lock, which the event
+//! writer and every projection wait for, so drawing once per create cost
+//! more than the create's own append. A number is handed out once (it
+//! leaves the block when it is), and a block is only used once its draw
+//! committed. PostgreSQL's sequence takes no lock and no fsync, so there
+//! each create draws its own number and nodes sharing a database keep
+//! numbering in one sequence (processes sharing a SQLite file would
+//! interleave their blocks).
 //!
-//! Numbers increase in the order they are handed out on one node; two
-//! nodes interleave their blocks, so a ticket opened later on one node may
-//! have a lower number than one opened earlier on another. A create that
-//! fails after drawing (refused, conflict) leaves a gap, and so do the
-//! numbers left in a block when the process stops. Tickets opened before
+//! Numbers increase in the order they are handed out. A create that fails
+//! after drawing (refused, conflict) leaves a gap, and so do the numbers
+//! left in a block when a SQLite process stops. Tickets opened before
 //! numbers existed are numbered by `bomizzel_domain`'s upcast (the
 //! position of their created event); migration 0011 starts the counter
 //! above every position then in the log.
@@ -31,8 +33,8 @@ use crate::error::Result;
 use crate::sqlite;
 use crate::store::{Database, EventStore};
 
-/// How many numbers one draw takes from the counter.
-const BLOCK: u32 = 32;
+/// How many numbers one draw takes from SQLite's counter.
+const SQLITE_BLOCK: u32 = 32;
 
 /// Numbers drawn and not handed out yet, highest first.
 #[derive(Debug, Default)]
@@ -43,7 +45,11 @@ impl EventStore {
     pub async fn next_ticket_number(&self) -> Result<u64> {
         let mut drawn = self.drawn_numbers().0.lock().await;
         if drawn.is_empty() {
-            let mut block = self.draw_ticket_numbers(BLOCK).await?;
+            let count = match self.database() {
+                Database::Sqlite(_) => SQLITE_BLOCK,
+                Database::Postgres(_) => 1,
+            };
+            let mut block = self.draw_ticket_numbers(count).await?;
             block.sort_unstable_by(|a, b| b.cmp(a));
             *drawn = block;
         }
