@@ -6,6 +6,7 @@
 //! viewing or replying.
 
 mod connection;
+mod frame;
 mod hub;
 mod limits;
 mod metrics_push;

@@ -35,12 +35,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{OriginalUri, Request};
 use axum::http::{HeaderValue, Uri};
 use bomizzel_identity::{Caller, DirectoryChange};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
@@ -48,6 +48,7 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SendError, SocketError, SocketIo};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::frame::SocketIoEvent;
 use crate::hub::{ConnId, Hub, Outbound};
 use crate::limits::{BadFrames, ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnections};
 use crate::protocol::{self, close};
@@ -402,10 +403,14 @@ fn emitted(sent: Result<(), SendError>) -> Result<(), SocketError> {
 impl Emitter {
     /// Emits, waiting while the socket's buffer is full (replays can be
     /// long). The client is too slow, as on `/ws`, when its session's queue
-    /// overflows meanwhile and the hub drops it.
-    async fn emit(&self, event: &str, data: &Value) -> Result<(), Closing> {
+    /// overflows meanwhile and the hub drops it, or when the buffer stays
+    /// full for the write deadline.
+    async fn emit<T: ?Sized + Serialize>(&self, event: &str, data: &T) -> Result<(), Closing> {
         let send = || emitted(self.socket.emit(event, data));
-        match when_room(send, || self.hub.dropped(self.id)).await {
+        let since = Instant::now();
+        let deadline = self.hub.settings.write_deadline;
+        let give_up = || since.elapsed() > deadline || self.hub.dropped(self.id);
+        match when_room(send, give_up).await {
             Ok(()) => Ok(()),
             Err(Unsent::GaveUp) => Err(Closing::too_slow()),
             Err(Unsent::Failed) => Err(Closing::send_failed()),
@@ -414,17 +419,11 @@ impl Emitter {
 }
 
 impl Transport for Emitter {
+    /// The frame's Socket.IO form was built once for every socket: the
+    /// socket only copies its JSON into the packet.
     async fn feed(&mut self, outbound: &Outbound) -> Result<(), Closing> {
-        match outbound {
-            Outbound::Change(delivery) => {
-                let (event, data) = delivery.socketio();
-                self.emit(event, data).await
-            }
-            Outbound::Latest(frame) => {
-                let (event, data) = protocol::socketio_event(frame.as_str());
-                self.emit(&event, &data).await
-            }
-        }
+        let SocketIoEvent { name, arg } = outbound.frame().socketio();
+        self.emit(name, arg.as_ref()).await
     }
 
     async fn flush(&mut self) -> Result<(), Closing> {
