@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bomizzel_identity::{Caller, DirectoryChange};
+use bomizzel_identity::Caller;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{FutureExt, SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
+use crate::dormant::{self, Rare};
 use crate::hub::{Hub, Outbound};
 use crate::limits::{BadFrames, ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnections};
 use crate::protocol::{self, ClientFrame, close};
@@ -84,7 +85,7 @@ pub(crate) async fn serve(
     socket: WebSocket,
     header_token: Option<String>,
     slot: Option<ConnectionSlot>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let (mut sink, mut stream) = socket.split();
     let (token, caller, expires_at) =
@@ -114,15 +115,11 @@ pub(crate) async fn serve(
         last_heard: Instant::now(),
         write_deadline: hub.settings.write_deadline,
     };
-    let mut directory = hub.state.directory_changes.subscribe();
-    let closing = run(
-        &mut session,
-        &mut frames,
-        &mut stream,
-        &mut directory,
-        &mut shutdown,
-    )
-    .await;
+    let mut rare = Rare {
+        directory: dormant::directory_changes(hub.state.directory_changes.subscribe()),
+        shutdown: dormant::shutdown(shutdown),
+    };
+    let closing = run(&mut session, &mut frames, &mut stream, &mut rare).await;
     drop(session);
     tracing::info!(
         connection = id,
@@ -204,8 +201,7 @@ async fn run(
     session: &mut Session,
     frames: &mut Frames,
     stream: &mut SplitStream<WebSocket>,
-    directory: &mut broadcast::Receiver<DirectoryChange>,
-    shutdown: &mut watch::Receiver<bool>,
+    rare: &mut Rare,
 ) -> Closing {
     let head = Box::pin(session.hub.head()).await;
     let ready = protocol::ready(&session.caller.user_id, &session.hub.epoch(), head);
@@ -233,12 +229,12 @@ async fn run(
             },
             _ = heartbeat.tick() => heartbeat_step(session, frames).await,
             _ = &mut timer => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
-            changed = directory.recv() => match changed {
+            Some(changed) = rare.directory.next() => match changed {
                 Ok(change) if change.concerns(&session.caller.user_id) => Box::pin(recheck(session, frames)).await,
-                Err(broadcast::error::RecvError::Lagged(_)) => Box::pin(recheck(session, frames)).await,
+                Err(_) => Box::pin(recheck(session, frames)).await,
                 _ => Ok(()),
             },
-            _ = crate::stopped(shutdown) => Err(Closing::new(close::GOING_AWAY, "server shutting down")),
+            _ = rare.shutdown.next() => Err(Closing::new(close::GOING_AWAY, "server shutting down")),
         };
         if let Err(closing) = step {
             return closing;

@@ -6,6 +6,7 @@
 //! viewing or replying.
 
 mod connection;
+mod dormant;
 mod frame;
 mod hub;
 mod limits;
