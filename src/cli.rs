@@ -238,6 +238,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BOMIZZEL_WS_WRITE_DEADLINE", default_value = "10s", value_parser = positive_duration)]
     pub ws_write_deadline: Duration,
 
+    /// Negotiate permessage-deflate (RFC 7692) on `/ws` with clients that
+    /// offer it: fewer bytes on the wire for more CPU per frame.
+    #[arg(long, env = "BOMIZZEL_WS_DEFLATE")]
+    pub ws_deflate: bool,
+
     /// Rooms one WebSocket connection may be in.
     #[arg(long, env = "BOMIZZEL_WS_MAX_ROOMS", default_value_t = 100)]
     pub ws_max_rooms: usize,

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use bomizzel_projections::{Projection, Runner, RunnerSettings, checkpoint, registry};
+use bomizzel_projections::{
+    Projection, REBUILD_BATCH_SIZE, Runner, RunnerSettings, checkpoint, registry,
+};
 use bomizzel_store::EventStore;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -36,10 +38,12 @@ pub async fn status(store: &EventStore) -> anyhow::Result<()> {
 
 /// Rebuilds `target` (a projection's name or `all`) from position 0.
 ///
-/// The read model is emptied and its state set to `rebuilding` in one
-/// transaction; queries on it answer 503 until it has caught up again. A
-/// running server's own runner may take part: the conditional checkpoint
-/// keeps each event applied once.
+/// Each read model is emptied and its state set to `rebuilding` in one
+/// transaction; queries on it answer 503 until it has caught up again. Then
+/// the log is read once, each batch of [`REBUILD_BATCH_SIZE`] events applied
+/// to every chosen projection in one transaction. A running server's own
+/// runners may take part: the conditional checkpoints keep each event
+/// applied once.
 pub async fn rebuild(store: &EventStore, target: &str) -> anyhow::Result<()> {
     let chosen: Vec<Arc<dyn Projection>> = if target == "all" {
         registry::all()
@@ -52,27 +56,24 @@ pub async fn rebuild(store: &EventStore, target: &str) -> anyhow::Result<()> {
             ),
         }
     };
-    for projection in chosen {
-        rebuild_one(store, projection).await?;
+    for projection in &chosen {
+        checkpoint::reset(store.database(), projection.as_ref())
+            .await
+            .with_context(|| format!("cannot reset projection {}", projection.name()))?;
     }
-    Ok(())
-}
-
-async fn rebuild_one(store: &EventStore, projection: Arc<dyn Projection>) -> anyhow::Result<()> {
-    let name = projection.name();
-    checkpoint::reset(store.database(), projection.as_ref())
-        .await
-        .with_context(|| format!("cannot reset projection {name}"))?;
+    let settings = RunnerSettings {
+        batch_size: REBUILD_BATCH_SIZE,
+        ..RunnerSettings::default()
+    };
+    let runner = Runner::together(store.clone(), chosen, settings);
+    let name = runner.name().to_owned();
     let bar = ProgressBar::new(store.head().await?.max(0) as u64).with_style(
-        ProgressStyle::with_template(
-            "{msg:<14} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
-    bar.set_message(name);
+    bar.set_message(name.clone());
     let started = Instant::now();
-    let runner = Runner::new(store.clone(), projection, RunnerSettings::default());
     let position = runner
         .catch_up(|position, head| {
             bar.set_length(head.max(0) as u64);

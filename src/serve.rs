@@ -100,6 +100,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         send_queue: args.ws_send_queue,
         write_deadline: args.ws_write_deadline,
         max_rooms: args.ws_max_rooms,
+        deflate: args.ws_deflate,
         max_connections_per_user: args.ws_max_connections_per_user,
         metrics_refresh: std::time::Duration::from_secs(args.metrics_update_interval.max(1) * 60),
         heartbeat: GatewaySettings::default()

@@ -993,9 +993,9 @@ async fn sqlite_disk_full_under_load_loses_nothing() {
     );
 }
 
-/// A ticket number drawn while the disk fills up is either kept (the
-/// counter moved past it) or refused, never handed out while the counter
-/// stays put: it would be handed out again, to another ticket. Swept over
+/// Ticket numbers drawn while the disk fills up are either kept (the
+/// counter moved past them) or refused, never handed out while the counter
+/// stays put: they would be handed out again, to other tickets. Swept over
 /// the last kilobytes of free space, where some writes fit and others not.
 #[tokio::test]
 async fn a_ticket_number_drawn_on_a_full_disk_is_never_drawn_again() {
@@ -1021,8 +1021,8 @@ async fn a_ticket_number_drawn_on_a_full_disk_is_never_drawn_again() {
             .unwrap()
             .set_len(full - free)
             .unwrap();
-        match store.next_ticket_number().await {
-            Ok(number) => drawn.push(number),
+        match store.draw_ticket_numbers(3).await {
+            Ok(block) => drawn.extend(block),
             Err(_) => refused += 1,
         }
         let counter: i64 = sqlx::query_scalar("SELECT last FROM ticket_number_counter")

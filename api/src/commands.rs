@@ -1,7 +1,7 @@
-//! Running a ticket command: load the ticket's events, let the aggregate
-//! decide, append at the version it decided on. A version conflict is
-//! retried a few times unless the client pinned a version with `If-Match`
-//! (then it is 409).
+//! Running a ticket command: take the ticket (as this node last folded
+//! it, or from its events), let the aggregate decide, append at the
+//! version it decided on. A version conflict is retried a few times unless
+//! the client pinned a version with `If-Match` (then it is 409).
 //!
 //! An `Idempotency-Key` is bound to the request it first came with: its
 //! `Fingerprint` (method, route template and a digest of the canonical
@@ -12,7 +12,7 @@
 //! another route, ticket or body is 422 `idempotency_key_reused`.
 
 use bomizzel_domain::{Ticket, TicketCommand, TicketEvent};
-use bomizzel_identity::Caller;
+use bomizzel_identity::{Caller, Tickets};
 use bomizzel_store::{
     AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedAnswer, StoreError,
 };
@@ -185,8 +185,13 @@ pub struct Executed {
 /// Runs the command `decide` builds for ticket `id`, after `authorize`
 /// accepted the caller for the ticket as it is; a retry of a keyed request
 /// gets its first answer instead.
+///
+/// The first attempt decides on the ticket as this node last folded it,
+/// when it has it ([`Tickets`]); only an append at its version confirms
+/// that decision, and every other outcome is decided again on the ticket
+/// read from its stream.
 pub async fn execute(
-    store: &EventStore,
+    tickets: &Tickets,
     id: Uuid,
     caller: &Caller,
     context: &CommandContext,
@@ -194,6 +199,7 @@ pub async fn execute(
     authorize: impl Fn(&Ticket) -> ApiResult<()>,
     command: impl Fn(&Ticket) -> ApiResult<TicketCommand>,
 ) -> ApiResult<Executed> {
+    let store = tickets.store();
     let Idempotency {
         key,
         fingerprint,
@@ -202,25 +208,33 @@ pub async fn execute(
     if let Some(first) = first {
         return replay(store, first, id, &authorize).await;
     }
-    for _ in 0..CONFLICT_ATTEMPTS {
-        let ticket = load(store, id, None).await?;
-        authorize(&ticket)?;
-        // `If-Match` holds the version as the caller counts it.
-        let seen = caller.viewer().version_of(&ticket);
-        if let Some(expected) = context.if_match
-            && expected != seen
-        {
-            return Err(stale(id, expected, Some(seen)));
-        }
-        let Some(event) = ticket.decide(command(&ticket)?)? else {
-            return Ok(Executed {
-                ticket,
-                position: None,
-            });
+    let binding = key.clone().map(|key| (key, fingerprint.encode()));
+    let decide = Decide {
+        id,
+        caller,
+        context,
+        binding: &binding,
+        authorize: &authorize,
+        command: &command,
+    };
+    let mut cached = tickets.cached(id);
+    let mut reads = 0;
+    loop {
+        let from_cache = cached.is_some();
+        let ticket = match cached.take() {
+            Some(ticket) => ticket,
+            None if reads == CONFLICT_ATTEMPTS => return Err(too_fast(id)),
+            None => {
+                reads += 1;
+                tickets.load(id).await?
+            }
         };
-        let binding = key.clone().map(|key| (key, fingerprint.encode()));
-        match append(store, &ticket, &event, caller, context, binding).await {
-            Ok(appended) if appended.duplicate => {
+        match decide.attempt(store, ticket).await? {
+            Attempt::Appended(executed) => {
+                tickets.remember(id, executed.ticket.clone());
+                return Ok(executed);
+            }
+            Attempt::Duplicate => {
                 // Another request with this key committed first.
                 let first = first_answer(store, key.as_deref().unwrap_or_default(), &fingerprint)
                     .await?
@@ -229,25 +243,96 @@ pub async fn execute(
                     })?;
                 return replay(store, first, id, &authorize).await;
             }
+            // Not confirmed by an append: decide again on the stream's ticket.
+            _ if from_cache => {}
+            Attempt::Unchanged(executed) => return Ok(executed),
+            Attempt::Refused(error) => return Err(error),
+            Attempt::Conflict { seen } if context.if_match.is_some() => {
+                return Err(stale(id, seen, None));
+            }
+            Attempt::Conflict { .. } => {}
+        }
+    }
+}
+
+/// What one attempt at a command came to.
+enum Attempt {
+    /// Appended at the version the ticket was decided at.
+    Appended(Executed),
+    /// The command changes nothing.
+    Unchanged(Executed),
+    /// Refused for the ticket it was decided on.
+    Refused(ApiError),
+    /// The stream moved past version `seen` (as the caller counts it).
+    Conflict { seen: u64 },
+    /// The idempotency key was recorded by another request meanwhile.
+    Duplicate,
+}
+
+/// One command's rules, for each ticket it is decided on.
+struct Decide<'a, A, C> {
+    id: Uuid,
+    caller: &'a Caller,
+    context: &'a CommandContext,
+    binding: &'a Option<(String, String)>,
+    authorize: &'a A,
+    command: &'a C,
+}
+
+impl<A, C> Decide<'_, A, C>
+where
+    A: Fn(&Ticket) -> ApiResult<()>,
+    C: Fn(&Ticket) -> ApiResult<TicketCommand>,
+{
+    /// Decides the command on `ticket` and appends at its version; `Err`
+    /// only for a failure of the store, not of the decision.
+    async fn attempt(&self, store: &EventStore, ticket: Ticket) -> ApiResult<Attempt> {
+        // `If-Match` holds the version as the caller counts it.
+        let seen = self.caller.viewer().version_of(&ticket);
+        let event = match self.decision(&ticket, seen) {
+            Ok(Some(event)) => event,
+            Ok(None) => {
+                return Ok(Attempt::Unchanged(Executed {
+                    ticket,
+                    position: None,
+                }));
+            }
+            Err(refused) => return Ok(Attempt::Refused(refused)),
+        };
+        let binding = self.binding.clone();
+        match append(store, &ticket, &event, self.caller, self.context, binding).await {
+            Ok(appended) if appended.duplicate => Ok(Attempt::Duplicate),
             Ok(appended) => {
                 let mut ticket = ticket;
                 cqrs_apply(&mut ticket, event);
-                return Ok(Executed {
+                Ok(Attempt::Appended(Executed {
                     ticket,
                     position: Some(appended.last_position),
-                });
+                }))
             }
-            Err(StoreError::Conflict { .. }) if context.if_match.is_some() => {
-                return Err(stale(id, seen, None));
-            }
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(other) => return Err(other.into()),
+            Err(StoreError::Conflict { .. }) => Ok(Attempt::Conflict { seen }),
+            Err(other) => Err(other.into()),
         }
     }
-    Err(ApiError::conflict(
+
+    /// The event the command decides on `ticket`, seen by the caller at
+    /// version `seen`.
+    fn decision(&self, ticket: &Ticket, seen: u64) -> ApiResult<Option<TicketEvent>> {
+        (self.authorize)(ticket)?;
+        if let Some(expected) = self.context.if_match
+            && expected != seen
+        {
+            return Err(stale(self.id, expected, Some(seen)));
+        }
+        Ok(ticket.decide((self.command)(ticket)?)?)
+    }
+}
+
+fn too_fast(id: Uuid) -> ApiError {
+    ApiError::conflict(
         "version_conflict",
         format!("ticket {id} is changing too fast; try again"),
-    ))
+    )
 }
 
 fn cqrs_apply(ticket: &mut Ticket, event: TicketEvent) {

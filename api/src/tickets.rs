@@ -160,7 +160,7 @@ async fn run(
     command: impl Fn(&Ticket) -> ApiResult<TicketCommand>,
 ) -> ApiResult<Executed> {
     commands::execute(
-        &state.store,
+        &state.tickets,
         id,
         caller,
         context,
@@ -245,7 +245,7 @@ async fn create_ticket(
     // A retried create reuses the ticket (id and number) of its first answer.
     let (id, number) = match idempotency.first_stream() {
         Some(stream) => (parse_id(stream)?, 0),
-        None => (Uuid::now_v7(), state.store.next_ticket_number().await?),
+        None => new_ticket(&state).await?,
     };
     let command = TicketCommand::Create {
         id,
@@ -262,7 +262,7 @@ async fn create_ticket(
     // A fresh create has no ticket yet; a retried one answers only while
     // the caller still sees the ticket it created.
     let executed = commands::execute(
-        &state.store,
+        &state.tickets,
         id,
         &caller,
         &context,
@@ -282,6 +282,16 @@ async fn create_ticket(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// The id and number of a ticket about to be opened. Its stream is known
+/// to be empty (the id is new), so the create is decided without reading
+/// it; the append at version 0 confirms that.
+async fn new_ticket(state: &AppState) -> ApiResult<(Uuid, u64)> {
+    let id = Uuid::now_v7();
+    let number = state.store.next_ticket_number().await?;
+    state.tickets.remember(id, Ticket::default());
+    Ok((id, number))
 }
 
 // ---- per-ticket commands ------------------------------------------------------

@@ -63,6 +63,7 @@
 //! ```
 
 pub(crate) mod client;
+pub mod floor;
 pub(crate) mod server;
 mod socketio_client;
 
@@ -111,19 +112,8 @@ pub struct FanoutArgs {
     /// The clients' transport: `/ws`, `/socket.io/`, or one run of each.
     #[arg(long, value_enum, default_value_t = ProtocolChoice::Websocket)]
     protocol: ProtocolChoice,
-    /// Connections, all subscribed to the one queue.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    connections: u64,
-    /// Commands per second; each reaches every connection.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    rate: u32,
-    /// How long commands are sent, in seconds.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
-    duration_secs: u64,
-    /// The `bomizzel` binary to start; by default the one next to this
-    /// benchmark's executable (build it with `cargo build --release --bin bomizzel`).
-    #[arg(long)]
-    server_binary: Option<PathBuf>,
+    #[command(flatten)]
+    load: LoadShape,
     /// Percentages of the connections that stop reading after they
     /// subscribed (slow consumers), one run each: `0,10` compares the
     /// readers' latency without and with them. The server should close
@@ -142,9 +132,32 @@ pub struct FanoutArgs {
     /// The server's `--socket-send-buffer` (bytes; default: the kernel's autotuning).
     #[arg(long)]
     socket_send_buffer: Option<usize>,
+    /// After each `/ws` run, the same load on a bare tokio-tungstenite
+    /// broadcaster (`floor.rs`): the server CPU per frame of the project
+    /// over the floor's.
+    #[arg(long)]
+    floor: bool,
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/fanout.json")]
     out: PathBuf,
+}
+
+/// The fan-out load, shared with the `deflate` benchmark.
+#[derive(Debug, Clone, Args)]
+pub struct LoadShape {
+    /// Connections, all subscribed to the one queue.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub connections: u64,
+    /// Commands per second; each reaches every connection.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: u32,
+    /// How long commands are sent, in seconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub duration_secs: u64,
+    /// The `bomizzel` binary to start; by default the one next to this
+    /// benchmark's executable (build it with `cargo build --release --bin bomizzel`).
+    #[arg(long)]
+    pub server_binary: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -170,6 +183,16 @@ struct Report {
     machine: Machine,
     config: Config,
     runs: Vec<RunResult>,
+    /// With `--floor`: each `/ws` run's server CPU per frame over the floor's.
+    floor_ratios: Vec<FloorRatio>,
+}
+
+#[derive(Debug, Serialize)]
+struct FloorRatio {
+    backend: Backend,
+    project_us_per_frame: f64,
+    floor_us_per_frame: f64,
+    ratio: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -186,6 +209,11 @@ struct Config {
 struct RunResult {
     backend: Backend,
     protocol: Protocol,
+    /// The bare broadcaster, not the project (`--floor`).
+    floor: bool,
+    /// A change frame the server sent, for the floor to copy.
+    #[serde(skip)]
+    sample_frame: Option<String>,
     connections: usize,
     connect_secs: f64,
     subscribe_secs: f64,
@@ -264,6 +292,7 @@ impl RunResult {
     /// `backend protocol`, naming the run in the tables.
     fn label(&self) -> String {
         match self.stalled {
+            0 if self.floor => format!("floor {}", self.protocol),
             0 => format!("{} {}", self.backend, self.protocol),
             stalled => format!("{} {}, {stalled} stalled", self.backend, self.protocol),
         }
@@ -279,14 +308,14 @@ impl RunResult {
 }
 
 pub async fn run(args: FanoutArgs) -> Result<()> {
-    let connections = usize::try_from(args.connections)?;
+    let connections = usize::try_from(args.load.connections)?;
     let open_files = open_file_limit()?;
     ensure!(
         connections + SPARE_FILES <= open_files,
         "{connections} connections need {} open files, the limit is {open_files} (ulimit -n)",
         connections + SPARE_FILES
     );
-    let binary = server_binary(args.server_binary.as_deref())?;
+    let binary = server_binary(args.load.server_binary.as_deref())?;
     let backends = match args.backend {
         BackendChoice::Sqlite => vec![Backend::Sqlite],
         BackendChoice::Postgres => vec![Backend::Postgres],
@@ -306,16 +335,19 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         })
         .collect();
     'runs: for (backend, protocol, stalled_percent) in variants {
-        {
-            let run = Run {
-                args: &args,
-                backend,
-                protocol,
-                connections,
-                stalled: connections * stalled_percent as usize / 100,
-                readers,
-            };
-            match run_fresh(run, &binary).await {
+        let mut run = Run {
+            args: &args,
+            backend,
+            protocol,
+            connections,
+            stalled: connections * stalled_percent as usize / 100,
+            readers,
+            floor: false,
+            sample_frame: None,
+        };
+        let with_floor = args.floor && protocol == Protocol::WebSocket && stalled_percent == 0;
+        loop {
+            match run_fresh(run.clone(), &binary).await {
                 Ok(result) => {
                     if !result.lossless() {
                         failure = Some(anyhow::anyhow!(
@@ -332,6 +364,11 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
                     break 'runs;
                 }
             }
+            if run.floor || !with_floor {
+                break;
+            }
+            run.floor = true;
+            run.sample_frame = runs.last().and_then(|r| r.sample_frame.clone());
         }
     }
     if !runs.is_empty() {
@@ -339,18 +376,26 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         println!("{}", summary_table(&runs));
         println!("{}", targets_table(&runs));
     }
+    let floor_ratios = floor_ratios(&runs);
+    for ratio in &floor_ratios {
+        println!(
+            "server CPU per frame, {} websocket over the floor: {:.2} / {:.2} µs = {:.2}x",
+            ratio.backend, ratio.project_us_per_frame, ratio.floor_us_per_frame, ratio.ratio
+        );
+    }
     let report = Report {
         benchmark: "fanout",
         machine: Machine::describe(),
         config: Config {
             connections,
-            rate: args.rate,
-            duration_secs: args.duration_secs,
+            rate: args.load.rate,
+            duration_secs: args.load.duration_secs,
             server_binary: binary,
             reader_tasks: readers,
             send_queue: args.send_queue,
         },
         runs,
+        floor_ratios,
     };
     write_json(&args.out, &report)?;
     println!("wrote {}", args.out.display());
@@ -358,6 +403,23 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// Each floor run against the `/ws` run just before it.
+fn floor_ratios(runs: &[RunResult]) -> Vec<FloorRatio> {
+    runs.windows(2)
+        .filter(|pair| pair[1].floor && !pair[0].floor)
+        .filter_map(|pair| {
+            let project = pair[0].load.server_cpu_us_per_frame?;
+            let floor = pair[1].load.server_cpu_us_per_frame?;
+            Some(FloorRatio {
+                backend: pair[0].backend,
+                project_us_per_frame: project,
+                floor_us_per_frame: floor,
+                ratio: project / floor,
+            })
+        })
+        .collect()
 }
 
 /// The `bomizzel` binary to start: `chosen`, or the one next to this
@@ -401,7 +463,7 @@ async fn run_fresh(run: Run<'_>, binary: &Path) -> Result<RunResult> {
     outcome
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Run<'a> {
     args: &'a FanoutArgs,
     backend: Backend,
@@ -410,6 +472,10 @@ struct Run<'a> {
     /// Connections that stop reading once subscribed.
     stalled: usize,
     readers: usize,
+    /// Against the bare broadcaster (`floor.rs`) instead of the project,
+    /// with frames like `sample_frame`.
+    floor: bool,
+    sample_frame: Option<String>,
 }
 
 impl Run<'_> {
@@ -420,14 +486,11 @@ impl Run<'_> {
         database_url: Option<&str>,
     ) -> Result<RunResult> {
         let (protocol, count) = (self.protocol, self.connections);
-        let backend = format!("{} {protocol}", self.backend);
-        let settings = server::Settings {
-            send_queue: self.args.send_queue,
-            socket_send_buffer: self.args.socket_send_buffer,
+        let backend = match self.floor {
+            true => format!("floor {protocol}"),
+            false => format!("{} {protocol}", self.backend),
         };
-        let mut server = Server::start(binary, data_dir, database_url, settings).await?;
-        let api = Api::new(&server.base_url)?;
-        let tickets = api.seed(self.args.rate as usize).await?;
+        let (mut server, changes, tickets) = self.start(binary, data_dir, database_url).await?;
         tokio::time::sleep(SETTLE).await;
         server.ensure_running()?;
         let before = server.memory()?;
@@ -476,13 +539,13 @@ impl Run<'_> {
         })?;
         eprintln!(
             "{backend}: {count} subscribed in {subscribe_secs:.1} s, RSS {} KiB; {} commands/s for {} s",
-            subscribed.rss_kib, self.args.rate, self.args.duration_secs
+            subscribed.rss_kib, self.args.load.rate, self.args.load.duration_secs
         );
 
         // Stalled connections are held, unread, until the load is over.
         let stalled: Vec<_> = connections.drain(..self.stalled).collect();
         let readers_count = count - stalled.len();
-        let commands = self.args.rate as usize * self.args.duration_secs as usize;
+        let commands = self.args.load.rate as usize * self.args.load.duration_secs as usize;
         let plan = Arc::new(Plan::new(&tickets, commands));
         let (stop, stopped) = watch::channel(false);
         let mut readers = Vec::with_capacity(self.readers);
@@ -499,7 +562,7 @@ impl Run<'_> {
         }
         let load_average = Load::start();
         let cpu = CpuSampler::start(vec![server.pid()]);
-        let sent = drive(&api, &plan, &tickets, self.args.rate).await;
+        let sent = drive(&changes, &plan, &tickets, self.args.load.rate).await;
         let acknowledged: Vec<usize> = (0..commands)
             .filter(|&i| matches!(&sent[i], Some(s) if s.answer.is_ok()))
             .collect();
@@ -525,6 +588,8 @@ impl Run<'_> {
         let result = RunResult {
             backend: self.backend,
             protocol,
+            floor: self.floor,
+            sample_frame: plan.sample_frame.get().cloned(),
             connections: count,
             connect_secs,
             subscribe_secs,
@@ -559,6 +624,58 @@ impl Run<'_> {
     }
 }
 
+impl Run<'_> {
+    /// The server under load, where its changes come from, and the
+    /// tickets they change: the project seeded through its API, or the
+    /// floor, whose tickets are only names.
+    async fn start(
+        &self,
+        binary: &Path,
+        data_dir: &Path,
+        database_url: Option<&str>,
+    ) -> Result<(Server, Changes, Vec<String>)> {
+        let tickets = self.args.load.rate as usize;
+        if self.floor {
+            let (server, stdin) = Server::start_floor().await?;
+            let control = floor::Control::new(stdin, self.sample_frame.as_deref())?;
+            let tickets = (0..tickets).map(|n| format!("floor-ticket-{n}")).collect();
+            return Ok((server, Changes::Floor(control), tickets));
+        }
+        let settings = server::Settings {
+            send_queue: self.args.send_queue,
+            socket_send_buffer: self.args.socket_send_buffer,
+            ..server::Settings::default()
+        };
+        let server = Server::start(binary, data_dir, database_url, settings).await?;
+        let api = Api::new(&server.base_url)?;
+        let tickets = api.seed(tickets).await?;
+        Ok((server, Changes::Api(api), tickets))
+    }
+}
+
+/// Where a run's changes come from.
+#[derive(Debug, Clone)]
+enum Changes {
+    /// Priority changes through the project's API.
+    Api(Api),
+    /// Frames handed to the bare broadcaster.
+    Floor(floor::Control),
+}
+
+impl Changes {
+    /// Makes command `i`, the `round`-th change of `ticket`; returns the
+    /// ticket's version after it.
+    async fn make(&self, plan: &Plan, i: usize, ticket: &str, round: usize) -> Result<u64> {
+        match self {
+            Self::Api(api) => {
+                let priority = server::alternating_priority(round);
+                api.change_priority(ticket, priority).await
+            }
+            Self::Floor(control) => control.publish(i, ticket, plan.version_of(i)),
+        }
+    }
+}
+
 /// How many of `stalled` the server has closed as too slow (4008): each is
 /// read (its backlog, then its end) for at most [`DRAIN`] in all.
 async fn closed_as_slow(protocol: Protocol, stalled: Vec<client::Ws>) -> usize {
@@ -590,14 +707,19 @@ struct Sent {
 /// Sends the plan's commands, `rate` per second on a fixed schedule, one
 /// task per ticket (so each ticket's versions follow one another). A
 /// ticket whose command fails gets no more: its next versions are unknown.
-async fn drive(api: &Api, plan: &Arc<Plan>, tickets: &[String], rate: u32) -> Vec<Option<Sent>> {
+async fn drive(
+    changes: &Changes,
+    plan: &Arc<Plan>,
+    tickets: &[String],
+    rate: u32,
+) -> Vec<Option<Sent>> {
     let start = tokio::time::Instant::now() + Duration::from_millis(100);
     let period = Duration::from_secs(1) / rate;
     let tasks: Vec<_> = tickets
         .iter()
         .enumerate()
         .map(|(k, ticket)| {
-            let (api, plan, ticket) = (api.clone(), Arc::clone(plan), ticket.clone());
+            let (changes, plan, ticket) = (changes.clone(), Arc::clone(plan), ticket.clone());
             let step = tickets.len();
             tokio::spawn(async move {
                 let mut sent = Vec::new();
@@ -607,8 +729,7 @@ async fn drive(api: &Api, plan: &Arc<Plan>, tickets: &[String], rate: u32) -> Ve
                     let at = plan.stamp_sent(i);
                     let delay = due.elapsed();
                     let began = Instant::now();
-                    let priority = if round % 2 == 0 { "high" } else { "low" };
-                    let answer = match api.change_priority(&ticket, priority).await {
+                    let answer = match changes.make(&plan, i, &ticket, round).await {
                         Ok(version) if version == plan.version_of(i) => Ok(began.elapsed()),
                         Ok(version) => Err(format!(
                             "ticket {ticket} reached version {version}, expected {}",

@@ -55,7 +55,7 @@ use uuid::Uuid;
 use crate::backend::{Backend, BackendArgs, engine_version, remove_kept};
 use crate::harness::{Load, Report, count_bar, on_each_backend_keeping, verdict_from_fields};
 use crate::http::{Server, server_binary, token};
-use crate::rebuild::{ProjectionResult, rebuild_one};
+use crate::rebuild::{ProjectionResult, rebuild_together};
 use crate::report::{Latency, LatencySummary, Table};
 use crate::workload::{Directory, text};
 
@@ -319,7 +319,8 @@ async fn rebuild(
     let mut projections = Vec::new();
     for projection in registry::all() {
         if MEASURED_PROJECTIONS.contains(&projection.name()) {
-            let result = rebuild_one(store, projection, batch_size, backend, head).await?;
+            let result =
+                rebuild_together(store, vec![projection], batch_size, backend, head).await?;
             println!(
                 "{backend:>8}: rebuilt {:<14} in {:>6.1} s ({:>7.0} events/s)",
                 result.name, result.secs, result.events_per_sec

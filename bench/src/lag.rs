@@ -187,9 +187,9 @@ async fn run_once(
             Arc::clone(projection),
             RunnerSettings::default(),
         );
-        committed.push((runner.name(), runner.committed()));
+        committed.push((projection.name(), runner.committed()));
         watchers.push((
-            runner.name(),
+            projection.name(),
             tokio::spawn(watch_commits(runner.committed())),
         ));
         runners.spawn(runner.run(shutdown.clone()));

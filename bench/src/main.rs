@@ -15,10 +15,13 @@
 //! target/release/bomizzel-bench http --backend both --connections 64 --duration-secs 20
 //! target/release/bomizzel-bench storm --clients 2000
 //! target/release/bomizzel-bench presence --clients 2000 --tickets 200 --period-ms 2000
+//! target/release/bomizzel-bench fanout --connections 10000 --floor
+//! target/release/bomizzel-bench deflate --connections 1000
 //! ```
 
 mod append;
 mod backend;
+mod deflate;
 mod fanout;
 mod finding;
 mod harness;
@@ -71,6 +74,12 @@ enum Command {
     /// hundreds of ticket rooms changing their activity; propagation
     /// latency and server CPU per change.
     Presence(presence::PresenceArgs),
+    /// permessage-deflate on `/ws`: bytes on the wire, server memory and
+    /// CPU per frame without and with `--ws-deflate`.
+    Deflate(deflate::DeflateArgs),
+    /// The bare broadcaster `fanout --floor` starts (see `fanout/floor.rs`).
+    #[command(hide = true)]
+    FloorServer,
 }
 
 #[tokio::main]
@@ -94,5 +103,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Finding(args) => finding::run(args).await,
         Command::Storm(args) => storm::run(args).await,
         Command::Presence(args) => presence::run(args).await,
+        Command::Deflate(args) => deflate::run(args).await,
+        Command::FloorServer => fanout::floor::serve().await,
     }
 }

@@ -8,15 +8,17 @@
 //! per append as the API does; the group-commit writer batches them. The log
 //! is built first and not measured beyond a note of its speed.
 //!
-//! Then each projection of the registry in turn, from zero:
-//! `checkpoint::reset` (empty its tables, new generation) and
-//! `Runner::catch_up` to the head, `--batch-size` events per transaction,
-//! timed from the reset to the last commit, with CPU use over that time
-//! (this process, which for SQLite is the database too, and the run's
-//! PostgreSQL backends). Reported: events/s per projection; for all of them
-//! together, events × projections / total time (events applied per second)
-//! and events / total time (how fast the whole set of read models comes
-//! back).
+//! Then every projection of the registry from zero the way
+//! `bomizzel projections rebuild all` does it: `checkpoint::reset` of each
+//! (empty its tables, new generation), then one `Runner::together` reading
+//! the log once and applying each batch of `--batch-size` events to every
+//! projection in one transaction, timed from the first reset to the last
+//! commit, with CPU use over that time (this process, which for SQLite is
+//! the database too, and the run's PostgreSQL backends). Reported: events /
+//! total time (how fast the whole set of read models comes back) and
+//! events × projections / total time (events applied per second). With
+//! `--each`, every projection is then also rebuilt alone, one after
+//! another, for what each costs.
 //!
 //! Before the projections, the whole log is read and decoded once the way
 //! a runner reads it (`read_all` in batches, `ProjectedEvent::decode`),
@@ -36,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bomizzel_projections::checkpoint::{self, State};
-use bomizzel_projections::{ProjectedEvent, Runner, RunnerSettings, registry};
+use bomizzel_projections::{ProjectedEvent, REBUILD_BATCH_SIZE, Runner, RunnerSettings, registry};
 use bomizzel_store::{Database, EventStore};
 use clap::Args;
 use serde::Serialize;
@@ -58,9 +60,12 @@ pub struct RebuildArgs {
     /// Events to generate before rebuilding.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
-    /// Events per projection transaction (the runner's batch size).
-    #[arg(long, default_value_t = RunnerSettings::default().batch_size)]
+    /// Events per projection transaction (the rebuild's batch size).
+    #[arg(long, default_value_t = REBUILD_BATCH_SIZE)]
     batch_size: u32,
+    /// Also rebuild each projection alone afterwards, for its own cost.
+    #[arg(long)]
+    each: bool,
     /// Concurrent lanes appending the generated log.
     #[arg(long, default_value_t = 512)]
     appenders: usize,
@@ -88,8 +93,11 @@ struct RunResult {
     generation: Generation,
     /// Reading and decoding the log alone, no projection.
     scan: ProjectionResult,
+    /// Every projection together, reading the log once.
+    all: ProjectionResult,
+    /// Each projection alone (`--each`).
     projections: Vec<ProjectionResult>,
-    /// From the first reset to the last projection's last commit.
+    /// From the first reset to the last commit of the rebuild of all.
     total_secs: f64,
     /// events × projections / total time.
     applied_events_per_sec: f64,
@@ -113,7 +121,7 @@ struct Generation {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct ProjectionResult {
-    pub(crate) name: &'static str,
+    pub(crate) name: String,
     pub(crate) secs: f64,
     pub(crate) events_per_sec: f64,
     /// Transactions (for the scan: reads) of up to `batch_size` events.
@@ -171,20 +179,25 @@ async fn run_once(args: &RebuildArgs, backend: Backend, url: String) -> Result<R
         scan.secs, scan.events_per_sec
     );
 
-    let started = Instant::now();
+    let all = rebuild_together(&store, registry::all(), args.batch_size, backend, head).await?;
+    println!(
+        "{backend:>8}: rebuilt all together in {:.1} s ({:.0} events/s)",
+        all.secs, all.events_per_sec
+    );
+    problems.extend(verify(&store, head, &generation, &all).await?);
     let mut projections = Vec::new();
-    for projection in registry::all() {
-        let result = rebuild_one(&store, projection, args.batch_size, backend, head).await?;
+    for projection in registry::all().into_iter().filter(|_| args.each) {
+        let result =
+            rebuild_together(&store, vec![projection], args.batch_size, backend, head).await?;
         println!(
             "{backend:>8}: rebuilt {:<14} in {:>6.1} s ({:>7.0} events/s)",
             result.name, result.secs, result.events_per_sec
         );
         projections.push(result);
     }
-    let total = started.elapsed().as_secs_f64();
-    problems.extend(verify(&store, head, &generation, &projections).await?);
 
     let events = generation.events as f64;
+    let total = all.secs;
     Ok(RunResult {
         backend,
         engine,
@@ -192,8 +205,9 @@ async fn run_once(args: &RebuildArgs, backend: Backend, url: String) -> Result<R
         generation,
         scan,
         total_secs: total,
-        applied_events_per_sec: events * projections.len() as f64 / total,
+        applied_events_per_sec: events * registry::all().len() as f64 / total,
         events_per_sec: events / total,
+        all,
         projections,
         head,
         verified: problems.is_empty(),
@@ -274,7 +288,7 @@ async fn scan(store: &EventStore, batch_size: u32) -> Result<ProjectionResult> {
     }
     let secs = started.elapsed().as_secs_f64();
     Ok(ProjectionResult {
-        name: "(read+decode)",
+        name: "(read+decode)".to_owned(),
         secs,
         events_per_sec: after as f64 / secs,
         transactions,
@@ -283,27 +297,35 @@ async fn scan(store: &EventStore, batch_size: u32) -> Result<ProjectionResult> {
     })
 }
 
-pub(crate) async fn rebuild_one(
+/// Rebuilds `projections` from zero with one runner, reading the log once.
+pub(crate) async fn rebuild_together(
     store: &EventStore,
-    projection: Arc<dyn bomizzel_projections::Projection>,
+    projections: Vec<Arc<dyn bomizzel_projections::Projection>>,
     batch_size: u32,
     backend: Backend,
     head: i64,
 ) -> Result<ProjectionResult> {
-    let name = projection.name();
-    let tables = projection.tables();
+    let tables: Vec<&str> = projections
+        .iter()
+        .flat_map(|p| p.tables())
+        .copied()
+        .collect();
     let settings = RunnerSettings {
         batch_size,
         ..RunnerSettings::default()
     };
-    let progress = count_bar(format!("{backend:>8} {name:<14}"), head.max(0) as u64);
     let cpu = CpuSampler::start(database_pids(store.database()).await);
     let started = Instant::now();
-    checkpoint::reset(store.database(), projection.as_ref())
-        .await
-        .with_context(|| format!("cannot reset {name}"))?;
+    for projection in &projections {
+        checkpoint::reset(store.database(), projection.as_ref())
+            .await
+            .with_context(|| format!("cannot reset {}", projection.name()))?;
+    }
+    let runner = Runner::together(store.clone(), projections, settings);
+    let name = runner.name().to_owned();
+    let progress = count_bar(format!("{backend:>8} {name:<14}"), head.max(0) as u64);
     let mut transactions = 0;
-    Runner::new(store.clone(), projection, settings)
+    runner
         .catch_up(|position, _| {
             transactions += 1;
             progress.set_position(position.max(0) as u64);
@@ -315,10 +337,7 @@ pub(crate) async fn rebuild_one(
     progress.finish_and_clear();
     let mut rows = BTreeMap::new();
     for table in tables {
-        rows.insert(
-            (*table).to_owned(),
-            count_rows(store.database(), table).await?,
-        );
+        rows.insert(table.to_owned(), count_rows(store.database(), table).await?);
     }
     Ok(ProjectionResult {
         name,
@@ -335,24 +354,21 @@ async fn verify(
     store: &EventStore,
     head: i64,
     generation: &Generation,
-    projections: &[ProjectionResult],
+    all: &ProjectionResult,
 ) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let checkpoints = checkpoint::all(store.database()).await?;
-    for projection in projections {
-        match checkpoints.iter().find(|c| c.name == projection.name) {
+    for name in registry::names() {
+        match checkpoints.iter().find(|c| c.name == name) {
             Some(c) if c.position == head && c.state == State::Live => {}
             Some(c) => problems.push(format!(
                 "{} checkpoint at {} ({}), head {head}",
                 c.name, c.position, c.state
             )),
-            None => problems.push(format!("{} has no checkpoint", projection.name)),
+            None => problems.push(format!("{name} has no checkpoint")),
         }
     }
-    let tickets = projections
-        .iter()
-        .find_map(|p| p.rows.get("tickets"))
-        .copied();
+    let tickets = all.rows.get("tickets").copied();
     if tickets != i64::try_from(generation.tickets).ok() {
         problems.push(format!(
             "the tickets read model has {tickets:?} rows for {} tickets opened",
@@ -379,11 +395,13 @@ fn projection_table(runs: &[RunResult]) -> Table {
         "transactions",
         "bench CPU",
         "pg backends",
+        "CPU s",
         "other",
         "rows",
     ]);
     for run in runs {
-        for projection in std::iter::once(&run.scan).chain(&run.projections) {
+        let rows = [&run.scan, &run.all].into_iter().chain(&run.projections);
+        for projection in rows {
             let cpu = |f: fn(&CpuUsage) -> f64| {
                 projection
                     .cpu
@@ -392,7 +410,7 @@ fn projection_table(runs: &[RunResult]) -> Table {
             };
             table.row(vec![
                 run.backend.to_string(),
-                projection.name.to_owned(),
+                projection.name.clone(),
                 format!("{:.1}", projection.secs),
                 format!("{:.0}", projection.events_per_sec),
                 projection.transactions.to_string(),
@@ -401,12 +419,22 @@ fn projection_table(runs: &[RunResult]) -> Table {
                     Backend::Postgres => cpu(|c| c.database_cores),
                     Backend::Sqlite => "-".to_owned(),
                 },
+                projection.cpu.as_ref().map_or("-".to_owned(), |c| {
+                    format!("{:.1}", cpu_seconds(c, projection.secs))
+                }),
                 cpu(|c| c.other_cores),
                 projection.rows.values().sum::<i64>().to_string(),
             ]);
         }
     }
     table
+}
+
+/// CPU time the rebuild cost: this process and the run's PostgreSQL
+/// backends. On a machine shared with other work this is the figure that
+/// compares across runs; seconds follow from the cores it was given.
+fn cpu_seconds(cpu: &CpuUsage, secs: f64) -> f64 {
+    (cpu.bench_process_cores + cpu.database_cores) * secs
 }
 
 /// One row per backend: the whole rebuild, and how the log was built.

@@ -3,13 +3,13 @@
 //! membership re-checks are the shared [`Session`] (`session.rs`); this
 //! file is only the WebSocket transport of it.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use bomizzel_identity::Caller;
-use futures::stream::{SplitSink, SplitStream};
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -19,7 +19,11 @@ use crate::limits::{BadFrames, ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnect
 use crate::protocol::{self, ClientFrame, close};
 use crate::session::{Closing, Expiry, Refusal, Session, Transport, verify};
 
-type Sink = SplitSink<WebSocket, Message>;
+/// The connection's two directions, as axum's `Message`s whichever
+/// WebSocket implementation carries them: axum's own, or the one that
+/// speaks permessage-deflate (`deflate.rs`).
+pub(crate) type Sink = Pin<Box<dyn futures::Sink<Message, Error = axum::Error> + Send>>;
+pub(crate) type Incoming = Pin<Box<dyn Stream<Item = Result<Message, axum::Error>> + Send>>;
 
 /// The WebSocket side of a session: JSON text frames.
 struct Frames {
@@ -82,12 +86,11 @@ impl Frames {
 pub(crate) async fn serve(
     hub: Arc<Hub>,
     connections: Arc<UserConnections>,
-    socket: WebSocket,
+    (mut sink, mut stream): (Sink, Incoming),
     header_token: Option<String>,
     slot: Option<ConnectionSlot>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let (mut sink, mut stream) = socket.split();
     let (token, caller, expires_at) =
         match Box::pin(authenticate(&hub, &mut sink, &mut stream, header_token)).await {
             Ok(authenticated) => authenticated,
@@ -149,7 +152,7 @@ async fn finish(sink: &mut Sink, closing: Closing, deadline: Duration) {
 async fn authenticate(
     hub: &Hub,
     sink: &mut Sink,
-    stream: &mut SplitStream<WebSocket>,
+    stream: &mut Incoming,
     header_token: Option<String>,
 ) -> Result<(String, Caller, i64), Closing> {
     let token = match header_token {
@@ -200,7 +203,7 @@ async fn send(sink: &mut Sink, text: String) -> Result<(), axum::Error> {
 async fn run(
     session: &mut Session,
     frames: &mut Frames,
-    stream: &mut SplitStream<WebSocket>,
+    stream: &mut Incoming,
     rare: &mut Rare,
 ) -> Closing {
     let head = Box::pin(session.hub.head()).await;

@@ -6,6 +6,7 @@
 //! viewing or replying.
 
 mod connection;
+mod deflate;
 mod dormant;
 mod frame;
 mod hub;
@@ -21,17 +22,20 @@ mod socketio;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bomizzel_identity::Shared;
+use futures::StreamExt;
 use tokio::sync::watch;
 
 pub use hub::Hub;
 pub use settings::GatewaySettings;
 
+use crate::connection::{Incoming, Sink};
 use crate::limits::{ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnections};
 
 /// The running gateway of this node.
@@ -82,12 +86,14 @@ impl Gateway {
     }
 }
 
-async fn upgrade(
-    State(gateway): State<Gateway>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
+async fn upgrade(State(gateway): State<Gateway>, request: Request) -> Response {
     let settings = &gateway.hub.settings;
+    let (mut parts, _) = request.into_parts();
+    let upgrade = match Upgrade::extract(&mut parts, settings.deflate).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection,
+    };
+    let headers = &parts.headers;
     if let (Some(allowed), Some(origin)) = (&settings.allowed_origin, headers.get(header::ORIGIN))
         && origin.to_str().ok() != Some(allowed.trim_end_matches('/'))
     {
@@ -105,21 +111,60 @@ async fn upgrade(
     let hub = Arc::clone(&gateway.hub);
     let connections = Arc::clone(&gateway.connections);
     let shutdown = gateway.shutdown.clone();
-    upgrade
-        .max_message_size(settings.max_frame_bytes)
-        .max_frame_size(settings.max_frame_bytes)
-        // Allocated up front for every connection, and clients send only
-        // small frames: 512 B reads keep an idle connection cheap (a longer
-        // frame just takes several reads).
-        .read_buffer_size(512)
-        // Frames queued for one connection go out in one `send` (the
-        // session flushes after draining its queue): under fan-out load a
-        // send per frame was most of the server's CPU. 4 KiB bounds what a
-        // connection buffers before writing; 16 KiB measured no better.
-        .write_buffer_size(4096)
-        .on_upgrade(move |socket| {
-            connection::serve(hub, connections, socket, token, slot, shutdown)
-        })
+    upgrade.accept(settings, move |sides| {
+        connection::serve(hub, connections, sides, token, slot, shutdown)
+    })
+}
+
+/// The WebSocket implementation a `/ws` upgrade goes to: axum's, or with
+/// `--ws-deflate` the one that speaks permessage-deflate (`deflate.rs`).
+enum Upgrade {
+    Plain(WebSocketUpgrade),
+    Deflate(yawc::IncomingUpgrade),
+}
+
+impl Upgrade {
+    async fn extract(parts: &mut Parts, deflate: bool) -> Result<Self, Response> {
+        if deflate {
+            let upgrade = yawc::IncomingUpgrade::from_request_parts(parts, &()).await;
+            upgrade
+                .map(Self::Deflate)
+                .map_err(IntoResponse::into_response)
+        } else {
+            let upgrade = WebSocketUpgrade::from_request_parts(parts, &()).await;
+            upgrade
+                .map(Self::Plain)
+                .map_err(IntoResponse::into_response)
+        }
+    }
+
+    /// Answers the upgrade; `serve` gets the connection once upgraded.
+    fn accept<Serve, Served>(self, settings: &GatewaySettings, serve: Serve) -> Response
+    where
+        Serve: FnOnce((Sink, Incoming)) -> Served + Send + 'static,
+        Served: Future<Output = ()> + Send + 'static,
+    {
+        let upgrade = match self {
+            Self::Plain(upgrade) => upgrade,
+            Self::Deflate(upgrade) => return deflate::accept(upgrade, settings, serve),
+        };
+        upgrade
+            .max_message_size(settings.max_frame_bytes)
+            .max_frame_size(settings.max_frame_bytes)
+            // Allocated up front for every connection, and clients send only
+            // small frames: 512 B reads keep an idle connection cheap (a longer
+            // frame just takes several reads).
+            .read_buffer_size(512)
+            // Frames queued for one connection go out in one `send` (the
+            // session flushes after draining its queue): under fan-out load a
+            // send per frame was most of the server's CPU. 4 KiB bounds what a
+            // connection buffers before writing; 16 KiB measured no better.
+            .write_buffer_size(4096)
+            .on_upgrade(move |socket| {
+                let (sink, stream) = socket.split();
+                serve((Box::pin(sink), Box::pin(stream)))
+            })
+    }
 }
 
 /// With a valid token in the upgrade's header, the user's connection slot,

@@ -17,6 +17,8 @@ pub struct GatewaySettings {
     /// the connection with 4008: a client that stopped reading fills the
     /// socket's buffers, and its writes never complete.
     pub write_deadline: Duration,
+    /// permessage-deflate on `/ws` for clients that offer it (`deflate.rs`).
+    pub deflate: bool,
     /// Rooms one connection may be in.
     pub max_rooms: usize,
     /// Live connections one user may hold on this node, `/ws` and
@@ -45,6 +47,7 @@ impl Default for GatewaySettings {
             idle_timeout: Duration::from_secs(60),
             send_queue: 1024,
             write_deadline: Duration::from_secs(10),
+            deflate: false,
             max_rooms: 100,
             max_connections_per_user: 20,
             max_frame_bytes: 64 * 1024,

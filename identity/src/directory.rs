@@ -24,25 +24,28 @@ pub struct CallerFacts {
     pub disabled: bool,
 }
 
+/// One round trip: a row per team of the user (one row with no team when
+/// there is none), each carrying the session and disable records.
 pub async fn caller_facts(database: &Database, user_id: &str) -> IdentityResult<CallerFacts> {
-    let (team_ids, (not_before_unix, disabled)) = on_pool!(database, pool => {
-        let teams: Vec<String> = sqlx::query_scalar(
-            "SELECT team_id FROM team_members WHERE user_id = $1 ORDER BY team_id",
+    let rows: Vec<(Option<String>, Option<i64>, bool)> = on_pool!(database, pool => {
+        sqlx::query_as(
+            "SELECT m.team_id, \
+             (SELECT not_before_unix FROM revoked_sessions WHERE user_id = me.id), \
+             EXISTS (SELECT 1 FROM disabled_users WHERE user_id = me.id) \
+             FROM (SELECT CAST($1 AS TEXT) AS id) me \
+             LEFT JOIN team_members m ON m.user_id = me.id ORDER BY m.team_id",
         )
         .bind(user_id)
         .fetch_all(pool)
-        .await?;
-        let sessions: (Option<i64>, bool) = sqlx::query_as(
-            "SELECT (SELECT not_before_unix FROM revoked_sessions WHERE user_id = $1), \
-             EXISTS (SELECT 1 FROM disabled_users WHERE user_id = $1)",
-        )
-        .bind(user_id)
-        .fetch_one(pool)
-        .await?;
-        (teams, sessions)
+        .await?
     });
+    let (not_before_unix, disabled) = rows
+        .first()
+        .map_or((None, false), |(_, not_before, disabled)| {
+            (*not_before, *disabled)
+        });
     Ok(CallerFacts {
-        team_ids,
+        team_ids: rows.into_iter().filter_map(|(team, _, _)| team).collect(),
         not_before_unix,
         disabled,
     })

@@ -27,6 +27,7 @@ pub use directory_changes::{DirectoryChange, DirectoryChanges};
 pub use error::{IdentityError, IdentityResult};
 pub use last_known::LastKnownFacts;
 pub use presence::{Presence, PresenceSettings};
+pub use ticket::Tickets;
 
 /// What both front doors need: the store, the token keys, this node's
 /// directory changes, the SLA targets queue metrics are computed with and
@@ -34,6 +35,8 @@ pub use presence::{Presence, PresenceSettings};
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub store: EventStore,
+    /// The tickets this node's commands folded last (see [`Tickets`]).
+    pub tickets: Tickets,
     pub keys: TokenKeys,
     /// Users whose memberships or sessions changed, on any node: the
     /// gateway re-checks their connections.
@@ -53,6 +56,7 @@ impl Shared {
         Self {
             presence: Presence::new(PresenceSettings::default()),
             directory_changes: DirectoryChanges::new(store.database().clone()),
+            tickets: Tickets::new(store.clone()),
             store,
             keys,
             sla,

@@ -21,7 +21,7 @@ pub use db::ReadModelTx;
 pub use error::ProjectionError;
 pub use event::ProjectedEvent;
 pub use projection::Projection;
-pub use runner::{PROJECTION_CHANNEL, Runner, RunnerSettings};
+pub use runner::{PROJECTION_CHANNEL, REBUILD_BATCH_SIZE, Runner, RunnerSettings};
 #[cfg(feature = "testing")]
 pub mod testing;
 

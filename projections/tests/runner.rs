@@ -26,10 +26,13 @@ on_both_backends!(
     an_undecodable_event_stops_the_projection_visibly,
     a_failing_batch_is_retried_until_it_succeeds,
     a_second_node_takes_over_when_the_leader_dies,
+    projections_run_together_from_their_own_checkpoints,
 );
 
 /// Records each applied position once; applying one twice violates the key.
 struct AppliedPositions {
+    /// Its name, which is also its one table's.
+    tables: &'static [&'static str],
     failures_left: AtomicUsize,
 }
 
@@ -40,7 +43,16 @@ impl AppliedPositions {
 
     fn failing(times: usize) -> Arc<Self> {
         Arc::new(Self {
+            tables: &["applied_positions"],
             failures_left: AtomicUsize::new(times),
+        })
+    }
+
+    /// A second projection of the same kind, with a table of its own.
+    fn other() -> Arc<Self> {
+        Arc::new(Self {
+            tables: &["applied_positions_other"],
+            failures_left: AtomicUsize::new(0),
         })
     }
 }
@@ -48,11 +60,11 @@ impl AppliedPositions {
 #[async_trait]
 impl Projection for AppliedPositions {
     fn name(&self) -> &'static str {
-        "applied_positions"
+        self.tables[0]
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["applied_positions"]
+        self.tables
     }
 
     async fn apply(
@@ -69,9 +81,13 @@ impl Projection for AppliedPositions {
         if fail {
             return Err(ProjectionError::Database(sqlx::Error::PoolTimedOut));
         }
+        let insert = format!(
+            "INSERT INTO {} (position, stream_id) VALUES ($1, $2)",
+            self.tables[0]
+        );
         for event in events {
             on_tx!(tx, connection => {
-                sqlx::query("INSERT INTO applied_positions (position, stream_id) VALUES ($1, $2)")
+                sqlx::query(&insert)
                     .bind(event.position)
                     .bind(&event.stream_id)
                     .execute(connection)
@@ -83,20 +99,25 @@ impl Projection for AppliedPositions {
 }
 
 async fn create_table(database: &Database) {
+    create_named_table(database, "applied_positions").await;
+}
+
+async fn create_named_table(database: &Database, table: &str) {
+    let sql =
+        format!("CREATE TABLE {table} (position BIGINT PRIMARY KEY, stream_id TEXT NOT NULL)");
     on_pool!(database, pool => {
-        sqlx::query("CREATE TABLE applied_positions (position BIGINT PRIMARY KEY, stream_id TEXT NOT NULL)")
-            .execute(pool)
-            .await
-            .unwrap();
+        sqlx::query(&sql).execute(pool).await.unwrap();
     });
 }
 
 async fn applied(database: &Database) -> Vec<i64> {
+    applied_in(database, "applied_positions").await
+}
+
+async fn applied_in(database: &Database, table: &str) -> Vec<i64> {
+    let sql = format!("SELECT position FROM {table} ORDER BY position");
     on_pool!(database, pool => {
-        sqlx::query_scalar("SELECT position FROM applied_positions ORDER BY position")
-            .fetch_all(pool)
-            .await
-            .unwrap()
+        sqlx::query_scalar(&sql).fetch_all(pool).await.unwrap()
     })
 }
 
@@ -270,4 +291,36 @@ async fn a_second_node_takes_over_when_the_leader_dies(log: TestLog) {
         (1..=60).collect::<Vec<_>>(),
         "each event applied once"
     );
+}
+
+/// A runner of two projections, one of them ahead of the other: each gets
+/// only the events after its own checkpoint, so every event is applied once
+/// to each, and both end live at the head.
+async fn projections_run_together_from_their_own_checkpoints(log: TestLog) {
+    let (ahead, behind) = (AppliedPositions::new(), AppliedPositions::other());
+    create_table(log.database()).await;
+    create_named_table(log.database(), behind.name()).await;
+    write_tickets(&log.store, 10).await;
+    let alone = Runner::new(log.store.clone(), ahead.clone(), settings());
+    assert_eq!(alone.catch_up(|_, _| {}).await.unwrap(), 20);
+    write_tickets(&log.store, 5).await;
+
+    let both: Vec<Arc<dyn Projection>> = vec![ahead, behind];
+    let together = Runner::together(log.store.clone(), both, settings());
+    assert_eq!(together.name(), "applied_positions+applied_positions_other");
+    assert_eq!(together.catch_up(|_, _| {}).await.unwrap(), 30);
+
+    for table in ["applied_positions", "applied_positions_other"] {
+        assert_eq!(
+            applied_in(log.database(), table).await,
+            (1..=30).collect::<Vec<_>>(),
+            "{table}"
+        );
+        let checkpoint = checkpoint::load(log.database(), table).await.unwrap();
+        assert_eq!(
+            (checkpoint.position, checkpoint.state),
+            (30, State::Live),
+            "{table}"
+        );
+    }
 }

@@ -9,42 +9,84 @@
 //! (`ticket_numbers`) is atomic across sessions, and on SQLite the counter
 //! row is updated by one statement under the file's write lock.
 //!
-//! Numbers increase in the order they are drawn. A create that fails after
-//! drawing (refused, conflict) leaves a gap; two creates on different
-//! nodes may commit in the other order than they drew. Tickets opened
-//! before numbers existed are numbered by `bomizzel_domain`'s upcast (the
+//! On SQLite each store handle draws [`SQLITE_BLOCK`] numbers at a time and
+//! hands them out one by one from memory: a draw there is a write
+//! transaction with an fsync under the file's write lock, which the event
+//! writer and every projection wait for, so drawing once per create cost
+//! more than the create's own append. A number is handed out once (it
+//! leaves the block when it is), and a block is only used once its draw
+//! committed. PostgreSQL's sequence takes no lock and no fsync, so there
+//! each create draws its own number and nodes sharing a database keep
+//! numbering in one sequence (processes sharing a SQLite file would
+//! interleave their blocks).
+//!
+//! Numbers increase in the order they are handed out. A create that fails
+//! after drawing (refused, conflict) leaves a gap, and so do the numbers
+//! left in a block when a SQLite process stops. Tickets opened before
+//! numbers existed are numbered by `bomizzel_domain`'s upcast (the
 //! position of their created event); migration 0011 starts the counter
 //! above every position then in the log.
+
+use tokio::sync::Mutex;
 
 use crate::error::Result;
 use crate::sqlite;
 use crate::store::{Database, EventStore};
 
+/// How many numbers one draw takes from SQLite's counter.
+const SQLITE_BLOCK: u32 = 32;
+
+/// Numbers drawn and not handed out yet, highest first.
+#[derive(Debug, Default)]
+pub(crate) struct Drawn(Mutex<Vec<u64>>);
+
 impl EventStore {
-    /// The next ticket number (1, 2, 3, ... on a fresh log).
+    /// The next ticket number (1, 2, 3, ... on a fresh log with one node).
     pub async fn next_ticket_number(&self) -> Result<u64> {
-        let number: i64 = match self.database() {
+        let mut drawn = self.drawn_numbers().0.lock().await;
+        if drawn.is_empty() {
+            let count = match self.database() {
+                Database::Sqlite(_) => SQLITE_BLOCK,
+                Database::Postgres(_) => 1,
+            };
+            let mut block = self.draw_ticket_numbers(count).await?;
+            block.sort_unstable_by(|a, b| b.cmp(a));
+            *drawn = block;
+        }
+        drawn.pop().ok_or_else(|| sqlx::Error::RowNotFound.into())
+    }
+
+    /// Takes `count` numbers from the counter: committed, so no other draw
+    /// on any node gets them.
+    pub async fn draw_ticket_numbers(&self, count: u32) -> Result<Vec<u64>> {
+        let drawn: Vec<i64> = match self.database() {
             Database::Sqlite(pool) => {
                 let lock = sqlite::write_lock(pool);
                 let _held = lock.lock().await;
                 // Run to its end, not to its first row: the update commits
                 // when the statement completes, and a commit that fails (a
                 // full disk) must fail the draw. Stopped at its row, the
-                // statement's failed commit went unseen and the number was
-                // handed out again, to another ticket.
-                let drawn: Vec<i64> = sqlx::query_scalar(
-                    "UPDATE ticket_number_counter SET last = last + 1 WHERE id = 1 RETURNING last",
+                // statement's failed commit went unseen and the numbers
+                // were handed out again, to other tickets.
+                let last: Vec<i64> = sqlx::query_scalar(
+                    "UPDATE ticket_number_counter SET last = last + $1 WHERE id = 1 RETURNING last",
                 )
+                .bind(i64::from(count))
                 .fetch_all(pool)
                 .await?;
-                drawn.first().copied().ok_or(sqlx::Error::RowNotFound)?
+                let last = last.first().copied().ok_or(sqlx::Error::RowNotFound)?;
+                (last - i64::from(count) + 1..=last).collect()
             }
             Database::Postgres(pool) => {
-                sqlx::query_scalar("SELECT nextval('ticket_numbers')")
-                    .fetch_one(pool)
+                sqlx::query_scalar("SELECT nextval('ticket_numbers') FROM generate_series(1, $1)")
+                    .bind(i64::from(count))
+                    .fetch_all(pool)
                     .await?
             }
         };
-        Ok(u64::try_from(number).unwrap_or_default())
+        Ok(drawn
+            .into_iter()
+            .map(|number| u64::try_from(number).unwrap_or_default())
+            .collect())
     }
 }

@@ -35,6 +35,8 @@ struct Inner {
     chaining: Chaining,
     head: watch::Sender<i64>,
     health: Health,
+    /// Ticket numbers drawn from the counter and not handed out yet.
+    pub(crate) numbers: crate::numbers::Drawn,
     /// Dropping them stops the PostgreSQL notification listener and health
     /// monitor.
     _stop_tasks: Vec<oneshot::Sender<()>>,
@@ -73,6 +75,7 @@ impl EventStore {
                 chaining,
                 head,
                 health: Health::always_up(),
+                numbers: Default::default(),
                 _stop_tasks: Vec::new(),
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -86,6 +89,7 @@ impl EventStore {
                 chaining,
                 head,
                 health: Health::monitor(options, monitor_stopped),
+                numbers: Default::default(),
                 _stop_tasks: vec![stop_listener, stop_monitor],
             }
         } else {
@@ -108,6 +112,11 @@ impl EventStore {
             audit::fill_missing_links(self).await?;
         }
         Ok(())
+    }
+
+    /// Ticket numbers this handle drew and has not handed out yet.
+    pub(crate) fn drawn_numbers(&self) -> &crate::numbers::Drawn {
+        &self.inner.numbers
     }
 
     /// A write transaction on the log's database that may also append

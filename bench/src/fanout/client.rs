@@ -11,8 +11,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -460,6 +460,8 @@ pub struct Plan {
     tickets: HashMap<String, usize>,
     /// Frames of new changes received, over all connections.
     pub unique_frames: AtomicU64,
+    /// The first change frame received, as sent.
+    pub sample_frame: OnceLock<String>,
 }
 
 impl Plan {
@@ -473,6 +475,7 @@ impl Plan {
                 .map(|(k, id)| (id.clone(), k))
                 .collect(),
             unique_frames: AtomicU64::new(0),
+            sample_frame: OnceLock::new(),
         }
     }
 
@@ -630,6 +633,7 @@ impl ReaderLog {
             return;
         }
         plan.unique_frames.fetch_add(1, Ordering::Relaxed);
+        plan.sample_frame.get_or_init(|| text.to_owned());
         self.delivery
             .record(Duration::from_micros(now.saturating_sub(sent)));
         self.first[i] = self.first[i].min(now);

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +37,8 @@ const ADMIN: &str = "fanout-admin";
 pub struct Settings {
     pub send_queue: u32,
     pub socket_send_buffer: Option<usize>,
+    /// `--ws-deflate`.
+    pub deflate: bool,
 }
 
 impl Default for Settings {
@@ -44,6 +46,7 @@ impl Default for Settings {
         Self {
             send_queue: SEND_QUEUE,
             socket_send_buffer: None,
+            deflate: false,
         }
     }
 }
@@ -54,8 +57,8 @@ pub struct Server {
     child: Child,
     pub base_url: String,
     log_tail: Arc<Mutex<VecDeque<String>>>,
-    /// How it was started, for [`Server::restart`].
-    launch: Launch,
+    /// How it was started, for [`Server::restart`]; none for the floor.
+    launch: Option<Launch>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +91,10 @@ impl Server {
     /// Stops the server with SIGTERM, as a deploy does, and starts it again
     /// on the same address and data.
     pub async fn restart(&mut self) -> Result<()> {
+        let launch = self
+            .launch
+            .clone()
+            .context("only the project's server restarts")?;
         let status = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()?;
@@ -99,7 +106,7 @@ impl Server {
             self.log()
         );
         let address = self.base_url.trim_start_matches("http://").to_owned();
-        *self = Self::launch(self.launch.clone(), &address).await?;
+        *self = Self::launch(launch, &address).await?;
         Ok(())
     }
 
@@ -133,9 +140,31 @@ impl Server {
         if let Some(bytes) = settings.socket_send_buffer {
             command.args(["--socket-send-buffer", &bytes.to_string()]);
         }
+        if settings.deflate {
+            command.arg("--ws-deflate");
+        }
+        Self::spawn(command, Some(launch)).await
+    }
+
+    /// The bare broadcaster of `floor.rs` (this executable's
+    /// `floor-server`), and its stdin, which takes the change frames.
+    pub async fn start_floor() -> Result<(Self, ChildStdin)> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("floor-server")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut server = Self::spawn(command, None).await?;
+        let stdin = server.child.stdin.take().context("a piped stdin")?;
+        Ok((server, stdin))
+    }
+
+    /// Starts `command` and waits until it logs where it listens.
+    async fn spawn(mut command: Command, launch: Option<Launch>) -> Result<Self> {
         let mut child = command
             .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
+            .with_context(|| format!("cannot start {:?}", command.get_program()))?;
         let stderr = child
             .stderr
             .take()
@@ -229,6 +258,16 @@ impl Drop for Server {
 pub struct Memory {
     pub rss_kib: u64,
     pub peak_rss_kib: u64,
+}
+
+/// The priority of a ticket's `round`-th change: high, low, high, …, so
+/// that each one changes something.
+pub fn alternating_priority(round: usize) -> &'static str {
+    if round.is_multiple_of(2) {
+        "high"
+    } else {
+        "low"
+    }
 }
 
 /// Tokens for the server's secret.
