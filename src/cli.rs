@@ -232,6 +232,12 @@ pub struct ServeArgs {
     #[arg(long, env = "BOMIZZEL_WS_SEND_QUEUE", default_value_t = 1024)]
     pub ws_send_queue: usize,
 
+    /// How long a write to a live connection (`/ws` or Socket.IO) may make
+    /// no progress (e.g. 10s, 500ms) before the client is closed as too
+    /// slow (4008): a client that stopped reading holds its write forever.
+    #[arg(long, env = "BOMIZZEL_WS_WRITE_DEADLINE", default_value = "10s", value_parser = positive_duration)]
+    pub ws_write_deadline: Duration,
+
     /// Negotiate permessage-deflate (RFC 7692) on `/ws` with clients that
     /// offer it: fewer bytes on the wire for more CPU per frame.
     #[arg(long, env = "BOMIZZEL_WS_DEFLATE")]
@@ -271,6 +277,14 @@ pub struct TokenArgs {
     /// How long the token is valid, e.g. 15m, 1h, 7d.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub ttl: std::time::Duration,
+}
+
+/// A duration above zero (a zero deadline would close every connection).
+fn positive_duration(value: &str) -> Result<Duration, String> {
+    match Duration::parse(value)? {
+        Duration::ZERO => Err("must be more than zero".into()),
+        duration => Ok(duration),
+    }
 }
 
 /// `NAME=VALUE` for hidden per-projection settings.

@@ -98,6 +98,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     let gateway_settings = GatewaySettings {
         allowed_origin: args.frontend_url.clone(),
         send_queue: args.ws_send_queue,
+        write_deadline: args.ws_write_deadline,
         max_rooms: args.ws_max_rooms,
         deflate: args.ws_deflate,
         max_connections_per_user: args.ws_max_connections_per_user,

@@ -1246,21 +1246,23 @@ async fn slow_consumers_are_closed_and_resume_without_holding_up_the_others() {
 }
 
 /// How many stalled clients the server has let go, per protocol: `/ws`
-/// connections the hub dropped as too slow, and Socket.IO sessions that
-/// ended (closed 4008 when the hub dropped them, or cut by their heartbeat,
-/// which cannot pass a full buffer either, whichever came first).
+/// connections the hub dropped as too slow or closed when a write passed
+/// its deadline, and Socket.IO sessions that ended (closed 4008 when the
+/// hub dropped them or their buffer stayed full past the deadline, or cut
+/// by their heartbeat, which cannot pass a full buffer either, whichever
+/// came first).
 fn let_go(server: &common::Server) -> (usize, usize) {
-    let socketio: HashSet<u64> = server
-        .lines_containing("socket.io connected")
-        .iter()
-        .filter_map(|line| connection_of(line))
-        .collect();
-    let ws = server
-        .lines_containing("slow consumer dropped")
-        .iter()
-        .filter_map(|line| connection_of(line))
-        .filter(|id| !socketio.contains(id))
-        .count();
+    let connections = |text: &str| -> HashSet<u64> {
+        server
+            .lines_containing(text)
+            .iter()
+            .filter_map(|line| connection_of(line))
+            .collect()
+    };
+    let socketio = connections("socket.io connected");
+    let mut ws = connections("slow consumer dropped");
+    ws.extend(connections("stopped reading"));
+    let ws = ws.difference(&socketio).count();
     let ended =
         ["socket.io session ended", "socket.io disconnected"].map(|text| server.logged_count(text));
     (ws, ended.iter().sum())

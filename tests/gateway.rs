@@ -562,3 +562,150 @@ async fn a_team_rooms_list_goes_out_at_most_once_a_second() {
         "{lists} lists while {JOINING} connections joined in {seconds} s"
     );
 }
+
+/// A client that stops reading fills the socket's buffers, and a write to
+/// it never completes. After the write deadline the server closes it as
+/// too slow (4008) and lets go of it, although its queue never overflowed;
+/// reading again, the client finds its backlog, then resumes from its
+/// offset with every change of the room exactly once. Both backends.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_at_the_write_deadline_and_resumes() {
+    let test = "a_client_that_stops_reading_is_closed_at_the_write_deadline";
+    stalled_client_is_closed_and_resumes(Backend::Sqlite).await;
+    if let Some(url) = fresh_postgres_database(test).await {
+        stalled_client_is_closed_and_resumes(Backend::Postgres(url)).await;
+    }
+}
+
+/// Changes at most before the stalled write is given up: below the send
+/// queue (1024), so only the deadline can close the client.
+const AT_MOST: usize = 800;
+
+async fn stalled_client_is_closed_and_resumes(backend: Backend) {
+    let extra = [
+        "--ws-write-deadline",
+        "1s",
+        "--socket-send-buffer",
+        "16384",
+        "--rate-limit-per-second",
+        "100000",
+        "--rate-limit-burst",
+        "100000",
+    ];
+    let app = TestApp::start(backend, &extra).await;
+    let room = "queue:queue-1";
+    let reader = follow(&app, room).await;
+    let (mut stalled, ready) =
+        WsClient::try_connect_reading(&app.server.base_url, &app.token("agent-1"), Some(4096))
+            .await
+            .expect("connects");
+    let since = ready["offset"].as_i64().unwrap();
+    let (replayed, _) = stalled.subscribe(room, Some(since)).await;
+    assert!(replayed.is_empty(), "{replayed:?}");
+
+    // The stalled client reads nothing while changes pile up.
+    let mut changes = 0;
+    while !app.server.logged("stopped reading") {
+        assert!(changes < AT_MOST, "still open after {changes} changes");
+        app.open_ticket("agent-1", "queue-1", "acme").await;
+        changes += 1;
+    }
+    assert!(
+        !app.server.logged("slow consumer dropped"),
+        "the queue overflowed"
+    );
+    let closed = app.server.lines_containing("stopped reading").join("\n");
+    assert!(closed.contains("4008"), "{closed}");
+    // The server let go of it: only the reader is left.
+    until_connections(&app, 1).await;
+
+    let mut missed = Vec::new();
+    let ended = loop {
+        match stalled.next().await {
+            Ok(frame) if frame["type"] == "event" && !frame["offset"].is_null() => {
+                missed.push(frame)
+            }
+            Ok(_) => {}
+            Err(ended) => break ended,
+        }
+    };
+    // The close frame comes if it passed the backlog in time; either way the connection ended.
+    assert!(
+        matches!(ended, Ended::Closed(4008) | Ended::Dropped),
+        "{ended:?}"
+    );
+    let resume_from = offsets(&missed).last().copied().unwrap_or(since);
+    let (mut resumed, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    let (replayed, subscribed) = resumed.subscribe(room, Some(resume_from)).await;
+    assert_eq!(subscribed["recovered"], true, "{subscribed}");
+    missed.extend(replayed);
+    let seen = resumed
+        .more_events(missed, |events| events.len() >= changes)
+        .await;
+    let every = reader.until(changes).await;
+    assert_eq!(
+        offsets(&seen),
+        offsets(&every),
+        "exactly the room's changes, once"
+    );
+    assert_eq!(every.len(), changes);
+    println!("closed after {changes} changes ({ended:?}), resumed with all of them once");
+}
+
+/// A client reading `room` all along, in a task of its own.
+struct Follower {
+    wanted: tokio::sync::watch::Sender<usize>,
+    task: tokio::task::JoinHandle<Vec<Value>>,
+}
+
+async fn follow(app: &TestApp, room: &str) -> Follower {
+    let (mut client, _) = WsClient::connect(&app.server.base_url, &app.token("agent-1")).await;
+    client.subscribe(room, None).await;
+    let (wanted, mut count) = tokio::sync::watch::channel(usize::MAX);
+    let task = tokio::spawn(async move {
+        let mut events = Vec::new();
+        while events.len() < *count.borrow_and_update() {
+            if let Some(frame) = client.next_within(Duration::from_millis(100)).await {
+                let frame = frame.expect("the reader stays connected");
+                if frame["type"] == "event" && !frame["offset"].is_null() {
+                    events.push(frame);
+                }
+            }
+        }
+        events
+    });
+    Follower { wanted, task }
+}
+
+impl Follower {
+    /// Its first `count` changes, once it has them (within a deadline).
+    async fn until(self, count: usize) -> Vec<Value> {
+        self.wanted.send_replace(count);
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the reader gets every change in time")
+            .expect("the reader's task")
+    }
+}
+
+/// Waits until the server holds `count` live connections (`ws_connections`).
+async fn until_connections(app: &TestApp, count: usize) {
+    let wanted = format!("ws_connections {count}\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = app.metrics().await;
+        if metrics.contains(&wanted) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still not {count} connections: {}",
+            metrics
+                .lines()
+                .filter(|line| line.starts_with("ws_connections"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -5,14 +5,15 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
-use bomizzel_identity::{Caller, DirectoryChange};
-use futures::{SinkExt, Stream, StreamExt};
+use bomizzel_identity::Caller;
+use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use serde_json::Value;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
+use crate::dormant::{self, Rare};
 use crate::hub::{Hub, Outbound};
 use crate::limits::{BadFrames, ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnections};
 use crate::protocol::{self, ClientFrame, close};
@@ -29,30 +30,44 @@ struct Frames {
     sink: Sink,
     bad_frames: BadFrames,
     last_heard: Instant,
+    write_deadline: Duration,
 }
 
 impl Transport for Frames {
     async fn feed(&mut self, outbound: &Outbound) -> Result<(), Closing> {
-        let frame = match outbound {
-            Outbound::Change(delivery) => delivery.frame.clone(),
-            Outbound::Latest(frame) => Utf8Bytes::clone(frame),
-        };
-        self.sink
-            .feed(Message::Text(frame))
-            .await
-            .map_err(|_| Closing::send_failed())
+        let frame = outbound.frame().text().clone();
+        let deadline = self.write_deadline;
+        within(deadline, self.sink.feed(Message::Text(frame))).await
     }
 
     async fn flush(&mut self) -> Result<(), Closing> {
-        self.sink.flush().await.map_err(|_| Closing::send_failed())
+        within(self.write_deadline, self.sink.flush()).await
     }
+}
+
+/// Waits for a write at most `deadline`: a client that stopped reading
+/// fills the socket's buffers, and the write would never complete, holding
+/// the connection (and its queue) forever. It is then too slow, as when its
+/// queue overflows. Most writes only fill the WebSocket's buffer and are
+/// done at once: they are not timed.
+async fn within(
+    deadline: Duration,
+    write: impl Future<Output = Result<(), axum::Error>>,
+) -> Result<(), Closing> {
+    let mut write = std::pin::pin!(write);
+    let written = match write.as_mut().now_or_never() {
+        Some(written) => written,
+        None => tokio::time::timeout(deadline, write)
+            .await
+            .map_err(|_| Closing::stalled())?,
+    };
+    written.map_err(|_| Closing::send_failed())
 }
 
 impl Frames {
     async fn say(&mut self, text: String) -> Result<(), Closing> {
-        send(&mut self.sink, text)
-            .await
-            .map_err(|_| Closing::send_failed())
+        let deadline = self.write_deadline;
+        within(deadline, self.sink.send(Message::Text(text.into()))).await
     }
 
     /// Answers a refused frame with an error frame; too many of the
@@ -74,13 +89,13 @@ pub(crate) async fn serve(
     (mut sink, mut stream): (Sink, Incoming),
     header_token: Option<String>,
     slot: Option<ConnectionSlot>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let (token, caller, expires_at) =
         match Box::pin(authenticate(&hub, &mut sink, &mut stream, header_token)).await {
             Ok(authenticated) => authenticated,
             Err(closing) => {
-                finish(&mut sink, closing).await;
+                finish(&mut sink, closing, hub.settings.write_deadline).await;
                 return;
             }
         };
@@ -91,7 +106,7 @@ pub(crate) async fn serve(
         )
         .await;
         let closing = Closing::new(close::TOO_MANY_CONNECTIONS, "too many connections");
-        finish(&mut sink, closing).await;
+        finish(&mut sink, closing, hub.settings.write_deadline).await;
         return;
     };
     let mut session = Session::open(Arc::clone(&hub), token, caller, expires_at, true);
@@ -101,16 +116,13 @@ pub(crate) async fn serve(
         sink,
         bad_frames: BadFrames::new(hub.settings.max_errors_per_minute),
         last_heard: Instant::now(),
+        write_deadline: hub.settings.write_deadline,
     };
-    let mut directory = hub.state.directory_changes.subscribe();
-    let closing = run(
-        &mut session,
-        &mut frames,
-        &mut stream,
-        &mut directory,
-        &mut shutdown,
-    )
-    .await;
+    let mut rare = Rare {
+        directory: dormant::directory_changes(hub.state.directory_changes.subscribe()),
+        shutdown: dormant::shutdown(shutdown),
+    };
+    let closing = run(&mut session, &mut frames, &mut stream, &mut rare).await;
     drop(session);
     tracing::info!(
         connection = id,
@@ -118,16 +130,21 @@ pub(crate) async fn serve(
         reason = closing.reason,
         "websocket closed"
     );
-    finish(&mut frames.sink, closing).await;
+    finish(&mut frames.sink, closing, hub.settings.write_deadline).await;
 }
 
-async fn finish(sink: &mut Sink, closing: Closing) {
+/// Sends the close frame, within `deadline`: behind a stalled client's
+/// backlog it may never pass, and the connection is then just dropped.
+async fn finish(sink: &mut Sink, closing: Closing, deadline: Duration) {
     let frame = CloseFrame {
         code: closing.code,
         reason: Utf8Bytes::from_static(closing.reason),
     };
-    let _ = sink.send(Message::Close(Some(frame))).await;
-    let _ = sink.close().await;
+    let close = async {
+        sink.send(Message::Close(Some(frame))).await?;
+        sink.close().await
+    };
+    let _ = tokio::time::timeout(deadline, close).await;
 }
 
 /// The token from the upgrade's header, or from a first `auth` frame sent
@@ -187,8 +204,7 @@ async fn run(
     session: &mut Session,
     frames: &mut Frames,
     stream: &mut Incoming,
-    directory: &mut broadcast::Receiver<DirectoryChange>,
-    shutdown: &mut watch::Receiver<bool>,
+    rare: &mut Rare,
 ) -> Closing {
     let head = Box::pin(session.hub.head()).await;
     let ready = protocol::ready(&session.caller.user_id, &session.hub.epoch(), head);
@@ -216,12 +232,12 @@ async fn run(
             },
             _ = heartbeat.tick() => heartbeat_step(session, frames).await,
             _ = &mut timer => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
-            changed = directory.recv() => match changed {
+            Some(changed) = rare.directory.next() => match changed {
                 Ok(change) if change.concerns(&session.caller.user_id) => Box::pin(recheck(session, frames)).await,
-                Err(broadcast::error::RecvError::Lagged(_)) => Box::pin(recheck(session, frames)).await,
+                Err(_) => Box::pin(recheck(session, frames)).await,
                 _ => Ok(()),
             },
-            _ = crate::stopped(shutdown) => Err(Closing::new(close::GOING_AWAY, "server shutting down")),
+            _ = rare.shutdown.next() => Err(Closing::new(close::GOING_AWAY, "server shutting down")),
         };
         if let Err(closing) = step {
             return closing;
@@ -244,11 +260,12 @@ async fn heartbeat_step(session: &Session, frames: &mut Frames) -> Result<(), Cl
     if frames.last_heard.elapsed() > session.hub.settings.idle_timeout {
         return Err(Closing::new(close::GOING_AWAY, "no sign of life"));
     }
-    frames
-        .sink
-        .send(Message::Ping(Default::default()))
-        .await
-        .map_err(|_| Closing::send_failed())
+    let deadline = frames.write_deadline;
+    within(
+        deadline,
+        frames.sink.send(Message::Ping(Default::default())),
+    )
+    .await
 }
 
 async fn recheck(session: &mut Session, frames: &mut Frames) -> Result<(), Closing> {

@@ -6,9 +6,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::extract::ws::Utf8Bytes;
 use bomizzel_domain::Viewer;
 use bomizzel_identity::presence::Routing;
 use bomizzel_identity::{Caller, Shared, ticket};
@@ -18,6 +17,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use crate::frame::Frame;
 use crate::metrics_push::LatestFrames;
 use crate::protocol;
 use crate::settings::GatewaySettings;
@@ -29,10 +29,8 @@ pub type ConnId = u64;
 pub struct Delivery {
     pub offset: i64,
     pub rooms: Vec<String>,
-    /// The `/ws` frame, serialised once.
-    pub frame: Utf8Bytes,
-    /// The Socket.IO event name and argument, built once on first use.
-    socketio: OnceLock<(String, serde_json::Value)>,
+    /// Serialised once for every connection that gets it.
+    pub frame: Frame,
 }
 
 impl Delivery {
@@ -57,14 +55,7 @@ impl Delivery {
             )
             .into(),
             rooms,
-            socketio: OnceLock::new(),
         }
-    }
-
-    /// `(event name, {offset, position, rooms, data})` for Socket.IO.
-    pub fn socketio(&self) -> &(String, serde_json::Value) {
-        self.socketio
-            .get_or_init(|| protocol::socketio_event(self.frame.as_str()))
     }
 }
 
@@ -75,8 +66,17 @@ impl Delivery {
 #[derive(Debug, Clone)]
 pub enum Outbound {
     Change(Arc<Delivery>),
-    /// A latest-value frame (queue metrics): no offset.
-    Latest(Arc<Utf8Bytes>),
+    /// A latest-value frame (queue metrics, presence): no offset.
+    Latest(Arc<Frame>),
+}
+
+impl Outbound {
+    pub fn frame(&self) -> &Frame {
+        match self {
+            Self::Change(delivery) => &delivery.frame,
+            Self::Latest(frame) => frame,
+        }
+    }
 }
 
 struct Entry {

@@ -7,6 +7,8 @@
 
 mod connection;
 mod deflate;
+mod dormant;
+mod frame;
 mod hub;
 mod limits;
 mod metrics_push;

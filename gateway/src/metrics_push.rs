@@ -17,13 +17,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use bomizzel_identity::Shared;
 use bomizzel_projections::metrics::{MetricsCoalescer, queue_metrics};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::frame::Frame;
 use crate::hub::{Hub, Outbound};
 use crate::protocol;
 
@@ -43,7 +43,7 @@ struct Queue {
 }
 
 struct Latest {
-    frame: Arc<Utf8Bytes>,
+    frame: Arc<Frame>,
     /// Of the queue, read before the frame was computed: a change during
     /// the computation makes it stale.
     generation: u64,
@@ -68,7 +68,7 @@ impl LatestFrames {
 /// The latest `queue:metrics_updated` frame of `queue_id`: the one already
 /// computed if the queue has not changed since and it is younger than
 /// `metrics_min_interval`, else a new one.
-pub(crate) async fn latest(hub: &Hub, queue_id: &str) -> Option<Arc<Utf8Bytes>> {
+pub(crate) async fn latest(hub: &Hub, queue_id: &str) -> Option<Arc<Frame>> {
     let queue = hub.latest_metrics.queue(queue_id);
     let mut latest = queue.latest.lock().await;
     let generation = queue.generation.load(Ordering::Acquire);
@@ -89,7 +89,7 @@ pub(crate) async fn latest(hub: &Hub, queue_id: &str) -> Option<Arc<Utf8Bytes>> 
 }
 
 /// The `queue:metrics_updated` frame for `queue_id`, now.
-async fn frame(state: &Shared, queue_id: &str) -> Option<Utf8Bytes> {
+async fn frame(state: &Shared, queue_id: &str) -> Option<Frame> {
     let now = OffsetDateTime::now_utc();
     match queue_metrics(state.store.database(), queue_id, now, &state.sla).await {
         Ok(figures) => {

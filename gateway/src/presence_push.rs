@@ -21,12 +21,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use bomizzel_projections::metrics::MetricsCoalescer;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::frame::Frame;
 use crate::hub::{Hub, Outbound};
 use crate::protocol;
 
@@ -100,7 +100,7 @@ fn push(hub: &Hub, room: &str) {
     }
     let presence = &hub.state.presence;
     // One frame per kind of reader: [customers, staff].
-    let mut frames: [Option<Option<Arc<Utf8Bytes>>>; 2] = [None, None];
+    let mut frames: [Option<Option<Arc<Frame>>>; 2] = [None, None];
     for (reader, queue) in hub.readers(room) {
         let viewer = reader.viewer();
         // Judged per reader: an agent of the team the ticket left may still
@@ -121,7 +121,7 @@ fn push(hub: &Hub, room: &str) {
 }
 
 /// The board counts of `queue`, now.
-pub(crate) fn counts_frame(hub: &Hub, room: &str, queue: &str) -> Arc<Utf8Bytes> {
+pub(crate) fn counts_frame(hub: &Hub, room: &str, queue: &str) -> Arc<Frame> {
     let counts = hub.state.presence.queue_counts(queue);
     Arc::new(protocol::presence_counts(room, &counts).into())
 }

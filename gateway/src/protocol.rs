@@ -6,7 +6,10 @@
 //! `presence`, `presence_counts`, `error`, `ping`, `pong`.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
+
+use crate::frame::SocketIoEvent;
 
 /// Close codes beyond the standard ones.
 pub mod close {
@@ -109,10 +112,11 @@ pub fn presence_counts(room: &str, tickets: &serde_json::Map<String, Value>) -> 
     json!({ "type": "presence_counts", "room": room, "tickets": tickets }).to_string()
 }
 
-/// Turns a `/ws` frame into a Socket.IO event name and argument: an
-/// `event` frame is named by its `event` (`{offset, position, rooms,
-/// data}`), any other by its `type` (`presence`: `{room, members}`).
-pub fn socketio_event(frame: &str) -> (String, Value) {
+/// Turns a `/ws` frame into a Socket.IO event: an `event` frame is named by
+/// its `event` (`{offset, position, rooms, data}`), any other by its
+/// `type` (`presence`: `{room, members}`). Parsed and written once per
+/// frame ([`crate::frame::Frame`]), whatever the number of sockets.
+pub(crate) fn socketio_event(frame: &str) -> SocketIoEvent {
     let mut value: Value = serde_json::from_str(frame).unwrap_or(Value::Null);
     let name = value
         .get("event")
@@ -124,7 +128,8 @@ pub fn socketio_event(frame: &str) -> (String, Value) {
         object.remove("type");
         object.remove("event");
     }
-    (name, value)
+    let arg = serde_json::value::to_raw_value(&value).unwrap_or_else(|_| RawValue::NULL.to_owned());
+    SocketIoEvent { name, arg }
 }
 
 /// Reads a client's `since`: absent, or a non-negative integer.
@@ -155,16 +160,21 @@ mod tests {
     #[test]
     fn socketio_events_drop_type_and_name() {
         let frame = event(7, 3, "ticket:created", &["queue:q1".into()], r#"{"a":1}"#);
-        let (name, value) = socketio_event(&frame);
+        let SocketIoEvent { name, arg } = socketio_event(&frame);
+        let value: Value = serde_json::from_str(arg.get()).unwrap();
         assert_eq!(name, "ticket:created");
         assert_eq!(
             value,
             json!({ "offset": 7, "position": 3, "rooms": ["queue:q1"], "data": { "a": 1 } })
         );
-        let (name, value) = socketio_event(&latest("queue:metrics_updated", "queue:q", &json!({})));
+        let SocketIoEvent { name, arg } =
+            socketio_event(&latest("queue:metrics_updated", "queue:q", &json!({})));
+        let value: Value = serde_json::from_str(arg.get()).unwrap();
         assert_eq!(name, "queue:metrics_updated");
         assert_eq!(value["offset"], Value::Null);
-        let (name, value) = socketio_event(&presence("ticket:t", &[json!({ "user": "u" })]));
+        let SocketIoEvent { name, arg } =
+            socketio_event(&presence("ticket:t", &[json!({ "user": "u" })]));
+        let value: Value = serde_json::from_str(arg.get()).unwrap();
         assert_eq!(name, "presence");
         assert_eq!(
             value,

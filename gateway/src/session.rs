@@ -62,6 +62,16 @@ impl Closing {
             "too slow: resume from your last offset",
         )
     }
+
+    /// A write made no progress within the write deadline: the client
+    /// stopped reading. Too slow as well.
+    pub fn stalled() -> Self {
+        metrics::counter!("ws_stalled_writes_total").increment(1);
+        Self::new(
+            close::SLOW_CONSUMER,
+            "stopped reading: resume from your last offset",
+        )
+    }
 }
 
 /// Puts admitted changes on the wire of one protocol.

@@ -13,6 +13,10 @@ pub struct GatewaySettings {
     pub idle_timeout: Duration,
     /// Frames queued for one connection; a full queue closes it with 4008.
     pub send_queue: usize,
+    /// A write to a client that makes no progress for this long closes
+    /// the connection with 4008: a client that stopped reading fills the
+    /// socket's buffers, and its writes never complete.
+    pub write_deadline: Duration,
     /// permessage-deflate on `/ws` for clients that offer it (`deflate.rs`).
     pub deflate: bool,
     /// Rooms one connection may be in.
@@ -42,6 +46,7 @@ impl Default for GatewaySettings {
             heartbeat: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             send_queue: 1024,
+            write_deadline: Duration::from_secs(10),
             deflate: false,
             max_rooms: 100,
             max_connections_per_user: 20,

@@ -35,19 +35,21 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{OriginalUri, Request};
 use axum::http::{HeaderValue, Uri};
-use bomizzel_identity::{Caller, DirectoryChange};
-use serde::Deserialize;
+use bomizzel_identity::Caller;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SendError, SocketError, SocketIo};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::dormant::{self, Rare};
+use crate::frame::SocketIoEvent;
 use crate::hub::{ConnId, Hub, Outbound};
 use crate::limits::{BadFrames, ConnectionSlot, TOO_MANY_CONNECTIONS, UserConnections};
 use crate::protocol::{self, close};
@@ -402,10 +404,14 @@ fn emitted(sent: Result<(), SendError>) -> Result<(), SocketError> {
 impl Emitter {
     /// Emits, waiting while the socket's buffer is full (replays can be
     /// long). The client is too slow, as on `/ws`, when its session's queue
-    /// overflows meanwhile and the hub drops it.
-    async fn emit(&self, event: &str, data: &Value) -> Result<(), Closing> {
+    /// overflows meanwhile and the hub drops it, or when the buffer stays
+    /// full for the write deadline.
+    async fn emit<T: ?Sized + Serialize>(&self, event: &str, data: &T) -> Result<(), Closing> {
         let send = || emitted(self.socket.emit(event, data));
-        match when_room(send, || self.hub.dropped(self.id)).await {
+        let since = Instant::now();
+        let deadline = self.hub.settings.write_deadline;
+        let give_up = || since.elapsed() > deadline || self.hub.dropped(self.id);
+        match when_room(send, give_up).await {
             Ok(()) => Ok(()),
             Err(Unsent::GaveUp) => Err(Closing::too_slow()),
             Err(Unsent::Failed) => Err(Closing::send_failed()),
@@ -414,17 +420,11 @@ impl Emitter {
 }
 
 impl Transport for Emitter {
+    /// The frame's Socket.IO form was built once for every socket: the
+    /// socket only copies its JSON into the packet.
     async fn feed(&mut self, outbound: &Outbound) -> Result<(), Closing> {
-        match outbound {
-            Outbound::Change(delivery) => {
-                let (event, data) = delivery.socketio();
-                self.emit(event, data).await
-            }
-            Outbound::Latest(frame) => {
-                let (event, data) = protocol::socketio_event(frame.as_str());
-                self.emit(&event, &data).await
-            }
-        }
+        let SocketIoEvent { name, arg } = outbound.frame().socketio();
+        self.emit(name, arg.as_ref()).await
     }
 
     async fn flush(&mut self) -> Result<(), Closing> {
@@ -471,7 +471,7 @@ async fn subscribe(
 /// The socket's session task: default rooms, then commands and live changes
 /// until the socket goes or the session ends.
 async fn serve(
-    mut context: Context,
+    context: Context,
     socket: SocketRef,
     admitted: Admitted,
     mut commands: mpsc::Receiver<Box<Command>>,
@@ -495,14 +495,16 @@ async fn serve(
         hub: Arc::clone(&hub),
         id,
     };
-    let mut directory = hub.state.directory_changes.subscribe();
+    let mut rare = Rare {
+        directory: dormant::directory_changes(hub.state.directory_changes.subscribe()),
+        shutdown: dormant::shutdown(context.shutdown.clone()),
+    };
     let closing = run(
         &mut session,
         &mut emitter,
         (handshake, rooms),
         &mut commands,
-        &mut directory,
-        &mut context.shutdown,
+        &mut rare,
     )
     .await;
     drop(session);
@@ -539,8 +541,7 @@ async fn run(
     emitter: &mut Emitter,
     joining: (Handshake, Vec<String>),
     commands: &mut mpsc::Receiver<Box<Command>>,
-    directory: &mut broadcast::Receiver<DirectoryChange>,
-    shutdown: &mut watch::Receiver<bool>,
+    rare: &mut Rare,
 ) -> Option<Closing> {
     // Everything but the loop is boxed: a task's size is its largest await
     // point, and a connected socket should only pay for the loop below.
@@ -563,12 +564,12 @@ async fn run(
                 None => Err(Closing::too_slow()),
             },
             _ = &mut timer => Err(Closing::new(close::TOKEN_EXPIRED, "token expired")),
-            changed = directory.recv() => match changed {
+            Some(changed) = rare.directory.next() => match changed {
                 Ok(change) if change.concerns(&session.caller.user_id) => Box::pin(recheck(session, emitter)).await,
-                Err(broadcast::error::RecvError::Lagged(_)) => Box::pin(recheck(session, emitter)).await,
+                Err(_) => Box::pin(recheck(session, emitter)).await,
                 _ => Ok(()),
             },
-            _ = crate::stopped(shutdown) => Err(Closing::new(close::GOING_AWAY, "server shutting down")),
+            _ = rare.shutdown.next() => Err(Closing::new(close::GOING_AWAY, "server shutting down")),
         };
         if let Err(closing) = step {
             if !emitter.socket.connected() {
