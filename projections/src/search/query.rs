@@ -7,7 +7,7 @@
 //! counts every text holding each word (hundreds of thousands for common
 //! words at a million tickets) and `ts_rank` reads each ranked row's
 //! `tsvector`. So relevance is read from each text alone: a text whose
-//! title holds a searched word ranks above every other, then newer texts
+//! title holds every searched word ranks above every other, then newer texts
 //! above older ones ([`rank_key_sql`]), the same on both backends; a
 //! ticket ranks by its best text. And it ranks only the newest
 //! [`RANKED_CANDIDATES`] matching texts of tickets that pass the list's
@@ -83,14 +83,25 @@ pub(crate) fn push_match(
     filter: &TicketFilter,
     args: &mut Args<'_>,
 ) -> Match {
-    push_scoped(database, search, &scope::required(filter), args)
+    push_scoped(database, search, Columns::Text, &scope::required(filter), args)
 }
 
-/// The match of `search` by texts holding a word of each of `scope`'s
-/// groups, added to `args`.
+/// Where a match looks for the searched words.
+#[derive(Debug, Clone, Copy)]
+enum Columns {
+    /// The title and the body.
+    Text,
+    /// The title alone (SQLite; PostgreSQL reads the title, see
+    /// [`title_hit_sql`]).
+    Title,
+}
+
+/// The match of `search`'s words in `columns` by texts holding a word of
+/// each of `scope`'s groups, added to `args`.
 fn push_scoped(
     database: &Database,
     search: &Search,
+    columns: Columns,
     scope: &[Vec<String>],
     args: &mut Args<'_>,
 ) -> Match {
@@ -101,7 +112,11 @@ fn push_scoped(
                 let quoted: Vec<String> = words.iter().map(|word| format!("\"{word}\"")).collect();
                 quoted.join(separator)
             };
-            let mut text = format!("{{title body}} : ({})", quoted(&words, " "));
+            let columns = match columns {
+                Columns::Text => "{title body}",
+                Columns::Title => "title",
+            };
+            let mut text = format!("{columns} : ({})", quoted(&words, " "));
             for group in scope {
                 text.push_str(&format!(" AND scope : ({})", quoted(group, " OR ")));
             }
@@ -185,37 +200,47 @@ pub(crate) fn matching_sql(
     format!("tickets.id IN (SELECT ticket_id FROM ticket_search WHERE {condition}{internal})")
 }
 
-/// Added to a text's position in its rank key when its title holds a
+/// Added to a text's position in its rank key when its title holds every
 /// searched word: such texts rank above every other.
 const TITLE_FIRST: i64 = 1 << 48;
 
-/// Whether the current `ticket_search` row's title holds a searched word,
-/// read from the row alone (FTS5's `highlight` of the title column, a
-/// `tsvector` of the title), never from counts over the whole index. On
-/// PostgreSQL its any-word query is added to `args`; SQLite's takes none,
-/// so it may stand before earlier values.
-fn title_hit_sql(database: &Database, search: &Search, args: &mut Args<'_>) -> String {
+/// Whether the text keyed `key` holds every searched word in its title,
+/// never read from counts over the whole index. SQLite: `key` is among the
+/// texts matching `title` (from [`push_title`]) that `bound` (` AND ...`
+/// on their `rowid`) leaves, an index walk like the search's own;
+/// PostgreSQL: the row's title, parsed (`title` is the search's words).
+fn title_hit_sql(database: &Database, key: &str, title: Placeholder, bound: &str) -> String {
     match database {
-        Database::Sqlite(_) => {
-            format!(
-                "(instr(highlight(ticket_search, 0, '{MATCH_START}', ''), '{MATCH_START}') > 0)"
-            )
-        }
-        Database::Postgres(_) => {
-            let any = args.push(words(&search.text).join(" | "));
-            format!(
-                "(to_tsvector('english', ticket_search.title) @@ to_tsquery('english', {any}))"
-            )
-        }
+        Database::Sqlite(_) => format!(
+            "{key} IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {title}{bound})"
+        ),
+        Database::Postgres(_) => format!(
+            "to_tsvector('english', ticket_search.title) @@ plainto_tsquery('english', {title})"
+        ),
     }
 }
 
-/// A text's rank key (higher is better): texts whose title holds a
-/// searched word first, then the newest.
-fn rank_key_sql(database: &Database, search: &Search, args: &mut Args<'_>) -> String {
-    let title_hit = title_hit_sql(database, search, args);
-    let key = key_of(database);
-    format!("(ticket_search.{key} + CASE WHEN {title_hit} THEN {TITLE_FIRST} ELSE 0 END)")
+/// The words a [`title_hit_sql`] looks for in titles, of texts holding a
+/// word of each of `scope`'s groups: on SQLite added to `args`, on
+/// PostgreSQL those of `matched`.
+fn push_title(
+    database: &Database,
+    search: &Search,
+    matched: &Match,
+    scope: &[Vec<String>],
+    args: &mut Args<'_>,
+) -> Placeholder {
+    match database {
+        Database::Sqlite(_) => push_scoped(database, search, Columns::Title, scope, args).text,
+        Database::Postgres(_) => matched.text,
+    }
+}
+
+/// A text's rank key (higher is better) from its `key` and its
+/// `title_hit` ([`title_hit_sql`]): texts holding every searched word in
+/// their title first, then the newest.
+fn rank_key_sql(key: &str, title_hit: &str) -> String {
+    format!("({key} + CASE WHEN {title_hit} THEN {TITLE_FIRST} ELSE 0 END)")
 }
 
 /// The `FROM` of a list in relevance order: the tickets of the newest
@@ -235,33 +260,43 @@ pub(crate) fn ranked_sql(
     let internal = internal_condition(database, search);
     let filters: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
     let limit = args.push(RANKED_CANDIDATES);
-    let rank_key = rank_key_sql(database, search, args);
+    let title = push_title(database, search, matched, &[], args);
     match database {
         // CROSS JOIN keeps the texts the outer loop: walked newest first,
-        // each looked up in `tickets`, until the limit. The rank key of a
-        // row is computed only for the rows the limit keeps.
-        Database::Sqlite(_) => format!(
-            "(SELECT hit_ticket, MAX(rank_key) AS rank_key, hit_doc FROM \
-             (SELECT ticket_search.ticket_id AS hit_ticket, ticket_search.rowid AS hit_doc, \
-             {rank_key} AS rank_key \
-             FROM ticket_search CROSS JOIN tickets ON tickets.id = ticket_search.ticket_id \
-             WHERE {condition}{internal}{filters} \
-             ORDER BY ticket_search.rowid DESC LIMIT {limit}) GROUP BY hit_ticket) hits \
-             CROSS JOIN tickets ON tickets.id = hits.hit_ticket"
-        ),
+        // each looked up in `tickets`, until the limit. The title check
+        // walks the title matches no older than the oldest candidate.
+        Database::Sqlite(_) => {
+            let bound = " AND rowid >= (SELECT MIN(hit_doc) FROM candidates)";
+            let rank_key = rank_key_sql("hit_doc", &title_hit_sql(database, "hit_doc", title, bound));
+            format!(
+                "(WITH candidates AS (SELECT ticket_search.ticket_id AS hit_ticket, \
+                 ticket_search.rowid AS hit_doc \
+                 FROM ticket_search CROSS JOIN tickets ON tickets.id = ticket_search.ticket_id \
+                 WHERE {condition}{internal}{filters} \
+                 ORDER BY ticket_search.rowid DESC LIMIT {limit}) \
+                 SELECT hit_ticket, MAX(rank_key) AS rank_key, hit_doc FROM \
+                 (SELECT hit_ticket, hit_doc, {rank_key} AS rank_key FROM candidates) \
+                 GROUP BY hit_ticket) hits \
+                 CROSS JOIN tickets ON tickets.id = hits.hit_ticket"
+            )
+        }
         // The candidates carry their keys only; their titles are read
         // (and checked) once the limit has kept them.
-        Database::Postgres(_) => format!(
-            "(SELECT ticket_search.ticket_id AS hit_ticket, MAX({rank_key}) AS rank_key, \
-             (array_agg(ticket_search.position ORDER BY {rank_key} DESC))[1] AS hit_doc \
-             FROM (SELECT ticket_search.position \
-             FROM ticket_search JOIN tickets ON tickets.id = ticket_search.ticket_id \
-             WHERE {condition}{internal}{filters} \
-             ORDER BY ticket_search.position DESC LIMIT {limit}) candidates \
-             JOIN ticket_search ON ticket_search.position = candidates.position \
-             GROUP BY ticket_search.ticket_id) hits \
-             JOIN tickets ON tickets.id = hits.hit_ticket"
-        ),
+        Database::Postgres(_) => {
+            let key = "ticket_search.position";
+            let rank_key = rank_key_sql(key, &title_hit_sql(database, key, title, ""));
+            format!(
+                "(SELECT ticket_search.ticket_id AS hit_ticket, MAX({rank_key}) AS rank_key, \
+                 (array_agg(ticket_search.position ORDER BY {rank_key} DESC))[1] AS hit_doc \
+                 FROM (SELECT ticket_search.position \
+                 FROM ticket_search JOIN tickets ON tickets.id = ticket_search.ticket_id \
+                 WHERE {condition}{internal}{filters} \
+                 ORDER BY ticket_search.position DESC LIMIT {limit}) candidates \
+                 JOIN ticket_search ON ticket_search.position = candidates.position \
+                 GROUP BY ticket_search.ticket_id) hits \
+                 JOIN tickets ON tickets.id = hits.hit_ticket"
+            )
+        }
     }
 }
 
@@ -283,35 +318,30 @@ pub(crate) async fn snippets(
     let mut args = Args::for_database(database);
     let start = args.push(MATCH_START);
     let end = args.push(MATCH_END);
-    let text = push_scoped(database, search, &[], &mut args).text;
-    let chosen = match texts {
+    let (text, chosen, best_first) = match texts {
         Texts::OfTickets([]) | Texts::Keyed([]) => return Ok(HashMap::new()),
-        Texts::OfTickets(tickets) => format!(
-            "ticket_search.ticket_id IN ({})",
-            args.push_all(tickets.iter().map(String::as_str))
-        ),
-        Texts::Keyed(keys) => format!(
-            "ticket_search.{} IN ({})",
-            key_of(database),
-            args.push_all(keys.iter().copied())
-        ),
+        Texts::OfTickets(tickets) => of_tickets(database, search, tickets, &mut args),
+        Texts::Keyed(keys) => {
+            let text = push_scoped(database, search, Columns::Text, &[], &mut args).text;
+            let chosen = format!(
+                " AND ticket_search.{} IN ({})",
+                key_of(database),
+                args.push_all(keys.iter().copied())
+            );
+            (text, chosen, String::new())
+        }
     };
     let internal = internal_condition(database, search);
-    // Several texts of a ticket: the best first.
-    let best_first = match texts {
-        Texts::OfTickets(_) => format!(" ORDER BY {} DESC", rank_key_sql(database, search, &mut args)),
-        Texts::Keyed(_) => String::new(),
-    };
     let sql = match database {
         Database::Sqlite(_) => format!(
             "SELECT ticket_id, snippet(ticket_search, -1, {start}, {end}, '…', 16) \
-             FROM ticket_search WHERE ticket_search MATCH {text} AND {chosen}{internal}{best_first}"
+             FROM ticket_search WHERE ticket_search MATCH {text}{chosen}{internal}{best_first}"
         ),
         Database::Postgres(_) => format!(
             "SELECT ticket_id, ts_headline('english', title || ' ' || body, matched, \
              'StartSel=' || {start} || ', StopSel=' || {end} || ', MaxWords=24, MinWords=8, MaxFragments=1') \
              FROM ticket_search, plainto_tsquery('english', {text}) AS matched \
-             WHERE document @@ matched AND {chosen}{internal}{best_first}"
+             WHERE document @@ matched{chosen}{internal}{best_first}"
         ),
     };
     let rows: Vec<(String, String)> = fetch(database, &sql, &args).await?;
@@ -320,6 +350,40 @@ pub(crate) async fn snippets(
         best.entry(ticket).or_insert_with(|| marked(&snippet));
     }
     Ok(best)
+}
+
+/// The match, the ` AND ...` choosing the texts of `tickets` and the
+/// ` ORDER BY` putting each one's best first, for [`snippets`]. SQLite
+/// finds a ticket's texts by its scope word (`ticket_id` is not indexed).
+fn of_tickets<'a>(
+    database: &Database,
+    search: &Search,
+    tickets: &'a [String],
+    args: &mut Args<'a>,
+) -> (Placeholder, String, String) {
+    let key = format!("ticket_search.{}", key_of(database));
+    match database {
+        Database::Sqlite(_) => {
+            let own = [tickets
+                .iter()
+                .map(|ticket| scope::word(scope::Kind::Ticket, ticket))
+                .collect()];
+            let matched = push_scoped(database, search, Columns::Text, &own, args);
+            let title = push_title(database, search, &matched, &own, args);
+            let best = rank_key_sql(&key, &title_hit_sql(database, &key, title, ""));
+            (matched.text, String::new(), format!(" ORDER BY {best} DESC"))
+        }
+        Database::Postgres(_) => {
+            let matched = push_scoped(database, search, Columns::Text, &[], args);
+            let chosen = format!(
+                " AND ticket_search.ticket_id IN ({})",
+                args.push_all(tickets.iter().map(String::as_str))
+            );
+            let title = push_title(database, search, &matched, &[], args);
+            let best = rank_key_sql(&key, &title_hit_sql(database, &key, title, ""));
+            (matched.text, chosen, format!(" ORDER BY {best} DESC"))
+        }
+    }
 }
 
 /// `snippet` HTML-escaped, its match markers turned into `<mark>` tags.
