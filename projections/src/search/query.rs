@@ -27,9 +27,9 @@ use std::collections::HashMap;
 
 use bomizzel_store::Database;
 
+use super::scope;
 use crate::db::ReadModelTx;
 use crate::sql::{Args, Placeholder, fetch, fetch_in_tx};
-use super::scope;
 use crate::tickets::{Search, TicketFilter};
 
 /// Most words a search uses; more are ignored.
@@ -83,7 +83,13 @@ pub(crate) fn push_match(
     filter: &TicketFilter,
     args: &mut Args<'_>,
 ) -> Match {
-    push_scoped(database, search, Columns::Text, &scope::required(filter), args)
+    push_scoped(
+        database,
+        search,
+        Columns::Text,
+        &scope::required(filter),
+        args,
+    )
 }
 
 /// Where a match looks for the searched words.
@@ -267,7 +273,8 @@ pub(crate) fn ranked_sql(
         // walks the title matches no older than the oldest candidate.
         Database::Sqlite(_) => {
             let bound = " AND rowid >= (SELECT MIN(hit_doc) FROM candidates)";
-            let rank_key = rank_key_sql("hit_doc", &title_hit_sql(database, "hit_doc", title, bound));
+            let rank_key =
+                rank_key_sql("hit_doc", &title_hit_sql(database, "hit_doc", title, bound));
             format!(
                 "(WITH candidates AS (SELECT ticket_search.ticket_id AS hit_ticket, \
                  ticket_search.rowid AS hit_doc \
@@ -371,7 +378,11 @@ fn of_tickets<'a>(
             let matched = push_scoped(database, search, Columns::Text, &own, args);
             let title = push_title(database, search, &matched, &own, args);
             let best = rank_key_sql(&key, &title_hit_sql(database, &key, title, ""));
-            (matched.text, String::new(), format!(" ORDER BY {best} DESC"))
+            (
+                matched.text,
+                String::new(),
+                format!(" ORDER BY {best} DESC"),
+            )
         }
         Database::Postgres(_) => {
             let matched = push_scoped(database, search, Columns::Text, &[], args);

@@ -60,7 +60,12 @@ pub(crate) fn required(filter: &TicketFilter) -> Vec<Vec<String>> {
             groups.push(teams.iter().map(|team| word(Kind::Team, team)).collect())
         }
     }
-    groups.extend(filter.team_id.iter().map(|team| vec![word(Kind::Team, team)]));
+    groups.extend(
+        filter
+            .team_id
+            .iter()
+            .map(|team| vec![word(Kind::Team, team)]),
+    );
     groups.extend(
         filter
             .company_id
@@ -82,7 +87,11 @@ mod tests {
         assert_eq!(word(Kind::Team, "t-1"), "zt116045049");
         assert_ne!(word(Kind::Team, "ab"), word(Kind::Company, "ab"));
         assert_ne!(word(Kind::Team, "t-1"), word(Kind::Team, "t-10"));
-        assert!(word(Kind::Ticket, "é").chars().all(|c| c.is_ascii_alphanumeric()));
+        assert!(
+            word(Kind::Ticket, "é")
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric())
+        );
     }
 
     #[test]
