@@ -21,6 +21,7 @@ on_both!(
     title_requester_status_and_assignee_sorts_page_stably,
     agents_assign_tickets_to_colleagues_of_the_ticket_team,
     search_ranks_and_marks_matches_and_never_reveals_internal_text,
+    search_follows_a_ticket_to_its_new_team,
     saved_views_answer_their_list_and_are_shared_with_a_team,
     exports_stream_rfc4180_csv_and_jsonl_with_the_same_visibility,
 );
@@ -820,6 +821,31 @@ async fn search_ranks_and_marks_matches_and_never_reveals_internal_text(backend:
         &[&id(&body_hit)],
     )
     .await;
+}
+
+/// A search reads only the texts of the caller's teams (their scope words):
+/// texts written before a ticket moved follow it to its new team.
+async fn search_follows_a_ticket_to_its_new_team(backend: Backend) {
+    let app = TestApp::start(backend, &[]).await;
+    let moved = acme_ticket(&app, json!({ "title": "Walrus", "description": "Narwhal" })).await;
+    let id = moved["id"].as_str().unwrap().to_owned();
+    app.comment("agent-1", &id, "Axolotl noted", true).await;
+    list_settles(&app, "/api/tickets?q=axolotl", "agent-1", &[&id]).await;
+
+    let path = format!("/api/tickets/{id}/move");
+    post(&app, "agent-1", &path, json!({ "queue_id": "queue-2" })).await;
+    app.comment("agent-2", &id, "Axolotl moved", true).await;
+    for query in ["walrus", "narwhal", "axolotl%20noted", "axolotl%20moved"] {
+        let path = format!("/api/tickets?q={query}");
+        list_settles(&app, &path, "agent-2", &[&id]).await;
+        list_settles(&app, &format!("{path}&team=team-2"), "admin-1", &[&id]).await;
+        list_settles(&app, &format!("{path}&team=team-1"), "admin-1", &[]).await;
+        list_settles(&app, &path, "agent-1", &[]).await;
+    }
+    // Moved back, its texts are the first team's again.
+    post(&app, "agent-2", &path, json!({ "queue_id": "queue-1" })).await;
+    list_settles(&app, "/api/tickets?q=axolotl", "agent-1", &[&id]).await;
+    list_settles(&app, "/api/tickets?q=axolotl", "agent-2", &[]).await;
 }
 
 async fn saved_views_answer_their_list_and_are_shared_with_a_team(backend: Backend) {

@@ -7,12 +7,15 @@
 //! Each document is one row keyed by an event position: a ticket's title
 //! and description (its `TicketCreated` position, edited in place when a
 //! `TicketUpdated` changes either) and each comment (its `CommentAdded`
-//! position, flagged `internal` for internal comments). Positions are
+//! position, flagged `internal` for internal comments), with its scope
+//! words ([`scope`]): when a ticket moves to another team, the scope of
+//! each of its texts follows. Positions are
 //! unique, so a rebuild writes the same rows. The search projection is its
 //! own, so a rebuild of it (`bomizzel projections rebuild ticket_search`)
 //! leaves the ticket list answering.
 
 pub(crate) mod query;
+pub(crate) mod scope;
 
 pub use query::RANKED_CANDIDATES;
 
@@ -66,6 +69,7 @@ struct Document {
     internal: bool,
     title: String,
     body: String,
+    scope: String,
 }
 
 /// An edit of a ticket's own document made before this batch.
@@ -83,6 +87,8 @@ struct Batch {
     created: HashMap<String, usize>,
     /// Edits of tickets created before this batch, by ticket.
     edits: HashMap<String, Edit>,
+    /// The scope column of moved tickets' texts after this batch, by ticket.
+    moves: HashMap<String, String>,
 }
 
 impl Batch {
@@ -90,20 +96,31 @@ impl Batch {
         let ticket_id = projected.event.ticket_id().to_string();
         match &projected.event {
             TicketEvent::TicketCreated {
-                title, description, ..
+                title,
+                description,
+                team_id,
+                company_id,
+                ..
             } => {
                 self.created.insert(ticket_id.clone(), self.documents.len());
                 self.documents.push(Document {
                     position: projected.position,
+                    scope: scope::column(&ticket_id, team_id, company_id),
                     ticket_id,
                     internal: false,
                     title: title.clone(),
                     body: description.clone(),
                 });
             }
-            TicketEvent::CommentAdded { body, internal, .. } => {
+            TicketEvent::CommentAdded {
+                body,
+                internal,
+                route,
+                ..
+            } => {
                 self.documents.push(Document {
                     position: projected.position,
+                    scope: scope::column(&ticket_id, &route.team_id, &route.company_id),
                     ticket_id,
                     internal: *internal,
                     title: String::new(),
@@ -125,6 +142,14 @@ impl Batch {
                     edit.body = body.or(edit.body.take());
                 }
             }
+            TicketEvent::TicketMoved {
+                to_team_id,
+                company_id,
+                ..
+            } => {
+                let scope = scope::column(&ticket_id, to_team_id, company_id);
+                self.moves.insert(ticket_id, scope);
+            }
             _ => {}
         }
     }
@@ -141,13 +166,14 @@ impl Batch {
                     document.internal.into(),
                     document.title.as_str().into(),
                     document.body.as_str().into(),
+                    document.scope.as_str().into(),
                 ]
             })
             .collect();
         insert_rows(
             tx,
             "ticket_search",
-            &[key, "ticket_id", "internal", "title", "body"],
+            &[key, "ticket_id", "internal", "title", "body", "scope"],
             "",
             rows,
         )
@@ -171,7 +197,8 @@ impl Batch {
             own,
         )
         .await?;
-        edit_documents(tx, key, self.edits).await
+        edit_documents(tx, key, self.edits).await?;
+        move_documents(tx, self.moves).await
     }
 }
 
@@ -206,6 +233,28 @@ async fn edit_documents(
                 );
                 execute(tx, &sql, &args).await?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Gives every text of each moved ticket (this batch's too: they were
+/// written before) the scope of its last move.
+async fn move_documents(
+    tx: &mut ReadModelTx<'_>,
+    moves: HashMap<String, String>,
+) -> Result<(), sqlx::Error> {
+    for (ticket, scope) in &moves {
+        let keys = query::texts_of_ticket(tx, ticket).await?;
+        for key in keys {
+            let mut args = Args::for_tx(tx);
+            let sql = format!(
+                "UPDATE ticket_search SET scope = {} WHERE {} = {}",
+                args.push(scope.as_str()),
+                query::key_column(tx),
+                args.push(key)
+            );
+            execute(tx, &sql, &args).await?;
         }
     }
     Ok(())

@@ -3,29 +3,34 @@
 //! pages through ([`ranked_sql`]), and the best snippet of each ticket of a
 //! page ([`snippets`]).
 //!
-//! Ranking is what costs: BM25 or `ts_rank` of every matching text of two
-//! common words (tens of thousands at a million tickets) takes hundreds of
-//! milliseconds. So relevance ranks the newest [`RANKED_CANDIDATES`]
-//! matching texts of tickets that pass the list's filters and visibility,
-//! found newest first through the index and stopping there: a search
-//! matching fewer texts is ranked whole; one matching more answers the
-//! best of its newest matches (narrow it, or sort by another key, to reach
-//! older ones). Counts and the other orders use every match.
+//! Relevance must not cost a pass over every match: FTS5's BM25 first
+//! counts every text holding each word (hundreds of thousands for common
+//! words at a million tickets) and `ts_rank` reads each ranked row's
+//! `tsvector`. So relevance is read from each text alone: a text whose
+//! title holds every searched word ranks above every other, then newer texts
+//! above older ones ([`rank_key_sql`]), the same on both backends; a
+//! ticket ranks by its best text. And it ranks only the newest
+//! [`RANKED_CANDIDATES`] matching texts of tickets that pass the list's
+//! filters and visibility, found newest first through the index and
+//! stopping there: a search matching fewer texts is ranked whole; one
+//! matching more answers the best of its newest matches (narrow it, or
+//! sort by another key, to reach older ones). Counts and the other orders
+//! use every match.
 //!
 //! A search is its words (letters and digits; everything else separates
 //! them), all of which must match, stemmed: `"printer" "fire"` for FTS5,
-//! `plainto_tsquery('english', 'printer fire')` on PostgreSQL. Relevance is
-//! BM25 (FTS5's `rank`, title weighted 4:1) or `ts_rank` (title weight A,
-//! the rest B), as an integer key (scaled by 10^9) so that a page cursor can
-//! hold it. Customers' searches leave internal comments out of both.
+//! `plainto_tsquery('english', 'printer fire')` on PostgreSQL. The rank is
+//! an integer key so that a page cursor can hold it. Customers' searches
+//! leave internal comments out of both.
 
 use std::collections::HashMap;
 
 use bomizzel_store::Database;
 
+use super::scope;
 use crate::db::ReadModelTx;
-use crate::sql::{Args, Placeholder, fetch};
-use crate::tickets::Search;
+use crate::sql::{Args, Placeholder, fetch, fetch_in_tx};
+use crate::tickets::{Search, TicketFilter};
 
 /// Most words a search uses; more are ignored.
 const MAX_WORDS: usize = 16;
@@ -62,21 +67,120 @@ pub(crate) fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The query text the backend's matcher takes.
-fn match_text(database: &Database, words: &[String]) -> String {
+/// A search's match, its values added to the query's arguments.
+pub(crate) struct Match {
+    /// The words (with FTS5, the scope words too).
+    text: Placeholder,
+    /// PostgreSQL: the scope words, a `tsquery`.
+    scope: Option<Placeholder>,
+}
+
+/// The match of `search` by the texts `filter` may list (see
+/// [`scope::required`]), added to `args`.
+pub(crate) fn push_match(
+    database: &Database,
+    search: &Search,
+    filter: &TicketFilter,
+    args: &mut Args<'_>,
+) -> Match {
+    push_scoped(
+        database,
+        search,
+        Columns::Text,
+        &scope::required(filter),
+        args,
+    )
+}
+
+/// Where a match looks for the searched words.
+#[derive(Debug, Clone, Copy)]
+enum Columns {
+    /// The title and the body.
+    Text,
+    /// The title alone (SQLite; PostgreSQL reads the title, see
+    /// [`title_hit_sql`]).
+    Title,
+}
+
+/// The match of `search`'s words in `columns` by texts holding a word of
+/// each of `scope`'s groups, added to `args`.
+fn push_scoped(
+    database: &Database,
+    search: &Search,
+    columns: Columns,
+    scope: &[Vec<String>],
+    args: &mut Args<'_>,
+) -> Match {
+    let words = words(&search.text);
     match database {
-        Database::Sqlite(_) => words
-            .iter()
-            .map(|word| format!("\"{word}\""))
-            .collect::<Vec<_>>()
-            .join(" "),
-        Database::Postgres(_) => words.join(" "),
+        Database::Sqlite(_) => {
+            let quoted = |words: &[String], separator: &str| {
+                let quoted: Vec<String> = words.iter().map(|word| format!("\"{word}\"")).collect();
+                quoted.join(separator)
+            };
+            let columns = match columns {
+                Columns::Text => "{title body}",
+                Columns::Title => "title",
+            };
+            let mut text = format!("{columns} : ({})", quoted(&words, " "));
+            for group in scope {
+                text.push_str(&format!(" AND scope : ({})", quoted(group, " OR ")));
+            }
+            Match {
+                text: args.push(text),
+                scope: None,
+            }
+        }
+        Database::Postgres(_) => {
+            let text = args.push(words.join(" "));
+            let groups: Vec<String> = scope
+                .iter()
+                .map(|group| format!("({})", group.join(" | ")))
+                .collect();
+            let scope = (!groups.is_empty()).then(|| args.push(groups.join(" & ")));
+            Match { text, scope }
+        }
     }
 }
 
-/// The search text, as the backend's matcher takes it, added to `args`.
-pub(crate) fn push_text(database: &Database, search: &Search, args: &mut Args<'_>) -> Placeholder {
-    args.push(match_text(database, &words(&search.text)))
+/// The condition on `ticket_search`: the text is `matched`.
+fn match_condition(database: &Database, matched: &Match) -> String {
+    let text = matched.text;
+    match database {
+        Database::Sqlite(_) => format!("ticket_search MATCH {text}"),
+        // Two conditions, not one `&&` query: a search of stop words only
+        // must match nothing, not every text of the scope.
+        Database::Postgres(_) => {
+            let scope = matched
+                .scope
+                .map(|scope| format!(" AND ticket_search.document @@ CAST({scope} AS tsquery)"))
+                .unwrap_or_default();
+            format!("ticket_search.document @@ plainto_tsquery('english', {text}){scope}")
+        }
+    }
+}
+
+/// The keys of the texts of `ticket`.
+pub(crate) async fn texts_of_ticket(
+    tx: &mut ReadModelTx<'_>,
+    ticket: &str,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut args = Args::for_tx(tx);
+    let sql = match tx {
+        ReadModelTx::Sqlite(..) => {
+            let own = scope::word(scope::Kind::Ticket, ticket);
+            format!(
+                "SELECT rowid FROM ticket_search WHERE ticket_search MATCH {}",
+                args.push(format!("scope : \"{own}\""))
+            )
+        }
+        ReadModelTx::Postgres(_) => format!(
+            "SELECT position FROM ticket_search WHERE ticket_id = {}",
+            args.push(ticket)
+        ),
+    };
+    let keys: Vec<(i64,)> = fetch_in_tx(tx, &sql, &args).await?;
+    Ok(keys.into_iter().map(|(key,)| key).collect())
 }
 
 /// ` AND ...` leaving out internal comments unless `search` may match them.
@@ -88,62 +192,118 @@ fn internal_condition(database: &Database, search: &Search) -> &'static str {
     }
 }
 
-/// A condition on `tickets`: the ticket matches `search` (any of its texts).
-pub(crate) fn matching_sql(database: &Database, search: &Search, args: &mut Args<'_>) -> String {
-    let text = push_text(database, search, args);
+/// A condition on `tickets`: the ticket matches `search` (any of its
+/// texts `filter` may list).
+pub(crate) fn matching_sql(
+    database: &Database,
+    search: &Search,
+    filter: &TicketFilter,
+    args: &mut Args<'_>,
+) -> String {
+    let matched = push_match(database, search, filter, args);
+    let condition = match_condition(database, &matched);
     let internal = internal_condition(database, search);
+    format!("tickets.id IN (SELECT ticket_id FROM ticket_search WHERE {condition}{internal})")
+}
+
+/// Added to a text's position in its rank key when its title holds every
+/// searched word: such texts rank above every other.
+const TITLE_FIRST: i64 = 1 << 48;
+
+/// Whether the text keyed `key` holds every searched word in its title,
+/// never read from counts over the whole index. SQLite: `key` is among the
+/// texts matching `title` (from [`push_title`]) that `bound` (` AND ...`
+/// on their `rowid`) leaves, an index walk like the search's own;
+/// PostgreSQL: the row's title, parsed (`title` is the search's words).
+fn title_hit_sql(database: &Database, key: &str, title: Placeholder, bound: &str) -> String {
     match database {
         Database::Sqlite(_) => format!(
-            "tickets.id IN (SELECT ticket_id FROM ticket_search \
-             WHERE ticket_search MATCH {text}{internal})"
+            "{key} IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {title}{bound})"
         ),
         Database::Postgres(_) => format!(
-            "tickets.id IN (SELECT ticket_id FROM ticket_search \
-             WHERE document @@ plainto_tsquery('english', {text}){internal})"
+            "to_tsvector('english', ticket_search.title) @@ plainto_tsquery('english', {title})"
         ),
     }
 }
 
+/// The words a [`title_hit_sql`] looks for in titles, of texts holding a
+/// word of each of `scope`'s groups: on SQLite added to `args`, on
+/// PostgreSQL those of `matched`.
+fn push_title(
+    database: &Database,
+    search: &Search,
+    matched: &Match,
+    scope: &[Vec<String>],
+    args: &mut Args<'_>,
+) -> Placeholder {
+    match database {
+        Database::Sqlite(_) => push_scoped(database, search, Columns::Title, scope, args).text,
+        Database::Postgres(_) => matched.text,
+    }
+}
+
+/// A text's rank key (higher is better) from its `key` and its
+/// `title_hit` ([`title_hit_sql`]): texts holding every searched word in
+/// their title first, then the newest.
+fn rank_key_sql(key: &str, title_hit: &str) -> String {
+    format!("({key} + CASE WHEN {title_hit} THEN {TITLE_FIRST} ELSE 0 END)")
+}
+
 /// The `FROM` of a list in relevance order: the tickets of the newest
-/// [`RANKED_CANDIDATES`] texts matching `text` (from [`push_text`]) whose
+/// [`RANKED_CANDIDATES`] texts `matched` (from [`push_match`]) whose
 /// tickets meet `conditions` (SQL over `tickets`, their values pushed
-/// after `text`), joined as `hits` with `hit_ticket`, `rank_key` (higher
-/// is better) and `hit_doc` (the best text's key, for its snippet).
+/// after the match), joined as `hits` with `hit_ticket`, `rank_key` (the best
+/// of its texts', see [`rank_key_sql`]) and `hit_doc` (that text's key,
+/// for its snippet).
 pub(crate) fn ranked_sql(
     database: &Database,
     search: &Search,
-    text: Placeholder,
+    matched: &Match,
     conditions: &[String],
     args: &mut Args<'_>,
 ) -> String {
+    let condition = match_condition(database, matched);
     let internal = internal_condition(database, search);
     let filters: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
     let limit = args.push(RANKED_CANDIDATES);
+    let title = push_title(database, search, matched, &[], args);
     match database {
         // CROSS JOIN keeps the texts the outer loop: walked newest first,
-        // each looked up in `tickets`, until the limit.
-        Database::Sqlite(_) => format!(
-            "(SELECT hit_ticket, MAX(rank_key) AS rank_key, hit_doc FROM \
-             (SELECT ticket_search.ticket_id AS hit_ticket, ticket_search.rowid AS hit_doc, \
-             CAST(-ticket_search.rank * 1000000000 AS INTEGER) AS rank_key \
-             FROM ticket_search CROSS JOIN tickets ON tickets.id = ticket_search.ticket_id \
-             WHERE ticket_search MATCH {text}{internal}{filters} \
-             ORDER BY ticket_search.rowid DESC LIMIT {limit}) GROUP BY hit_ticket) hits \
-             CROSS JOIN tickets ON tickets.id = hits.hit_ticket"
-        ),
-        // Ranked outside the candidates' query, so only the candidates are.
-        Database::Postgres(_) => format!(
-            "(SELECT candidates.ticket_id AS hit_ticket, \
-             CAST(MAX(ts_rank(candidates.document, matched)) * 1000000000 AS BIGINT) AS rank_key, \
-             (array_agg(candidates.position ORDER BY ts_rank(candidates.document, matched) DESC))[1] AS hit_doc \
-             FROM (SELECT ticket_search.ticket_id, ticket_search.position, ticket_search.document \
-             FROM ticket_search JOIN tickets ON tickets.id = ticket_search.ticket_id \
-             WHERE ticket_search.document @@ plainto_tsquery('english', {text}){internal}{filters} \
-             ORDER BY ticket_search.position DESC LIMIT {limit}) candidates, \
-             plainto_tsquery('english', {text}) AS matched \
-             GROUP BY candidates.ticket_id) hits \
-             JOIN tickets ON tickets.id = hits.hit_ticket"
-        ),
+        // each looked up in `tickets`, until the limit. The title check
+        // walks the title matches no older than the oldest candidate.
+        Database::Sqlite(_) => {
+            let bound = " AND rowid >= (SELECT MIN(hit_doc) FROM candidates)";
+            let rank_key =
+                rank_key_sql("hit_doc", &title_hit_sql(database, "hit_doc", title, bound));
+            format!(
+                "(WITH candidates AS (SELECT ticket_search.ticket_id AS hit_ticket, \
+                 ticket_search.rowid AS hit_doc \
+                 FROM ticket_search CROSS JOIN tickets ON tickets.id = ticket_search.ticket_id \
+                 WHERE {condition}{internal}{filters} \
+                 ORDER BY ticket_search.rowid DESC LIMIT {limit}) \
+                 SELECT hit_ticket, MAX(rank_key) AS rank_key, hit_doc FROM \
+                 (SELECT hit_ticket, hit_doc, {rank_key} AS rank_key FROM candidates) \
+                 GROUP BY hit_ticket) hits \
+                 CROSS JOIN tickets ON tickets.id = hits.hit_ticket"
+            )
+        }
+        // The candidates carry their keys only; their titles are read
+        // (and checked) once the limit has kept them.
+        Database::Postgres(_) => {
+            let key = "ticket_search.position";
+            let rank_key = rank_key_sql(key, &title_hit_sql(database, key, title, ""));
+            format!(
+                "(SELECT ticket_search.ticket_id AS hit_ticket, MAX({rank_key}) AS rank_key, \
+                 (array_agg(ticket_search.position ORDER BY {rank_key} DESC))[1] AS hit_doc \
+                 FROM (SELECT ticket_search.position \
+                 FROM ticket_search JOIN tickets ON tickets.id = ticket_search.ticket_id \
+                 WHERE {condition}{internal}{filters} \
+                 ORDER BY ticket_search.position DESC LIMIT {limit}) candidates \
+                 JOIN ticket_search ON ticket_search.position = candidates.position \
+                 GROUP BY ticket_search.ticket_id) hits \
+                 JOIN tickets ON tickets.id = hits.hit_ticket"
+            )
+        }
     }
 }
 
@@ -165,44 +325,30 @@ pub(crate) async fn snippets(
     let mut args = Args::for_database(database);
     let start = args.push(MATCH_START);
     let end = args.push(MATCH_END);
-    let text = push_text(database, search, &mut args);
-    // Several texts of a ticket: the best ranked first. (Ranking costs a
-    // count of every text holding each word, so only then.)
-    let (chosen, best_first) = match texts {
+    let (text, chosen, best_first) = match texts {
         Texts::OfTickets([]) | Texts::Keyed([]) => return Ok(HashMap::new()),
-        Texts::OfTickets(tickets) => (
-            format!(
-                "ticket_search.ticket_id IN ({})",
-                args.push_all(tickets.iter().map(String::as_str))
-            ),
-            true,
-        ),
-        Texts::Keyed(keys) => (
-            format!(
-                "ticket_search.{} IN ({})",
+        Texts::OfTickets(tickets) => of_tickets(database, search, tickets, &mut args),
+        Texts::Keyed(keys) => {
+            let text = push_scoped(database, search, Columns::Text, &[], &mut args).text;
+            let chosen = format!(
+                " AND ticket_search.{} IN ({})",
                 key_of(database),
                 args.push_all(keys.iter().copied())
-            ),
-            false,
-        ),
+            );
+            (text, chosen, String::new())
+        }
     };
     let internal = internal_condition(database, search);
     let sql = match database {
         Database::Sqlite(_) => format!(
             "SELECT ticket_id, snippet(ticket_search, -1, {start}, {end}, '…', 16) \
-             FROM ticket_search WHERE ticket_search MATCH {text} AND {chosen}{internal}{}",
-            if best_first { " ORDER BY rank" } else { "" }
+             FROM ticket_search WHERE ticket_search MATCH {text}{chosen}{internal}{best_first}"
         ),
         Database::Postgres(_) => format!(
             "SELECT ticket_id, ts_headline('english', title || ' ' || body, matched, \
              'StartSel=' || {start} || ', StopSel=' || {end} || ', MaxWords=24, MinWords=8, MaxFragments=1') \
              FROM ticket_search, plainto_tsquery('english', {text}) AS matched \
-             WHERE document @@ matched AND {chosen}{internal}{}",
-            if best_first {
-                " ORDER BY ts_rank(document, matched) DESC"
-            } else {
-                ""
-            }
+             WHERE document @@ matched{chosen}{internal}{best_first}"
         ),
     };
     let rows: Vec<(String, String)> = fetch(database, &sql, &args).await?;
@@ -211,6 +357,44 @@ pub(crate) async fn snippets(
         best.entry(ticket).or_insert_with(|| marked(&snippet));
     }
     Ok(best)
+}
+
+/// The match, the ` AND ...` choosing the texts of `tickets` and the
+/// ` ORDER BY` putting each one's best first, for [`snippets`]. SQLite
+/// finds a ticket's texts by its scope word (`ticket_id` is not indexed).
+fn of_tickets<'a>(
+    database: &Database,
+    search: &Search,
+    tickets: &'a [String],
+    args: &mut Args<'a>,
+) -> (Placeholder, String, String) {
+    let key = format!("ticket_search.{}", key_of(database));
+    match database {
+        Database::Sqlite(_) => {
+            let own = [tickets
+                .iter()
+                .map(|ticket| scope::word(scope::Kind::Ticket, ticket))
+                .collect()];
+            let matched = push_scoped(database, search, Columns::Text, &own, args);
+            let title = push_title(database, search, &matched, &own, args);
+            let best = rank_key_sql(&key, &title_hit_sql(database, &key, title, ""));
+            (
+                matched.text,
+                String::new(),
+                format!(" ORDER BY {best} DESC"),
+            )
+        }
+        Database::Postgres(_) => {
+            let matched = push_scoped(database, search, Columns::Text, &[], args);
+            let chosen = format!(
+                " AND ticket_search.ticket_id IN ({})",
+                args.push_all(tickets.iter().map(String::as_str))
+            );
+            let title = push_title(database, search, &matched, &[], args);
+            let best = rank_key_sql(&key, &title_hit_sql(database, &key, title, ""));
+            (matched.text, chosen, format!(" ORDER BY {best} DESC"))
+        }
+    }
 }
 
 /// `snippet` HTML-escaped, its match markers turned into `<mark>` tags.

@@ -125,9 +125,10 @@ pub async fn list(
     let ranked = page.sort.field == SortField::Relevance;
     let (from, mut conditions) = match (&filter.search, ranked) {
         (Some(search), true) => {
-            let text = search::query::push_text(database, search, &mut args);
+            let matched = search::query::push_match(database, search, filter, &mut args);
             let conditions = filter_and_time_conditions(filter, due, now, &mut args);
-            let from = search::query::ranked_sql(database, search, text, &conditions, &mut args);
+            let from =
+                search::query::ranked_sql(database, search, &matched, &conditions, &mut args);
             (from, Vec::new())
         }
         _ => from_and_conditions(database, filter, due, now, &mut args),
@@ -250,7 +251,7 @@ fn from_and_conditions<'a>(
     let mut conditions: Vec<String> = filter
         .search
         .iter()
-        .map(|search| search::query::matching_sql(database, search, args))
+        .map(|search| search::query::matching_sql(database, search, filter, args))
         .collect();
     conditions.extend(filter_and_time_conditions(filter, due, now, args));
     ("tickets".to_owned(), conditions)
