@@ -42,18 +42,19 @@ pub(crate) struct Drawn(Mutex<Vec<u64>>);
 
 impl EventStore {
     /// The next ticket number (1, 2, 3, ... on a fresh log with one node).
+    /// Only SQLite's blocks are handed out under a lock: PostgreSQL's
+    /// creates draw from the sequence side by side.
     pub async fn next_ticket_number(&self) -> Result<u64> {
+        if let Database::Postgres(_) = self.database() {
+            return first_of(self.draw_ticket_numbers(1).await?);
+        }
         let mut drawn = self.drawn_numbers().0.lock().await;
         if drawn.is_empty() {
-            let count = match self.database() {
-                Database::Sqlite(_) => SQLITE_BLOCK,
-                Database::Postgres(_) => 1,
-            };
-            let mut block = self.draw_ticket_numbers(count).await?;
+            let mut block = self.draw_ticket_numbers(SQLITE_BLOCK).await?;
             block.sort_unstable_by(|a, b| b.cmp(a));
             *drawn = block;
         }
-        drawn.pop().ok_or_else(|| sqlx::Error::RowNotFound.into())
+        first_of(drawn.pop())
     }
 
     /// Takes `count` numbers from the counter: committed, so no other draw
@@ -89,4 +90,12 @@ impl EventStore {
             .map(|number| u64::try_from(number).unwrap_or_default())
             .collect())
     }
+}
+
+/// The number a draw gave, or an error if it gave none.
+fn first_of(numbers: impl IntoIterator<Item = u64>) -> Result<u64> {
+    numbers
+        .into_iter()
+        .next()
+        .ok_or_else(|| sqlx::Error::RowNotFound.into())
 }
