@@ -239,20 +239,20 @@ async fn edit_documents(
 }
 
 /// Gives every text of each moved ticket (this batch's too: they were
-/// written before) the scope of its last move.
+/// written before) the scope of its last move: one statement per ticket.
 async fn move_documents(
     tx: &mut ReadModelTx<'_>,
     moves: HashMap<String, String>,
 ) -> Result<(), sqlx::Error> {
     for (ticket, scope) in &moves {
         let keys = query::texts_of_ticket(tx, ticket).await?;
-        for key in keys {
+        for chunk in chunks(&keys, 1) {
             let mut args = Args::for_tx(tx);
             let sql = format!(
-                "UPDATE ticket_search SET scope = {} WHERE {} = {}",
+                "UPDATE ticket_search SET scope = {} WHERE {} IN ({})",
                 args.push(scope.as_str()),
                 query::key_column(tx),
-                args.push(key)
+                args.push_all(chunk.iter().copied())
             );
             execute(tx, &sql, &args).await?;
         }
