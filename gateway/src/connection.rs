@@ -95,7 +95,7 @@ pub(crate) async fn serve(
         match Box::pin(authenticate(&hub, &mut sink, &mut stream, header_token)).await {
             Ok(authenticated) => authenticated,
             Err(closing) => {
-                finish(&mut sink, closing, hub.settings.write_deadline).await;
+                finish(&mut sink, &mut stream, closing, hub.settings.write_deadline).await;
                 return;
             }
         };
@@ -106,7 +106,7 @@ pub(crate) async fn serve(
         )
         .await;
         let closing = Closing::new(close::TOO_MANY_CONNECTIONS, "too many connections");
-        finish(&mut sink, closing, hub.settings.write_deadline).await;
+        finish(&mut sink, &mut stream, closing, hub.settings.write_deadline).await;
         return;
     };
     let mut session = Session::open(Arc::clone(&hub), token, caller, expires_at, true);
@@ -130,18 +130,32 @@ pub(crate) async fn serve(
         reason = closing.reason,
         "websocket closed"
     );
-    finish(&mut frames.sink, closing, hub.settings.write_deadline).await;
+    finish(
+        &mut frames.sink,
+        &mut stream,
+        closing,
+        hub.settings.write_deadline,
+    )
+    .await;
 }
 
-/// Sends the close frame, within `deadline`: behind a stalled client's
-/// backlog it may never pass, and the connection is then just dropped.
-async fn finish(sink: &mut Sink, closing: Closing, deadline: Duration) {
+/// Sends the close frame and reads on until the client's own close, within
+/// `deadline`: behind a stalled client's backlog it may never pass, and the
+/// connection is then just dropped. Frames the client sent meanwhile are
+/// read and dropped: a socket closed with unread data is reset, and the
+/// reset could discard the close frame before the client reads it.
+async fn finish(sink: &mut Sink, stream: &mut Incoming, closing: Closing, deadline: Duration) {
     let frame = CloseFrame {
         code: closing.code,
         reason: Utf8Bytes::from_static(closing.reason),
     };
     let close = async {
         sink.send(Message::Close(Some(frame))).await?;
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
         sink.close().await
     };
     let _ = tokio::time::timeout(deadline, close).await;
