@@ -82,10 +82,7 @@ pub async fn serve(
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    if let Some(bytes) = settings.send_buffer {
-                        // Best effort: the default is as good a fallback.
-                        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
-                    }
+                    tune(&stream, settings);
                     stream
                 }
                 Err(error) => {
@@ -106,6 +103,18 @@ pub async fn serve(
     drop(listener);
     drop(connection_alive);
     open.closed().await;
+}
+
+/// Sets up an accepted socket, best effort (the defaults are as good a
+/// fallback): no Nagle delay, since every write is a whole answer or a
+/// batch of whole frames, and a frame held back behind an unacknowledged
+/// one waits for the client's delayed ACK (up to 40 ms); and the send
+/// buffer, when one is set.
+fn tune(stream: &TcpStream, settings: ConnectionSettings) {
+    let _ = stream.set_nodelay(true);
+    if let Some(bytes) = settings.send_buffer {
+        let _ = socket2::SockRef::from(stream).set_send_buffer_size(bytes);
+    }
 }
 
 /// Serves one connection; on shutdown it finishes the request in flight.
