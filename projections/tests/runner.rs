@@ -1,10 +1,13 @@
 //! The projection runner: exactly-once application, catch-up then live,
 //! visible failure on an undecodable event, retries of transient failures,
-//! and leadership hand-over between nodes on PostgreSQL.
+//! leadership hand-over between nodes on PostgreSQL, and several
+//! projections in one runner: one far behind, failing or stopped holds back
+//! none of the others.
 
 use bomizzel_projections::on_both_backends;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,13 +30,24 @@ on_both_backends!(
     a_failing_batch_is_retried_until_it_succeeds,
     a_second_node_takes_over_when_the_leader_dies,
     projections_run_together_from_their_own_checkpoints,
+    a_projection_far_behind_gets_batches_of_its_own,
+    a_projection_that_keeps_failing_is_retried_alone,
+    a_projection_that_rejects_an_event_stops_alone,
 );
+
+/// Orders apply calls across projections (and tests, harmlessly).
+static APPLY_CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// Records each applied position once; applying one twice violates the key.
 struct AppliedPositions {
     /// Its name, which is also its one table's.
     tables: &'static [&'static str],
     failures_left: AtomicUsize,
+    /// Refuses, for good, every batch holding this position.
+    rejects: Option<i64>,
+    /// Each `apply` call, committed or not: (call order, first position,
+    /// last position).
+    calls: Mutex<Vec<(u64, i64, i64)>>,
 }
 
 impl AppliedPositions {
@@ -45,6 +59,15 @@ impl AppliedPositions {
         Arc::new(Self {
             tables: &["applied_positions"],
             failures_left: AtomicUsize::new(times),
+            rejects: None,
+            calls: Mutex::default(),
+        })
+    }
+
+    fn rejecting(position: i64) -> Arc<Self> {
+        Arc::new(Self {
+            rejects: Some(position),
+            ..Self::unwrapped(Self::new())
         })
     }
 
@@ -52,8 +75,31 @@ impl AppliedPositions {
     fn other() -> Arc<Self> {
         Arc::new(Self {
             tables: &["applied_positions_other"],
-            failures_left: AtomicUsize::new(0),
+            ..Self::unwrapped(Self::new())
         })
+    }
+
+    fn unwrapped(this: Arc<Self>) -> Self {
+        Arc::into_inner(this).expect("a fresh projection")
+    }
+
+    /// Its batches fail no more.
+    fn recover(&self) {
+        self.failures_left.store(0, Ordering::SeqCst);
+    }
+
+    /// The last position of its apply calls made before call `order`.
+    fn reached_before(&self, order: u64) -> i64 {
+        let calls = self.calls.lock().unwrap();
+        let before = calls.iter().filter(|(call, ..)| *call < order);
+        before.map(|(_, _, last)| *last).max().unwrap_or(0)
+    }
+
+    /// The order of its first apply call holding an event after `position`.
+    fn first_call_after(&self, position: i64) -> u64 {
+        let calls = self.calls.lock().unwrap();
+        let after = calls.iter().find(|(_, _, last)| *last > position);
+        after.expect("a call after the position").0
     }
 }
 
@@ -79,7 +125,21 @@ impl Projection for AppliedPositions {
             })
             .is_ok();
         if fail {
-            return Err(ProjectionError::Database(sqlx::Error::PoolTimedOut));
+            // Not an outage, which would hold back the whole runner.
+            return Err(ProjectionError::Database(sqlx::Error::RowNotFound));
+        }
+        if let (Some(first), Some(last)) = (events.first(), events.last()) {
+            let call = APPLY_CALLS.fetch_add(1, Ordering::SeqCst);
+            let mut calls = self.calls.lock().unwrap();
+            calls.push((call, first.position, last.position));
+        }
+        if let Some(position) = self.rejects
+            && events.iter().any(|event| event.position == position)
+        {
+            return Err(ProjectionError::Rejected {
+                position,
+                reason: "refused on purpose".into(),
+            });
         }
         let insert = format!(
             "INSERT INTO {} (position, stream_id) VALUES ($1, $2)",
@@ -323,4 +383,130 @@ async fn projections_run_together_from_their_own_checkpoints(log: TestLog) {
             "{table}"
         );
     }
+}
+
+/// Runs `runner` live until both tables hold every event up to `head`.
+async fn run_until_both_reach(
+    runner: Runner,
+    head: i64,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let mut receivers: Vec<_> = ["applied_positions", "applied_positions_other"]
+        .into_iter()
+        .map(|name| {
+            runner
+                .committed_by(name)
+                .expect("a projection of the runner")
+        })
+        .collect();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(runner.run(shutdown));
+    for committed in &mut receivers {
+        wait_committed(committed, head).await;
+    }
+    (stop, task)
+}
+
+/// A projection reset to 0 (a rebuild) next to one at the head, in one
+/// runner: the one at the head gets the new events after at most one batch
+/// of the other's, not after the other has caught up.
+async fn a_projection_far_behind_gets_batches_of_its_own(log: TestLog) {
+    let (behind, ahead) = (AppliedPositions::new(), AppliedPositions::other());
+    create_table(log.database()).await;
+    create_named_table(log.database(), ahead.name()).await;
+    write_tickets(&log.store, 15).await;
+    let alone = Runner::new(log.store.clone(), ahead.clone(), settings());
+    assert_eq!(alone.catch_up(|_, _| {}).await.unwrap(), 30);
+    checkpoint::reset(log.database(), behind.as_ref())
+        .await
+        .unwrap();
+    write_tickets(&log.store, 5).await;
+
+    let both: Vec<Arc<dyn Projection>> = vec![behind.clone(), ahead.clone()];
+    let runner = Runner::together(log.store.clone(), both, settings());
+    let (stop, task) = run_until_both_reach(runner, 40).await;
+    stop.send_replace(true);
+    task.await.unwrap();
+
+    let reached = behind.reached_before(ahead.first_call_after(30));
+    assert!(
+        reached <= i64::from(settings().batch_size),
+        "the projection at the head waited for the other to reach {reached}"
+    );
+    for table in ["applied_positions", "applied_positions_other"] {
+        let expected: Vec<i64> = (1..=40).collect();
+        assert_eq!(applied_in(log.database(), table).await, expected, "{table}");
+        let checkpoint = checkpoint::load(log.database(), table).await.unwrap();
+        assert_eq!(
+            (checkpoint.position, checkpoint.state),
+            (40, State::Live),
+            "{table}"
+        );
+    }
+}
+
+/// In one runner, a projection whose batches keep failing is retried on
+/// its own: the other one follows the log meanwhile, and the failing one
+/// catches up once its batches succeed, each event applied once to each.
+async fn a_projection_that_keeps_failing_is_retried_alone(log: TestLog) {
+    let (failing, healthy) = (
+        AppliedPositions::failing(usize::MAX),
+        AppliedPositions::other(),
+    );
+    create_table(log.database()).await;
+    create_named_table(log.database(), healthy.name()).await;
+    write_tickets(&log.store, 10).await;
+    let both: Vec<Arc<dyn Projection>> = vec![failing.clone(), healthy.clone()];
+    let runner = Runner::together(log.store.clone(), both, settings());
+    let mut failing_committed = runner.committed_by(failing.name()).unwrap();
+    let mut healthy_committed = runner.committed_by(healthy.name()).unwrap();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(runner.run(shutdown));
+
+    wait_committed(&mut healthy_committed, 20).await;
+    assert_eq!(applied(log.database()).await, Vec::<i64>::new());
+    failing.recover();
+    wait_committed(&mut failing_committed, 20).await;
+    write_tickets(&log.store, 5).await;
+    wait_committed(&mut failing_committed, 30).await;
+    wait_committed(&mut healthy_committed, 30).await;
+    stop.send_replace(true);
+    task.await.unwrap();
+
+    for table in ["applied_positions", "applied_positions_other"] {
+        let expected: Vec<i64> = (1..=30).collect();
+        assert_eq!(applied_in(log.database(), table).await, expected, "{table}");
+    }
+}
+
+/// In one runner, a projection that rejects an event stops there, visibly,
+/// and the other one goes on following the log.
+async fn a_projection_that_rejects_an_event_stops_alone(log: TestLog) {
+    let (rejecting, healthy) = (AppliedPositions::rejecting(5), AppliedPositions::other());
+    create_table(log.database()).await;
+    create_named_table(log.database(), healthy.name()).await;
+    write_tickets(&log.store, 10).await;
+    let both: Vec<Arc<dyn Projection>> = vec![rejecting.clone(), healthy.clone()];
+    let runner = Runner::together(log.store.clone(), both, settings());
+    let mut healthy_committed = runner.committed_by(healthy.name()).unwrap();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(runner.run(shutdown));
+
+    wait_committed(&mut healthy_committed, 20).await;
+    write_tickets(&log.store, 5).await;
+    wait_committed(&mut healthy_committed, 30).await;
+    stop.send_replace(true);
+    task.await.unwrap();
+
+    let expected: Vec<i64> = (1..=30).collect();
+    assert_eq!(applied_in(log.database(), healthy.name()).await, expected);
+    let stopped = checkpoint::load(log.database(), rejecting.name())
+        .await
+        .unwrap();
+    assert_eq!((stopped.position, stopped.state), (0, State::Failed));
+    let reason = stopped.error.unwrap_or_default();
+    assert!(
+        reason.contains("position 5"),
+        "the failure names the event: {reason}"
+    );
+    assert_eq!(applied(log.database()).await, Vec::<i64>::new());
 }
