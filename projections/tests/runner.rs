@@ -223,6 +223,14 @@ async fn wait_committed(committed: &mut watch::Receiver<i64>, position: i64) {
         .unwrap();
 }
 
+/// Waits for `committed` to reach the 20 events of the first 10 tickets,
+/// writes 5 more and waits for it to reach their 30.
+async fn follows_to_30(log: &TestLog, committed: &mut watch::Receiver<i64>) {
+    wait_committed(committed, 20).await;
+    write_tickets(&log.store, 5).await;
+    wait_committed(committed, 30).await;
+}
+
 async fn catches_up_then_follows_live_events(log: TestLog) {
     create_table(log.database()).await;
     write_tickets(&log.store, 10).await;
@@ -231,9 +239,7 @@ async fn catches_up_then_follows_live_events(log: TestLog) {
     let (stop, shutdown) = watch::channel(false);
     let task = tokio::spawn(runner.run(shutdown));
 
-    wait_committed(&mut committed, 20).await;
-    write_tickets(&log.store, 5).await;
-    wait_committed(&mut committed, 30).await;
+    follows_to_30(&log, &mut committed).await;
     stop.send_replace(true);
     timeout(DEADLINE, task)
         .await
@@ -353,36 +359,49 @@ async fn a_second_node_takes_over_when_the_leader_dies(log: TestLog) {
     );
 }
 
+/// Creates both projections' tables and writes `tickets` tickets.
+async fn two_tables(log: &TestLog, tickets: usize) {
+    create_table(log.database()).await;
+    create_named_table(log.database(), "applied_positions_other").await;
+    write_tickets(&log.store, tickets).await;
+}
+
+/// [`two_tables`], then `ahead` alone brought to the head.
+async fn one_at_the_head(log: &TestLog, ahead: &Arc<AppliedPositions>, tickets: usize) {
+    two_tables(log, tickets).await;
+    let alone = Runner::new(log.store.clone(), ahead.clone(), settings());
+    let head = 2 * tickets as i64;
+    assert_eq!(alone.catch_up(|_, _| {}).await.unwrap(), head);
+}
+
+/// Both projections hold every event up to `head`, each once, and are live
+/// there.
+async fn both_live_at(log: &TestLog, head: i64) {
+    for table in ["applied_positions", "applied_positions_other"] {
+        let expected: Vec<i64> = (1..=head).collect();
+        assert_eq!(applied_in(log.database(), table).await, expected, "{table}");
+        let checkpoint = checkpoint::load(log.database(), table).await.unwrap();
+        assert_eq!(
+            (checkpoint.position, checkpoint.state),
+            (head, State::Live),
+            "{table}"
+        );
+    }
+}
+
 /// A runner of two projections, one of them ahead of the other: each gets
 /// only the events after its own checkpoint, so every event is applied once
 /// to each, and both end live at the head.
 async fn projections_run_together_from_their_own_checkpoints(log: TestLog) {
     let (ahead, behind) = (AppliedPositions::new(), AppliedPositions::other());
-    create_table(log.database()).await;
-    create_named_table(log.database(), behind.name()).await;
-    write_tickets(&log.store, 10).await;
-    let alone = Runner::new(log.store.clone(), ahead.clone(), settings());
-    assert_eq!(alone.catch_up(|_, _| {}).await.unwrap(), 20);
+    one_at_the_head(&log, &ahead, 10).await;
     write_tickets(&log.store, 5).await;
 
     let both: Vec<Arc<dyn Projection>> = vec![ahead, behind];
     let together = Runner::together(log.store.clone(), both, settings());
     assert_eq!(together.name(), "applied_positions+applied_positions_other");
     assert_eq!(together.catch_up(|_, _| {}).await.unwrap(), 30);
-
-    for table in ["applied_positions", "applied_positions_other"] {
-        assert_eq!(
-            applied_in(log.database(), table).await,
-            (1..=30).collect::<Vec<_>>(),
-            "{table}"
-        );
-        let checkpoint = checkpoint::load(log.database(), table).await.unwrap();
-        assert_eq!(
-            (checkpoint.position, checkpoint.state),
-            (30, State::Live),
-            "{table}"
-        );
-    }
+    both_live_at(&log, 30).await;
 }
 
 /// Runs `runner` live until both tables hold every event up to `head`.
@@ -411,11 +430,7 @@ async fn run_until_both_reach(
 /// of the other's, not after the other has caught up.
 async fn a_projection_far_behind_gets_batches_of_its_own(log: TestLog) {
     let (behind, ahead) = (AppliedPositions::new(), AppliedPositions::other());
-    create_table(log.database()).await;
-    create_named_table(log.database(), ahead.name()).await;
-    write_tickets(&log.store, 15).await;
-    let alone = Runner::new(log.store.clone(), ahead.clone(), settings());
-    assert_eq!(alone.catch_up(|_, _| {}).await.unwrap(), 30);
+    one_at_the_head(&log, &ahead, 15).await;
     checkpoint::reset(log.database(), behind.as_ref())
         .await
         .unwrap();
@@ -432,16 +447,7 @@ async fn a_projection_far_behind_gets_batches_of_its_own(log: TestLog) {
         reached <= i64::from(settings().batch_size),
         "the projection at the head waited for the other to reach {reached}"
     );
-    for table in ["applied_positions", "applied_positions_other"] {
-        let expected: Vec<i64> = (1..=40).collect();
-        assert_eq!(applied_in(log.database(), table).await, expected, "{table}");
-        let checkpoint = checkpoint::load(log.database(), table).await.unwrap();
-        assert_eq!(
-            (checkpoint.position, checkpoint.state),
-            (40, State::Live),
-            "{table}"
-        );
-    }
+    both_live_at(&log, 40).await;
 }
 
 /// In one runner, a projection whose batches keep failing is retried on
@@ -452,9 +458,7 @@ async fn a_projection_that_keeps_failing_is_retried_alone(log: TestLog) {
         AppliedPositions::failing(usize::MAX),
         AppliedPositions::other(),
     );
-    create_table(log.database()).await;
-    create_named_table(log.database(), healthy.name()).await;
-    write_tickets(&log.store, 10).await;
+    two_tables(&log, 10).await;
     let both: Vec<Arc<dyn Projection>> = vec![failing.clone(), healthy.clone()];
     let runner = Runner::together(log.store.clone(), both, settings());
     let mut failing_committed = runner.committed_by(failing.name()).unwrap();
@@ -471,29 +475,21 @@ async fn a_projection_that_keeps_failing_is_retried_alone(log: TestLog) {
     wait_committed(&mut healthy_committed, 30).await;
     stop.send_replace(true);
     task.await.unwrap();
-
-    for table in ["applied_positions", "applied_positions_other"] {
-        let expected: Vec<i64> = (1..=30).collect();
-        assert_eq!(applied_in(log.database(), table).await, expected, "{table}");
-    }
+    both_live_at(&log, 30).await;
 }
 
 /// In one runner, a projection that rejects an event stops there, visibly,
 /// and the other one goes on following the log.
 async fn a_projection_that_rejects_an_event_stops_alone(log: TestLog) {
     let (rejecting, healthy) = (AppliedPositions::rejecting(5), AppliedPositions::other());
-    create_table(log.database()).await;
-    create_named_table(log.database(), healthy.name()).await;
-    write_tickets(&log.store, 10).await;
+    two_tables(&log, 10).await;
     let both: Vec<Arc<dyn Projection>> = vec![rejecting.clone(), healthy.clone()];
     let runner = Runner::together(log.store.clone(), both, settings());
     let mut healthy_committed = runner.committed_by(healthy.name()).unwrap();
     let (stop, shutdown) = watch::channel(false);
     let task = tokio::spawn(runner.run(shutdown));
 
-    wait_committed(&mut healthy_committed, 20).await;
-    write_tickets(&log.store, 5).await;
-    wait_committed(&mut healthy_committed, 30).await;
+    follows_to_30(&log, &mut healthy_committed).await;
     stop.send_replace(true);
     task.await.unwrap();
 
