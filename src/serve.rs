@@ -8,7 +8,7 @@ use bomizzel_identity::{Presence, PresenceSettings};
 use bomizzel_projections::feed;
 use bomizzel_projections::metrics::SlaTargets;
 use bomizzel_projections::tickets::DueTimes;
-use bomizzel_projections::{Runner, RunnerSettings, registry};
+use bomizzel_projections::{Grouping, RunnerSettings, live_runners, registry};
 use bomizzel_store::EventStore;
 use tokio::sync::watch;
 
@@ -32,17 +32,18 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
 pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let (stop, shutdown) = watch::channel(false);
-    let runners: Vec<Runner> = registry::all()
+    let projections = registry::all()
         .into_iter()
         .map(|projection| {
             let settings = runner_settings(&args, projection.name());
-            Runner::new(store.clone(), projection, settings)
+            (projection, settings)
         })
         .collect();
+    let grouping = Grouping::for_database(store.database());
+    let runners = live_runners(&store, projections, grouping);
     let feed_committed = runners
         .iter()
-        .find(|runner| runner.name() == feed::NAME)
-        .map(Runner::committed)
+        .find_map(|runner| runner.committed_by(feed::NAME))
         .context("the room feed projection is not registered")?;
     let mut background: Vec<_> = runners
         .into_iter()

@@ -2,9 +2,11 @@
 //! it, with every projection following the log live.
 //!
 //! For each backend: a fresh database with the directory of
-//! [`crate::workload`] inserted, one `Runner::run` per projection of the
-//! registry (default settings, as `bomizzel serve` runs them; or only those
-//! named by `--projections`, to see one without the others), and commands
+//! [`crate::workload`] inserted, the registry's projections (or only those
+//! named by `--projections`, to see one without the others) run live with
+//! default settings as `bomizzel serve` runs them: one runner for all on
+//! SQLite, one per projection on PostgreSQL, or as `--runners` says, to
+//! compare the two on either backend; and commands
 //! of the workload's ticket lifecycles appended on an open-loop schedule of
 //! `--rate` per second: a pacer releases the i-th command at
 //! `start + i / rate` whether or not earlier ones have finished, and one of
@@ -14,7 +16,7 @@
 //!
 //! For each append the instant `store.append` returned is kept with its
 //! position; for each projection a watcher records the instant its
-//! `committed()` watch reached each position. The lag of an append in a
+//! committed watch (`Runner::committed_by`) reached each position. The lag of an append in a
 //! projection is the time from the append's return to the first commit at
 //! or past its position (zero when the projection committed it before the
 //! append's answer reached the caller). Appends returning in the warm-up
@@ -31,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bomizzel_projections::checkpoint::{self, State};
-use bomizzel_projections::{Projection, Runner, RunnerSettings, registry};
+use bomizzel_projections::{Grouping, Projection, RunnerSettings, live_runners, registry};
 use bomizzel_store::EventStore;
 use clap::Args;
 use serde::Serialize;
@@ -69,9 +71,32 @@ pub struct LagArgs {
     /// the others competing for the database.
     #[arg(long, value_delimiter = ',')]
     projections: Vec<String>,
+    /// How the projections share runners (default: as `bomizzel serve` on
+    /// the backend, together on SQLite, separate on PostgreSQL).
+    #[arg(long, value_enum)]
+    runners: Option<Runners>,
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench/lag.json")]
     out: PathBuf,
+}
+
+/// `--runners`: [`Grouping`] on the command line.
+#[derive(Debug, Clone, Copy, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+enum Runners {
+    /// One runner for all projections.
+    Together,
+    /// One runner per projection.
+    Separate,
+}
+
+impl From<Runners> for Grouping {
+    fn from(runners: Runners) -> Self {
+        match runners {
+            Runners::Together => Self::Together,
+            Runners::Separate => Self::Separate,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -82,6 +107,8 @@ struct Config {
     duration_secs: u64,
     lanes: usize,
     projections: Vec<&'static str>,
+    /// Unset: as `bomizzel serve` runs them on each backend.
+    runners: Option<Runners>,
     runner_batch_size: u32,
     target_p99_ms: f64,
 }
@@ -140,6 +167,7 @@ pub async fn run(args: LagArgs) -> Result<()> {
         duration_secs: args.duration_secs,
         lanes: args.lanes,
         projections: chosen.iter().map(|p| p.name()).collect(),
+        runners: args.runners,
         runner_batch_size: RunnerSettings::default().batch_size,
         target_p99_ms: TARGET_P99_MS,
     };
@@ -181,17 +209,20 @@ async fn run_once(
     let mut runners = JoinSet::new();
     let mut watchers = Vec::new();
     let mut committed = Vec::new();
-    for projection in chosen {
-        let runner = Runner::new(
-            store.clone(),
-            Arc::clone(projection),
-            RunnerSettings::default(),
-        );
-        committed.push((projection.name(), runner.committed()));
-        watchers.push((
-            projection.name(),
-            tokio::spawn(watch_commits(runner.committed())),
-        ));
+    let grouping = args
+        .runners
+        .map_or_else(|| Grouping::for_database(store.database()), Grouping::from);
+    let paced = chosen
+        .iter()
+        .map(|projection| (Arc::clone(projection), RunnerSettings::default()))
+        .collect();
+    for runner in live_runners(&store, paced, grouping) {
+        for projection in chosen {
+            if let Some(receiver) = runner.committed_by(projection.name()) {
+                committed.push((projection.name(), receiver.clone()));
+                watchers.push((projection.name(), tokio::spawn(watch_commits(receiver))));
+            }
+        }
         runners.spawn(runner.run(shutdown.clone()));
     }
 

@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod db;
 mod error;
 mod event;
+pub mod live;
 mod projection;
 pub mod registry;
 mod runner;
@@ -20,6 +21,7 @@ pub use checkpoint::{Checkpoint, State};
 pub use db::ReadModelTx;
 pub use error::ProjectionError;
 pub use event::ProjectedEvent;
+pub use live::{Grouping, live_runners};
 pub use projection::Projection;
 pub use runner::{PROJECTION_CHANNEL, REBUILD_BATCH_SIZE, Runner, RunnerSettings};
 #[cfg(feature = "testing")]

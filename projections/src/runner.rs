@@ -12,14 +12,21 @@
 //! anyway). Each projection is given only the events after its own
 //! checkpoint, so projections that stand at different positions (a rebuild
 //! resumed next to a running server's runners) still apply each event once.
+//!
+//! Live, such a runner keeps its projections apart where sharing would
+//! hurt ([`lanes`]): those within a batch of each other share each read and
+//! transaction; one far behind (being rebuilt) gets batches of its own, so
+//! it holds back nobody; one whose batch failed is retried alone with
+//! backoff, and one that cannot apply an event stops alone, the others
+//! going on.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bomizzel_domain::directory::is_directory_stream;
 use bomizzel_store::health::outage_of;
-use bomizzel_store::{Database, EventStore};
+use bomizzel_store::{Database, EventStore, StoreError};
 use sqlx::sqlite::{SqliteConnection, SqliteSynchronous};
 use sqlx::{Acquire, PgConnection};
 use tokio::sync::watch;
@@ -32,6 +39,10 @@ use crate::projection::Projection;
 
 /// How often a runner retries while the database is away.
 const OUTAGE_RETRY: Duration = Duration::from_millis(250);
+
+/// First pause before a failed batch is retried; it doubles with each
+/// further failure up to [`RunnerSettings::max_backoff`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Events per transaction of a rebuild: larger than a live batch, as a
 /// rebuild has no reader waiting on each commit, and a ticket's events then
@@ -47,7 +58,7 @@ const SQLITE_CACHE_KIB: u32 = 64 * 1024;
 pub const PROJECTION_CHANNEL: &str = "bomizzel_projections";
 
 /// How a runner paces itself.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunnerSettings {
     /// Events per transaction.
     pub batch_size: u32,
@@ -86,7 +97,10 @@ pub struct Runner {
     /// The projections' names joined by `+`, for logs.
     name: Arc<str>,
     settings: RunnerSettings,
-    committed: watch::Sender<i64>,
+    /// Per projection, in the runner's order: its last committed position.
+    committed: Arc<[watch::Sender<i64>]>,
+    /// The position every projection of the runner has committed.
+    all_committed: watch::Sender<i64>,
     /// Batches applied in this process, for `crash_after_batch`.
     applied: Arc<AtomicU64>,
 }
@@ -106,6 +120,48 @@ enum Step {
     Applied(Vec<Checkpoint>),
     /// Nothing new; the projections are live.
     Idle(Vec<Checkpoint>),
+}
+
+/// A batch's failure, with the projection (its index in the runner) whose
+/// `apply` failed, or none when the batch as a whole did (reading,
+/// decoding, committing).
+struct Failure {
+    member: Option<usize>,
+    error: ProjectionError,
+}
+
+impl From<ProjectionError> for Failure {
+    fn from(error: ProjectionError) -> Self {
+        Self {
+            member: None,
+            error,
+        }
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        ProjectionError::from(error).into()
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        ProjectionError::from(error).into()
+    }
+}
+
+/// How one projection of a live runner fares.
+#[derive(Debug, Clone, Copy)]
+enum Standing {
+    /// Applied together with the others near its position.
+    Healthy,
+    /// Its last batch failed: retried alone at `at`, so its failures hold
+    /// back none of the others.
+    Retrying { at: Instant, backoff: Duration },
+    /// Stopped at an event it cannot apply (recorded in its checkpoint),
+    /// until the process restarts.
+    Stopped,
 }
 
 /// Where a runner's transactions come from: the shared pool, or on
@@ -167,7 +223,7 @@ impl Runner {
         projections: Vec<Arc<dyn Projection>>,
         settings: RunnerSettings,
     ) -> Self {
-        let (committed, _) = watch::channel(0);
+        let committed = projections.iter().map(|_| watch::channel(0).0).collect();
         let name = projections
             .iter()
             .map(|projection| projection.name())
@@ -179,6 +235,7 @@ impl Runner {
             name: name.into(),
             settings,
             committed,
+            all_committed: watch::channel(0).0,
             applied: Arc::default(),
         }
     }
@@ -189,27 +246,30 @@ impl Runner {
         &self.name
     }
 
-    /// The position of this runner's last committed batch.
+    /// The position every projection of this runner has committed.
     pub fn committed(&self) -> watch::Receiver<i64> {
-        self.committed.subscribe()
+        self.all_committed.subscribe()
+    }
+
+    /// The position projection `name` of this runner has committed; `None`
+    /// when the runner does not drive it.
+    pub fn committed_by(&self, name: &str) -> Option<watch::Receiver<i64>> {
+        let member = self.projections.iter().position(|p| p.name() == name)?;
+        Some(self.committed[member].subscribe())
     }
 
     /// Follows the log until `shutdown` turns true, stopping between batches
     /// so the checkpoint always matches the read model.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(100);
+        let mut standings = vec![Standing::Healthy; self.projections.len()];
+        let mut backoff = FIRST_BACKOFF;
         while !*shutdown.borrow() {
             let Some(mut lease) = self.lead(&mut shutdown).await else {
                 return;
             };
-            match self.follow(&mut lease, &mut shutdown).await {
+            match self.follow(&mut lease, &mut standings, &mut shutdown).await {
                 Ok(()) => return,
                 Err(ProjectionError::Superseded(_)) => continue,
-                Err(error) if error.is_permanent() => {
-                    self.stop_failed(&error).await;
-                    let _ = shutdown.wait_for(|stop| *stop).await;
-                    return;
-                }
                 Err(error) if error.outage().is_some() => {
                     // Retried at a steady pace, so the read model catches up
                     // as soon as the database is back.
@@ -239,18 +299,24 @@ impl Runner {
     ) -> Result<i64, ProjectionError> {
         let head = self.store.head().await?;
         let mut lease = unled_lease(self.store.database()).await?;
+        let everyone: Vec<usize> = (0..self.projections.len()).collect();
         loop {
             let checkpoints = self.load_checkpoints().await?;
-            match self.apply_next(&mut lease, checkpoints).await {
+            match self.apply_next(&mut lease, &everyone, checkpoints).await {
                 Ok(Step::Applied(done)) if lowest(&done) < head => on_progress(lowest(&done), head),
                 Ok(Step::Applied(done) | Step::Idle(done)) => {
                     on_progress(lowest(&done), head);
                     return Ok(lowest(&done));
                 }
-                Err(ProjectionError::Superseded(_)) => continue,
-                Err(error) => {
+                Err(Failure {
+                    error: ProjectionError::Superseded(_),
+                    ..
+                }) => continue,
+                Err(Failure { member, error }) => {
                     if error.is_permanent() {
-                        self.stop_failed(&error).await;
+                        for failed in member.map_or_else(|| everyone.clone(), |m| vec![m]) {
+                            self.stop(failed, &error).await;
+                        }
                     }
                     return Err(error);
                 }
@@ -258,9 +324,13 @@ impl Runner {
         }
     }
 
+    /// Applies batches lane by lane ([`lanes`]) until shutdown; waits for a
+    /// wake-up, the polling interval or the next retry when no lane had
+    /// anything to do. Returns the errors that concern the whole runner.
     async fn follow(
         &self,
         lease: &mut Lease,
+        standings: &mut [Standing],
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), ProjectionError> {
         let mut wakeups = self.store.wakeups();
@@ -274,17 +344,92 @@ impl Runner {
             if *shutdown.borrow() {
                 return Ok(());
             }
-            match self.apply_next(lease, checkpoints).await? {
-                Step::Applied(done) => checkpoints = done,
-                Step::Idle(idle) => {
-                    checkpoints = idle;
-                    tokio::select! {
-                        _ = wakeups.changed() => {}
-                        _ = shutdown.changed() => {}
-                        _ = tokio::time::sleep(self.settings.poll_interval) => {}
-                    }
+            let mut busy = false;
+            let batch_size = self.settings.batch_size;
+            for lane in lanes(&checkpoints, standings, batch_size, Instant::now()) {
+                busy |= self.step(lease, &lane, &mut checkpoints, standings).await?;
+            }
+            if !busy {
+                let pause = next_retry(standings).map_or(self.settings.poll_interval, |at| {
+                    at.saturating_duration_since(Instant::now())
+                        .min(self.settings.poll_interval)
+                });
+                tokio::select! {
+                    _ = wakeups.changed() => {}
+                    _ = shutdown.changed() => {}
+                    _ = tokio::time::sleep(pause) => {}
                 }
             }
+        }
+    }
+
+    /// Applies the next batch to the projections of `lane`. A projection
+    /// whose own `apply` failed is set aside (retried alone, or stopped when
+    /// the failure is permanent), as are all of the lane's when the batch
+    /// holds an event none can read. True when something happened, so the
+    /// runner looks again at once; outages, superseded checkpoints and
+    /// other failures of the batch as a whole are returned.
+    async fn step(
+        &self,
+        lease: &mut Lease,
+        lane: &[usize],
+        checkpoints: &mut [Checkpoint],
+        standings: &mut [Standing],
+    ) -> Result<bool, ProjectionError> {
+        let from = lane.iter().map(|&m| checkpoints[m].clone()).collect();
+        let failure = match self.apply_next(lease, lane, from).await {
+            Ok(step) => {
+                let (applied, done) = match step {
+                    Step::Applied(done) => (true, done),
+                    Step::Idle(done) => (false, done),
+                };
+                for (&member, checkpoint) in lane.iter().zip(done) {
+                    checkpoints[member] = checkpoint;
+                    standings[member] = Standing::Healthy;
+                }
+                return Ok(applied);
+            }
+            Err(failure) => failure,
+        };
+        let Failure { member, error } = failure;
+        if matches!(error, ProjectionError::Superseded(_)) || error.outage().is_some() {
+            return Err(error);
+        }
+        match member {
+            Some(member) => {
+                standings[member] = self.set_aside(member, standings[member], &error).await
+            }
+            None if error.is_permanent() => {
+                for &member in lane {
+                    standings[member] = self.stop(member, &error).await;
+                }
+            }
+            None => return Err(error),
+        }
+        Ok(true)
+    }
+
+    /// The standing of projection `member` after its batch failed with
+    /// `error`: stopped when the failure is permanent, otherwise retried
+    /// alone after a backoff that doubles with each failure in a row.
+    async fn set_aside(
+        &self,
+        member: usize,
+        standing: Standing,
+        error: &ProjectionError,
+    ) -> Standing {
+        if error.is_permanent() {
+            return self.stop(member, error).await;
+        }
+        let backoff = match standing {
+            Standing::Retrying { backoff, .. } => (backoff * 2).min(self.settings.max_backoff),
+            _ => FIRST_BACKOFF,
+        };
+        let projection = self.projections[member].name();
+        tracing::warn!(projection, %error, retry_in = ?backoff, "projection batch failed");
+        Standing::Retrying {
+            at: Instant::now() + backoff,
+            backoff,
         }
     }
 
@@ -297,13 +442,15 @@ impl Runner {
         Ok(checkpoints)
     }
 
-    /// Applies the next batch after the lowest of `checkpoints`, or marks
-    /// the projections live when there is nothing new.
+    /// Applies the next batch after the lowest of `checkpoints` (those of
+    /// `lane`'s projections, in its order) to `lane`'s projections, or marks
+    /// them live when there is nothing new.
     async fn apply_next(
         &self,
         lease: &mut Lease,
+        lane: &[usize],
         checkpoints: Vec<Checkpoint>,
-    ) -> Result<Step, ProjectionError> {
+    ) -> Result<Step, Failure> {
         if !self.settings.batch_delay.is_zero() {
             tokio::time::sleep(self.settings.batch_delay).await;
         }
@@ -318,16 +465,23 @@ impl Runner {
         let (events, covered, undecodable) = decode_prefix(recorded);
         let Some(last) = covered else {
             if let Some(error) = undecodable {
-                return Err(error);
+                return Err(error.into());
             }
-            return self.mark_live(lease, checkpoints).await.map(Step::Idle);
+            let live = self.mark_live(lease, checkpoints).await?;
+            return Ok(Step::Idle(live));
         };
         let caught_up = caught_up && undecodable.is_none();
         let mut tx = lease.begin().await?;
-        for (projection, checkpoint) in self.projections.iter().zip(&checkpoints) {
+        for (&member, checkpoint) in lane.iter().zip(&checkpoints) {
             let after = events.partition_point(|event| event.position <= checkpoint.position);
             if !events[after..].is_empty() {
-                projection.apply(&mut tx, &events[after..]).await?;
+                self.projections[member]
+                    .apply(&mut tx, &events[after..])
+                    .await
+                    .map_err(|error| Failure {
+                        member: Some(member),
+                        error,
+                    })?;
             }
         }
         self.crash_point();
@@ -348,8 +502,17 @@ impl Runner {
             }
         }
         tx.commit().await?;
-        self.committed.send_replace(last);
+        self.publish(lane, &done);
         Ok(Step::Applied(done))
+    }
+
+    /// Tells the committed watches where `lane`'s projections now stand.
+    fn publish(&self, lane: &[usize], done: &[Checkpoint]) {
+        for (&member, checkpoint) in lane.iter().zip(done) {
+            set_if_changed(&self.committed[member], checkpoint.position);
+        }
+        let every = self.committed.iter().map(|c| *c.borrow()).min();
+        set_if_changed(&self.all_committed, every.unwrap_or(0));
     }
 
     /// Nothing new: moves every checkpoint that is not live yet to `live`.
@@ -431,21 +594,69 @@ impl Runner {
         }
     }
 
-    /// Records the failure on every projection of the runner: they all
-    /// stop at the batch that failed.
-    async fn stop_failed(&self, error: &ProjectionError) {
-        tracing::error!(projection = self.name(), %error, "projection stopped");
+    /// Records that projection `member` stopped at the event `error` names.
+    async fn stop(&self, member: usize, error: &ProjectionError) -> Standing {
+        let projection = self.projections[member].name();
+        tracing::error!(projection, %error, "projection stopped");
         let database = self.store.database();
-        for projection in self.projections.iter() {
-            let recorded = match checkpoint::load(database, projection.name()).await {
-                Ok(checkpoint) => checkpoint::fail(database, &checkpoint, error).await,
-                Err(load_error) => Err(load_error),
-            };
-            if let Err(record_error) = recorded {
-                tracing::error!(projection = projection.name(), %record_error, "cannot record the failure");
+        let recorded = match checkpoint::load(database, projection).await {
+            Ok(checkpoint) => checkpoint::fail(database, &checkpoint, error).await,
+            Err(load_error) => Err(load_error),
+        };
+        if let Err(record_error) = recorded {
+            tracing::error!(projection, %record_error, "cannot record the failure");
+        }
+        Standing::Stopped
+    }
+}
+
+/// Groups the projections due for a batch into lanes, each read and
+/// applied in one transaction: the healthy ones by position, those within
+/// a batch of the lane's lowest together (a batch read from there covers
+/// them all, so they end it at one position); each one retrying, once its
+/// pause is over, alone. Stopped ones sit out. The lane furthest behind
+/// comes first.
+fn lanes(
+    checkpoints: &[Checkpoint],
+    standings: &[Standing],
+    batch_size: u32,
+    now: Instant,
+) -> Vec<Vec<usize>> {
+    let mut healthy: Vec<usize> = (0..standings.len())
+        .filter(|&m| matches!(standings[m], Standing::Healthy))
+        .collect();
+    healthy.sort_by_key(|&m| checkpoints[m].position);
+    let mut lanes: Vec<Vec<usize>> = Vec::new();
+    for member in healthy {
+        let position = checkpoints[member].position;
+        match lanes.last_mut() {
+            Some(lane) if position < checkpoints[lane[0]].position + i64::from(batch_size) => {
+                lane.push(member)
             }
+            _ => lanes.push(vec![member]),
         }
     }
+    let due = (0..standings.len())
+        .filter(|&m| matches!(standings[m], Standing::Retrying { at, .. } if at <= now));
+    lanes.extend(due.map(|member| vec![member]));
+    lanes
+}
+
+/// When the soonest retry of a set-aside projection is due.
+fn next_retry(standings: &[Standing]) -> Option<Instant> {
+    standings
+        .iter()
+        .filter_map(|standing| match standing {
+            Standing::Retrying { at, .. } => Some(*at),
+            _ => None,
+        })
+        .min()
+}
+
+/// Moves a committed watch to `position`, waking its receivers only when it
+/// changed.
+fn set_if_changed(watch: &watch::Sender<i64>, position: i64) {
+    watch.send_if_modified(|at| std::mem::replace(at, position) != position);
 }
 
 /// The position every checkpoint of a runner has reached.

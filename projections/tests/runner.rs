@@ -1,10 +1,13 @@
 //! The projection runner: exactly-once application, catch-up then live,
 //! visible failure on an undecodable event, retries of transient failures,
-//! and leadership hand-over between nodes on PostgreSQL.
+//! leadership hand-over between nodes on PostgreSQL, and several
+//! projections in one runner: one far behind, failing or stopped holds back
+//! none of the others.
 
 use bomizzel_projections::on_both_backends;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,13 +30,24 @@ on_both_backends!(
     a_failing_batch_is_retried_until_it_succeeds,
     a_second_node_takes_over_when_the_leader_dies,
     projections_run_together_from_their_own_checkpoints,
+    a_projection_far_behind_gets_batches_of_its_own,
+    a_projection_that_keeps_failing_is_retried_alone,
+    a_projection_that_rejects_an_event_stops_alone,
 );
+
+/// Orders apply calls across projections (and tests, harmlessly).
+static APPLY_CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// Records each applied position once; applying one twice violates the key.
 struct AppliedPositions {
     /// Its name, which is also its one table's.
     tables: &'static [&'static str],
     failures_left: AtomicUsize,
+    /// Refuses, for good, every batch holding this position.
+    rejects: Option<i64>,
+    /// Each `apply` call, committed or not: (call order, first position,
+    /// last position).
+    calls: Mutex<Vec<(u64, i64, i64)>>,
 }
 
 impl AppliedPositions {
@@ -45,6 +59,15 @@ impl AppliedPositions {
         Arc::new(Self {
             tables: &["applied_positions"],
             failures_left: AtomicUsize::new(times),
+            rejects: None,
+            calls: Mutex::default(),
+        })
+    }
+
+    fn rejecting(position: i64) -> Arc<Self> {
+        Arc::new(Self {
+            rejects: Some(position),
+            ..Self::unwrapped(Self::new())
         })
     }
 
@@ -52,8 +75,31 @@ impl AppliedPositions {
     fn other() -> Arc<Self> {
         Arc::new(Self {
             tables: &["applied_positions_other"],
-            failures_left: AtomicUsize::new(0),
+            ..Self::unwrapped(Self::new())
         })
+    }
+
+    fn unwrapped(this: Arc<Self>) -> Self {
+        Arc::into_inner(this).expect("a fresh projection")
+    }
+
+    /// Its batches fail no more.
+    fn recover(&self) {
+        self.failures_left.store(0, Ordering::SeqCst);
+    }
+
+    /// The last position of its apply calls made before call `order`.
+    fn reached_before(&self, order: u64) -> i64 {
+        let calls = self.calls.lock().unwrap();
+        let before = calls.iter().filter(|(call, ..)| *call < order);
+        before.map(|(_, _, last)| *last).max().unwrap_or(0)
+    }
+
+    /// The order of its first apply call holding an event after `position`.
+    fn first_call_after(&self, position: i64) -> u64 {
+        let calls = self.calls.lock().unwrap();
+        let after = calls.iter().find(|(_, _, last)| *last > position);
+        after.expect("a call after the position").0
     }
 }
 
@@ -79,7 +125,21 @@ impl Projection for AppliedPositions {
             })
             .is_ok();
         if fail {
-            return Err(ProjectionError::Database(sqlx::Error::PoolTimedOut));
+            // Not an outage, which would hold back the whole runner.
+            return Err(ProjectionError::Database(sqlx::Error::RowNotFound));
+        }
+        if let (Some(first), Some(last)) = (events.first(), events.last()) {
+            let call = APPLY_CALLS.fetch_add(1, Ordering::SeqCst);
+            let mut calls = self.calls.lock().unwrap();
+            calls.push((call, first.position, last.position));
+        }
+        if let Some(position) = self.rejects
+            && events.iter().any(|event| event.position == position)
+        {
+            return Err(ProjectionError::Rejected {
+                position,
+                reason: "refused on purpose".into(),
+            });
         }
         let insert = format!(
             "INSERT INTO {} (position, stream_id) VALUES ($1, $2)",
@@ -163,6 +223,14 @@ async fn wait_committed(committed: &mut watch::Receiver<i64>, position: i64) {
         .unwrap();
 }
 
+/// Waits for `committed` to reach the 20 events of the first 10 tickets,
+/// writes 5 more and waits for it to reach their 30.
+async fn follows_to_30(log: &TestLog, committed: &mut watch::Receiver<i64>) {
+    wait_committed(committed, 20).await;
+    write_tickets(&log.store, 5).await;
+    wait_committed(committed, 30).await;
+}
+
 async fn catches_up_then_follows_live_events(log: TestLog) {
     create_table(log.database()).await;
     write_tickets(&log.store, 10).await;
@@ -171,9 +239,7 @@ async fn catches_up_then_follows_live_events(log: TestLog) {
     let (stop, shutdown) = watch::channel(false);
     let task = tokio::spawn(runner.run(shutdown));
 
-    wait_committed(&mut committed, 20).await;
-    write_tickets(&log.store, 5).await;
-    wait_committed(&mut committed, 30).await;
+    follows_to_30(&log, &mut committed).await;
     stop.send_replace(true);
     timeout(DEADLINE, task)
         .await
@@ -293,34 +359,150 @@ async fn a_second_node_takes_over_when_the_leader_dies(log: TestLog) {
     );
 }
 
+/// Creates both projections' tables and writes `tickets` tickets.
+async fn two_tables(log: &TestLog, tickets: usize) {
+    create_table(log.database()).await;
+    create_named_table(log.database(), "applied_positions_other").await;
+    write_tickets(&log.store, tickets).await;
+}
+
+/// [`two_tables`], then `ahead` alone brought to the head.
+async fn one_at_the_head(log: &TestLog, ahead: &Arc<AppliedPositions>, tickets: usize) {
+    two_tables(log, tickets).await;
+    let alone = Runner::new(log.store.clone(), ahead.clone(), settings());
+    let head = 2 * tickets as i64;
+    assert_eq!(alone.catch_up(|_, _| {}).await.unwrap(), head);
+}
+
+/// Both projections hold every event up to `head`, each once, and are live
+/// there.
+async fn both_live_at(log: &TestLog, head: i64) {
+    for table in ["applied_positions", "applied_positions_other"] {
+        let expected: Vec<i64> = (1..=head).collect();
+        assert_eq!(applied_in(log.database(), table).await, expected, "{table}");
+        let checkpoint = checkpoint::load(log.database(), table).await.unwrap();
+        assert_eq!(
+            (checkpoint.position, checkpoint.state),
+            (head, State::Live),
+            "{table}"
+        );
+    }
+}
+
 /// A runner of two projections, one of them ahead of the other: each gets
 /// only the events after its own checkpoint, so every event is applied once
 /// to each, and both end live at the head.
 async fn projections_run_together_from_their_own_checkpoints(log: TestLog) {
     let (ahead, behind) = (AppliedPositions::new(), AppliedPositions::other());
-    create_table(log.database()).await;
-    create_named_table(log.database(), behind.name()).await;
-    write_tickets(&log.store, 10).await;
-    let alone = Runner::new(log.store.clone(), ahead.clone(), settings());
-    assert_eq!(alone.catch_up(|_, _| {}).await.unwrap(), 20);
+    one_at_the_head(&log, &ahead, 10).await;
     write_tickets(&log.store, 5).await;
 
     let both: Vec<Arc<dyn Projection>> = vec![ahead, behind];
     let together = Runner::together(log.store.clone(), both, settings());
     assert_eq!(together.name(), "applied_positions+applied_positions_other");
     assert_eq!(together.catch_up(|_, _| {}).await.unwrap(), 30);
+    both_live_at(&log, 30).await;
+}
 
-    for table in ["applied_positions", "applied_positions_other"] {
-        assert_eq!(
-            applied_in(log.database(), table).await,
-            (1..=30).collect::<Vec<_>>(),
-            "{table}"
-        );
-        let checkpoint = checkpoint::load(log.database(), table).await.unwrap();
-        assert_eq!(
-            (checkpoint.position, checkpoint.state),
-            (30, State::Live),
-            "{table}"
-        );
+/// Runs `runner` live until both tables hold every event up to `head`.
+async fn run_until_both_reach(
+    runner: Runner,
+    head: i64,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let mut receivers: Vec<_> = ["applied_positions", "applied_positions_other"]
+        .into_iter()
+        .map(|name| {
+            runner
+                .committed_by(name)
+                .expect("a projection of the runner")
+        })
+        .collect();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(runner.run(shutdown));
+    for committed in &mut receivers {
+        wait_committed(committed, head).await;
     }
+    (stop, task)
+}
+
+/// A projection reset to 0 (a rebuild) next to one at the head, in one
+/// runner: the one at the head gets the new events after at most one batch
+/// of the other's, not after the other has caught up.
+async fn a_projection_far_behind_gets_batches_of_its_own(log: TestLog) {
+    let (behind, ahead) = (AppliedPositions::new(), AppliedPositions::other());
+    one_at_the_head(&log, &ahead, 15).await;
+    checkpoint::reset(log.database(), behind.as_ref())
+        .await
+        .unwrap();
+    write_tickets(&log.store, 5).await;
+
+    let both: Vec<Arc<dyn Projection>> = vec![behind.clone(), ahead.clone()];
+    let runner = Runner::together(log.store.clone(), both, settings());
+    let (stop, task) = run_until_both_reach(runner, 40).await;
+    stop.send_replace(true);
+    task.await.unwrap();
+
+    let reached = behind.reached_before(ahead.first_call_after(30));
+    assert!(
+        reached <= i64::from(settings().batch_size),
+        "the projection at the head waited for the other to reach {reached}"
+    );
+    both_live_at(&log, 40).await;
+}
+
+/// In one runner, a projection whose batches keep failing is retried on
+/// its own: the other one follows the log meanwhile, and the failing one
+/// catches up once its batches succeed, each event applied once to each.
+async fn a_projection_that_keeps_failing_is_retried_alone(log: TestLog) {
+    let (failing, healthy) = (
+        AppliedPositions::failing(usize::MAX),
+        AppliedPositions::other(),
+    );
+    two_tables(&log, 10).await;
+    let both: Vec<Arc<dyn Projection>> = vec![failing.clone(), healthy.clone()];
+    let runner = Runner::together(log.store.clone(), both, settings());
+    let mut failing_committed = runner.committed_by(failing.name()).unwrap();
+    let mut healthy_committed = runner.committed_by(healthy.name()).unwrap();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(runner.run(shutdown));
+
+    wait_committed(&mut healthy_committed, 20).await;
+    assert_eq!(applied(log.database()).await, Vec::<i64>::new());
+    failing.recover();
+    wait_committed(&mut failing_committed, 20).await;
+    write_tickets(&log.store, 5).await;
+    wait_committed(&mut failing_committed, 30).await;
+    wait_committed(&mut healthy_committed, 30).await;
+    stop.send_replace(true);
+    task.await.unwrap();
+    both_live_at(&log, 30).await;
+}
+
+/// In one runner, a projection that rejects an event stops there, visibly,
+/// and the other one goes on following the log.
+async fn a_projection_that_rejects_an_event_stops_alone(log: TestLog) {
+    let (rejecting, healthy) = (AppliedPositions::rejecting(5), AppliedPositions::other());
+    two_tables(&log, 10).await;
+    let both: Vec<Arc<dyn Projection>> = vec![rejecting.clone(), healthy.clone()];
+    let runner = Runner::together(log.store.clone(), both, settings());
+    let mut healthy_committed = runner.committed_by(healthy.name()).unwrap();
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(runner.run(shutdown));
+
+    follows_to_30(&log, &mut healthy_committed).await;
+    stop.send_replace(true);
+    task.await.unwrap();
+
+    let expected: Vec<i64> = (1..=30).collect();
+    assert_eq!(applied_in(log.database(), healthy.name()).await, expected);
+    let stopped = checkpoint::load(log.database(), rejecting.name())
+        .await
+        .unwrap();
+    assert_eq!((stopped.position, stopped.state), (0, State::Failed));
+    let reason = stopped.error.unwrap_or_default();
+    assert!(
+        reason.contains("position 5"),
+        "the failure names the event: {reason}"
+    );
+    assert_eq!(applied(log.database()).await, Vec::<i64>::new());
 }
