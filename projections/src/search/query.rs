@@ -250,21 +250,24 @@ fn rank_key_sql(key: &str, title_hit: &str) -> String {
 }
 
 /// The `FROM` of a list in relevance order: the tickets of the newest
-/// [`RANKED_CANDIDATES`] texts `matched` (from [`push_match`]) whose
-/// tickets meet `conditions` (SQL over `tickets`, their values pushed
-/// after the match), joined as `hits` with `hit_ticket`, `rank_key` (the best
-/// of its texts', see [`rank_key_sql`]) and `hit_doc` (that text's key,
-/// for its snippet).
+/// [`RANKED_CANDIDATES`] texts `matched` (from [`push_match`]) keyed above
+/// `floor` (see [`window_floors`]) whose tickets meet `conditions` (SQL
+/// over `tickets`, their values pushed after the match), joined as `hits`
+/// with `hit_ticket`, `rank_key` (the best of its texts', see
+/// [`rank_key_sql`]), `hit_doc` (that text's key, for its snippet) and
+/// `ranked` (how many texts were ranked).
 pub(crate) fn ranked_sql(
     database: &Database,
     search: &Search,
     matched: &Match,
     conditions: &[String],
+    floor: i64,
     args: &mut Args<'_>,
 ) -> String {
     let condition = match_condition(database, matched);
     let internal = internal_condition(database, search);
     let filters: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
+    let floor = args.push(floor);
     let limit = args.push(RANKED_CANDIDATES);
     let title = push_title(database, search, matched, &[], args);
     match database {
@@ -279,9 +282,10 @@ pub(crate) fn ranked_sql(
                 "(WITH candidates AS (SELECT ticket_search.ticket_id AS hit_ticket, \
                  ticket_search.rowid AS hit_doc \
                  FROM ticket_search CROSS JOIN tickets ON tickets.id = ticket_search.ticket_id \
-                 WHERE {condition}{internal}{filters} \
+                 WHERE {condition}{internal}{filters} AND ticket_search.rowid > {floor} \
                  ORDER BY ticket_search.rowid DESC LIMIT {limit}) \
-                 SELECT hit_ticket, MAX(rank_key) AS rank_key, hit_doc FROM \
+                 SELECT hit_ticket, MAX(rank_key) AS rank_key, hit_doc, \
+                 (SELECT COUNT(*) FROM candidates) AS ranked FROM \
                  (SELECT hit_ticket, hit_doc, {rank_key} AS rank_key FROM candidates) \
                  GROUP BY hit_ticket) hits \
                  CROSS JOIN tickets ON tickets.id = hits.hit_ticket"
@@ -293,18 +297,44 @@ pub(crate) fn ranked_sql(
             let key = "ticket_search.position";
             let rank_key = rank_key_sql(key, &title_hit_sql(database, key, title, ""));
             format!(
-                "(SELECT ticket_search.ticket_id AS hit_ticket, MAX({rank_key}) AS rank_key, \
-                 (array_agg(ticket_search.position ORDER BY {rank_key} DESC))[1] AS hit_doc \
-                 FROM (SELECT ticket_search.position \
+                "(WITH candidates AS (SELECT ticket_search.position \
                  FROM ticket_search JOIN tickets ON tickets.id = ticket_search.ticket_id \
-                 WHERE {condition}{internal}{filters} \
-                 ORDER BY ticket_search.position DESC LIMIT {limit}) candidates \
+                 WHERE {condition}{internal}{filters} AND {key} > {floor} \
+                 ORDER BY ticket_search.position DESC LIMIT {limit}) \
+                 SELECT ticket_search.ticket_id AS hit_ticket, MAX({rank_key}) AS rank_key, \
+                 (array_agg(ticket_search.position ORDER BY {rank_key} DESC))[1] AS hit_doc, \
+                 (SELECT COUNT(*) FROM candidates) AS ranked \
+                 FROM candidates \
                  JOIN ticket_search ON ticket_search.position = candidates.position \
                  GROUP BY ticket_search.ticket_id) hits \
                  JOIN tickets ON tickets.id = hits.hit_ticket"
             )
         }
     }
+}
+
+/// How many of the newest positions the first window of a ranked search
+/// spans: the head's share, so that at most four windows reach the oldest
+/// text whatever the size.
+const FIRST_WINDOW_SHARE: i64 = 64;
+/// How much wider each window is than the one before.
+const WINDOW_GROWTH: i64 = 4;
+
+/// The floors (keys above which texts are ranked) of the windows a search
+/// in relevance order tries, newest positions first, up to `head` (the read
+/// model's position): it stops at the first window holding
+/// [`RANKED_CANDIDATES`] candidates. Those are then the newest candidates
+/// of all, every text outside the window being older, so the answer is the
+/// same as ranking from the whole index; the last window reaches below
+/// every key. A common word's newest candidates are found in a window
+/// without reading (PostgreSQL: its bitmap's heap pages; SQLite: its
+/// doclists) the years of older matches.
+pub(crate) fn window_floors(head: i64) -> impl Iterator<Item = i64> {
+    let first = ((head + FIRST_WINDOW_SHARE - 1) / FIRST_WINDOW_SHARE).max(1);
+    std::iter::successors(Some(first), move |&width| {
+        (width < head).then(|| width * WINDOW_GROWTH)
+    })
+    .map(move |width| head - width)
 }
 
 /// Which texts [`snippets`] reads.
@@ -426,6 +456,21 @@ mod tests {
         );
         assert!(words(" \" * - ").is_empty());
         assert_eq!(words(&"a ".repeat(40)).len(), MAX_WORDS);
+    }
+
+    #[test]
+    fn windows_widen_to_below_every_key_in_at_most_four_steps() {
+        for head in [0, 1, 63, 64, 65, 127, 1_000, 4_332_675] {
+            let floors: Vec<i64> = window_floors(head).collect();
+            assert!(floors.len() <= 4, "{head}: {floors:?}");
+            assert!(floors.windows(2).all(|pair| pair[1] < pair[0]));
+            assert!(*floors.last().unwrap() <= 0, "{head}: {floors:?}");
+            assert!(floors[0] < head, "the newest text is in the first");
+        }
+        assert_eq!(
+            window_floors(6_400).collect::<Vec<_>>(),
+            [6_300, 6_000, 4_800, 0]
+        );
     }
 
     #[test]
