@@ -129,7 +129,9 @@ pub async fn list(
     // Relevance ranks the newest candidates: looked for in ever wider
     // windows of the newest positions until one holds them all.
     let floors: Vec<Option<i64>> = if ranked {
-        search::query::window_floors(position).map(Some).collect()
+        search::query::window_floors(database, position)
+            .map(Some)
+            .collect()
     } else {
         vec![None]
     };
