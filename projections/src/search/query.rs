@@ -251,7 +251,7 @@ fn rank_key_sql(key: &str, title_hit: &str) -> String {
 
 /// The `FROM` of a list in relevance order: the tickets of the newest
 /// [`RANKED_CANDIDATES`] texts `matched` (from [`push_match`]) keyed above
-/// `floor` (see [`window_floors`]) whose tickets meet `conditions` (SQL
+/// `floor` (see [`Windows`]) whose tickets meet `conditions` (SQL
 /// over `tickets`, their values pushed after the match), joined as `hits`
 /// with `hit_ticket`, `rank_key` (the best of its texts', see
 /// [`rank_key_sql`]), `hit_doc` (that text's key, for its snippet) and
@@ -317,38 +317,68 @@ pub(crate) fn ranked_sql(
 /// spans: the head's share, so that at most four windows reach the oldest
 /// text whatever the size.
 const FIRST_WINDOW_SHARE: i64 = 64;
-/// How much wider each window is than the one before.
+/// How much wider each window is than the one before, at least.
 const WINDOW_GROWTH: i64 = 4;
 
-/// The floors (keys above which texts are ranked) of the windows a search
-/// in relevance order tries, newest positions first, up to `head` (the read
-/// model's position): it stops at the first window holding
-/// [`RANKED_CANDIDATES`] candidates. Those are then the newest candidates
-/// of all, every text outside the window being older, so the answer is the
-/// same as ranking from the whole index; the last window reaches below
-/// every key. On PostgreSQL, where the GIN index's bitmap of matches has
-/// no order, a common word's newest candidates are then found in a window
-/// without reading every older match and its ticket.
+/// The windows (keys above a floor) a search in relevance order ranks
+/// from, newest positions first, up to `head` (the read model's position):
+/// it stops at the first window holding [`RANKED_CANDIDATES`] candidates.
+/// Those are then the newest candidates of all, every text outside the
+/// window being older, so the answer is the same as ranking from the whole
+/// index; the last window reaches below every key. On PostgreSQL, where
+/// the GIN index's bitmap of matches has no order, a common word's newest
+/// candidates are then found in a window without reading every older match
+/// and its ticket.
 ///
-/// SQLite tries one window, the whole index: FTS5 walks its doclists newest
-/// first and stops at the limit already (the newest 500 open texts of two
-/// common words at a million tickets: 7 ms with or without a floor).
-pub(crate) fn window_floors(database: &Database, head: i64) -> impl Iterator<Item = i64> {
-    let share = match database {
-        Database::Sqlite(_) => 1,
-        Database::Postgres(_) => FIRST_WINDOW_SHARE,
-    };
-    floors(head, share)
+/// SQLite ranks from one window, the whole index: FTS5 walks its doclists
+/// newest first and stops at the limit already (the newest 500 open texts
+/// of two common words at a million tickets: 7 ms with or without a floor).
+#[derive(Debug)]
+pub(crate) struct Windows {
+    head: i64,
+    width: i64,
 }
 
-/// The floors of windows from the newest `head / share` positions, each
-/// [`WINDOW_GROWTH`] times wider, the last below every key.
-fn floors(head: i64, share: i64) -> impl Iterator<Item = i64> {
-    let first = ((head + share - 1) / share).max(1);
-    std::iter::successors(Some(first), move |&width| {
-        (width < head).then(|| width * WINDOW_GROWTH)
-    })
-    .map(move |width| head - width)
+impl Windows {
+    pub(crate) fn new(database: &Database, head: i64) -> Self {
+        let share = match database {
+            Database::Sqlite(_) => 1,
+            Database::Postgres(_) => FIRST_WINDOW_SHARE,
+        };
+        Self::with_share(head, share)
+    }
+
+    fn with_share(head: i64, share: i64) -> Self {
+        Self {
+            head,
+            width: ((head + share - 1) / share).max(1),
+        }
+    }
+
+    /// The key the texts of the current window are above.
+    pub(crate) fn floor(&self) -> i64 {
+        self.head - self.width
+    }
+
+    /// Widens the window after it held `ranked` candidates (`None`: not
+    /// known) to where as many more again are expected as it lacks (the
+    /// density it found, half as much again), at least [`WINDOW_GROWTH`]
+    /// times: a rare word goes to the whole index at its second window.
+    /// False when the window reached below every key already.
+    pub(crate) fn widen(&mut self, ranked: Option<i64>) -> bool {
+        if self.width >= self.head {
+            return false;
+        }
+        let growth = match ranked {
+            Some(ranked) => (RANKED_CANDIDATES * 3 / 2 / ranked.max(1) + 1).max(WINDOW_GROWTH),
+            None => WINDOW_GROWTH,
+        };
+        self.width = self
+            .width
+            .saturating_mul(growth)
+            .min(self.head.max(self.width));
+        true
+    }
 }
 
 /// Which texts [`snippets`] reads.
@@ -496,20 +526,36 @@ mod tests {
         assert_eq!(words(&"a ".repeat(40)).len(), MAX_WORDS);
     }
 
+    /// The floors a search goes through when each window holds `found`.
+    fn floors(mut windows: Windows, found: Option<i64>) -> Vec<i64> {
+        let mut floors = vec![windows.floor()];
+        while windows.widen(found) {
+            floors.push(windows.floor());
+        }
+        floors
+    }
+
     #[test]
     fn windows_widen_to_below_every_key_in_at_most_four_steps() {
         for head in [0, 1, 63, 64, 65, 127, 1_000, 4_332_675] {
-            let floors: Vec<i64> = floors(head, FIRST_WINDOW_SHARE).collect();
-            assert!(floors.len() <= 4, "{head}: {floors:?}");
-            assert!(floors.windows(2).all(|pair| pair[1] < pair[0]));
-            assert!(*floors.last().unwrap() <= 0, "{head}: {floors:?}");
-            assert!(floors[0] < head, "the newest text is in the first");
+            for found in [None, Some(0), Some(120), Some(499)] {
+                let floors = floors(Windows::with_share(head, FIRST_WINDOW_SHARE), found);
+                assert!(floors.len() <= 4, "{head}: {floors:?}");
+                assert!(floors.windows(2).all(|pair| pair[1] < pair[0]));
+                assert!(*floors.last().unwrap() <= 0, "{head}: {floors:?}");
+                assert!(floors[0] < head, "the newest text is in the first");
+            }
         }
+        let head = 6_400;
+        let windows = || Windows::with_share(head, FIRST_WINDOW_SHARE);
+        assert_eq!(floors(windows(), None), [6_300, 6_000, 4_800, 0]);
+        assert_eq!(floors(windows(), Some(0)), [6_300, 0], "a rare word");
+        assert_eq!(floors(windows(), Some(125)), [6_300, 5_700, 1_500, 0]);
         assert_eq!(
-            floors(6_400, FIRST_WINDOW_SHARE).collect::<Vec<_>>(),
-            [6_300, 6_000, 4_800, 0]
+            floors(Windows::with_share(head, 1), None),
+            [0],
+            "one window"
         );
-        assert_eq!(floors(6_400, 1).collect::<Vec<_>>(), [0], "one window");
     }
 
     #[test]

@@ -128,21 +128,17 @@ pub async fn list(
     let position = snapshot::position(&mut tx, super::NAME).await?;
     // Relevance ranks the newest candidates: looked for in ever wider
     // windows of the newest positions until one holds them all.
-    let floors: Vec<Option<i64>> = if ranked {
-        search::query::window_floors(database, position)
-            .map(Some)
-            .collect()
-    } else {
-        vec![None]
-    };
-    let mut listed: Vec<ListedRow> = Vec::new();
-    for floor in floors {
+    let mut windows = ranked.then(|| search::query::Windows::new(database, position));
+    let listed: Vec<ListedRow> = loop {
+        let floor = windows.as_ref().map(search::query::Windows::floor);
         let (sql, args) = page_sql(database, filter, page, due, now, after.as_ref(), floor);
-        listed = fetch_in_tx(&mut tx, &sql, &args).await?;
-        if listed.first().and_then(|row| row.ranked) == Some(search::RANKED_CANDIDATES) {
-            break;
+        let listed: Vec<ListedRow> = fetch_in_tx(&mut tx, &sql, &args).await?;
+        let found = listed.first().and_then(|row| row.ranked);
+        let enough = found == Some(search::RANKED_CANDIDATES);
+        if enough || !windows.as_mut().is_some_and(|windows| windows.widen(found)) {
+            break listed;
         }
-    }
+    };
     tx.commit().await?;
 
     let more = listed.len() > page.limit as usize;
