@@ -261,13 +261,19 @@ pub(crate) fn ranked_sql(
     search: &Search,
     matched: &Match,
     conditions: &[String],
-    floor: i64,
+    floor: Option<i64>,
     args: &mut Args<'_>,
 ) -> String {
     let condition = match_condition(database, matched);
     let internal = internal_condition(database, search);
-    let filters: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
-    let floor = args.push(floor);
+    let mut filters: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
+    if let Some(floor) = floor {
+        let key = match database {
+            Database::Sqlite(_) => "ticket_search.rowid",
+            Database::Postgres(_) => "ticket_search.position",
+        };
+        filters.push_str(&format!(" AND {key} > {}", args.push(floor)));
+    }
     let limit = args.push(RANKED_CANDIDATES);
     let title = push_title(database, search, matched, &[], args);
     match database {
@@ -282,7 +288,7 @@ pub(crate) fn ranked_sql(
                 "(WITH candidates AS (SELECT ticket_search.ticket_id AS hit_ticket, \
                  ticket_search.rowid AS hit_doc \
                  FROM ticket_search CROSS JOIN tickets ON tickets.id = ticket_search.ticket_id \
-                 WHERE {condition}{internal}{filters} AND ticket_search.rowid > {floor} \
+                 WHERE {condition}{internal}{filters} \
                  ORDER BY ticket_search.rowid DESC LIMIT {limit}) \
                  SELECT hit_ticket, MAX(rank_key) AS rank_key, hit_doc, \
                  (SELECT COUNT(*) FROM candidates) AS ranked FROM \
@@ -299,7 +305,7 @@ pub(crate) fn ranked_sql(
             format!(
                 "(WITH candidates AS (SELECT ticket_search.position \
                  FROM ticket_search JOIN tickets ON tickets.id = ticket_search.ticket_id \
-                 WHERE {condition}{internal}{filters} AND {key} > {floor} \
+                 WHERE {condition}{internal}{filters} \
                  ORDER BY ticket_search.position DESC LIMIT {limit}) \
                  SELECT ticket_search.ticket_id AS hit_ticket, MAX({rank_key}) AS rank_key, \
                  (array_agg(ticket_search.position ORDER BY {rank_key} DESC))[1] AS hit_doc, \
@@ -355,9 +361,11 @@ impl Windows {
         }
     }
 
-    /// The key the texts of the current window are above.
-    pub(crate) fn floor(&self) -> i64 {
-        self.head - self.width
+    /// The key the texts of the current window are above; `None` once it
+    /// reaches below every key, so that the statement has no bound (a plan
+    /// PostgreSQL kept for a bound would AND the whole primary key's range).
+    pub(crate) fn floor(&self) -> Option<i64> {
+        (self.width < self.head).then_some(self.head - self.width)
     }
 
     /// Widens the window after it held `ranked` candidates (`None`: not
@@ -527,10 +535,11 @@ mod tests {
     }
 
     /// The floors a search goes through when each window holds `found`.
+    /// (`0` for the whole index.)
     fn floors(mut windows: Windows, found: Option<i64>) -> Vec<i64> {
-        let mut floors = vec![windows.floor()];
+        let mut floors = vec![windows.floor().unwrap_or_default()];
         while windows.widen(found) {
-            floors.push(windows.floor());
+            floors.push(windows.floor().unwrap_or_default());
         }
         floors
     }
@@ -543,7 +552,7 @@ mod tests {
                 assert!(floors.len() <= 4, "{head}: {floors:?}");
                 assert!(floors.windows(2).all(|pair| pair[1] < pair[0]));
                 assert!(*floors.last().unwrap() <= 0, "{head}: {floors:?}");
-                assert!(floors[0] < head, "the newest text is in the first");
+                assert!(floors[0] < head.max(1), "the newest text is in the first");
             }
         }
         let head = 6_400;

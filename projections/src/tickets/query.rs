@@ -130,8 +130,7 @@ pub async fn list(
     // windows of the newest positions until one holds them all.
     let mut windows = ranked.then(|| search::query::Windows::new(database, position));
     let listed: Vec<ListedRow> = loop {
-        let floor = windows.as_ref().map(search::query::Windows::floor);
-        let (sql, args) = page_sql(database, filter, page, due, now, after.as_ref(), floor);
+        let (sql, args) = page_sql(database, filter, page, due, now, after.as_ref(), &windows);
         let listed: Vec<ListedRow> = fetch_in_tx(&mut tx, &sql, &args).await?;
         let found = listed.first().and_then(|row| row.ranked);
         let enough = found == Some(search::RANKED_CANDIDATES);
@@ -185,7 +184,8 @@ pub async fn list(
 }
 
 /// The SQL of one page of `filter` in `page.sort` order after `after`, and
-/// its values; in relevance order, ranking the texts keyed above `floor`.
+/// its values; in relevance order (with `windows`), ranking the texts of
+/// the current window.
 fn page_sql<'a>(
     database: &Database,
     filter: &'a TicketFilter,
@@ -193,12 +193,13 @@ fn page_sql<'a>(
     due: &DueTimes,
     now: OffsetDateTime,
     after: Option<&Cursor>,
-    floor: Option<i64>,
+    windows: &Option<search::query::Windows>,
 ) -> (String, Args<'a>) {
     let mut args = Args::for_database(database);
     let key = sort_key_sql(database, page.sort.field, due);
-    let (from, mut conditions) = match (&filter.search, floor) {
-        (Some(search), Some(floor)) => {
+    let (from, mut conditions) = match (&filter.search, windows) {
+        (Some(search), Some(windows)) => {
+            let floor = windows.floor();
             let matched = search::query::push_match(database, search, filter, &mut args);
             let conditions = filter_and_time_conditions(filter, due, now, &mut args);
             let from = search::query::ranked_sql(
@@ -226,7 +227,7 @@ fn page_sql<'a>(
     };
     // One row more than asked says whether there is a next page.
     let limit = args.push(i64::from(page.limit) + 1);
-    let ranked = if floor.is_some() {
+    let ranked = if windows.is_some() {
         "hits.hit_doc AS hit_doc, hits.ranked AS ranked"
     } else {
         "CAST(NULL AS BIGINT) AS hit_doc, CAST(NULL AS BIGINT) AS ranked"
