@@ -33,6 +33,7 @@ on_both_backends!(
     an_event_for_a_ticket_never_created_stops_the_projection,
     tickets_opened_before_numbers_are_numbered_by_their_position,
     relevance_ranks_the_newest_matches_that_pass_the_filters,
+    relevance_pages_the_same_when_matches_span_several_windows,
 );
 
 /// A ticket to open; [`BASE`] fills what a test does not care about.
@@ -1183,4 +1184,63 @@ async fn relevance_ranks_the_newest_matches_that_pass_the_filters(log: TestLog) 
         "other orders see every match"
     );
     assert!(first.items[0].snippet.is_some());
+}
+
+/// A search in relevance order looks through the newest positions first
+/// and widens its window until it holds every candidate: with matches
+/// spread over the whole log (the first window spans a sixty-fourth of it)
+/// and filtered by status, it ranks and pages exactly as ranking the whole
+/// index would: title hits first, then the newest matching text.
+async fn relevance_pages_the_same_when_matches_span_several_windows(log: TestLog) {
+    let desk = Desk::new(log);
+    // Each ticket's rank key: its best matching text's position, a title
+    // hit above any other.
+    let mut expected: Vec<(i64, Uuid)> = Vec::new();
+    for round in 0..12 {
+        let title = if round % 3 == 0 {
+            "Zebra crossing"
+        } else {
+            "Printer jam"
+        };
+        let id = desk.open(NewTicket { title, ..BASE }).await;
+        desk.open(BASE).await;
+        desk.project().await;
+        let created = desk.row(id).await.created_position;
+        let mut best = (round % 3 == 0).then_some(created + (1 << 40));
+        if round % 2 == 0 {
+            let said = desk.run(id, comment("a zebra walked in", false)).await;
+            best = best.max(Some(said.position));
+        }
+        desk.open(BASE).await;
+        if round % 4 == 3 {
+            desk.run(id, status(Status::Closed)).await;
+        } else if let Some(best) = best {
+            expected.push((best, id));
+        }
+    }
+    expected.sort_unstable_by(|a, b| b.cmp(a));
+    let expected: Vec<Uuid> = expected.into_iter().map(|(_, id)| id).collect();
+    desk.project().await;
+    project(&desk.log.store, Arc::new(SearchProjection)).await;
+    let filter = TicketFilter {
+        statuses: vec![Status::Open],
+        search: Some(Search {
+            text: "zebra".into(),
+            internal_comments: false,
+        }),
+        ..TicketFilter::default()
+    };
+
+    let mut page = Page::first(Sort::new(SortField::Relevance, Direction::Desc)).with_limit(2);
+    let mut ranked = Vec::new();
+    loop {
+        let answer = desk.list(&filter, &page).await;
+        ranked.extend(answer.items.iter().map(|item| item.ticket.id));
+        assert!(ranked.len() <= WALK_BOUND, "the walk does not end");
+        match answer.next_cursor {
+            Some(cursor) => page = page.after(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(ranked, expected);
 }

@@ -88,6 +88,8 @@ struct ListedRow {
     ticket: StoredTicket,
     sort_key: String,
     hit_doc: Option<i64>,
+    /// In relevance order, how many texts were ranked.
+    ranked: Option<i64>,
 }
 
 /// One page of the tickets matching `filter`, in `page.sort` order after
@@ -120,47 +122,22 @@ pub async fn list(
         });
     }
 
-    let mut args = Args::for_database(database);
-    let key = sort_key_sql(database, page.sort.field, due);
     let ranked = page.sort.field == SortField::Relevance;
-    let (from, mut conditions) = match (&filter.search, ranked) {
-        (Some(search), true) => {
-            let matched = search::query::push_match(database, search, filter, &mut args);
-            let conditions = filter_and_time_conditions(filter, due, now, &mut args);
-            let from =
-                search::query::ranked_sql(database, search, &matched, &conditions, &mut args);
-            (from, Vec::new())
-        }
-        _ => from_and_conditions(database, filter, due, now, &mut args),
-    };
-    conditions.extend(after.map(|cursor| after_condition(&cursor, &key, &mut args)));
-    let where_clause = where_clause(&conditions);
-    let direction = match page.sort.direction {
-        Direction::Asc => "ASC",
-        Direction::Desc => "DESC",
-    };
-    let order = if page.sort.field.is_unique() {
-        format!("{key} {direction}")
-    } else {
-        format!("{key} {direction}, created_position {direction}")
-    };
-    // One row more than asked says whether there is a next page.
-    let limit = args.push(i64::from(page.limit) + 1);
-    let doc = if ranked {
-        "hits.hit_doc"
-    } else {
-        "CAST(NULL AS BIGINT)"
-    };
-    let sql = format!(
-        "SELECT {TICKET_COLUMNS}, CAST({key} AS TEXT) AS sort_key, {doc} AS hit_doc \
-         FROM {from} {where_clause} \
-         ORDER BY {order} LIMIT {limit}"
-    );
-    let args = prepared_unless_timed(filter, args);
     // The rows and the position they are at, from one snapshot.
     let mut tx = snapshot::begin(database).await?;
     let position = snapshot::position(&mut tx, super::NAME).await?;
-    let listed: Vec<ListedRow> = fetch_in_tx(&mut tx, &sql, &args).await?;
+    // Relevance ranks the newest candidates: looked for in ever wider
+    // windows of the newest positions until one holds them all.
+    let mut windows = ranked.then(|| search::query::Windows::new(database, position));
+    let listed: Vec<ListedRow> = loop {
+        let (sql, args) = page_sql(database, filter, page, due, now, after.as_ref(), &windows);
+        let listed: Vec<ListedRow> = fetch_in_tx(&mut tx, &sql, &args).await?;
+        let found = listed.first().and_then(|row| row.ranked);
+        let enough = found == Some(search::RANKED_CANDIDATES);
+        if enough || !windows.as_mut().is_some_and(|windows| windows.widen(found)) {
+            break listed;
+        }
+    };
     tx.commit().await?;
 
     let more = listed.len() > page.limit as usize;
@@ -204,6 +181,63 @@ pub async fn list(
         next_cursor,
         position,
     })
+}
+
+/// The SQL of one page of `filter` in `page.sort` order after `after`, and
+/// its values; in relevance order (with `windows`), ranking the texts of
+/// the current window.
+fn page_sql<'a>(
+    database: &Database,
+    filter: &'a TicketFilter,
+    page: &Page,
+    due: &DueTimes,
+    now: OffsetDateTime,
+    after: Option<&Cursor>,
+    windows: &Option<search::query::Windows>,
+) -> (String, Args<'a>) {
+    let mut args = Args::for_database(database);
+    let key = sort_key_sql(database, page.sort.field, due);
+    let (from, mut conditions) = match (&filter.search, windows) {
+        (Some(search), Some(windows)) => {
+            let floor = windows.floor();
+            let matched = search::query::push_match(database, search, filter, &mut args);
+            let conditions = filter_and_time_conditions(filter, due, now, &mut args);
+            let from = search::query::ranked_sql(
+                database,
+                search,
+                &matched,
+                &conditions,
+                floor,
+                &mut args,
+            );
+            (from, Vec::new())
+        }
+        _ => from_and_conditions(database, filter, due, now, &mut args),
+    };
+    conditions.extend(after.map(|cursor| after_condition(cursor, &key, &mut args)));
+    let where_clause = where_clause(&conditions);
+    let direction = match page.sort.direction {
+        Direction::Asc => "ASC",
+        Direction::Desc => "DESC",
+    };
+    let order = if page.sort.field.is_unique() {
+        format!("{key} {direction}")
+    } else {
+        format!("{key} {direction}, created_position {direction}")
+    };
+    // One row more than asked says whether there is a next page.
+    let limit = args.push(i64::from(page.limit) + 1);
+    let ranked = if windows.is_some() {
+        "hits.hit_doc AS hit_doc, hits.ranked AS ranked"
+    } else {
+        "CAST(NULL AS BIGINT) AS hit_doc, CAST(NULL AS BIGINT) AS ranked"
+    };
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS}, CAST({key} AS TEXT) AS sort_key, {ranked} \
+         FROM {from} {where_clause} \
+         ORDER BY {order} LIMIT {limit}"
+    );
+    (sql, prepared_unless_timed(filter, args))
 }
 
 /// How many tickets match `filter` (SLA states at `now`), and the read
