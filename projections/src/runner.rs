@@ -99,8 +99,6 @@ pub struct Runner {
     settings: RunnerSettings,
     /// Per projection, in the runner's order: its last committed position.
     committed: Arc<[watch::Sender<i64>]>,
-    /// The position every projection of the runner has committed.
-    all_committed: watch::Sender<i64>,
     /// Batches applied in this process, for `crash_after_batch`.
     applied: Arc<AtomicU64>,
 }
@@ -235,7 +233,6 @@ impl Runner {
             name: name.into(),
             settings,
             committed,
-            all_committed: watch::channel(0).0,
             applied: Arc::default(),
         }
     }
@@ -244,11 +241,6 @@ impl Runner {
     /// by `+`.
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// The position every projection of this runner has committed.
-    pub fn committed(&self) -> watch::Receiver<i64> {
-        self.all_committed.subscribe()
     }
 
     /// The position projection `name` of this runner has committed; `None`
@@ -509,10 +501,10 @@ impl Runner {
     /// Tells the committed watches where `lane`'s projections now stand.
     fn publish(&self, lane: &[usize], done: &[Checkpoint]) {
         for (&member, checkpoint) in lane.iter().zip(done) {
-            set_if_changed(&self.committed[member], checkpoint.position);
+            self.committed[member].send_if_modified(|at| {
+                std::mem::replace(at, checkpoint.position) != checkpoint.position
+            });
         }
-        let every = self.committed.iter().map(|c| *c.borrow()).min();
-        set_if_changed(&self.all_committed, every.unwrap_or(0));
     }
 
     /// Nothing new: moves every checkpoint that is not live yet to `live`.
@@ -651,12 +643,6 @@ fn next_retry(standings: &[Standing]) -> Option<Instant> {
             _ => None,
         })
         .min()
-}
-
-/// Moves a committed watch to `position`, waking its receivers only when it
-/// changed.
-fn set_if_changed(watch: &watch::Sender<i64>, position: i64) {
-    watch.send_if_modified(|at| std::mem::replace(at, position) != position);
 }
 
 /// The position every checkpoint of a runner has reached.

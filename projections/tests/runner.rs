@@ -235,7 +235,7 @@ async fn catches_up_then_follows_live_events(log: TestLog) {
     create_table(log.database()).await;
     write_tickets(&log.store, 10).await;
     let runner = Runner::new(log.store.clone(), AppliedPositions::new(), settings());
-    let mut committed = runner.committed();
+    let mut committed = runner.committed_by("applied_positions").unwrap();
     let (stop, shutdown) = watch::channel(false);
     let task = tokio::spawn(runner.run(shutdown));
 
@@ -297,7 +297,7 @@ async fn a_failing_batch_is_retried_until_it_succeeds(log: TestLog) {
     create_table(log.database()).await;
     write_tickets(&log.store, 3).await;
     let runner = Runner::new(log.store.clone(), AppliedPositions::failing(3), settings());
-    let mut committed = runner.committed();
+    let mut committed = runner.committed_by("applied_positions").unwrap();
     let (stop, shutdown) = watch::channel(false);
     let task = tokio::spawn(runner.run(shutdown));
     wait_committed(&mut committed, 6).await;
@@ -315,7 +315,10 @@ async fn a_second_node_takes_over_when_the_leader_dies(log: TestLog) {
     let other_store = EventStore::open(&log.url).await.unwrap();
     let first = Runner::new(log.store.clone(), AppliedPositions::new(), settings());
     let second = Runner::new(other_store, AppliedPositions::new(), settings());
-    let (mut first_committed, mut second_committed) = (first.committed(), second.committed());
+    let (mut first_committed, mut second_committed) = (
+        first.committed_by("applied_positions").unwrap(),
+        second.committed_by("applied_positions").unwrap(),
+    );
     let (stop, shutdown) = watch::channel(false);
     let tasks = [
         tokio::spawn(first.run(shutdown.clone())),
