@@ -373,19 +373,16 @@ impl Windows {
         (self.width < self.head).then_some(self.head - self.width)
     }
 
-    /// Widens the window after it held `ranked` candidates (`None`: not
-    /// known) to where as many more again are expected as it lacks (the
-    /// density it found, half as much again), at least [`WINDOW_GROWTH`]
-    /// times: a rare word goes to the whole index at its second window.
-    /// False when the window reached below every key already.
-    pub(crate) fn widen(&mut self, ranked: Option<i64>) -> bool {
+    /// Widens the window after it held `ranked` candidates to where as
+    /// many more again are expected as it lacks (the density it found, half
+    /// as much again), at least [`WINDOW_GROWTH`] times: a rare word goes to
+    /// the whole index at its second window. False when the window reached
+    /// below every key already.
+    pub(crate) fn widen(&mut self, ranked: i64) -> bool {
         if self.width >= self.head {
             return false;
         }
-        let growth = match ranked {
-            Some(ranked) => (RANKED_CANDIDATES * 3 / 2 / ranked.max(1) + 1).max(WINDOW_GROWTH),
-            None => WINDOW_GROWTH,
-        };
+        let growth = (RANKED_CANDIDATES * 3 / 2 / ranked.max(1) + 1).max(WINDOW_GROWTH);
         self.width = self
             .width
             .saturating_mul(growth)
@@ -541,7 +538,7 @@ mod tests {
 
     /// The floors a search goes through when each window holds `found`.
     /// (`0` for the whole index.)
-    fn floors(mut windows: Windows, found: Option<i64>) -> Vec<i64> {
+    fn floors(mut windows: Windows, found: i64) -> Vec<i64> {
         let mut floors = vec![windows.floor().unwrap_or_default()];
         while windows.widen(found) {
             floors.push(windows.floor().unwrap_or_default());
@@ -552,7 +549,7 @@ mod tests {
     #[test]
     fn windows_widen_to_below_every_key_in_at_most_four_steps() {
         for head in [0, 1, 63, 64, 65, 127, 1_000, 4_332_675] {
-            for found in [None, Some(0), Some(120), Some(499)] {
+            for found in [0, 120, 400, 499] {
                 let floors = floors(Windows::with_share(head, FIRST_WINDOW_SHARE), found);
                 assert!(floors.len() <= 4, "{head}: {floors:?}");
                 assert!(floors.windows(2).all(|pair| pair[1] < pair[0]));
@@ -562,14 +559,10 @@ mod tests {
         }
         let head = 6_400;
         let windows = || Windows::with_share(head, FIRST_WINDOW_SHARE);
-        assert_eq!(floors(windows(), None), [6_300, 6_000, 4_800, 0]);
-        assert_eq!(floors(windows(), Some(0)), [6_300, 0], "a rare word");
-        assert_eq!(floors(windows(), Some(125)), [6_300, 5_700, 1_500, 0]);
-        assert_eq!(
-            floors(Windows::with_share(head, 1), None),
-            [0],
-            "one window"
-        );
+        assert_eq!(floors(windows(), 400), [6_300, 6_000, 4_800, 0]);
+        assert_eq!(floors(windows(), 0), [6_300, 0], "a rare word");
+        assert_eq!(floors(windows(), 125), [6_300, 5_700, 1_500, 0]);
+        assert_eq!(floors(Windows::with_share(head, 1), 400), [0], "one window");
     }
 
     #[test]

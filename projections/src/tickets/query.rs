@@ -132,8 +132,11 @@ pub async fn list(
     let listed: Vec<ListedRow> = loop {
         let (sql, args) = page_sql(database, filter, page, due, now, after.as_ref(), &windows);
         let listed: Vec<ListedRow> = fetch_in_tx(&mut tx, &sql, &args).await?;
-        let found = listed.first().and_then(|row| row.ranked);
-        let enough = found == Some(search::RANKED_CANDIDATES);
+        // No row: no candidate in the window (or none after the page's
+        // cursor), so the window widens as for a rare word: the whole
+        // index gives the answer either way.
+        let found = listed.first().and_then(|row| row.ranked).unwrap_or(0);
+        let enough = found == search::RANKED_CANDIDATES;
         if enough || !windows.as_mut().is_some_and(|windows| windows.widen(found)) {
             break listed;
         }
