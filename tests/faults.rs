@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bomizzel_projections::feed;
 use bomizzel_store::EventStore;
 use bomizzel_store::testing::suites::{self, Skip, Suite};
-use common::app::{Backend, TestApp};
+use common::app::{Backend, NO_RATE_LIMIT, TestApp};
 use common::checks::{self, Seen};
 use common::fault_proxy::{Fault, FaultProxy};
 use common::sio::{self, SioClient};
@@ -30,13 +30,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// No rate limit: the load is the test's.
-const UNLIMITED: [&str; 4] = [
-    "--rate-limit-per-second",
-    "100000",
-    "--rate-limit-burst",
-    "100000",
-];
 
 /// How long an outage lasts in the scenario.
 const OUTAGE: Duration = Duration::from_secs(10);
@@ -784,7 +777,7 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
     let nodes: Nodes = Arc::new(vec![
         TestApp::start(
             Backend::Postgres(proxy.proxied_url(&url, upstream)),
-            &UNLIMITED,
+            &NO_RATE_LIMIT,
         )
         .await,
     ]);
@@ -936,7 +929,7 @@ async fn sqlite_disk_full_under_load_loses_nothing() {
     let nodes: Nodes = Arc::new(vec![
         TestApp::start(
             Backend::Sqlite,
-            &[&["--data-dir", &data_dir][..], &UNLIMITED].concat(),
+            &[&["--data-dir", &data_dir][..], &NO_RATE_LIMIT].concat(),
         )
         .await,
     ]);
@@ -1067,7 +1060,7 @@ async fn a_node_lost_under_load_loses_nothing() {
         return;
     };
     let projections = bomizzel_projections::registry::all().len();
-    let leader = TestApp::start(Backend::Postgres(url.clone()), &UNLIMITED).await;
+    let leader = TestApp::start(Backend::Postgres(url.clone()), &NO_RATE_LIMIT).await;
     let started = Instant::now();
     while leads(&leader) < projections {
         assert!(
@@ -1078,8 +1071,8 @@ async fn a_node_lost_under_load_loses_nothing() {
     }
     let nodes: Nodes = Arc::new(vec![
         leader,
-        TestApp::start_without_seeding(Backend::Postgres(url.clone()), &UNLIMITED).await,
-        TestApp::start_without_seeding(Backend::Postgres(url.clone()), &UNLIMITED).await,
+        TestApp::start_without_seeding(Backend::Postgres(url.clone()), &NO_RATE_LIMIT).await,
+        TestApp::start_without_seeding(Backend::Postgres(url.clone()), &NO_RATE_LIMIT).await,
     ]);
     let load = Load::start(test, &nodes).await;
     load.until_following().await;
@@ -1133,7 +1126,7 @@ fn sqlite_url(app: &TestApp) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restart_with_every_client_reconnecting_at_once_loses_nothing() {
     let test = "a_restart_with_every_client_reconnecting_at_once_loses_nothing";
-    let extra = [&UNLIMITED[..], &["--ws-max-connections-per-user", "1000"]].concat();
+    let extra = [&NO_RATE_LIMIT[..], &["--ws-max-connections-per-user", "1000"]].concat();
     let nodes: Nodes = Arc::new(vec![TestApp::start(Backend::Sqlite, &extra).await]);
     let url = sqlite_url(&nodes[0]);
     let who = Followers {
@@ -1175,7 +1168,7 @@ async fn a_restart_with_every_client_reconnecting_at_once_loses_nothing() {
 async fn slow_consumers_are_closed_and_resume_without_holding_up_the_others() {
     let test = "slow_consumers_are_closed_and_resume_without_holding_up_the_others";
     let extra = [
-        &UNLIMITED[..],
+        &NO_RATE_LIMIT[..],
         &[
             "--ws-max-connections-per-user",
             "1000",

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::app::{Backend, TestApp};
+use common::app::{Backend, NO_RATE_LIMIT, TestApp};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -73,12 +73,7 @@ fn shorten(path: &str) -> String {
 async fn no_route_answers_garbage_with_a_server_error() {
     let app = TestApp::start(
         Backend::Sqlite,
-        &[
-            "--rate-limit-per-second",
-            "100000",
-            "--rate-limit-burst",
-            "100000",
-        ],
+        &NO_RATE_LIMIT,
     )
     .await;
     let document: Value = app

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bomizzel_projections::feed;
 use bomizzel_store::EventStore;
-use common::app::{Backend, TestApp};
+use common::app::{Backend, NO_RATE_LIMIT, TestApp};
 use common::checks::{self, Seen};
 use common::ws::WsClient;
 use rand::Rng;
@@ -162,14 +162,7 @@ async fn clients_that_keep_dropping_miss_nothing_and_see_nothing_twice() {
     let app = Arc::new(
         TestApp::start(
             Backend::Sqlite,
-            &[
-                "--ws-send-queue",
-                "8",
-                "--rate-limit-per-second",
-                "100000",
-                "--rate-limit-burst",
-                "100000",
-            ],
+            &[&["--ws-send-queue", "8"][..], &NO_RATE_LIMIT].concat(),
         )
         .await,
     );

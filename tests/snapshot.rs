@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::app::{Backend, TestApp};
+use common::app::{Backend, NO_RATE_LIMIT, TestApp};
 use common::ws::WsClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -124,14 +124,8 @@ fn reaches(held: &Versions, changes: &[Value], target: &Versions) -> bool {
 /// it holds what the log holds; then it drops and the next seed reloads.
 async fn snapshot_then_stream_is_exact(delayed: &str) -> bool {
     let delay = format!("{delayed}=30ms");
-    let unlimited = [
-        "--rate-limit-per-second",
-        "100000",
-        "--rate-limit-burst",
-        "100000",
-    ];
     let mut args = vec!["--projection-delay", delay.as_str()];
-    args.extend(unlimited);
+    args.extend(NO_RATE_LIMIT);
     let app = TestApp::start(Backend::Sqlite, &args).await;
     let mut tickets = Vec::new();
     let mut snapshot_behind_head = false;

@@ -11,6 +11,15 @@ use serde_json::{Value, json};
 
 use super::Server;
 
+/// `serve` arguments lifting the per-user command rate limit, for tests
+/// whose load is their own and not the limit's subject.
+pub const NO_RATE_LIMIT: [&str; 4] = [
+    "--rate-limit-per-second",
+    "100000",
+    "--rate-limit-burst",
+    "100000",
+];
+
 pub const SECRET: &str = "test-secret-that-is-long-enough";
 
 /// The users the fixture creates: (id, role, company, teams).
