@@ -30,7 +30,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-
 /// How long an outage lasts in the scenario.
 const OUTAGE: Duration = Duration::from_secs(10);
 /// What the server promises: answered within this while the database is away.
@@ -1126,7 +1125,11 @@ fn sqlite_url(app: &TestApp) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restart_with_every_client_reconnecting_at_once_loses_nothing() {
     let test = "a_restart_with_every_client_reconnecting_at_once_loses_nothing";
-    let extra = [&NO_RATE_LIMIT[..], &["--ws-max-connections-per-user", "1000"]].concat();
+    let extra = [
+        &NO_RATE_LIMIT[..],
+        &["--ws-max-connections-per-user", "1000"],
+    ]
+    .concat();
     let nodes: Nodes = Arc::new(vec![TestApp::start(Backend::Sqlite, &extra).await]);
     let url = sqlite_url(&nodes[0]);
     let who = Followers {

@@ -71,11 +71,7 @@ fn shorten(path: &str) -> String {
 
 #[tokio::test]
 async fn no_route_answers_garbage_with_a_server_error() {
-    let app = TestApp::start(
-        Backend::Sqlite,
-        &NO_RATE_LIMIT,
-    )
-    .await;
+    let app = TestApp::start(Backend::Sqlite, &NO_RATE_LIMIT).await;
     let document: Value = app
         .client
         .get(app.server.url("/openapi.json"))

@@ -582,12 +582,7 @@ async fn a_client_that_stops_reading_is_closed_at_the_write_deadline_and_resumes
 const AT_MOST: usize = 800;
 
 async fn stalled_client_is_closed_and_resumes(backend: Backend) {
-    let extra = [
-        "--ws-write-deadline",
-        "1s",
-        "--socket-send-buffer",
-        "16384",
-    ];
+    let extra = ["--ws-write-deadline", "1s", "--socket-send-buffer", "16384"];
     let app = TestApp::start(backend, &[&extra[..], &NO_RATE_LIMIT].concat()).await;
     let room = "queue:queue-1";
     let reader = follow(&app, room).await;

@@ -128,7 +128,12 @@ pub async fn list(
     let position = snapshot::position(&mut tx, super::NAME).await?;
     // Relevance ranks the newest candidates: looked for in ever wider
     // windows of the newest positions until one holds them all.
-    let mut windows = ranked.then(|| search::query::Windows::new(database, filter, position));
+    let mut windows = match (&filter.search, ranked) {
+        (Some(search), true) => {
+            Some(search::query::Windows::plan(database, &mut tx, search, filter, position).await?)
+        }
+        _ => None,
+    };
     let listed: Vec<ListedRow> = loop {
         let (sql, args) = page_sql(database, filter, page, due, now, after.as_ref(), &windows);
         let listed: Vec<ListedRow> = fetch_in_tx(&mut tx, &sql, &args).await?;
