@@ -377,19 +377,7 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         !(args.floor && args.command == Command::Create),
         "--floor copies priority changes: use it with --command priority"
     );
-    let peer = match &args.peer_dir {
-        Some(dir) => {
-            ensure!(
-                args.command == Command::Create,
-                "the Node peer can only open tickets: use --peer-dir with --command create"
-            );
-            Some(Peer::prepare(dir).context("preparing the Node peer")?)
-        }
-        None => {
-            eprintln!("no --peer-dir: the Node peer is not measured");
-            None
-        }
-    };
+    let peer = prepare_peer(&args)?;
     let readers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut runs = Vec::new();
     let mut failure = None;
@@ -491,6 +479,20 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// The Node peer, copied and installed, if `--peer-dir` names it; says so
+/// when it does not.
+fn prepare_peer(args: &FanoutArgs) -> Result<Option<Peer>> {
+    let Some(dir) = &args.peer_dir else {
+        eprintln!("no --peer-dir: the Node peer is not measured");
+        return Ok(None);
+    };
+    ensure!(
+        args.command == Command::Create,
+        "the Node peer can only open tickets: use --peer-dir with --command create"
+    );
+    Ok(Some(Peer::prepare(dir).context("preparing the Node peer")?))
 }
 
 /// Each floor run against the `/ws` run just before it.
