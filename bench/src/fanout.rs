@@ -8,6 +8,15 @@
 //! each on a fresh server, reported side by side. Only the transport
 //! differs; the steps below are the same for both.
 //!
+//! `--peer-dir` adds a run against the Node peer ([`peer`], the Node.js
+//! Socket.IO server the project is measured against) after the project's,
+//! with the same Socket.IO client, commands, counts and accounting; its
+//! tickets go to a fresh PostgreSQL database, so compare it with
+//! `--backend postgres`. The peer can only open tickets, so it needs
+//! `--command create` (each command opens a ticket; the default,
+//! `priority`, changes seeded tickets' priority). Without `--peer-dir` the
+//! peer is not measured, and the run says so.
+//!
 //! A run starts the real `bomizzel serve` (SQLite in a temporary data
 //! directory, or a fresh PostgreSQL database), with rate limits out of the
 //! way and a 4096-frame send queue per connection, and seeds through the
@@ -33,20 +42,23 @@
 //!    answers heartbeats (the Socket.IO server drops a socket whose ping
 //!    goes unanswered for 20 s) and drops anything else.
 //! 2. Fan-out. For `--duration-secs`, R commands per second go through the
-//!    API on a fixed schedule: priority changes (high, low, high, …, so each
-//!    changes something), round robin over the R tickets, one command in
-//!    flight per ticket. Each is one feed change in the queue's room, so
-//!    one frame to every connection. A command's send time is stamped just
-//!    before its request goes out; its ticket and the version it creates are
-//!    known beforehand, so a frame names its command by `data.ticket_id` and
-//!    `data.version`. The connections are read by one task per CPU, each
-//!    polling its share together; a frame's latency is its receive time
-//!    minus its command's send time.
+//!    API on a fixed schedule, in R lanes (round robin, one command in
+//!    flight per lane): priority changes of the R seeded tickets (high,
+//!    low, high, …, so each changes something), or ticket creations. Each
+//!    is one ticket event in the queue's room, so one frame to every
+//!    connection. A command's send time is stamped just before its request
+//!    goes out; a priority change's ticket and the version it creates are
+//!    known beforehand, so its frame names it by `data.ticket_id` and
+//!    `data.version`; a created ticket's title is `fan-out command <i>`.
+//!    The connections are read by one task per CPU, each polling its share
+//!    together; a frame's latency is its receive time minus its command's
+//!    send time. Only the commands' ticket events count there; the other
+//!    events a command causes (`notification:created`, queue metrics) are
+//!    real work too, and are counted by name, per command and connection.
 //! 3. Loss. Once the last command is answered, the clients get up to 10 s
 //!    for the rest. Every connection must receive every acknowledged
 //!    command's change exactly once: missing and duplicate frames are
-//!    counted per connection, as are connections that ended. Latest-value
-//!    frames (queue metrics, `"offset": null`) are counted, not matched.
+//!    counted per connection, as are connections that ended.
 //!
 //! To tell where the time goes, each command also gets its HTTP answer
 //! time, its first delivery (command to the first client: append, feed
@@ -60,13 +72,17 @@
 //! ```text
 //! cargo build --release --bin bomizzel
 //! cargo run --release -p bomizzel-bench -- fanout --protocol both --connections 1000
+//! cargo run --release -p bomizzel-bench -- fanout --protocol both --backend postgres \
+//!     --command create --peer-dir ../shared/peers/socketio-node --connections 1000
 //! ```
 
 pub(crate) mod client;
 pub mod floor;
+mod peer;
 pub(crate) mod server;
 mod socketio_client;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -81,7 +97,8 @@ use tokio::sync::watch;
 use crate::backend::{Backend, BackendChoice, FreshDatabase};
 use crate::harness::Load;
 use crate::report::{CpuSampler, CpuUsage, Latency, LatencySummary, Machine, Table, write_json};
-use client::{Idle, Plan, Protocol, ReaderLog};
+use client::{Command, Idle, Plan, Protocol, ReaderLog};
+use peer::Peer;
 use server::{Api, Memory, Server};
 
 /// Pause before reading the server's memory, for the last connections'
@@ -112,6 +129,15 @@ pub struct FanoutArgs {
     /// The clients' transport: `/ws`, `/socket.io/`, or one run of each.
     #[arg(long, value_enum, default_value_t = ProtocolChoice::Websocket)]
     protocol: ProtocolChoice,
+    /// What each command does: change a seeded ticket's priority, or open
+    /// a ticket (the only command the Node peer has).
+    #[arg(long, value_enum, default_value_t = Command::Priority)]
+    command: Command,
+    /// The Node peer's directory (`server.mjs`, `package.json`): one more
+    /// run, against the peer, after the project's. Needs `--command create`,
+    /// node and npm.
+    #[arg(long)]
+    peer_dir: Option<PathBuf>,
     #[command(flatten)]
     load: LoadShape,
     /// Percentages of the connections that stop reading after they
@@ -134,7 +160,7 @@ pub struct FanoutArgs {
     socket_send_buffer: Option<usize>,
     /// After each `/ws` run, the same load on a bare tokio-tungstenite
     /// broadcaster (`floor.rs`): the server CPU per frame of the project
-    /// over the floor's.
+    /// over the floor's. Priority changes only.
     #[arg(long)]
     floor: bool,
     /// Where to write the JSON report.
@@ -165,6 +191,29 @@ enum ProtocolChoice {
     Websocket,
     Socketio,
     Both,
+}
+
+/// The server a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Target {
+    /// `bomizzel serve`.
+    Project,
+    /// The bare broadcaster (`--floor`, `floor.rs`).
+    Floor,
+    /// The Node peer (`--peer-dir`, `peer.rs`).
+    NodePeer,
+}
+
+impl Target {
+    /// `backend protocol`, naming a run of this target.
+    fn label(self, backend: Backend, protocol: Protocol) -> String {
+        match self {
+            Self::Project => format!("{backend} {protocol}"),
+            Self::Floor => format!("floor {protocol}"),
+            Self::NodePeer => format!("node peer {backend} {protocol}"),
+        }
+    }
 }
 
 impl ProtocolChoice {
@@ -198,6 +247,7 @@ struct FloorRatio {
 #[derive(Debug, Serialize)]
 struct Config {
     connections: usize,
+    command: Command,
     rate: u32,
     duration_secs: u64,
     server_binary: PathBuf,
@@ -209,8 +259,7 @@ struct Config {
 struct RunResult {
     backend: Backend,
     protocol: Protocol,
-    /// The bare broadcaster, not the project (`--floor`).
-    floor: bool,
+    target: Target,
     /// A change frame the server sent, for the floor to copy.
     #[serde(skip)]
     sample_frame: Option<String>,
@@ -265,9 +314,14 @@ struct LoadResult {
     first_delivery: LatencySummary,
     /// Per command: first to last connection's receipt.
     spread: LatencySummary,
-    /// CPU time per delivered frame (queue-metrics frames ride along free).
+    /// CPU time per delivered ticket frame (the side events ride along free).
     server_cpu_us_per_frame: Option<f64>,
     bench_cpu_us_per_frame: Option<f64>,
+    /// Events other than the commands' ticket events, by name, all
+    /// connections.
+    side_events: BTreeMap<String, u64>,
+    /// `side_events` over acknowledged commands times reading connections.
+    side_events_per_command: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -280,21 +334,19 @@ struct LossResult {
     connections_ended: usize,
     /// A few distinct reasons why.
     ended_reasons: Vec<String>,
-    /// Frames naming no command sent, or not events.
+    /// Ticket events naming no command sent, or frames that are not events.
     unexpected_frames: u64,
-    /// Queue-metrics frames (`"offset": null`), ignored.
-    latest_frames: u64,
     /// Commands that failed, with why.
     failed_commands: Vec<String>,
 }
 
 impl RunResult {
-    /// `backend protocol`, naming the run in the tables.
+    /// Names the run in the tables.
     fn label(&self) -> String {
+        let label = self.target.label(self.backend, self.protocol);
         match self.stalled {
-            0 if self.floor => format!("floor {}", self.protocol),
-            0 => format!("{} {}", self.backend, self.protocol),
-            stalled => format!("{} {}, {stalled} stalled", self.backend, self.protocol),
+            0 => label,
+            stalled => format!("{label}, {stalled} stalled"),
         }
     }
 
@@ -321,31 +373,52 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         BackendChoice::Postgres => vec![Backend::Postgres],
         BackendChoice::Both => vec![Backend::Sqlite, Backend::Postgres],
     };
+    ensure!(
+        !(args.floor && args.command == Command::Create),
+        "--floor copies priority changes: use it with --command priority"
+    );
+    let peer = prepare_peer(&args)?;
     let readers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut runs = Vec::new();
     let mut failure = None;
-    let variants: Vec<(Backend, Protocol, u32)> = backends
+    let mut variants: Vec<(Target, Backend, Protocol, u32)> = backends
         .iter()
         .flat_map(|backend| {
             let stalled = &args.stalled_percent;
             args.protocol
                 .protocols()
                 .into_iter()
-                .flat_map(move |protocol| stalled.iter().map(move |p| (*backend, protocol, *p)))
+                .flat_map(move |protocol| {
+                    stalled
+                        .iter()
+                        .map(move |p| (Target::Project, *backend, protocol, *p))
+                })
         })
         .collect();
-    'runs: for (backend, protocol, stalled_percent) in variants {
+    if peer.is_some() {
+        variants.push((
+            Target::NodePeer,
+            Backend::Postgres,
+            Protocol::NodeSocketIo,
+            0,
+        ));
+    }
+    'runs: for (target, backend, protocol, stalled_percent) in variants {
         let mut run = Run {
             args: &args,
+            target,
             backend,
             protocol,
             connections,
             stalled: connections * stalled_percent as usize / 100,
             readers,
-            floor: false,
+            peer: peer.as_ref(),
             sample_frame: None,
         };
-        let with_floor = args.floor && protocol == Protocol::WebSocket && stalled_percent == 0;
+        let with_floor = args.floor
+            && target == Target::Project
+            && protocol == Protocol::WebSocket
+            && stalled_percent == 0;
         loop {
             match run_fresh(run.clone(), &binary).await {
                 Ok(result) => {
@@ -358,16 +431,15 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
                     runs.push(result);
                 }
                 Err(error) => {
-                    failure = Some(
-                        error.context(format!("{backend} {protocol}, {connections} connections")),
-                    );
+                    let label = target.label(backend, protocol);
+                    failure = Some(error.context(format!("{label}, {connections} connections")));
                     break 'runs;
                 }
             }
-            if run.floor || !with_floor {
+            if run.target == Target::Floor || !with_floor {
                 break;
             }
-            run.floor = true;
+            run.target = Target::Floor;
             run.sample_frame = runs.last().and_then(|r| r.sample_frame.clone());
         }
     }
@@ -375,6 +447,9 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         println!();
         println!("{}", summary_table(&runs));
         println!("{}", targets_table(&runs));
+    }
+    if peer.is_none() {
+        println!("the Node peer was not measured (no --peer-dir)");
     }
     let floor_ratios = floor_ratios(&runs);
     for ratio in &floor_ratios {
@@ -388,6 +463,7 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
         machine: Machine::describe(),
         config: Config {
             connections,
+            command: args.command,
             rate: args.load.rate,
             duration_secs: args.load.duration_secs,
             server_binary: binary,
@@ -405,10 +481,24 @@ pub async fn run(args: FanoutArgs) -> Result<()> {
     }
 }
 
+/// The Node peer, copied and installed, if `--peer-dir` names it; says so
+/// when it does not.
+fn prepare_peer(args: &FanoutArgs) -> Result<Option<Peer>> {
+    let Some(dir) = &args.peer_dir else {
+        eprintln!("no --peer-dir: the Node peer is not measured");
+        return Ok(None);
+    };
+    ensure!(
+        args.command == Command::Create,
+        "the Node peer can only open tickets: use --peer-dir with --command create"
+    );
+    Ok(Some(Peer::prepare(dir).context("preparing the Node peer")?))
+}
+
 /// Each floor run against the `/ws` run just before it.
 fn floor_ratios(runs: &[RunResult]) -> Vec<FloorRatio> {
     runs.windows(2)
-        .filter(|pair| pair[1].floor && !pair[0].floor)
+        .filter(|pair| pair[1].target == Target::Floor && pair[0].target == Target::Project)
         .filter_map(|pair| {
             let project = pair[0].load.server_cpu_us_per_frame?;
             let floor = pair[1].load.server_cpu_us_per_frame?;
@@ -466,15 +556,17 @@ async fn run_fresh(run: Run<'_>, binary: &Path) -> Result<RunResult> {
 #[derive(Debug, Clone)]
 struct Run<'a> {
     args: &'a FanoutArgs,
+    target: Target,
+    /// The project's database; the Node peer's is PostgreSQL.
     backend: Backend,
     protocol: Protocol,
     connections: usize,
     /// Connections that stop reading once subscribed.
     stalled: usize,
     readers: usize,
-    /// Against the bare broadcaster (`floor.rs`) instead of the project,
-    /// with frames like `sample_frame`.
-    floor: bool,
+    /// The Node peer, ready to start (`--peer-dir`).
+    peer: Option<&'a Peer>,
+    /// For the floor: a change frame the project sent, to copy.
     sample_frame: Option<String>,
 }
 
@@ -486,10 +578,7 @@ impl Run<'_> {
         database_url: Option<&str>,
     ) -> Result<RunResult> {
         let (protocol, count) = (self.protocol, self.connections);
-        let backend = match self.floor {
-            true => format!("floor {protocol}"),
-            false => format!("{} {protocol}", self.backend),
-        };
+        let backend = self.target.label(self.backend, self.protocol);
         let (mut server, changes, tickets) = self.start(binary, data_dir, database_url).await?;
         tokio::time::sleep(SETTLE).await;
         server.ensure_running()?;
@@ -546,7 +635,7 @@ impl Run<'_> {
         let stalled: Vec<_> = connections.drain(..self.stalled).collect();
         let readers_count = count - stalled.len();
         let commands = self.args.load.rate as usize * self.args.load.duration_secs as usize;
-        let plan = Arc::new(Plan::new(&tickets, commands));
+        let plan = Arc::new(Plan::new(self.args.command, &tickets, commands));
         let (stop, stopped) = watch::channel(false);
         let mut readers = Vec::with_capacity(self.readers);
         let share = readers_count.div_ceil(self.readers);
@@ -588,7 +677,7 @@ impl Run<'_> {
         let result = RunResult {
             backend: self.backend,
             protocol,
-            floor: self.floor,
+            target: self.target,
             sample_frame: plan.sample_frame.get().cloned(),
             connections: count,
             connect_secs,
@@ -625,53 +714,80 @@ impl Run<'_> {
 }
 
 impl Run<'_> {
-    /// The server under load, where its changes come from, and the
-    /// tickets they change: the project seeded through its API, or the
-    /// floor, whose tickets are only names.
+    /// The server under load, where its changes come from, and the lanes
+    /// of commands: the seeded tickets whose priority changes, or names.
     async fn start(
         &self,
         binary: &Path,
         data_dir: &Path,
         database_url: Option<&str>,
     ) -> Result<(Server, Changes, Vec<String>)> {
-        let tickets = self.args.load.rate as usize;
-        if self.floor {
-            let (server, stdin) = Server::start_floor().await?;
-            let control = floor::Control::new(stdin, self.sample_frame.as_deref())?;
-            let tickets = (0..tickets).map(|n| format!("floor-ticket-{n}")).collect();
-            return Ok((server, Changes::Floor(control), tickets));
+        let lanes = self.args.load.rate as usize;
+        let names = || (0..lanes).map(|n| format!("lane-{n}")).collect();
+        match self.target {
+            Target::Floor => {
+                let (server, stdin) = Server::start_floor().await?;
+                let control = floor::Control::new(stdin, self.sample_frame.as_deref())?;
+                Ok((server, Changes::Floor(control), names()))
+            }
+            Target::NodePeer => {
+                let peer = self.peer.context("the Node peer is not prepared")?;
+                let url = database_url.context("the Node peer needs PostgreSQL")?;
+                let server = peer.start(url).await?;
+                let api = Api::new(&server.base_url)?;
+                Ok((server, Changes::Api(api), names()))
+            }
+            Target::Project => {
+                let settings = server::Settings {
+                    send_queue: self.args.send_queue,
+                    socket_send_buffer: self.args.socket_send_buffer,
+                    ..server::Settings::default()
+                };
+                let server = Server::start(binary, data_dir, database_url, settings).await?;
+                let api = Api::new(&server.base_url)?;
+                let tickets = match self.args.command {
+                    Command::Priority => api.seed(lanes).await?,
+                    Command::Create => {
+                        api.seed_directory().await?;
+                        names()
+                    }
+                };
+                Ok((server, Changes::Api(api), tickets))
+            }
         }
-        let settings = server::Settings {
-            send_queue: self.args.send_queue,
-            socket_send_buffer: self.args.socket_send_buffer,
-            ..server::Settings::default()
-        };
-        let server = Server::start(binary, data_dir, database_url, settings).await?;
-        let api = Api::new(&server.base_url)?;
-        let tickets = api.seed(tickets).await?;
-        Ok((server, Changes::Api(api), tickets))
     }
 }
 
 /// Where a run's changes come from.
 #[derive(Debug, Clone)]
 enum Changes {
-    /// Priority changes through the project's API.
+    /// Commands through the HTTP API (the project's or the Node peer's).
     Api(Api),
     /// Frames handed to the bare broadcaster.
     Floor(floor::Control),
 }
 
 impl Changes {
-    /// Makes command `i`, the `round`-th change of `ticket`; returns the
-    /// ticket's version after it.
-    async fn make(&self, plan: &Plan, i: usize, ticket: &str, round: usize) -> Result<u64> {
-        match self {
-            Self::Api(api) => {
+    /// Makes command `i`, the `round`-th of its lane `ticket`; fails if
+    /// the server refuses it or a priority change lands on another version
+    /// than planned.
+    async fn make(&self, plan: &Plan, i: usize, ticket: &str, round: usize) -> Result<()> {
+        match (self, plan.command()) {
+            (Self::Api(api), Command::Priority) => {
                 let priority = server::alternating_priority(round);
-                api.change_priority(ticket, priority).await
+                let version = api.change_priority(ticket, priority).await?;
+                let planned = plan.version_of(i);
+                ensure!(
+                    version == planned,
+                    "ticket {ticket} reached version {version}, expected {planned}"
+                );
+                Ok(())
             }
-            Self::Floor(control) => control.publish(i, ticket, plan.version_of(i)),
+            (Self::Api(api), Command::Create) => {
+                api.create_ticket(&Plan::title_of(i)).await?;
+                Ok(())
+            }
+            (Self::Floor(control), _) => control.publish(i, ticket, plan.version_of(i)),
         }
     }
 }
@@ -705,8 +821,8 @@ struct Sent {
 }
 
 /// Sends the plan's commands, `rate` per second on a fixed schedule, one
-/// task per ticket (so each ticket's versions follow one another). A
-/// ticket whose command fails gets no more: its next versions are unknown.
+/// task per lane (so each ticket's versions follow one another). A lane
+/// whose command fails gets no more: its ticket's next versions are unknown.
 async fn drive(
     changes: &Changes,
     plan: &Arc<Plan>,
@@ -729,14 +845,11 @@ async fn drive(
                     let at = plan.stamp_sent(i);
                     let delay = due.elapsed();
                     let began = Instant::now();
-                    let answer = match changes.make(&plan, i, &ticket, round).await {
-                        Ok(version) if version == plan.version_of(i) => Ok(began.elapsed()),
-                        Ok(version) => Err(format!(
-                            "ticket {ticket} reached version {version}, expected {}",
-                            plan.version_of(i)
-                        )),
-                        Err(error) => Err(format!("{error:#}")),
-                    };
+                    let answer = changes
+                        .make(&plan, i, &ticket, round)
+                        .await
+                        .map(|()| began.elapsed())
+                        .map_err(|error| format!("{error:#}"));
                     let failed = answer.is_err();
                     sent.push((i, Sent { at, delay, answer }));
                     if failed {
@@ -765,9 +878,16 @@ fn load_result(
     cpu: Option<&CpuUsage>,
 ) -> LoadResult {
     let mut delivery = Latency::default();
+    let mut side_events = BTreeMap::new();
     for log in logs {
         delivery.merge(&log.delivery);
+        for (name, count) in &log.side_events {
+            *side_events.entry(name.clone()).or_insert(0) += count;
+        }
     }
+    let reading: usize = logs.iter().map(|log| log.connections.len()).sum();
+    let side_events_per_command =
+        side_events.values().sum::<u64>() as f64 / (acknowledged.len() * reading).max(1) as f64;
     let sent_at: Vec<u64> = sent.iter().flatten().map(|s| s.at).collect();
     let first_sent = sent_at.iter().copied().min().unwrap_or(0);
     let last_sent = sent_at.iter().copied().max().unwrap_or(0);
@@ -820,6 +940,8 @@ fn load_result(
         spread: spread.summary(),
         server_cpu_us_per_frame: cpu.map(|c| per_frame(c.database_cores)),
         bench_cpu_us_per_frame: cpu.map(|c| per_frame(c.bench_process_cores)),
+        side_events,
+        side_events_per_command,
     }
 }
 
@@ -831,7 +953,6 @@ fn loss_result(sent: &[Option<Sent>], acknowledged: &[usize], logs: &[ReaderLog]
         connections_ended: 0,
         ended_reasons: Vec::new(),
         unexpected_frames: 0,
-        latest_frames: 0,
         failed_commands: sent
             .iter()
             .enumerate()
@@ -844,7 +965,6 @@ fn loss_result(sent: &[Option<Sent>], acknowledged: &[usize], logs: &[ReaderLog]
     };
     for log in logs {
         loss.unexpected_frames += log.unexpected_frames;
-        loss.latest_frames += log.latest_frames;
         for connection in &log.connections {
             let missing = acknowledged.iter().filter(|&&i| !connection.has(i)).count() as u64;
             loss.missing_frames += missing;
@@ -906,6 +1026,9 @@ fn summary_table(runs: &[RunResult]) -> Table {
         }),
         ("commands/s", |r| format!("{:.1}", r.load.commands_per_sec)),
         ("frames/s", |r| format!("{:.0}", r.load.delivered_per_sec)),
+        ("other events/cmd/conn", |r| {
+            format!("{:.2}", r.load.side_events_per_command)
+        }),
         ("delivery p50 ms", |r| {
             format!("{:.1}", r.load.delivery.p50_ms)
         }),
@@ -954,14 +1077,17 @@ fn summary_table(runs: &[RunResult]) -> Table {
     table
 }
 
+/// The project's targets per run, and, with the Node peer measured, its
+/// p99 and memory per subscribed socket against half the peer's.
 fn targets_table(runs: &[RunResult]) -> Table {
     let mut table = Table::new(&["run", "target", "measured", "met"]);
     let met = |ok: bool| if ok { "yes" } else { "NO" }.to_owned();
+    let peer = runs.iter().find(|run| run.target == Target::NodePeer);
     for run in runs {
         let idle = run.memory.kib_per_idle_connection;
         let p99 = run.load.delivery.p99_ms;
         let missing = run.loss.missing_frames;
-        for (target, measured, ok) in [
+        let mut targets = vec![
             (
                 format!("idle KiB/conn <= {TARGET_IDLE_KIB}"),
                 format!("{idle:.2}"),
@@ -980,7 +1106,25 @@ fn targets_table(runs: &[RunResult]) -> Table {
                 ),
                 run.lossless(),
             ),
-        ] {
+        ];
+        if let (Target::Project, Some(peer)) = (run.target, peer) {
+            let (peer_p99, peer_kib) = (
+                peer.load.delivery.p99_ms,
+                peer.memory.kib_per_subscribed_connection,
+            );
+            let kib = run.memory.kib_per_subscribed_connection;
+            targets.push((
+                format!("p99 <= half the Node peer's {peer_p99:.1} ms"),
+                format!("{p99:.1} ({:.2}x)", p99 / peer_p99),
+                p99 <= peer_p99 / 2.0,
+            ));
+            targets.push((
+                format!("KiB/conn subscribed <= half the Node peer's {peer_kib:.2}"),
+                format!("{kib:.2} ({:.2}x)", kib / peer_kib),
+                kib <= peer_kib / 2.0,
+            ));
+        }
+        for (target, measured, ok) in targets {
             table.row(vec![run.label(), target, measured, met(ok)]);
         }
     }

@@ -2,20 +2,28 @@
 //! alive between the steps, then reading all of them with a few tasks and
 //! recording every change frame against the command that caused it.
 //!
-//! Both protocols are one WebSocket per client (tokio-tungstenite with a
+//! Every protocol is one WebSocket per client (tokio-tungstenite with a
 //! small read buffer). [`Protocol`] holds what differs: the URL, the
 //! handshake, how a subscription is asked for and answered, heartbeats the
 //! client must answer, and how a message reads. Everything else (setup
 //! concurrency, the idle keepers, the readers and their accounting) is
-//! shared.
+//! shared, whichever server is on the other end: the project's `/ws` and
+//! `/socket.io/`, the floor, or the Node peer.
+//!
+//! [`Command`] is what the load sends: a frame counts for latency and loss
+//! only if it is that command's ticket event and names a command of the
+//! [`Plan`]; every other event (notifications, queue metrics) is counted by
+//! name, as the work it is.
 
-use std::collections::{HashMap, VecDeque};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
 use futures::{SinkExt, Stream, StreamExt, TryFutureExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -46,6 +54,8 @@ const SETUP_DEADLINE: Duration = Duration::from_secs(30);
 const READ_BUFFER: usize = 8 * 1024;
 /// The version a ticket's first priority change creates (its creation is 1).
 const FIRST_CHANGE_VERSION: u64 = 2;
+/// The title of a ticket the load opens, before its command's number.
+const TITLE_PREFIX: &str = "fan-out command ";
 
 /// How the clients talk to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,13 +68,18 @@ pub enum Protocol {
     /// default rooms are joined on connect ([`socketio_client`]).
     #[serde(rename = "socketio")]
     SocketIo,
+    /// The Node peer's Socket.IO 4 server (`fanout --peer-dir`): the same
+    /// client, but no `ready` follows the connect and no room is joined
+    /// before `subscribe` but the user's own.
+    #[serde(rename = "socketio-node")]
+    NodeSocketIo,
 }
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::WebSocket => "websocket",
-            Self::SocketIo => "socketio",
+            Self::SocketIo | Self::NodeSocketIo => "socketio",
         })
     }
 }
@@ -80,7 +95,9 @@ impl Protocol {
                 request.headers_mut().insert("authorization", authorization);
                 Ok(request)
             }
-            Self::SocketIo => Ok(socketio_client::url(&base).into_client_request()?),
+            Self::SocketIo | Self::NodeSocketIo => {
+                Ok(socketio_client::url(&base).into_client_request()?)
+            }
         }
     }
 
@@ -88,7 +105,11 @@ impl Protocol {
     async fn handshake(self, ws: &mut Ws, token: &str) -> Result<()> {
         match self {
             Self::WebSocket => await_frame(ws, "ready").await,
-            Self::SocketIo => socketio_client::handshake(ws, token).await,
+            Self::SocketIo => {
+                socketio_client::connect(ws, token).await?;
+                socketio_client::await_ready(ws).await
+            }
+            Self::NodeSocketIo => socketio_client::connect(ws, token).await,
         }
     }
 
@@ -100,7 +121,7 @@ impl Protocol {
                 ws.send(Message::text(frame)).await?;
                 await_frame(ws, "subscribed").await
             }
-            Self::SocketIo => socketio_client::subscribe(ws, room).await,
+            Self::SocketIo | Self::NodeSocketIo => socketio_client::subscribe(ws, room).await,
         }
     }
 
@@ -109,7 +130,7 @@ impl Protocol {
     fn answer(self, text: &str) -> Option<&'static str> {
         match self {
             Self::WebSocket => None,
-            Self::SocketIo => socketio_client::answer(text),
+            Self::SocketIo | Self::NodeSocketIo => socketio_client::answer(text),
         }
     }
 
@@ -118,12 +139,13 @@ impl Protocol {
             Self::WebSocket => match serde_json::from_str::<Frame<'_>>(text) {
                 Ok(Frame {
                     kind: "event",
+                    name,
                     offset,
                     data,
-                }) => Incoming::Event(Event { offset, data }),
+                }) => Incoming::Event(Event { name, offset, data }),
                 _ => Incoming::Other,
             },
-            Self::SocketIo => socketio_client::decode(text),
+            Self::SocketIo | Self::NodeSocketIo => socketio_client::decode(text),
         }
     }
 }
@@ -141,17 +163,44 @@ pub enum Incoming<'a> {
 
 #[derive(Debug)]
 pub struct Event<'a> {
+    /// `ticket:created`, `notification:created`, …
+    pub name: &'a str,
     pub offset: Option<i64>,
     pub data: Option<ChangeData<'a>>,
 }
 
-/// The fields of a change's `data` that name its command.
+/// The fields of a change's `data` that name its command: the ticket and
+/// the version a change gave it, or the title a creation gave it.
 #[derive(Debug, Deserialize)]
 pub struct ChangeData<'a> {
     #[serde(default, borrow)]
     pub ticket_id: Option<&'a str>,
     #[serde(default)]
     pub version: Option<u64>,
+    #[serde(default, borrow)]
+    pub title: Option<Cow<'a, str>>,
+}
+
+/// What each command of the load does, through the server's HTTP API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Command {
+    /// Sets a seeded ticket's priority (high, low, high, …): one
+    /// `ticket:priority_changed`, named by ticket and version.
+    Priority,
+    /// Opens a ticket (`POST /api/tickets`, all the Node peer has): one
+    /// `ticket:created`, named by its title.
+    Create,
+}
+
+impl Command {
+    /// The event that carries a command's change.
+    pub fn event(self) -> &'static str {
+        match self {
+            Self::Priority => "ticket:priority_changed",
+            Self::Create => "ticket:created",
+        }
+    }
 }
 
 /// A `/ws` frame's fields the readers look at.
@@ -159,6 +208,8 @@ pub struct ChangeData<'a> {
 struct Frame<'a> {
     #[serde(rename = "type", borrow)]
     kind: &'a str,
+    #[serde(rename = "event", default, borrow)]
+    name: &'a str,
     #[serde(default)]
     offset: Option<i64>,
     #[serde(default, borrow)]
@@ -454,6 +505,7 @@ impl Idle {
 pub struct Plan {
     /// Times are microseconds since this instant.
     pub base: Instant,
+    command: Command,
     /// Per command: its send time + 1, or 0 while not sent.
     sent: Vec<AtomicU64>,
     /// Ticket id -> its place; command `i` changes ticket `i % tickets`.
@@ -465,9 +517,10 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(tickets: &[String], commands: usize) -> Self {
+    pub fn new(command: Command, tickets: &[String], commands: usize) -> Self {
         Self {
             base: Instant::now(),
+            command,
             sent: (0..commands).map(|_| AtomicU64::new(0)).collect(),
             tickets: tickets
                 .iter()
@@ -477,6 +530,10 @@ impl Plan {
             unique_frames: AtomicU64::new(0),
             sample_frame: OnceLock::new(),
         }
+    }
+
+    pub fn command(&self) -> Command {
+        self.command
     }
 
     pub fn commands(&self) -> usize {
@@ -505,12 +562,34 @@ impl Plan {
         (i / self.tickets.len()) as u64 + FIRST_CHANGE_VERSION
     }
 
+    /// The title of the ticket command `i` opens (`Command::Create`).
+    pub fn title_of(i: usize) -> String {
+        format!("{TITLE_PREFIX}{i}")
+    }
+
+    /// The command whose change `event` is, if it is one of this plan's.
+    fn command_of(&self, event: &Event<'_>) -> Option<usize> {
+        if event.name != self.command.event() {
+            return None;
+        }
+        let data = event.data.as_ref()?;
+        let i = match self.command {
+            Command::Priority => self.command_of_version(data.ticket_id?, data.version?)?,
+            Command::Create => data
+                .title
+                .as_deref()?
+                .strip_prefix(TITLE_PREFIX)?
+                .parse()
+                .ok()?,
+        };
+        (i < self.commands()).then_some(i)
+    }
+
     /// The command whose change made `ticket` reach `version`.
-    fn command_of(&self, ticket: &str, version: u64) -> Option<usize> {
+    fn command_of_version(&self, ticket: &str, version: u64) -> Option<usize> {
         let k = *self.tickets.get(ticket)?;
         let round = usize::try_from(version.checked_sub(FIRST_CHANGE_VERSION)?).ok()?;
-        let i = round * self.tickets.len() + k;
-        (i < self.commands()).then_some(i)
+        Some(round * self.tickets.len() + k)
     }
 }
 
@@ -555,8 +634,9 @@ pub struct ReaderLog {
     /// Per command: earliest and latest receive time (µs since `base`).
     pub first: Vec<u64>,
     pub last: Vec<u64>,
-    /// Latest-value frames (queue metrics, `"offset": null`).
-    pub latest_frames: u64,
+    /// Events other than the commands' ticket events (notifications,
+    /// queue metrics, …), by name.
+    pub side_events: BTreeMap<String, u64>,
     /// Frames that match no sent command, or are not events.
     pub unexpected_frames: u64,
 }
@@ -570,7 +650,7 @@ impl ReaderLog {
             delivery: Latency::default(),
             first: vec![u64::MAX; commands],
             last: vec![0; commands],
-            latest_frames: 0,
+            side_events: BTreeMap::new(),
             unexpected_frames: 0,
         }
     }
@@ -613,17 +693,16 @@ impl ReaderLog {
                 return;
             }
         };
-        if event.offset.is_none() {
-            self.latest_frames += 1;
+        if event.offset.is_none() || event.name != plan.command.event() {
+            match self.side_events.get_mut(event.name) {
+                Some(count) => *count += 1,
+                None => {
+                    self.side_events.insert(event.name.to_owned(), 1);
+                }
+            }
             return;
         }
-        let command = match event.data {
-            Some(ChangeData {
-                ticket_id: Some(ticket),
-                version: Some(version),
-            }) => plan.command_of(ticket, version),
-            _ => None,
-        };
+        let command = plan.command_of(&event);
         let Some((i, sent)) = command.and_then(|i| Some((i, plan.sent_at(i)?))) else {
             self.unexpected_frames += 1;
             return;
@@ -651,6 +730,7 @@ mod tests {
         let Incoming::Event(event) = Protocol::WebSocket.decode(change) else {
             panic!("not an event");
         };
+        assert_eq!(event.name, "ticket:priority_changed");
         assert_eq!(event.offset, Some(9));
         let data = event.data.expect("data");
         assert_eq!((data.ticket_id, data.version), (Some("t"), Some(3)));
@@ -662,15 +742,41 @@ mod tests {
         assert_eq!(Protocol::SocketIo.answer("2"), Some("3"));
     }
 
+    /// A change event of `name` with `data`, as the readers see it.
+    fn event<'a>(name: &'a str, data: &'a str) -> Event<'a> {
+        Event {
+            name,
+            offset: Some(1),
+            data: serde_json::from_str(data).ok(),
+        }
+    }
+
     #[test]
-    fn plan_names_commands_by_ticket_and_version() {
-        let plan = Plan::new(&["a".to_owned(), "b".to_owned()], 5);
+    fn plan_names_priority_changes_by_ticket_and_version() {
+        let plan = Plan::new(Command::Priority, &["a".to_owned(), "b".to_owned()], 5);
+        let changed = |data| plan.command_of(&event("ticket:priority_changed", data));
         assert_eq!(plan.version_of(0), 2);
         assert_eq!(plan.version_of(3), 3);
-        assert_eq!(plan.command_of("b", 3), Some(3));
-        assert_eq!(plan.command_of("a", 4), Some(4));
-        assert_eq!(plan.command_of("b", 4), None);
-        assert_eq!(plan.command_of("c", 2), None);
-        assert_eq!(plan.command_of("a", 1), None);
+        assert_eq!(changed(r#"{"ticket_id":"b","version":3}"#), Some(3));
+        assert_eq!(changed(r#"{"ticket_id":"a","version":4}"#), Some(4));
+        assert_eq!(changed(r#"{"ticket_id":"b","version":4}"#), None);
+        assert_eq!(changed(r#"{"ticket_id":"c","version":2}"#), None);
+        assert_eq!(changed(r#"{"ticket_id":"a","version":1}"#), None);
+        let notification = event("notification:created", r#"{"ticket_id":"a","version":2}"#);
+        assert_eq!(plan.command_of(&notification), None);
+    }
+
+    #[test]
+    fn plan_names_creations_by_title() {
+        let plan = Plan::new(Command::Create, &["lane".to_owned()], 5);
+        let created = |title: &str| {
+            let data = json!({ "ticket_id": "any", "version": 1, "title": title }).to_string();
+            plan.command_of(&event("ticket:created", &data))
+        };
+        assert_eq!(created(&Plan::title_of(4)), Some(4));
+        assert_eq!(created(&Plan::title_of(5)), None);
+        assert_eq!(created("fan-out ticket 0"), None);
+        let data = json!({ "title": Plan::title_of(1) }).to_string();
+        assert_eq!(plan.command_of(&event("ticket:updated", &data)), None);
     }
 }

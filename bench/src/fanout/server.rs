@@ -15,8 +15,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-/// The JWT secret the server is started with, so that tokens can be minted here.
-const SECRET: &str = "bomizzel-bench-fanout-secret-of-32-bytes-or-more";
+/// The JWT secret the server (and the Node peer) is started with, so that
+/// tokens can be minted here.
+pub(super) const SECRET: &str = "bomizzel-bench-fanout-secret-of-32-bytes-or-more";
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Lines of the server's log kept to explain a failure.
@@ -62,7 +63,7 @@ pub struct Server {
 }
 
 #[derive(Debug, Clone)]
-struct Launch {
+pub(super) struct Launch {
     binary: PathBuf,
     data_dir: PathBuf,
     database_url: Option<String>,
@@ -143,7 +144,7 @@ impl Server {
         if settings.deflate {
             command.arg("--ws-deflate");
         }
-        Self::spawn(command, Some(launch)).await
+        Self::spawn(command, Some(launch), None).await
     }
 
     /// The bare broadcaster of `floor.rs` (this executable's
@@ -155,13 +156,19 @@ impl Server {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut server = Self::spawn(command, None).await?;
+        let mut server = Self::spawn(command, None, None).await?;
         let stdin = server.child.stdin.take().context("a piped stdin")?;
         Ok((server, stdin))
     }
 
-    /// Starts `command` and waits until it logs where it listens.
-    async fn spawn(mut command: Command, launch: Option<Launch>) -> Result<Self> {
+    /// Starts `command` and waits until it logs where it listens, on its
+    /// stderr: `listening on <url>`, or on `known_url` when the line names
+    /// none.
+    pub(super) async fn spawn(
+        mut command: Command,
+        launch: Option<Launch>,
+        known_url: Option<String>,
+    ) -> Result<Self> {
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {:?}", command.get_program()))?;
@@ -196,7 +203,7 @@ impl Server {
             launch,
         };
         match tokio::time::timeout(STARTUP_DEADLINE, address).await {
-            Ok(Ok(url)) => server.base_url = url,
+            Ok(Ok(url)) => server.base_url = known_url.unwrap_or(url),
             Ok(Err(_)) => bail!("the server exited at startup:\n{}", server.log()),
             Err(_) => bail!(
                 "the server did not say where it listens within {STARTUP_DEADLINE:?}:\n{}",
@@ -317,6 +324,16 @@ impl Api {
     /// A company, a team with one queue, an agent of that team, and
     /// `tickets` medium-priority tickets in the queue; returns the tickets' ids.
     pub async fn seed(&self, tickets: usize) -> Result<Vec<String>> {
+        self.seed_directory().await?;
+        let mut ids = Vec::with_capacity(tickets);
+        for n in 0..tickets {
+            ids.push(self.create_ticket(&format!("fan-out ticket {n}")).await?);
+        }
+        Ok(ids)
+    }
+
+    /// A company, a team with one queue and an agent of that team.
+    pub async fn seed_directory(&self) -> Result<()> {
         self.post("/api/companies", json!({ "id": COMPANY, "name": COMPANY }))
             .await?;
         self.post("/api/teams", json!({ "id": TEAM, "name": TEAM }))
@@ -331,25 +348,27 @@ impl Api {
             json!({ "id": AGENT, "name": AGENT, "role": Role::Agent, "team_ids": [TEAM] }),
         )
         .await?;
-        let mut ids = Vec::with_capacity(tickets);
-        for n in 0..tickets {
-            let ticket = self
-                .post(
-                    "/api/tickets",
-                    json!({
-                        "title": format!("fan-out ticket {n}"),
-                        "queue_id": QUEUE,
-                        "company_id": COMPANY,
-                        "priority": "medium",
-                    }),
-                )
-                .await?;
-            let id = ticket["id"]
-                .as_str()
-                .context("a created ticket has an id")?;
-            ids.push(id.to_owned());
-        }
-        Ok(ids)
+        Ok(())
+    }
+
+    /// Opens a medium-priority ticket titled `title` in the queue; returns
+    /// its id. The Node peer takes the same request.
+    pub async fn create_ticket(&self, title: &str) -> Result<String> {
+        let ticket = self
+            .post(
+                "/api/tickets",
+                json!({
+                    "title": title,
+                    "queue_id": QUEUE,
+                    "company_id": COMPANY,
+                    "priority": "medium",
+                }),
+            )
+            .await?;
+        let id = ticket["id"]
+            .as_str()
+            .context("a created ticket has an id")?;
+        Ok(id.to_owned())
     }
 
     /// Sets a ticket's priority; returns the ticket's version after it.

@@ -16,17 +16,20 @@
 //! | `0{...}` | in | Engine.IO open |
 //! | `2` / `3` | in / out | Engine.IO ping / pong (within the server's ping timeout) |
 //! | `40{auth}` / `40{sid}` / `44{message}` | out / in / in | connect to `/`, accepted, refused |
-//! | `42[name, arg]` | in | an event |
+//! | `42[name, arg]` | in | an event (a server with connection state recovery, as the Node peer's, appends the event's offset: `42[name, arg, offset]`) |
 //! | `42<id>[name, arg]` / `43<id>[answer]` | out / in | an event with an ack, and its ack |
 //! | `41`, `1` | in | disconnect, Engine.IO close |
 //!
 //! No polling transport, no binary packets, no reconnection, only the
 //! default namespace.
 
+use std::fmt;
+use std::marker::PhantomData;
+
 use anyhow::{Result, bail, ensure};
 use futures::SinkExt;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -105,7 +108,7 @@ pub fn url(base: &str) -> String {
 }
 
 /// The connect packet for `/` with `auth: {token}`.
-fn connect(token: &str) -> String {
+fn connect_packet(token: &str) -> String {
     format!("40{}", json!({ "token": token }))
 }
 
@@ -133,16 +136,51 @@ struct Arg<'a> {
     reason: Option<String>,
 }
 
+/// An event's name and first argument; what follows them is ignored.
+struct EventArgs<'a, T> {
+    name: &'a str,
+    arg: T,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for EventArgs<'de, T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Args<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Args<T> {
+            type Value = EventArgs<'de, T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an event's name and argument")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let name = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let arg = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(EventArgs { name, arg })
+            }
+        }
+        deserializer.deserialize_seq(Args(PhantomData))
+    }
+}
+
 /// A message as the readers see it.
 pub fn decode(text: &str) -> Incoming<'_> {
     match parse(text) {
-        Packet::Event { args } => match serde_json::from_str::<(&str, Arg<'_>)>(args) {
-            Ok(("closing", arg)) => Incoming::Ending(format!(
+        Packet::Event { args } => match serde_json::from_str::<EventArgs<'_, Arg<'_>>>(args) {
+            Ok(EventArgs {
+                name: "closing",
+                arg,
+            }) => Incoming::Ending(format!(
                 "closed {}: {}",
                 arg.code.unwrap_or_default(),
                 arg.reason.unwrap_or_default()
             )),
-            Ok((_, arg)) => Incoming::Event(Event {
+            Ok(EventArgs { name, arg }) => Incoming::Event(Event {
+                name,
                 offset: arg.offset,
                 data: arg.data,
             }),
@@ -162,14 +200,13 @@ fn not_ending(text: &str) -> Result<()> {
     }
 }
 
-/// Open, connect with `token`, then wait for `ready` (the default rooms
-/// are joined by then).
-pub async fn handshake(ws: &mut Ws, token: &str) -> Result<()> {
+/// Open, then connect with `token`.
+pub async fn connect(ws: &mut Ws, token: &str) -> Result<()> {
     await_text(ws, Protocol::SocketIo, "the open packet", |text| {
         Ok((parse(text) == Packet::Open).then_some(()))
     })
     .await?;
-    ws.send(Message::text(connect(token))).await?;
+    ws.send(Message::text(connect_packet(token))).await?;
     await_text(
         ws,
         Protocol::SocketIo,
@@ -180,7 +217,11 @@ pub async fn handshake(ws: &mut Ws, token: &str) -> Result<()> {
             _ => not_ending(text).map(|()| None),
         },
     )
-    .await?;
+    .await
+}
+
+/// Waits for the project's `ready` (its default rooms are joined by then).
+pub async fn await_ready(ws: &mut Ws) -> Result<()> {
     await_text(ws, Protocol::SocketIo, "ready", |text| {
         not_ending(text)?;
         Ok((event_name(text) == Some("ready")).then_some(()))
@@ -191,9 +232,9 @@ pub async fn handshake(ws: &mut Ws, token: &str) -> Result<()> {
 /// The name of the event `text` is, if it is one.
 fn event_name(text: &str) -> Option<&str> {
     match parse(text) {
-        Packet::Event { args } => serde_json::from_str::<(&str, IgnoredAny)>(args)
+        Packet::Event { args } => serde_json::from_str::<EventArgs<'_, IgnoredAny>>(args)
             .ok()
-            .map(|(name, _)| name),
+            .map(|event| event.name),
         _ => None,
     }
 }
@@ -260,7 +301,7 @@ mod tests {
 
     #[test]
     fn encodes_what_it_sends() {
-        assert_eq!(connect("t\"k"), r#"40{"token":"t\"k"}"#);
+        assert_eq!(connect_packet("t\"k"), r#"40{"token":"t\"k"}"#);
         let packet = emit_with_ack(0, "subscribe", &json!({ "room": "queue:q" }));
         assert_eq!(packet, r#"420["subscribe",{"room":"queue:q"}]"#);
         assert_eq!(
@@ -294,6 +335,13 @@ mod tests {
         let closing = r#"42["closing",{"code":4008,"reason":"too slow"}]"#;
         assert!(matches!(decode(closing), Incoming::Ending(why) if why == "closed 4008: too slow"));
         assert!(matches!(decode("41"), Incoming::Ending(_)));
+        let recoverable = r#"42["ticket:created",{"offset":12,"rooms":["queue:q"],"data":{"ticket_id":"12","title":"t"}},"AbC-12"]"#;
+        let Incoming::Event(event) = decode(recoverable) else {
+            panic!("an event with its recovery offset is not read");
+        };
+        assert_eq!((event.name, event.offset), ("ticket:created", Some(12)));
+        assert_eq!(event.data.expect("data").title.as_deref(), Some("t"));
+        assert!(matches!(decode(r#"42["alone"]"#), Incoming::Other));
         assert!(matches!(decode("42not json"), Incoming::Other));
         assert!(matches!(decode(r#"430[{"ok":true}]"#), Incoming::Other));
     }
