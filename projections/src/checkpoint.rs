@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::db::{self, ReadModelTx};
 use crate::error::ProjectionError;
 use crate::projection::Projection;
+use crate::sql::{Args, execute, key_matches};
 use crate::{on_pool, on_tx};
 
 /// Where a projection stands.
@@ -107,39 +108,85 @@ pub async fn all(database: &Database) -> Result<Vec<Checkpoint>, ProjectionError
     Ok(rows.into_iter().map(from_row).collect())
 }
 
-/// Moves the checkpoint from `from` to `position` inside the batch's
-/// transaction, only if nobody else moved it meanwhile.
+/// Moves each of `checkpoints` that `target` gives a place (its position
+/// and state) to it inside the batch's transaction, only if nobody else
+/// moved it meanwhile; returns them all in their order. One statement moves
+/// all that go to the same place (a shared runner's batch moves all its
+/// members in one): on SQLite each statement is a round trip to the
+/// connection's thread.
 pub(crate) async fn advance(
     tx: &mut ReadModelTx<'_>,
-    from: &Checkpoint,
+    checkpoints: Vec<Checkpoint>,
+    target: impl Fn(&Checkpoint) -> Option<(i64, State)>,
+) -> Result<Vec<Checkpoint>, ProjectionError> {
+    let now = OffsetDateTime::now_utc();
+    let targets: Vec<Option<(i64, State)>> = checkpoints.iter().map(&target).collect();
+    let mut places: Vec<(i64, State)> = Vec::new();
+    for place in targets.iter().flatten() {
+        if !places.contains(place) {
+            places.push(*place);
+        }
+    }
+    for (position, state) in places {
+        let from: Vec<&Checkpoint> = checkpoints
+            .iter()
+            .zip(&targets)
+            .filter(|(_, to)| **to == Some((position, state)))
+            .map(|(from, _)| from)
+            .collect();
+        move_together(tx, &from, position, state, now).await?;
+    }
+    Ok(checkpoints
+        .into_iter()
+        .zip(targets)
+        .map(|(from, to)| match to {
+            Some((position, state)) => Checkpoint {
+                position,
+                state,
+                error: None,
+                ..from
+            },
+            None => from,
+        })
+        .collect())
+}
+
+/// Moves every one of `from` to `position` and `state` in one statement;
+/// superseded when any of them is no longer where it was read.
+async fn move_together(
+    tx: &mut ReadModelTx<'_>,
+    from: &[&Checkpoint],
     position: i64,
     state: State,
-) -> Result<Checkpoint, ProjectionError> {
-    let now = OffsetDateTime::now_utc();
-    let moved = on_tx!(tx, connection => {
-        sqlx::query(
-            "UPDATE projection_checkpoints SET position = $1, state = $2, error = NULL, \
-             updated_at = $3 WHERE name = $4 AND position = $5 AND generation = $6",
+    now: OffsetDateTime,
+) -> Result<(), ProjectionError> {
+    let mut args = Args::for_tx(tx);
+    let sql = format!(
+        "UPDATE projection_checkpoints SET position = {}, state = {}, error = NULL, \
+         updated_at = {} WHERE {}",
+        args.push(position),
+        args.push(state.as_str()),
+        args.push(now),
+        key_matches(
+            &mut args,
+            &["name", "position", "generation"],
+            from.iter().map(|checkpoint| {
+                [
+                    checkpoint.name.as_str().into(),
+                    checkpoint.position.into(),
+                    checkpoint.generation.into(),
+                ]
+            }),
         )
-        .bind(position)
-        .bind(state.as_str())
-        .bind(now)
-        .bind(&from.name)
-        .bind(from.position)
-        .bind(from.generation)
-        .execute(connection)
-        .await?
-        .rows_affected()
-    });
-    if moved != 1 {
-        return Err(ProjectionError::Superseded(from.name.clone()));
+    );
+    if execute(tx, &sql, &args).await? != from.len() as u64 {
+        let names: Vec<&str> = from
+            .iter()
+            .map(|checkpoint| checkpoint.name.as_str())
+            .collect();
+        return Err(ProjectionError::Superseded(names.join("+")));
     }
-    Ok(Checkpoint {
-        position,
-        state,
-        error: None,
-        ..from.clone()
-    })
+    Ok(())
 }
 
 /// Records that the projection stopped at an event it cannot apply.

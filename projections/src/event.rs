@@ -1,9 +1,12 @@
 //! Events as projections see them: decoded into the domain's types, with
 //! their position and envelope.
 
+use std::collections::HashSet;
+
 use bomizzel_domain::TicketEvent;
 use bomizzel_store::{Metadata, RecordedEvent};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::error::ProjectionError;
 
@@ -53,4 +56,18 @@ impl ProjectedEvent {
     pub fn actor(&self) -> &str {
         &self.metadata.actor
     }
+}
+
+/// The tickets a batch continues, whose stored rows a projection loads
+/// before folding it: those whose first event in the batch is not their
+/// creation. A creation is its stream's first event (appended at version
+/// 0), so nothing of a ticket created in the batch is stored yet.
+pub(crate) fn continued_tickets(events: &[ProjectedEvent]) -> Vec<Uuid> {
+    let mut seen = HashSet::new();
+    events
+        .iter()
+        .filter(|event| seen.insert(event.event.ticket_id()))
+        .filter(|event| !matches!(event.event, TicketEvent::TicketCreated { .. }))
+        .map(|event| event.event.ticket_id())
+        .collect()
 }

@@ -195,7 +195,8 @@ async fn unled_lease(database: &Database) -> Result<Lease, sqlx::Error> {
             let options = (*pool.connect_options())
                 .clone()
                 .synchronous(SqliteSynchronous::Normal)
-                .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"));
+                .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
+                .thread_name(|id| format!("sqlite-proj-{id}"));
             Ok(Lease::SqliteWriter {
                 connection: sqlx::Connection::connect_with(&options).await?,
                 write_lock: bomizzel_store::sqlite_write_lock(pool),
@@ -477,18 +478,20 @@ impl Runner {
             }
         }
         self.crash_point();
-        let mut done = Vec::with_capacity(checkpoints.len());
-        for checkpoint in checkpoints {
-            if checkpoint.position >= last {
-                done.push(checkpoint);
-                continue;
-            }
-            let state = next_state(caught_up, checkpoint.state);
-            done.push(checkpoint::advance(&mut tx, &checkpoint, last, state).await?);
-            if let ReadModelTx::Postgres(transaction) = &mut tx {
+        let moved: Vec<String> = checkpoints
+            .iter()
+            .filter(|checkpoint| checkpoint.position < last)
+            .map(|checkpoint| checkpoint.name.clone())
+            .collect();
+        let done = checkpoint::advance(&mut tx, checkpoints, |checkpoint| {
+            (checkpoint.position < last).then(|| (last, next_state(caught_up, checkpoint.state)))
+        })
+        .await?;
+        if let ReadModelTx::Postgres(transaction) = &mut tx {
+            for name in moved {
                 sqlx::query("SELECT pg_notify($1, $2)")
                     .bind(PROJECTION_CHANNEL)
-                    .bind(format!("{}:{last}", checkpoint.name))
+                    .bind(format!("{name}:{last}"))
                     .execute(&mut **transaction)
                     .await?;
             }
@@ -517,16 +520,10 @@ impl Runner {
             return Ok(checkpoints);
         }
         let mut tx = lease.begin().await?;
-        let mut live = Vec::with_capacity(checkpoints.len());
-        for checkpoint in checkpoints {
-            live.push(match checkpoint.state {
-                State::Live => checkpoint,
-                _ => {
-                    checkpoint::advance(&mut tx, &checkpoint, checkpoint.position, State::Live)
-                        .await?
-                }
-            });
-        }
+        let live = checkpoint::advance(&mut tx, checkpoints, |checkpoint| {
+            (checkpoint.state != State::Live).then_some((checkpoint.position, State::Live))
+        })
+        .await?;
         tx.commit().await?;
         Ok(live)
     }

@@ -15,10 +15,12 @@
 //!   upsert) while `?` costs nothing.
 //! - PostgreSQL: `$1, $2, ...`, the only placeholders it knows.
 //!
-//! Statements are cut into chunks whose row counts are powers of two, at
-//! most [`MAX_PARAMETERS`] values each ([`chunks`]), so each table only ever
-//! sees a handful of distinct SQL texts and sqlx's per-connection statement
-//! cache prepares each of them once.
+//! Inserts are cut into chunks whose row counts are powers of two, at most
+//! [`MAX_PARAMETERS`] values each, so each table only ever sees a handful of
+//! distinct SQL texts and sqlx's per-connection statement cache prepares
+//! each of them once. An `IN (...)` list is padded to a power of two instead
+//! ([`Args::push_set`]): one statement whatever its length, as every
+//! statement is a round trip to SQLite's connection thread.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write};
@@ -51,11 +53,11 @@ fn rows_per_statement(remaining: usize, width: usize, max_rows: usize) -> usize 
     1 << remaining.min(cap).max(1).ilog2()
 }
 
-/// Splits `items`, each of which binds `width` values (1 for an `IN (...)`
-/// list), into statements of power-of-two sizes under the parameter limit;
-/// together the chunks cover `items` in order.
-pub(crate) fn chunks<T>(items: &[T], width: usize) -> impl Iterator<Item = &[T]> {
-    split(items, width, usize::MAX)
+/// Splits the values of an `IN (...)` list into statements of at most
+/// [`MAX_PARAMETERS`] values; [`Args::push_set`] pads each to a power of
+/// two, so a list of any length is one statement of few distinct texts.
+pub(crate) fn in_lists<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    items.chunks(MAX_PARAMETERS)
 }
 
 /// [`chunks`] for [`key_matches`]: keys of `width` columns, at most
@@ -199,6 +201,22 @@ impl<'a> Args<'a> {
         let mut list = String::new();
         self.write_list(&mut list, values);
         list
+    }
+
+    /// [`Args::push_all`] for an `IN (...)` list: `values` padded to a power
+    /// of two by repeating the last, which the list means the same with, so
+    /// that each table sees a handful of texts (prepared once each) and a
+    /// list of any length needs one statement instead of one per power of
+    /// two in its length.
+    pub(crate) fn push_set<V: Into<Value<'a>>>(
+        &mut self,
+        values: impl IntoIterator<Item = V>,
+    ) -> String {
+        let mut values: Vec<Value<'a>> = values.into_iter().map(Into::into).collect();
+        if let Some(last) = values.last().cloned() {
+            values.resize(values.len().next_power_of_two(), last);
+        }
+        self.push_all(values)
     }
 
     /// Adds `values` and writes their placeholders, separated by commas, to
@@ -411,16 +429,25 @@ mod tests {
         assert_eq!(rows(100_000, 24), 256);
         assert_eq!(rows(100_000, 10_000), 1);
 
-        let lengths: Vec<usize> = chunks(&[0; 13], 1).map(<[i32]>::len).collect();
-        assert_eq!(lengths, [8, 4, 1]);
+        let rows: Vec<usize> = (0..20_000).collect();
+        let lengths: Vec<usize> = in_lists(&rows).map(<[usize]>::len).collect();
+        assert_eq!(lengths, [8192, 8192, 3616]);
+        assert_eq!(in_lists(&rows).collect::<Vec<_>>().concat(), rows);
+        assert_eq!(in_lists::<usize>(&[]).count(), 0);
         let rows: Vec<usize> = (0..3000).collect();
-        let lengths: Vec<usize> = chunks(&rows, 11).map(<[usize]>::len).collect();
-        assert_eq!(lengths, [512, 512, 512, 512, 512, 256, 128, 32, 16, 8]);
-        assert_eq!(chunks(&rows, 11).collect::<Vec<_>>().concat(), rows);
-        assert_eq!(chunks::<usize>(&[], 1).count(), 0);
         let lengths: Vec<usize> = key_chunks(&rows, 2).map(<[usize]>::len).collect();
         assert_eq!(lengths[..5], [512; 5]);
         assert_eq!(lengths[5..], [256, 128, 32, 16, 8]);
+    }
+
+    #[test]
+    fn in_lists_are_padded_to_a_power_of_two_with_their_last_value() {
+        let mut args = Args::new(false);
+        assert_eq!(args.push_set(["a", "b", "c"]), "?, ?, ?, ?");
+        assert_eq!(args.values, ["a", "b", "c", "c"].map(Value::from));
+        let mut args = Args::new(true);
+        assert_eq!(args.push_set([1, 2]), "$1, $2");
+        assert_eq!(args.push_set(Vec::<i64>::new()), "");
     }
 
     #[test]
@@ -524,12 +551,12 @@ mod tests {
             Option<OffsetDateTime>,
         );
         let mut stored: Vec<Row> = Vec::new();
-        for chunk in chunks(&keys, 1) {
+        for chunk in in_lists(&keys) {
             let mut args = Args::for_tx(&tx);
             let sql = format!(
                 "SELECT {} FROM bulk_test WHERE k IN ({}) ORDER BY k",
                 COLUMNS.join(", "),
-                args.push_all(chunk.iter().map(String::as_str))
+                args.push_set(chunk.iter().map(String::as_str))
             );
             stored.extend(
                 fetch_in_tx::<Row>(&mut tx, &sql, &args)

@@ -43,7 +43,8 @@ pub(crate) fn options(url: &str) -> Result<SqliteConnectOptions> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true)
-        .pragma("temp_store", "memory");
+        .pragma("temp_store", "memory")
+        .thread_name(|id| format!("sqlite-pool-{id}"));
     let directory = options.get_filename().parent().map(ToOwned::to_owned);
     if let Some(directory) = directory.filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(&directory)
@@ -56,16 +57,24 @@ pub(crate) async fn connect(
     options: &SqliteConnectOptions,
     chaining: Chaining,
 ) -> Result<(SqlitePool, SqliteCommitter)> {
+    // No ping when lending a connection: sqlx pings it again when taking it
+    // back, and each ping is a round trip to the connection's thread (a third
+    // of a pooled read's). An embedded connection has no network to lose
+    // between the two.
     let pool = SqlitePoolOptions::new()
         .max_connections(READ_CONNECTIONS)
+        .test_before_acquire(false)
         .connect_with(options.clone())
         .await?;
-    let connection = SqliteConnection::connect_with(options).await?;
-    let write_lock = file_write_lock(options);
+    // Named apart from the pool's, so that a per-thread profile tells the
+    // log's writes from reads (comm names hold 15 bytes).
+    let options = options.clone().thread_name(|id| format!("sqlite-log-{id}"));
+    let connection = SqliteConnection::connect_with(&options).await?;
+    let write_lock = file_write_lock(&options);
     Ok((
         pool,
         SqliteCommitter {
-            options: options.clone(),
+            options,
             connection: Some(connection),
             write_lock,
             chaining,

@@ -9,10 +9,11 @@ use std::collections::HashMap;
 
 use bomizzel_domain::TicketEvent;
 use bomizzel_domain::visibility::shown_to_customers;
+use uuid::Uuid;
 
 use crate::db::ReadModelTx;
-use crate::event::ProjectedEvent;
-use crate::sql::{Args, Value, chunks, fetch_in_tx, insert_rows, on_conflict_update};
+use crate::event::{ProjectedEvent, continued_tickets};
+use crate::sql::{Args, Value, fetch_in_tx, in_lists, insert_rows, on_conflict_update};
 
 const COLUMNS: [&str; 3] = ["ticket_id", "customer_version", "number"];
 
@@ -53,24 +54,23 @@ pub(super) async fn advance(
     Ok(versions)
 }
 
-/// What is stored of the tickets of `events`.
+/// What is stored of the tickets `events` continue (a ticket created among
+/// them has nothing stored yet).
 async fn load(
     tx: &mut ReadModelTx<'_>,
     events: &[ProjectedEvent],
 ) -> Result<HashMap<String, FeedTicket>, sqlx::Error> {
-    let mut tickets: Vec<String> = events
+    let tickets: Vec<String> = continued_tickets(events)
         .iter()
-        .map(|event| event.event.ticket_id().to_string())
+        .map(Uuid::to_string)
         .collect();
-    tickets.sort_unstable();
-    tickets.dedup();
     let mut counts = HashMap::with_capacity(tickets.len());
-    for chunk in chunks(&tickets, 1) {
+    for chunk in in_lists(&tickets) {
         let mut args = Args::for_tx(tx);
         let sql = format!(
             "SELECT ticket_id, customer_version, number FROM room_feed_tickets \
              WHERE ticket_id IN ({})",
-            args.push_all(chunk.iter().map(String::as_str))
+            args.push_set(chunk.iter().map(String::as_str))
         );
         let rows: Vec<(String, i64, i64)> = fetch_in_tx(tx, &sql, &args).await?;
         counts.extend(rows.into_iter().map(|(ticket, count, number)| {

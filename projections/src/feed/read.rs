@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use crate::error::ProjectionError;
 use crate::feed::change::Audience;
 use crate::on_pool;
-use crate::sql::{Args, chunks, fetch};
+use crate::sql::{Args, fetch, in_lists};
 
 /// One change of the feed, ready to send.
 #[derive(Debug, Clone, Serialize)]
@@ -105,12 +105,12 @@ pub async fn replay(
     }
     let offsets: Vec<i64> = offsets.into_iter().take(limit as usize).collect();
     let mut changes = Vec::with_capacity(offsets.len());
-    for chunk in chunks(&offsets, 1) {
+    for chunk in in_lists(&offsets) {
         let mut args = Args::for_database(database);
         let sql = format!(
             "SELECT {CHANGE_COLUMNS} FROM room_feed f WHERE f.\"offset\" IN ({}) \
              ORDER BY f.\"offset\"",
-            args.push_all(chunk.iter().copied())
+            args.push_set(chunk.iter().copied())
         );
         let rows: Vec<ChangeRow> = fetch(database, &sql, &args).await?;
         for row in rows {

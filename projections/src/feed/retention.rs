@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 use crate::db::{ReadModelTx, begin};
 use crate::error::ProjectionError;
 use crate::on_tx;
-use crate::sql::{Args, chunks, execute};
+use crate::sql::{Args, execute, in_lists};
 
 /// How long changes are kept unless configured otherwise.
 pub const DEFAULT_RETENTION: Duration = Duration::days(7);
@@ -111,11 +111,11 @@ async fn trim_slice(tx: &mut ReadModelTx<'_>, cutoff: i64) -> Result<Slice, Proj
     }
     let rooms: Vec<String> = rooms.into_iter().collect();
     // By room, so each delete is a range of the (room, offset) key.
-    for chunk in chunks(&rooms, 1) {
+    for chunk in in_lists(&rooms) {
         let mut args = Args::for_tx(tx);
         let sql = format!(
             "DELETE FROM room_feed_rooms WHERE room IN ({}) AND \"offset\" <= {}",
-            args.push_all(chunk.iter().map(String::as_str)),
+            args.push_set(chunk.iter().map(String::as_str)),
             args.push(through)
         );
         execute(tx, &sql, &args).await?;

@@ -10,7 +10,7 @@ use bomizzel_domain::Priority;
 
 use crate::db::ReadModelTx;
 use crate::sql::{
-    Args, Value, chunks, execute, fetch_in_tx, insert_rows, key_chunks, key_matches,
+    Args, Value, execute, fetch_in_tx, in_lists, insert_rows, key_chunks, key_matches,
     on_conflict_update, set_excluded,
 };
 
@@ -53,13 +53,13 @@ pub(super) async fn load_facts(
     ticket_ids: &[String],
 ) -> Result<HashMap<String, TicketFacts>, sqlx::Error> {
     let mut stored = HashMap::with_capacity(ticket_ids.len());
-    for chunk in chunks(ticket_ids, 1) {
+    for chunk in in_lists(ticket_ids) {
         // Planned afresh each time: a plan cached while the table was small would scan it.
         let mut args = Args::for_tx(tx).planned_each_time();
         let sql = format!(
             "SELECT {} FROM queue_ticket_facts WHERE ticket_id IN ({})",
             FACTS_COLUMNS.join(", "),
-            args.push_all(chunk.iter().map(String::as_str))
+            args.push_set(chunk.iter().map(String::as_str))
         );
         let rows: Vec<StoredFactsRow> = fetch_in_tx(tx, &sql, &args).await?;
         for row in rows {

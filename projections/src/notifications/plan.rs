@@ -14,7 +14,7 @@ use crate::db::ReadModelTx;
 use crate::event::ProjectedEvent;
 use crate::notifications::notification::Notification;
 use crate::notifications::rules::recipients;
-use crate::sql::{Args, chunks, fetch_in_tx};
+use crate::sql::{Args, fetch_in_tx, in_lists};
 
 /// For each event of `events`, in order, the notifications it produces.
 pub(crate) async fn plan(
@@ -53,12 +53,12 @@ async fn team_members(
         .into_iter()
         .collect();
     let mut members: HashMap<String, Vec<String>> = HashMap::new();
-    for chunk in chunks(&teams, 1) {
+    for chunk in in_lists(&teams) {
         let mut args = Args::for_tx(tx);
         let sql = format!(
             "SELECT team_id, user_id FROM team_members WHERE team_id IN ({}) \
              ORDER BY team_id, user_id",
-            args.push_all(chunk.iter().copied())
+            args.push_set(chunk.iter().copied())
         );
         let rows: Vec<(String, String)> = fetch_in_tx(tx, &sql, &args).await?;
         for (team, user) in rows {

@@ -28,7 +28,7 @@ use crate::db::ReadModelTx;
 use crate::error::ProjectionError;
 use crate::event::ProjectedEvent;
 use crate::projection::Projection;
-use crate::sql::{Args, Value, chunks, execute, fetch_in_tx, insert_rows};
+use crate::sql::{Args, Value, execute, fetch_in_tx, in_lists, insert_rows};
 
 /// The search projection's name (its checkpoint key).
 pub const NAME: &str = "ticket_search";
@@ -210,9 +210,9 @@ async fn edit_documents(
 ) -> Result<(), sqlx::Error> {
     let tickets: Vec<&String> = edits.keys().collect();
     let mut positions = HashMap::new();
-    for chunk in chunks(&tickets, 1) {
+    for chunk in in_lists(&tickets) {
         let mut args = Args::for_tx(tx);
-        let list = args.push_all(chunk.iter().map(|ticket| ticket.as_str()));
+        let list = args.push_set(chunk.iter().map(|ticket| ticket.as_str()));
         let sql = format!(
             "SELECT ticket_id, position FROM ticket_search_tickets WHERE ticket_id IN ({list})"
         );
@@ -246,13 +246,13 @@ async fn move_documents(
 ) -> Result<(), sqlx::Error> {
     for (ticket, scope) in &moves {
         let keys = query::texts_of_ticket(tx, ticket).await?;
-        for chunk in chunks(&keys, 1) {
+        for chunk in in_lists(&keys) {
             let mut args = Args::for_tx(tx);
             let sql = format!(
                 "UPDATE ticket_search SET scope = {} WHERE {} IN ({})",
                 args.push(scope.as_str()),
                 query::key_column(tx),
-                args.push_all(chunk.iter().copied())
+                args.push_set(chunk.iter().copied())
             );
             execute(tx, &sql, &args).await?;
         }

@@ -26,19 +26,8 @@ pub(super) struct BatchChanges {
     pub(super) comments: Vec<CommentRow>,
 }
 
-/// The tickets the batch continues, which must be loaded before folding: those whose first
-/// event in the batch is not their creation.
-pub(super) fn tickets_to_load(events: &[ProjectedEvent]) -> Vec<Uuid> {
-    let mut seen = HashSet::new();
-    events
-        .iter()
-        .filter(|event| seen.insert(event.event.ticket_id()))
-        .filter(|event| !matches!(event.event, TicketEvent::TicketCreated { .. }))
-        .map(|event| event.event.ticket_id())
-        .collect()
-}
-
-/// Applies `events` (in position order) to `stored`, the rows of [`tickets_to_load`].
+/// Applies `events` (in position order) to `stored`, the rows of the tickets the batch
+/// continues ([`continued_tickets`](crate::event::continued_tickets)).
 pub(super) fn fold(
     stored: Vec<TicketRow>,
     events: &[ProjectedEvent],

@@ -27,7 +27,7 @@ pub use sla::{DueTimes, Sla, SlaState};
 
 use crate::db::ReadModelTx;
 use crate::error::ProjectionError;
-use crate::event::ProjectedEvent;
+use crate::event::{ProjectedEvent, continued_tickets};
 use crate::projection::Projection;
 
 /// The tickets projection's name (its checkpoint key).
@@ -52,7 +52,7 @@ impl Projection for TicketsProjection {
         tx: &mut ReadModelTx<'_>,
         events: &[ProjectedEvent],
     ) -> Result<(), ProjectionError> {
-        let stored = write::load(tx, &fold::tickets_to_load(events)).await?;
+        let stored = write::load(tx, &continued_tickets(events)).await?;
         let changes = fold::fold(stored, events)?;
         write::save(tx, changes).await?;
         Ok(())

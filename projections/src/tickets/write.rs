@@ -8,7 +8,7 @@ use super::fold::BatchChanges;
 use super::row::{StoredTicket, TICKET_COLUMNS, TicketRow, decode_rows, priority_rank};
 use crate::db::ReadModelTx;
 use crate::sql::{
-    Args, Value, chunks, execute, fetch_in_tx, insert_rows, on_conflict_update, set_excluded,
+    Args, Value, execute, fetch_in_tx, in_lists, insert_rows, on_conflict_update, set_excluded,
 };
 
 /// Columns written by the upsert, in the order of [`ticket_values`].
@@ -63,9 +63,9 @@ pub(super) async fn load(
     ids: &[Uuid],
 ) -> Result<Vec<TicketRow>, sqlx::Error> {
     let mut rows = Vec::with_capacity(ids.len());
-    for chunk in chunks(ids, 1) {
+    for chunk in in_lists(ids) {
         let mut args = Args::for_tx(tx);
-        let list = args.push_all(chunk.iter().map(Uuid::to_string));
+        let list = args.push_set(chunk.iter().map(Uuid::to_string));
         let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE id IN ({list})");
         let stored: Vec<StoredTicket> = fetch_in_tx(tx, &sql, &args).await?;
         rows.extend(decode_rows(stored)?);
@@ -96,9 +96,9 @@ pub(super) async fn save(
         .difference(&changes.created)
         .map(Uuid::to_string)
         .collect();
-    for chunk in chunks(&stale, 1) {
+    for chunk in in_lists(&stale) {
         let mut args = Args::for_tx(tx);
-        let list = args.push_all(chunk.iter().map(String::as_str));
+        let list = args.push_set(chunk.iter().map(String::as_str));
         let sql = format!("DELETE FROM ticket_tags WHERE ticket_id IN ({list})");
         execute(tx, &sql, &args).await?;
     }
