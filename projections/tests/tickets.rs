@@ -16,7 +16,7 @@ use bomizzel_projections::tickets::{
     TicketFilter, TicketPage, TicketRow, TicketsProjection, Visibility,
 };
 use bomizzel_projections::{ProjectionError, Runner, RunnerSettings, checkpoint};
-use bomizzel_store::{AppendRequest, ExpectedVersion, Metadata, NewEvent};
+use bomizzel_store::{AppendRequest, Database, ExpectedVersion, Metadata, NewEvent};
 use time::OffsetDateTime;
 use time::macros::datetime;
 use uuid::Uuid;
@@ -34,6 +34,7 @@ on_both_backends!(
     tickets_opened_before_numbers_are_numbered_by_their_position,
     relevance_ranks_the_newest_matches_that_pass_the_filters,
     relevance_pages_the_same_when_matches_span_several_windows,
+    relevance_from_a_first_window_is_the_newest_matches,
 );
 
 /// A ticket to open; [`BASE`] fills what a test does not care about.
@@ -1186,13 +1187,69 @@ async fn relevance_ranks_the_newest_matches_that_pass_the_filters(log: TestLog) 
     assert!(first.items[0].snippet.is_some());
 }
 
+/// Enough matches that PostgreSQL ranks from a first window (over 3,000,
+/// see `search::query::Windows`), every one passing the filters: the window
+/// holds the newest candidates and its answer is theirs.
+async fn relevance_from_a_first_window_is_the_newest_matches(log: TestLog) {
+    let desk = Desk::new(log);
+    let herd = NewTicket {
+        title: "Zebra herd",
+        ..BASE
+    };
+    let mut opened = Vec::new();
+    for _ in 0..FILLER_MATCHES {
+        opened.push(desk.open(herd).await);
+    }
+    desk.project().await;
+    project(&desk.log.store, Arc::new(SearchProjection)).await;
+    analyze_search(&desk).await;
+    let filter = TicketFilter {
+        statuses: vec![Status::Open],
+        search: Some(Search {
+            text: "zebra".into(),
+            internal_comments: false,
+        }),
+        ..TicketFilter::default()
+    };
+    let page = Page::first(Sort::new(SortField::Relevance, Direction::Desc)).with_limit(10);
+    let answer = desk.list(&filter, &page).await;
+    let listed: Vec<Uuid> = answer.items.iter().map(|item| item.ticket.id).collect();
+    let newest: Vec<Uuid> = opened.iter().rev().take(10).copied().collect();
+    assert_eq!(listed, newest);
+}
+
+/// Gathers on PostgreSQL the statistics the planner estimates a search's
+/// matches from (autovacuum would, in its time).
+async fn analyze_search(desk: &Desk) {
+    if let Database::Postgres(pool) = desk.database() {
+        sqlx::query("ANALYZE read_models.ticket_search")
+            .execute(pool)
+            .await
+            .expect("analyze");
+    }
+}
+
+/// Older matches than relevance needs: enough that PostgreSQL sizes a first
+/// window below half of the log (over 3,000 matching texts), none of them
+/// passing the test's priority filter.
+const FILLER_MATCHES: usize = 3_200;
+
 /// A search in relevance order looks through the newest positions first
 /// and widens its window until it holds every candidate: with matches
-/// spread over the whole log (the first window spans a sixty-fourth of it)
-/// and filtered by status, it ranks and pages exactly as ranking the whole
-/// index would: title hits first, then the newest matching text.
+/// spread over the whole log and filtered by status and priority (on
+/// PostgreSQL a first window sized from the planner's estimate, then the
+/// whole index), it ranks and pages exactly as ranking the whole index
+/// would: title hits first, then the newest matching text.
 async fn relevance_pages_the_same_when_matches_span_several_windows(log: TestLog) {
     let desk = Desk::new(log);
+    let filler = NewTicket {
+        title: "Zebra herd",
+        priority: Priority::Low,
+        ..BASE
+    };
+    for _ in 0..FILLER_MATCHES {
+        desk.open(filler).await;
+    }
     // Each ticket's rank key: its best matching text's position, a title
     // hit above any other.
     let mut expected: Vec<(i64, Uuid)> = Vec::new();
@@ -1222,8 +1279,10 @@ async fn relevance_pages_the_same_when_matches_span_several_windows(log: TestLog
     let expected: Vec<Uuid> = expected.into_iter().map(|(_, id)| id).collect();
     desk.project().await;
     project(&desk.log.store, Arc::new(SearchProjection)).await;
+    analyze_search(&desk).await;
     let filter = TicketFilter {
         statuses: vec![Status::Open],
+        priorities: vec![Priority::Medium],
         search: Some(Search {
             text: "zebra".into(),
             internal_comments: false,
