@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bomizzel_projections::feed;
 use bomizzel_store::EventStore;
 use bomizzel_store::testing::suites::{self, Skip, Suite};
-use common::app::{Backend, NO_RATE_LIMIT, TestApp};
+use common::app::{Backend, TestApp};
 use common::checks::{self, Seen};
 use common::fault_proxy::{Fault, FaultProxy};
 use common::sio::{self, SioClient};
@@ -774,11 +774,7 @@ async fn postgres_away_and_back_under_load_loses_nothing() {
     let upstream = upstream_of(&url);
     let proxy = FaultProxy::start(upstream).await;
     let nodes: Nodes = Arc::new(vec![
-        TestApp::start(
-            Backend::Postgres(proxy.proxied_url(&url, upstream)),
-            &NO_RATE_LIMIT,
-        )
-        .await,
+        TestApp::start(Backend::Postgres(proxy.proxied_url(&url, upstream)), &[]).await,
     ]);
     let app = &nodes[0];
     let load = Load::start(test, &nodes).await;
@@ -926,11 +922,7 @@ async fn sqlite_disk_full_under_load_loses_nothing() {
     };
     let data_dir = disk.path().to_str().unwrap().to_owned();
     let nodes: Nodes = Arc::new(vec![
-        TestApp::start(
-            Backend::Sqlite,
-            &[&["--data-dir", &data_dir][..], &NO_RATE_LIMIT].concat(),
-        )
-        .await,
+        TestApp::start(Backend::Sqlite, &["--data-dir", &data_dir]).await,
     ]);
     let app = &nodes[0];
     let load = Load::start(test, &nodes).await;
@@ -1059,7 +1051,7 @@ async fn a_node_lost_under_load_loses_nothing() {
         return;
     };
     let projections = bomizzel_projections::registry::all().len();
-    let leader = TestApp::start(Backend::Postgres(url.clone()), &NO_RATE_LIMIT).await;
+    let leader = TestApp::start(Backend::Postgres(url.clone()), &[]).await;
     let started = Instant::now();
     while leads(&leader) < projections {
         assert!(
@@ -1070,8 +1062,8 @@ async fn a_node_lost_under_load_loses_nothing() {
     }
     let nodes: Nodes = Arc::new(vec![
         leader,
-        TestApp::start_without_seeding(Backend::Postgres(url.clone()), &NO_RATE_LIMIT).await,
-        TestApp::start_without_seeding(Backend::Postgres(url.clone()), &NO_RATE_LIMIT).await,
+        TestApp::start_without_seeding(Backend::Postgres(url.clone()), &[]).await,
+        TestApp::start_without_seeding(Backend::Postgres(url.clone()), &[]).await,
     ]);
     let load = Load::start(test, &nodes).await;
     load.until_following().await;
@@ -1125,11 +1117,7 @@ fn sqlite_url(app: &TestApp) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restart_with_every_client_reconnecting_at_once_loses_nothing() {
     let test = "a_restart_with_every_client_reconnecting_at_once_loses_nothing";
-    let extra = [
-        &NO_RATE_LIMIT[..],
-        &["--ws-max-connections-per-user", "1000"],
-    ]
-    .concat();
+    let extra = ["--ws-max-connections-per-user", "1000"];
     let nodes: Nodes = Arc::new(vec![TestApp::start(Backend::Sqlite, &extra).await]);
     let url = sqlite_url(&nodes[0]);
     let who = Followers {
@@ -1171,17 +1159,13 @@ async fn a_restart_with_every_client_reconnecting_at_once_loses_nothing() {
 async fn slow_consumers_are_closed_and_resume_without_holding_up_the_others() {
     let test = "slow_consumers_are_closed_and_resume_without_holding_up_the_others";
     let extra = [
-        &NO_RATE_LIMIT[..],
-        &[
-            "--ws-max-connections-per-user",
-            "1000",
-            "--ws-send-queue",
-            "64",
-            "--socket-send-buffer",
-            "16384",
-        ],
-    ]
-    .concat();
+        "--ws-max-connections-per-user",
+        "1000",
+        "--ws-send-queue",
+        "64",
+        "--socket-send-buffer",
+        "16384",
+    ];
     let nodes: Nodes = Arc::new(vec![TestApp::start(Backend::Sqlite, &extra).await]);
     let url = sqlite_url(&nodes[0]);
     let who = Followers {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::app::{Backend, NO_RATE_LIMIT, TestApp};
+use common::app::{Backend, TestApp};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -71,7 +71,7 @@ fn shorten(path: &str) -> String {
 
 #[tokio::test]
 async fn no_route_answers_garbage_with_a_server_error() {
-    let app = TestApp::start(Backend::Sqlite, &NO_RATE_LIMIT).await;
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
     let document: Value = app
         .client
         .get(app.server.url("/openapi.json"))

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use bomizzel_store::testing::fresh_postgres_database;
-use common::app::{Backend, NO_RATE_LIMIT, TestApp};
+use common::app::{Backend, TestApp};
 use common::ws::{Ended, WsClient};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -583,7 +583,7 @@ const AT_MOST: usize = 800;
 
 async fn stalled_client_is_closed_and_resumes(backend: Backend) {
     let extra = ["--ws-write-deadline", "1s", "--socket-send-buffer", "16384"];
-    let app = TestApp::start(backend, &[&extra[..], &NO_RATE_LIMIT].concat()).await;
+    let app = TestApp::start(backend, &extra).await;
     let room = "queue:queue-1";
     let reader = follow(&app, room).await;
     let (mut stalled, ready) =

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bomizzel_projections::feed;
 use bomizzel_store::EventStore;
-use common::app::{Backend, NO_RATE_LIMIT, TestApp};
+use common::app::{Backend, TestApp};
 use common::checks::{self, Seen};
 use common::ws::WsClient;
 use rand::Rng;
@@ -159,13 +159,7 @@ async fn client(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clients_that_keep_dropping_miss_nothing_and_see_nothing_twice() {
-    let app = Arc::new(
-        TestApp::start(
-            Backend::Sqlite,
-            &[&["--ws-send-queue", "8"][..], &NO_RATE_LIMIT].concat(),
-        )
-        .await,
-    );
+    let app = Arc::new(TestApp::start(Backend::Sqlite, &["--ws-send-queue", "8"]).await);
     let mut tickets = Vec::new();
     for n in 0..12 {
         let (queue, company) = [

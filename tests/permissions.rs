@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::app::{Backend, NO_RATE_LIMIT, TestApp};
+use common::app::{Backend, TestApp};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -470,9 +470,7 @@ fn session_admin_cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn every_role_gets_what_the_matrix_says_on_every_route() {
-    // Each cell opens two fresh tickets: hundreds of commands a second from
-    // the same two customers, which the rate limit is not tested for here.
-    let app = TestApp::start(Backend::Sqlite, &NO_RATE_LIMIT).await;
+    let app = TestApp::start(Backend::Sqlite, &[]).await;
     let shared = json!({ "name": "Shared", "team_id": "team-1", "query": { "status": "open" } });
     let (status, view) = app
         .call(Method::POST, "/api/views", "agent-1", Some(shared))

@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::app::{Backend, NO_RATE_LIMIT, TestApp};
+use common::app::{Backend, TestApp};
 use common::ws::WsClient;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -124,8 +124,7 @@ fn reaches(held: &Versions, changes: &[Value], target: &Versions) -> bool {
 /// it holds what the log holds; then it drops and the next seed reloads.
 async fn snapshot_then_stream_is_exact(delayed: &str) -> bool {
     let delay = format!("{delayed}=30ms");
-    let mut args = vec!["--projection-delay", delay.as_str()];
-    args.extend(NO_RATE_LIMIT);
+    let args = ["--projection-delay", delay.as_str()];
     let app = TestApp::start(Backend::Sqlite, &args).await;
     let mut tickets = Vec::new();
     let mut snapshot_behind_head = false;

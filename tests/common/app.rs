@@ -11,14 +11,8 @@ use serde_json::{Value, json};
 
 use super::Server;
 
-/// `serve` arguments lifting the per-user command rate limit, for tests
-/// whose load is their own and not the limit's subject.
-pub const NO_RATE_LIMIT: [&str; 4] = [
-    "--rate-limit-per-second",
-    "100000",
-    "--rate-limit-burst",
-    "100000",
-];
+/// A command rate no test reaches.
+const UNLIMITED: &str = "1000000";
 
 pub const SECRET: &str = "test-secret-that-is-long-enough";
 
@@ -69,7 +63,14 @@ impl TestApp {
     /// Starts another server on a database that already has the fixture.
     pub async fn start_without_seeding(backend: Backend, extra: &[&str]) -> Self {
         let workdir = tempfile::tempdir().expect("a temporary directory");
-        let mut env = vec![("BOMIZZEL_JWT_SECRET", SECRET.to_owned())];
+        // No per-user rate limit unless `extra` sets one: a test's commands
+        // come as fast as the machine runs them (hundreds a second from one
+        // user), and the limit is the subject of its own tests only.
+        let mut env = vec![
+            ("BOMIZZEL_JWT_SECRET", SECRET.to_owned()),
+            ("BOMIZZEL_RATE_LIMIT_PER_SECOND", UNLIMITED.to_owned()),
+            ("BOMIZZEL_RATE_LIMIT_BURST", UNLIMITED.to_owned()),
+        ];
         if let Backend::Postgres(url) = &backend {
             env.push(("BOMIZZEL_DATABASE_URL", url.clone()));
         }
