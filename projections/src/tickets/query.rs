@@ -235,16 +235,27 @@ fn page_sql<'a>(
     };
     // One row more than asked says whether there is a next page.
     let limit = args.push(i64::from(page.limit) + 1);
-    let ranked = if windows.is_some() {
-        "hits.hit_doc AS hit_doc, hits.ranked AS ranked"
+    let sql = if windows.is_some() {
+        // The page of the ranked tickets is chosen first, by their keys
+        // alone, and only its rows are read whole: the 500 ranked tickets'
+        // rows (descriptions and all) were read to keep 51.
+        format!(
+            "SELECT {TICKET_COLUMNS}, CAST(page.page_key AS TEXT) AS sort_key, \
+             page.hit_doc AS hit_doc, page.ranked AS ranked \
+             FROM (SELECT hits.hit_ticket AS page_ticket, hits.hit_doc AS hit_doc, \
+             hits.ranked AS ranked, {key} AS page_key, tickets.created_position AS page_created \
+             FROM {from} {where_clause} ORDER BY {order} LIMIT {limit}) page \
+             JOIN tickets ON tickets.id = page.page_ticket \
+             ORDER BY page.page_key {direction}, page.page_created {direction}"
+        )
     } else {
-        "CAST(NULL AS BIGINT) AS hit_doc, CAST(NULL AS BIGINT) AS ranked"
+        format!(
+            "SELECT {TICKET_COLUMNS}, CAST({key} AS TEXT) AS sort_key, \
+             CAST(NULL AS BIGINT) AS hit_doc, CAST(NULL AS BIGINT) AS ranked \
+             FROM {from} {where_clause} \
+             ORDER BY {order} LIMIT {limit}"
+        )
     };
-    let sql = format!(
-        "SELECT {TICKET_COLUMNS}, CAST({key} AS TEXT) AS sort_key, {ranked} \
-         FROM {from} {where_clause} \
-         ORDER BY {order} LIMIT {limit}"
-    );
     (sql, prepared_unless_timed(filter, args))
 }
 
