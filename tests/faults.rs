@@ -389,14 +389,7 @@ async fn until_ready(app: &TestApp) -> Duration {
 /// [`ANSWER_WITHIN`]: how long the slower Socket.IO answer took.
 async fn assert_answers_during_outage(app: &TestApp, socketio: bool) -> Option<Duration> {
     let asked = Instant::now();
-    let (status, problem) = app
-        .call(
-            Method::POST,
-            "/api/tickets",
-            "agent-1",
-            Some(json!({ "title": "Down?", "description": "x", "queue_id": "queue-1", "company_id": "acme" })),
-        )
-        .await;
+    let (status, problem) = open_probe_ticket(app, "Down?").await;
     assert!(
         asked.elapsed() <= ANSWER_WITHIN,
         "a command took {:?}",
@@ -891,9 +884,25 @@ impl Drop for SmallDisk {
 }
 
 /// Sends commands until one is answered 2xx; how long that took.
+/// The body of a ticket an agent opens to ask whether commands are served.
+fn probe_ticket(title: &str) -> Value {
+    json!({ "title": title, "description": "x", "queue_id": "queue-1", "company_id": "acme" })
+}
+
+/// Opens a [`probe_ticket`] as an agent: the answer's status and body.
+async fn open_probe_ticket(app: &TestApp, title: &str) -> (u16, Value) {
+    app.call(
+        Method::POST,
+        "/api/tickets",
+        "agent-1",
+        Some(probe_ticket(title)),
+    )
+    .await
+}
+
 async fn until_a_command_succeeds(app: &TestApp) -> Duration {
     let started = Instant::now();
-    let body = json!({ "title": "Space?", "description": "x", "queue_id": "queue-1", "company_id": "acme" });
+    let body = probe_ticket("Space?");
     let key = Uuid::new_v4().to_string();
     loop {
         let response = app
@@ -941,14 +950,7 @@ async fn sqlite_disk_full_under_load_loses_nothing() {
     // its files already hold), so a caller is asked until one is refused:
     // the refusal must be the clear one, never another error.
     loop {
-        let (status, problem) = app
-            .call(
-                Method::POST,
-                "/api/tickets",
-                "agent-1",
-                Some(json!({ "title": "Full?", "description": "x", "queue_id": "queue-1", "company_id": "acme" })),
-            )
-            .await;
+        let (status, problem) = open_probe_ticket(app, "Full?").await;
         if status == 507 {
             assert_eq!(problem["code"], "storage_full");
             break;
