@@ -516,12 +516,12 @@ fn keyed_condition(database: &Database, keys: &[i64], args: &mut Args<'_>) -> St
                 " AND ticket_search.rowid BETWEEN {} AND {} AND +ticket_search.rowid IN ({})",
                 args.push(low),
                 args.push(high),
-                args.push_all(keys.iter().copied())
+                args.push_set(keys.iter().copied())
             )
         }
         Database::Postgres(_) => format!(
             " AND ticket_search.position IN ({})",
-            args.push_all(keys.iter().copied())
+            args.push_set(keys.iter().copied())
         ),
     }
 }
@@ -555,7 +555,7 @@ fn of_tickets<'a>(
             let matched = push_scoped(database, search, Columns::Text, &[], args);
             let chosen = format!(
                 " AND ticket_search.ticket_id IN ({})",
-                args.push_all(tickets.iter().map(String::as_str))
+                args.push_set(tickets.iter().map(String::as_str))
             );
             let title = push_title(database, search, &matched, &[], args);
             let best = rank_key_sql(&key, &title_hit_sql(database, &key, title, ""));
