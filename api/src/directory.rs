@@ -13,9 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use bomizzel_domain::directory::{DirectoryEvent, Entity};
 use bomizzel_domain::validate;
-use bomizzel_identity::directory::{
-    caller_facts, disable, enable, record, revoke_sessions, user_name,
-};
+use bomizzel_identity::directory::{disable, enable, record, revoke_sessions, user_name};
 use bomizzel_identity::{Caller, Role};
 use bomizzel_projections::on_pool;
 use bomizzel_store::{WriteTx, on_write};
@@ -558,7 +556,7 @@ async fn load_user(state: &AppState, id: &str) -> ApiResult<Option<User>> {
     let Some((id, name, role, company_id)) = row else {
         return Ok(None);
     };
-    let team_ids = caller_facts(state.store.database(), &id).await?.team_ids;
+    let team_ids = state.directory.caller_facts(&id).await?.team_ids;
     Ok(Some(User {
         role: role
             .parse()

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 
-use bomizzel_identity::{Caller, Role, directory};
+use bomizzel_identity::{Caller, Role};
 use bomizzel_projections::tickets::{self, Page, Sort, TicketFilter};
 use bomizzel_projections::{State as ProjectionState, checkpoint, metrics, notifications, search};
 use serde::Deserialize;
@@ -128,7 +128,9 @@ pub(crate) async fn require_queue_reader(
     caller: &Caller,
     queue_id: &str,
 ) -> ApiResult<()> {
-    let team = directory::team_of_queue(state.store.database(), queue_id)
+    let team = state
+        .directory
+        .team_of_queue(queue_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no queue {queue_id}")))?;
     let allowed = match caller.role {

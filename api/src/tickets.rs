@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bomizzel_domain::{Priority, Status, Ticket, TicketCommand, TicketEvent};
-use bomizzel_identity::{Caller, Role, directory};
+use bomizzel_identity::{Caller, Role};
 use bomizzel_projections::tickets::Sla;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -228,7 +228,9 @@ async fn create_ticket(
             );
         }
     };
-    let team_id = directory::team_of_queue(state.store.database(), &body.queue_id)
+    let team_id = state
+        .directory
+        .team_of_queue(&body.queue_id)
         .await?
         .ok_or_else(|| {
             ApiError::unprocessable(
@@ -354,11 +356,7 @@ struct Assignment {
 impl Assignment {
     async fn of(state: &AppState, assignee_id: Option<String>) -> ApiResult<Self> {
         let team_ids = match &assignee_id {
-            Some(assignee) => {
-                directory::caller_facts(state.store.database(), assignee)
-                    .await?
-                    .team_ids
-            }
+            Some(assignee) => state.directory.caller_facts(assignee).await?.team_ids,
             None => Vec::new(),
         };
         Ok(Self {
@@ -526,7 +524,9 @@ async fn move_ticket(
 }
 
 async fn move_command(state: &AppState, queue_id: &str) -> ApiResult<TicketCommand> {
-    let team_id = directory::team_of_queue(state.store.database(), queue_id)
+    let team_id = state
+        .directory
+        .team_of_queue(queue_id)
         .await?
         .ok_or_else(|| {
             ApiError::unprocessable("unknown_queue", format!("no queue with id {queue_id:?}"))

@@ -102,7 +102,7 @@ pub async fn admit(
         RoomKind::Company => {
             caller.role == Role::Customer && caller.company_id.as_deref() == Some(room.id.as_str())
         }
-        RoomKind::Queue => match directory::team_of_queue(state.store.database(), &room.id).await {
+        RoomKind::Queue => match state.directory.team_of_queue(&room.id).await {
             Ok(team) => team.is_some_and(|team| in_team(caller, &team)),
             Err(error) if error.outage().is_some() => return Err(error),
             Err(_) => false,

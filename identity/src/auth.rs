@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::Shared;
-use crate::directory;
 use crate::error::{IdentityError, IdentityResult};
 
 /// What a user may do; the token's `role` claim.
@@ -248,7 +247,7 @@ impl Caller {
 /// after it was issued.
 pub async fn authenticate(shared: &Shared, token: &str) -> IdentityResult<Caller> {
     let claims = shared.keys.verify(token)?;
-    let read = directory::caller_facts(shared.store.database(), &claims.sub);
+    let read = shared.directory.caller_facts(&claims.sub);
     let read =
         (shared.store.health().unless_down(read).await).unwrap_or(Err(IdentityError::Unreachable));
     let directory = shared.last_known.remember_or_recall(&claims.sub, read)?;

@@ -26,7 +26,10 @@ pub struct CallerFacts {
 
 /// One round trip: a row per team of the user (one row with no team when
 /// there is none), each carrying the session and disable records.
-pub async fn caller_facts(database: &Database, user_id: &str) -> IdentityResult<CallerFacts> {
+pub(crate) async fn caller_facts(
+    database: &Database,
+    user_id: &str,
+) -> IdentityResult<CallerFacts> {
     let rows: Vec<(Option<String>, Option<i64>, bool)> = on_pool!(database, pool => {
         sqlx::query_as(
             "SELECT m.team_id, \
@@ -52,7 +55,10 @@ pub async fn caller_facts(database: &Database, user_id: &str) -> IdentityResult<
 }
 
 /// The team that owns `queue_id`, or `None` when there is no such queue.
-pub async fn team_of_queue(database: &Database, queue_id: &str) -> IdentityResult<Option<String>> {
+pub(crate) async fn team_of_queue(
+    database: &Database,
+    queue_id: &str,
+) -> IdentityResult<Option<String>> {
     Ok(on_pool!(database, pool => {
         sqlx::query_scalar("SELECT team_id FROM queues WHERE id = $1")
             .bind(queue_id)

@@ -1,6 +1,6 @@
 //! The layer below Bomizzel's two front doors, `api` (HTTP) and `gateway`
 //! (`/ws` and Socket.IO): who a token belongs to ([`auth`]), what the
-//! directory says about them ([`directory`]), how directory changes reach
+//! directory says about them ([`directory`], through [`DirectoryCache`]), how directory changes reach
 //! every node ([`directory_changes`]) and a ticket as its stream tells it
 //! ([`ticket`]), for permission checks. Both doors ask the same code, so a
 //! token, a membership or a disabled user means the same on every
@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod directory;
+mod directory_cache;
 pub mod directory_changes;
 mod error;
 mod last_known;
@@ -23,6 +24,7 @@ use bomizzel_projections::metrics::SlaTargets;
 use bomizzel_store::EventStore;
 
 pub use auth::{Caller, Role, TokenKeys};
+pub use directory_cache::DirectoryCache;
 pub use directory_changes::{DirectoryChange, DirectoryChanges};
 pub use error::{IdentityError, IdentityResult};
 pub use last_known::LastKnownFacts;
@@ -38,6 +40,9 @@ pub struct Shared {
     /// The tickets this node's commands folded last (see [`Tickets`]).
     pub tickets: Tickets,
     pub keys: TokenKeys,
+    /// The directory facts requests ask for: teams of a caller, team of a
+    /// queue (kept between requests on SQLite).
+    pub directory: DirectoryCache,
     /// Users whose memberships or sessions changed, on any node: the
     /// gateway re-checks their connections.
     pub directory_changes: DirectoryChanges,
@@ -55,6 +60,7 @@ impl Shared {
     pub fn new(store: EventStore, keys: TokenKeys, sla: SlaTargets) -> Self {
         Self {
             presence: Presence::new(PresenceSettings::default()),
+            directory: DirectoryCache::new(store.clone()),
             directory_changes: DirectoryChanges::new(store.database().clone()),
             tickets: Tickets::new(store.clone()),
             store,

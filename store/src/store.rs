@@ -2,6 +2,7 @@
 //! and read the log, whichever database is behind it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::{PgPool, SqlitePool};
 use tokio::sync::{oneshot, watch};
@@ -37,6 +38,8 @@ struct Inner {
     health: Health,
     /// Ticket numbers drawn from the counter and not handed out yet.
     pub(crate) numbers: crate::numbers::Drawn,
+    /// Write transactions this handle committed ([`EventStore::table_writes`]).
+    table_writes: Arc<AtomicU64>,
     /// Dropping them stops the PostgreSQL notification listener and health
     /// monitor.
     _stop_tasks: Vec<oneshot::Sender<()>>,
@@ -76,6 +79,7 @@ impl EventStore {
                 head,
                 health: Health::always_up(),
                 numbers: Default::default(),
+                table_writes: Default::default(),
                 _stop_tasks: Vec::new(),
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -90,6 +94,7 @@ impl EventStore {
                 head,
                 health: Health::monitor(options, monitor_stopped),
                 numbers: Default::default(),
+                table_writes: Default::default(),
                 _stop_tasks: vec![stop_listener, stop_monitor],
             }
         } else {
@@ -127,8 +132,20 @@ impl EventStore {
             &self.inner.database,
             self.inner.head.clone(),
             self.inner.chaining,
+            self.inner.table_writes.clone(),
         )
         .await
+    }
+
+    /// How many [`WriteTx`] of this handle have committed (or failed at
+    /// committing, which may still have committed). The count moves after
+    /// the commit, so a value read before reading a table
+    /// that is still the count afterwards means no write transaction of
+    /// this handle committed in between: what a cache of such tables
+    /// checks before keeping a row. Other handles and processes do not
+    /// count here.
+    pub fn table_writes(&self) -> u64 {
+        self.inner.table_writes.load(Ordering::Acquire)
     }
 
     /// Whether the database answers, as its monitor last found.

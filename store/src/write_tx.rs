@@ -10,6 +10,9 @@
 //! at the first append and held to the end), so positions stay dense and
 //! the hash chains continue from the writer's last batch.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sqlx::{Postgres, Sqlite, Transaction};
 use tokio::sync::{OwnedMutexGuard, watch};
 
@@ -37,6 +40,8 @@ pub struct WriteTx {
     chaining: Chaining,
     /// The last position this transaction appended.
     appended: Option<i64>,
+    /// The store's count of committed write transactions.
+    table_writes: Arc<AtomicU64>,
 }
 
 impl WriteTx {
@@ -44,6 +49,7 @@ impl WriteTx {
         database: &Database,
         head: watch::Sender<i64>,
         chaining: Chaining,
+        table_writes: Arc<AtomicU64>,
     ) -> Result<Self> {
         let connection = match database {
             Database::Sqlite(pool) => {
@@ -57,6 +63,7 @@ impl WriteTx {
             head,
             chaining,
             appended: None,
+            table_writes,
         })
     }
 
@@ -94,14 +101,29 @@ impl WriteTx {
             .unwrap_or(Err(StoreError::Closed))
     }
 
-    /// Commits, then wakes this process's tailers (other nodes hear of it
-    /// through the append's NOTIFY).
+    /// Commits, then counts the write
+    /// ([`EventStore::table_writes`](crate::EventStore::table_writes)) and
+    /// wakes this process's tailers (other nodes hear of it through the
+    /// append's NOTIFY). The commit runs on a task of its own, so a caller
+    /// dropped mid-commit (a request whose client left) cannot leave a
+    /// commit uncounted.
     pub async fn commit(self) -> Result<()> {
-        match self.connection {
-            // The lock is released only once the commit is through.
-            WriteConnection::Sqlite(tx, _write) => tx.commit().await?,
-            WriteConnection::Postgres(tx) => tx.commit().await?,
+        match tokio::spawn(self.commit_and_count()).await {
+            Ok(committed) => committed,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(StoreError::Closed),
         }
+    }
+
+    async fn commit_and_count(self) -> Result<()> {
+        let committed = match self.connection {
+            // The lock is released only once the commit is through.
+            WriteConnection::Sqlite(tx, _write) => tx.commit().await,
+            WriteConnection::Postgres(tx) => tx.commit().await,
+        };
+        // Counted even when the commit failed: it may have committed.
+        self.table_writes.fetch_add(1, Ordering::AcqRel);
+        committed?;
         if let Some(position) = self.appended {
             advance(&self.head, position);
         }
