@@ -67,6 +67,13 @@ pub struct RunnerSettings {
     pub poll_interval: Duration,
     /// Longest pause between retries of a failing batch.
     pub max_backoff: Duration,
+    /// A pause after a round over the log that applied something, before
+    /// the next. Under load the commits of those milliseconds then share
+    /// a batch: a batch costs a few dozen statements whatever its size,
+    /// each a hop to SQLite's thread or a round trip to PostgreSQL, and
+    /// without the pause every commit or two paid for a batch of its own.
+    /// A runner that was idle applies the next commit at once.
+    pub pace: Duration,
     /// A pause before each batch: none in service. Tests and experiments
     /// use it to hold one read model behind the others, as a slow disk or
     /// a busy node would.
@@ -83,6 +90,7 @@ impl Default for RunnerSettings {
             batch_size: 1000,
             poll_interval: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
+            pace: Duration::from_millis(2),
             batch_delay: Duration::ZERO,
             crash_after_batch: None,
         }
@@ -342,7 +350,9 @@ impl Runner {
             for lane in lanes(&checkpoints, standings, batch_size, Instant::now()) {
                 busy |= self.step(lease, &lane, &mut checkpoints, standings).await?;
             }
-            if !busy {
+            if busy {
+                tokio::time::sleep(self.settings.pace).await;
+            } else {
                 let pause = next_retry(standings).map_or(self.settings.poll_interval, |at| {
                     at.saturating_duration_since(Instant::now())
                         .min(self.settings.poll_interval)
