@@ -4,7 +4,7 @@
 use anyhow::Context;
 use bomizzel_api::{AppState, RateLimit};
 use bomizzel_gateway::{Gateway, GatewaySettings};
-use bomizzel_identity::{Presence, PresenceSettings};
+use bomizzel_identity::{Presence, PresenceSettings, Shared};
 use bomizzel_projections::feed;
 use bomizzel_projections::metrics::SlaTargets;
 use bomizzel_projections::tickets::DueTimes;
@@ -75,13 +75,14 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         ),
         due_soon_secs: i64::from(args.sla_due_soon_minutes) * 60,
     };
-    let mut state = AppState::new(store, config.keys.clone(), rate_limit, due_times);
     let presence = PresenceSettings {
         lease: args.presence_lease,
         typing: args.presence_typing,
         ..PresenceSettings::default()
     };
-    state.shared.presence = Presence::new(presence);
+    let mut shared = Shared::new(store, config.keys.clone(), due_times.first_response);
+    shared.presence = Presence::new(presence);
+    let state = AppState::new(shared, rate_limit, due_times);
     // Lifetimes, and other nodes' presence (PostgreSQL).
     let presence_task = state
         .presence
