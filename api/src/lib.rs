@@ -51,9 +51,10 @@ pub use limit::{CommandLimiter, RateLimit};
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// What every handler can reach: what the gateway shares, and the HTTP
-/// door's own rate limiter and due times. Cloned for each extractor of every request,
-/// so it is one `Arc` (a deep clone of the token keys' validation sets and
-/// the shared parts' handles was ~3% of a create's CPU).
+/// door's own rate limiter and due times. axum clones it for each
+/// extractor of every request, so it is one `Arc` (a deep clone of the
+/// token keys' validation sets and every shared handle was ~3% of the
+/// runtime threads' CPU under a create load).
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<AppParts>);
 

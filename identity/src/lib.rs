@@ -1,7 +1,8 @@
 //! The layer below Bomizzel's two front doors, `api` (HTTP) and `gateway`
 //! (`/ws` and Socket.IO): who a token belongs to ([`auth`]), what the
-//! directory says about them ([`directory`], through [`DirectoryCache`]), how directory changes reach
-//! every node ([`directory_changes`]) and a ticket as its stream tells it
+//! directory says about them ([`directory`], read through
+//! [`DirectoryCache`]), how directory changes reach every node
+//! ([`directory_changes`]) and a ticket as its stream tells it
 //! ([`ticket`]), for permission checks. Both doors ask the same code, so a
 //! token, a membership or a disabled user means the same on every
 //! protocol. Who is present on a ticket or team ([`presence`]) lives here

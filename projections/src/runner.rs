@@ -488,15 +488,15 @@ impl Runner {
             }
         }
         self.crash_point();
+        let target = |checkpoint: &Checkpoint| {
+            (checkpoint.position < last).then(|| (last, next_state(caught_up, checkpoint.state)))
+        };
         let moved: Vec<String> = checkpoints
             .iter()
-            .filter(|checkpoint| checkpoint.position < last)
+            .filter(|checkpoint| target(checkpoint).is_some())
             .map(|checkpoint| checkpoint.name.clone())
             .collect();
-        let done = checkpoint::advance(&mut tx, checkpoints, |checkpoint| {
-            (checkpoint.position < last).then(|| (last, next_state(caught_up, checkpoint.state)))
-        })
-        .await?;
+        let done = checkpoint::advance(&mut tx, checkpoints, target).await?;
         if let ReadModelTx::Postgres(transaction) = &mut tx {
             for name in moved {
                 sqlx::query("SELECT pg_notify($1, $2)")

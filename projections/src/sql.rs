@@ -60,8 +60,8 @@ pub(crate) fn in_lists<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     items.chunks(MAX_PARAMETERS)
 }
 
-/// [`chunks`] for [`key_matches`]: keys of `width` columns, at most
-/// [`MAX_OR_TERMS`] per statement.
+/// The keys of [`key_matches`], `width` columns each, cut into statements
+/// of power-of-two sizes, at most [`MAX_OR_TERMS`] keys each.
 pub(crate) fn key_chunks<T>(keys: &[T], width: usize) -> impl Iterator<Item = &[T]> {
     split(keys, width, MAX_OR_TERMS)
 }
